@@ -1,0 +1,17 @@
+"""depthscope: predict, measure and explain how deep ReLU networks degenerate at initialization.
+
+The public namespace is a short, hand-picked list; everything else lives in private modules.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._architecture import format_architecture as format_architecture
+from ._architecture import parse_architecture as parse_architecture
+from ._errors import DepthscopeError as DepthscopeError
+
+try:
+    __version__ = version("depthscope")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"

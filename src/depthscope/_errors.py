@@ -1,0 +1,56 @@
+"""The one exception type depthscope raises for bad input, and the checks that raise it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["DepthscopeError", "check_theta", "check_width"]
+
+
+class DepthscopeError(ValueError):
+    """Bad input to depthscope: the message names the problem and what is accepted.
+
+    A subclass of ``ValueError`` so that callers who catch ``ValueError`` keep working.
+    The command line prints the message and exits with status 2 instead of a traceback.
+    """
+
+
+def check_theta(theta: ArrayLike, name: str = "theta") -> NDArray[np.float64]:
+    """Return ``theta`` as a float64 array after checking every entry is in [0, π].
+
+    Raises
+    ------
+    DepthscopeError
+        If any entry is NaN or outside [0, π].
+    """
+    arr = np.asarray(theta, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise DepthscopeError(f"{name} contains NaN; angles must be numbers in [0, π].")
+    if (arr < 0).any() or (arr > math.pi).any():
+        bad = arr[(arr < 0) | (arr > math.pi)].ravel()[0]
+        raise DepthscopeError(f"{name} = {bad!r} is outside [0, π] (radians).")
+    return arr
+
+
+def check_width(n: ArrayLike, name: str = "n", minimum: int = 2) -> NDArray[np.float64]:
+    """Return the width(s) ``n`` as a float64 array after checking they are ≥ ``minimum``.
+
+    Widths may be given as floats (the formulas are analytic in n) but must be finite.
+
+    Raises
+    ------
+    DepthscopeError
+        If any width is NaN, infinite or below ``minimum``.
+    """
+    arr = np.asarray(n, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise DepthscopeError(f"{name} must be finite, got {arr.ravel()[~np.isfinite(arr.ravel())][0]!r}.")
+    if (arr < minimum).any():
+        bad = arr[arr < minimum].ravel()[0]
+        raise DepthscopeError(
+            f"{name} = {bad:g} is too small: the finite-width theory needs widths ≥ {minimum}."
+        )
+    return arr
