@@ -55,16 +55,20 @@ def parse_architecture(spec: str | Iterable[int]) -> Architecture:
                 raise DepthscopeError(f"cannot read architecture {spec!r} at {token!r}; {_FORMS}.")
             width, repeat = int(match.group(1)), int(match.group(2) or 1)
             if width < 1 or repeat < 1:
-                raise DepthscopeError(f"architecture {spec!r} has a zero in {token.strip()!r}; {_FORMS}.")
+                raise DepthscopeError(
+                    f"architecture {spec!r} has a zero in {token.strip()!r}; {_FORMS}."
+                )
             widths.extend([width] * repeat)
         return tuple(widths)
     try:
         widths = [int(w) for w in spec]
-        exact = all(float(w) == int(w) for w in spec)  # type: ignore[union-attr]
+        exact = all(float(w) == int(w) for w in spec)
     except (TypeError, ValueError) as err:
         raise DepthscopeError(f"cannot read architecture {spec!r}: {err}; {_FORMS}.") from None
     if not widths or not exact or min(widths) < 1:
-        raise DepthscopeError(f"architecture {list(spec)!r} must be a non-empty list of positive integers; {_FORMS}.")
+        raise DepthscopeError(
+            f"architecture {list(spec)!r} must be a non-empty list of positive integers; {_FORMS}."
+        )
     return tuple(widths)
 
 

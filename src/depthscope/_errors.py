@@ -47,7 +47,8 @@ def check_width(n: ArrayLike, name: str = "n", minimum: int = 2) -> NDArray[np.f
     """
     arr = np.asarray(n, dtype=np.float64)
     if not np.isfinite(arr).all():
-        raise DepthscopeError(f"{name} must be finite, got {arr.ravel()[~np.isfinite(arr.ravel())][0]!r}.")
+        bad = arr.ravel()[~np.isfinite(arr.ravel())][0]
+        raise DepthscopeError(f"{name} must be finite, got {bad!r}.")
     if (arr < minimum).any():
         bad = arr[arr < minimum].ravel()[0]
         raise DepthscopeError(

@@ -8,7 +8,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["ArrayLike", "FloatArray", "RNGLike", "Widths", "Convention", "Method"]
+__all__ = ["ArrayLike", "Convention", "FloatArray", "Method", "RNGLike", "Widths"]
 
 FloatArray: TypeAlias = NDArray[np.float64]
 RNGLike: TypeAlias = "np.random.Generator | int | None"
