@@ -1,0 +1,482 @@
+"""Predict the per-layer distribution of ln sin²θ_ℓ for an architecture, before training.
+
+Methods (all take the same inputs and return a :class:`Prediction`):
+
+``markov`` (default)
+    The exact one-step law of θ tabulated by Monte Carlo and propagated as a distribution
+    (:mod:`depthscope._markov`). Deterministic at prediction time.
+``infinite``
+    The infinite-width arc-cosine map cos θ_{ℓ+1} = 2 J₁₁(θ_ℓ): no spread, depth only.
+``mean``
+    Iterating Theorem 1's μ: θ_{ℓ+1} = arcsin(exp(μ(θ_ℓ, n)/2)) -- the paper's Algorithm 1.
+``approx1``
+    Approximation 1: X_{ℓ+1} = X_ℓ − (2/(3π)) θ_ℓ − ρ(n).
+``approx2``
+    Approximation 2: the density of X propagated through X_{ℓ+1} = α(X_ℓ) + β ε.
+
+Width conventions: ``exact`` (the step producing θ_ℓ uses n_ℓ, the width of the layer in which
+the angle is measured) and ``paper`` (the authors' Algorithm-1 code: fan-in widths
+[n_in, n_1, ..., n_L], so L + 1 steps, the last producing the output layer).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import ndtr, ndtri
+
+from . import _markov
+from ._architecture import Architecture, format_architecture, parse_architecture
+from ._errors import DepthscopeError
+from ._theorem import infinite_width_map, mu, rho, sigma2
+from ._types import FloatArray
+
+__all__ = ["METHODS", "Prediction", "predict", "predict_final"]
+
+METHODS = ("markov", "infinite", "mean", "approx1", "approx2")
+CONVENTIONS = ("exact", "paper")
+DEFAULT_PROBABILITIES = (0.025, 0.25, 0.5, 0.75, 0.975)
+_TWO_OVER_THREE_PI = 2.0 / (3.0 * math.pi)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_BATCH = 512  # architectures per vectorised markov propagation in predict_final
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted law of X_ℓ = ln sin²θ_ℓ at layers 0..L (layer 0 = the inputs).
+
+    Attributes
+    ----------
+    widths : tuple of int
+        Hidden widths n_1..n_L as given.
+    theta0 : float
+        Angle between the two inputs, radians.
+    method, convention : str
+        How the prediction was made (see :func:`predict`).
+    input_dim : int or None
+        Input dimension (used by the ``paper`` convention only).
+    step_widths : tuple of int
+        The width used by each step, after applying the convention.
+    mean, sd : ndarray, shape (L+1,)
+        Mean and standard deviation of ln sin²θ_ℓ (dimensionless; natural log).
+        ``sd`` is 0 for the deterministic methods ``infinite``, ``mean`` and ``approx1``.
+    probabilities : tuple of float
+        Probability levels of ``quantiles``.
+    quantiles : ndarray, shape (L+1, len(probabilities))
+        Quantiles of ln sin²θ_ℓ.
+    mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
+        Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
+        are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
+        ``markov`` these are the one-step conditional laws given the previous layer's
+        lattice; for the deterministic methods, a single point mass.
+    """
+
+    widths: Architecture
+    theta0: float
+    method: str
+    convention: str
+    input_dim: int | None
+    step_widths: tuple[int, ...]
+    mean: FloatArray
+    sd: FloatArray
+    probabilities: tuple[float, ...]
+    quantiles: FloatArray
+    mixture_weights: FloatArray = field(repr=False)
+    mixture_means: FloatArray = field(repr=False)
+    mixture_sds: FloatArray = field(repr=False)
+
+    @property
+    def layers(self) -> np.ndarray:
+        """Layer indices 0..L (0 = the inputs)."""
+        return np.arange(len(self.mean))
+
+    @property
+    def architecture(self) -> str:
+        """The hidden widths in compact notation (e.g. ``'256x30'``)."""
+        return format_architecture(self.widths)
+
+    def cdf(self, layer: int, x: ArrayLike) -> FloatArray:
+        """Return the predicted CDF of ln sin²θ at ``layer``, evaluated at ``x``."""
+        w, m, s = self._components(layer)
+        return _mixture_cdf(np.asarray(x, dtype=np.float64), w, m, s)
+
+    def density(self, layer: int, x: ArrayLike) -> FloatArray:
+        """Return the predicted probability density of ln sin²θ at ``layer`` at ``x``.
+
+        Raises
+        ------
+        DepthscopeError
+            Where the predicted law is a point mass (deterministic methods, layer 0).
+        """
+        w, m, s = self._components(layer)
+        if not (s > 0).any():
+            raise DepthscopeError(
+                f"method {self.method!r} predicts a point mass at layer {layer}: no density."
+            )
+        z = (np.asarray(x, dtype=np.float64)[..., None] - m) / np.where(s > 0, s, 1.0)
+        pdf = np.where(s > 0, np.exp(-0.5 * z * z) / (np.where(s > 0, s, 1.0) * _SQRT_2PI), 0.0)
+        return np.asarray(pdf @ w, dtype=np.float64)
+
+    def _components(self, layer: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        if not 0 <= layer < len(self.mean):
+            raise DepthscopeError(f"layer {layer} is outside 0..{len(self.mean) - 1}.")
+        keep = self.mixture_weights[layer] != 0
+        return (
+            self.mixture_weights[layer][keep],
+            self.mixture_means[layer][keep],
+            self.mixture_sds[layer][keep],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: ``layers``, ``mean``, ``sd``, ``method``, ``convention``, ..."""
+        return {
+            "layers": self.layers.tolist(),
+            "mean": self.mean.tolist(),
+            "sd": self.sd.tolist(),
+            "quantiles": {
+                str(p): self.quantiles[:, i].tolist() for i, p in enumerate(self.probabilities)
+            },
+            "method": self.method,
+            "convention": self.convention,
+            "widths": list(self.widths),
+            "step_widths": list(self.step_widths),
+            "theta0": self.theta0,
+            "input_dim": self.input_dim,
+        }
+
+
+def _check_theta0(theta0: float) -> float:
+    try:
+        value = float(theta0)
+    except (TypeError, ValueError):
+        raise DepthscopeError(f"theta0 must be a number in (0, π), got {theta0!r}.") from None
+    if not (0.0 < value < math.pi):  # also rejects NaN
+        raise DepthscopeError(
+            f"theta0 = {value!r} is outside (0, π) (radians): ln sin²θ0 is −∞ for parallel "
+            "(θ0 = 0) and antipodal (θ0 = π) inputs."
+        )
+    return value
+
+
+def step_widths_for(
+    widths: Architecture, convention: str, input_dim: int | None
+) -> tuple[int, ...]:
+    """Return the width used by each step under ``convention`` (see module docstring)."""
+    if convention == "exact":
+        return widths
+    if convention == "paper":
+        if input_dim is None:
+            raise DepthscopeError(
+                "convention 'paper' uses fan-in widths and needs input_dim (e.g. 784)."
+            )
+        if int(input_dim) < 2:
+            raise DepthscopeError(f"input_dim = {input_dim} is too small: widths must be ≥ 2.")
+        return (int(input_dim), *widths)
+    raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
+
+
+def _sin2_to_theta(x: FloatArray) -> FloatArray:
+    return np.arcsin(np.sqrt(np.minimum(np.exp(x), 1.0)))
+
+
+def _ln_sin2(theta: FloatArray) -> FloatArray:
+    return np.asarray(2.0 * np.log(np.sin(theta)), dtype=np.float64)
+
+
+def _point_masses(x: FloatArray) -> tuple[FloatArray, ...]:
+    """Deterministic path X_0..X_L → (mean, sd, mixture means, weights, sds): point masses."""
+    return x, np.zeros_like(x), x[:, None], np.ones((len(x), 1)), np.zeros((len(x), 1))
+
+
+def _infinite(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
+    thetas = [theta0]
+    for _ in steps:
+        thetas.append(float(infinite_width_map(thetas[-1])))
+    return _point_masses(_ln_sin2(np.array(thetas)))
+
+
+def _mean_iteration(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
+    x, theta = [float(_ln_sin2(np.array(theta0)))], theta0
+    for n in steps:
+        x.append(float(mu(theta, n)))
+        theta = float(_sin2_to_theta(np.array(x[-1])))
+    return _point_masses(np.array(x))
+
+
+def _approx1(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
+    x, theta = [float(_ln_sin2(np.array(theta0)))], theta0
+    for n in steps:
+        x.append(x[-1] - _TWO_OVER_THREE_PI * theta - float(rho(n)))
+        theta = float(_sin2_to_theta(np.array(x[-1])))
+    return _point_masses(np.array(x))
+
+
+def _approx2(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
+    """Approximation 2 on a grid: pushforward through α by linear binning, then convolution.
+
+    The density lives on [lo, 0] (ln sin²θ ≤ 0); mass the Gaussian kernel puts above 0 or
+    below lo is cut off and the density renormalised, as on the paper's bounded grid.
+    """
+    depth = len(steps)
+    x0 = float(_ln_sin2(np.array(theta0)))
+    betas = np.sqrt(8.0 * np.asarray(steps, float) / (np.asarray(steps, float) + 5.0) ** 2)
+    m1, s1 = float(mu(theta0, steps[0])), math.sqrt(float(sigma2(theta0, steps[0])))
+    # Below the finite-width drift Σρ(n) the angle decays like 3π/ℓ (≈ 2 ln ℓ in X): a safe floor.
+    drift = float(sum(rho(n) for n in steps)) + 5.0 * math.log1p(depth)
+    lo = min(-15.0, m1 - drift - 10.0 * math.sqrt(s1**2 + float(np.sum(betas**2))) - 2.0)
+    spacing = min(float(betas.min()) / 8.0, -lo / 400.0)
+    size = math.ceil(-lo / spacing) + 1
+    if size > 200_000:
+        raise DepthscopeError(
+            "approx2: the grid would exceed 200,000 points; the layers are too wide."
+        )
+    grid = np.linspace(lo, 0.0, size)
+    spacing = grid[1] - grid[0]
+    dens = (
+        np.exp(-0.5 * ((grid - m1) / s1) ** 2)
+        if s1 > 0
+        else (np.abs(grid - m1) < spacing).astype(float)
+    )
+    mass = dens / dens.sum()
+    support = [np.array([x0])]
+    weights = [np.array([1.0])]
+    support.append(grid)
+    weights.append(mass)
+    alpha_theta = _sin2_to_theta(grid)
+    for n, beta in zip(steps[1:], betas[1:], strict=True):
+        target = grid - _TWO_OVER_THREE_PI * alpha_theta - float(rho(n))
+        pos = np.clip((target - lo) / spacing, 0.0, size - 1.0)
+        left = np.minimum(pos.astype(np.intp), size - 2)
+        frac = pos - left
+        moved = np.bincount(left, mass * (1 - frac), minlength=size) + np.bincount(
+            left + 1, mass * frac, minlength=size
+        )
+        half = math.ceil(8.0 * beta / spacing)
+        taps = np.exp(-0.5 * (np.arange(-half, half + 1) * spacing / beta) ** 2)
+        mass = np.convolve(moved, taps / taps.sum(), mode="same")
+        mass /= mass.sum()
+        support.append(grid)
+        weights.append(mass)
+    mean = np.array([float(np.dot(w, s)) for s, w in zip(support, weights, strict=True)])
+    var = np.array(
+        [float(np.dot(w, (s - m) ** 2)) for s, w, m in zip(support, weights, mean, strict=True)]
+    )
+    width = max(len(s) for s in support)
+    sup = np.full((depth + 1, width), 0.0)
+    wts = np.zeros((depth + 1, width))
+    for i, (s, w) in enumerate(zip(support, weights, strict=True)):
+        sup[i, : len(s)], wts[i, : len(w)] = s, w
+    # Each grid node stands for its cell: a component of sd spacing/2 smooths the histogram.
+    sds = np.full((depth + 1, width), spacing / 2.0)
+    sds[0] = 0.0
+    return mean, np.sqrt(var), sup, wts, sds
+
+
+def _mixture_cdf(x: FloatArray, w: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
+    """CDF of Σ w_k N(m_k, s_k²) at x (components with s_k = 0 are point masses)."""
+    safe = np.where(s > 0, s, 1.0)
+    diff = x[..., None] - m
+    terms = np.where(s > 0, ndtr(diff / safe), (diff >= 0).astype(np.float64))
+    return np.asarray(np.clip(terms @ w, 0.0, 1.0), dtype=np.float64)
+
+
+def _grid_quantiles(w: FloatArray, grid: FloatArray, probs: Sequence[float]) -> FloatArray:
+    """Quantiles of laws given as masses on sorted grid nodes (linear in between)."""
+    out = np.empty((w.shape[0], len(probs)))
+    for layer in range(w.shape[0]):
+        cum = np.cumsum(w[layer])
+        keep = np.concatenate([[True], np.diff(cum) > 0])  # strictly increasing for interp
+        out[layer] = np.interp(probs, cum[keep] / cum[-1], grid[layer][keep])
+    return out
+
+
+def _mixture_quantiles(
+    w: FloatArray, m: FloatArray, s: FloatArray, probs: Sequence[float]
+) -> FloatArray:
+    """Quantiles of each layer's mixture (rows of w, m, s): safeguarded Newton, all at once."""
+    p = np.asarray(probs, dtype=np.float64)
+    out = np.empty((w.shape[0], len(p)))
+    smooth = ((s > 0) & (w != 0)).any(axis=1)
+    for layer in np.flatnonzero(~smooth):  # a discrete law: the generalised inverse of its CDF
+        order = np.argsort(m[layer])
+        cum = np.cumsum(np.maximum(w[layer][order], 0.0))
+        index = np.minimum(np.searchsorted(cum / cum[-1], p), len(cum) - 1)
+        out[layer] = m[layer][order][index]
+    if not smooth.any():
+        return out
+    weights, means = w[smooth][:, None, :], m[smooth][:, None, :]
+    sds = np.maximum(s[smooth], 1e-12)[:, None, :]
+    live = weights != 0
+    lo = np.broadcast_to(np.where(live, means - 12 * sds, np.inf).min(axis=2), (len(sds), len(p)))
+    hi = np.broadcast_to(np.where(live, means + 12 * sds, -np.inf).max(axis=2), lo.shape)
+    mean = (weights * means).sum(axis=2)
+    sd = np.sqrt((weights * (sds**2 + (means - mean[..., None]) ** 2)).sum(axis=2))
+    x = np.clip(mean + sd * ndtri(p), lo, hi)
+    for _ in range(60):
+        z = (x[..., None] - means) / sds
+        excess = (ndtr(z) * weights).sum(axis=2) - p
+        lo, hi = np.where(excess < 0, x, lo), np.where(excess > 0, x, hi)
+        slope = (np.exp(-0.5 * z * z) / (sds * _SQRT_2PI) * weights).sum(axis=2)
+        newton = x - excess / np.maximum(slope, 1e-300)
+        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
+        converged = np.abs(x_new - x) <= 1e-9
+        x = x_new
+        if converged.all():
+            break
+    out[smooth] = x
+    return out
+
+
+def _resolve(
+    widths: str | Sequence[int], convention: str, input_dim: int | None
+) -> tuple[Architecture, tuple[int, ...]]:
+    arch = parse_architecture(widths)
+    steps = step_widths_for(arch, convention, input_dim)
+    if min(steps) < 2:
+        raise DepthscopeError(
+            f"width {min(steps)} is too small: the theory needs widths ≥ 2 "
+            f"(architecture {format_architecture(arch)})."
+        )
+    return arch, steps
+
+
+def predict(
+    widths: str | Sequence[int],
+    theta0: float,
+    *,
+    method: str = "markov",
+    convention: str = "exact",
+    input_dim: int | None = None,
+    probabilities: Sequence[float] = DEFAULT_PROBABILITIES,
+) -> Prediction:
+    """Predict mean, sd and quantiles of ln sin²θ_ℓ at every layer of a ReLU network.
+
+    Parameters
+    ----------
+    widths : str or sequence of int
+        Hidden widths n_1..n_L, as a list or in the notation ``"256x30"``, ``"100x10,50"``.
+    theta0 : float
+        Angle between the two inputs, radians, in (0, π].
+    method : {"markov", "infinite", "mean", "approx1", "approx2"}
+        See the module docstring. ``"markov"`` (default) is the most accurate.
+    convention : {"exact", "paper"}
+        Which width each step uses; ``"paper"`` needs ``input_dim`` and adds the output step.
+    input_dim : int, optional
+        Input dimension n_0 (``paper`` convention).
+    probabilities : sequence of float
+        Levels of the reported quantiles.
+
+    Returns
+    -------
+    Prediction
+        Frozen result with ``mean``, ``sd``, ``quantiles`` per layer 0..L (0 = inputs).
+
+    Raises
+    ------
+    DepthscopeError
+        For a bad architecture, θ0 outside (0, π], widths < 2, or an unknown method/convention.
+
+    Notes
+    -----
+    Fully connected, bias-free ReLU network with iid N(0, 2/fan-in) weights; θ_ℓ is the angle
+    between the post-activation vectors of the two inputs at layer ℓ.
+
+    References
+    ----------
+    C. Jakub and M. Nica, "Depth degeneracy in neural networks: vanishing angles in fully
+    connected ReLU networks on initialization", JMLR 25(239), 2024, arXiv:2302.09712
+    (Theorem 1, Approximations 1-2, Algorithm 1).
+
+    Examples
+    --------
+    >>> import depthscope as ds
+    >>> p = ds.predict("256x30", theta0=0.1)
+    >>> p.mean.shape
+    (31,)
+    """
+    theta = _check_theta0(theta0)
+    if method not in METHODS:
+        raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
+    if convention not in CONVENTIONS:
+        raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
+    probs = tuple(float(p) for p in probabilities)
+    if not all(0.0 < p < 1.0 for p in probs):
+        raise DepthscopeError(f"probabilities must lie in (0, 1), got {probs}.")
+    arch, steps = _resolve(widths, convention, input_dim)
+    if method == "markov":
+        chain = _markov.propagate(theta, np.asarray([steps]))
+        mean, sd = chain.x_mean[:, 0], np.sqrt(chain.x_var[:, 0])
+        # Layer ℓ ≥ 1 mixes the one-step laws over layer ℓ−1's lattice; layer 0 is a point.
+        mix_w = np.concatenate([chain.weights[:1, 0], chain.weights[:-1, 0]])
+        mix_m = chain.component_mean[:, 0]
+        mix_s = np.sqrt(chain.component_var[:, 0])
+    else:
+        impl = {
+            "infinite": _infinite,
+            "mean": _mean_iteration,
+            "approx1": _approx1,
+            "approx2": _approx2,
+        }[method]
+        mean, sd, mix_m, mix_w, mix_s = impl(theta, steps)
+    if method == "approx2":  # a density on a fine uniform grid: invert its cumulative sum
+        quantiles = _grid_quantiles(mix_w, mix_m, probs)
+    else:
+        quantiles = _mixture_quantiles(mix_w, mix_m, mix_s, probs)
+    return Prediction(
+        widths=arch,
+        theta0=theta,
+        method=method,
+        convention=convention,
+        input_dim=None if input_dim is None else int(input_dim),
+        step_widths=tuple(steps),
+        mean=mean,
+        sd=sd,
+        probabilities=probs,
+        quantiles=quantiles,
+        mixture_weights=mix_w,
+        mixture_means=mix_m,
+        mixture_sds=mix_s,
+    )
+
+
+def predict_final(
+    architectures: Sequence[str | Sequence[int]],
+    theta0: float = math.pi / 2,
+    *,
+    method: str = "markov",
+    convention: str = "exact",
+    input_dim: int | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Final-layer mean and sd of ln sin²θ_L for many architectures at once.
+
+    The ``markov`` method is vectorised over architectures of equal depth (grouped
+    internally), so thousands of architectures take seconds. Other methods loop.
+
+    Returns
+    -------
+    mean, sd : ndarray, shape (len(architectures),)
+    """
+    theta = _check_theta0(theta0)
+    if method not in METHODS:
+        raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
+    resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
+    mean = np.empty(len(resolved))
+    sd = np.empty(len(resolved))
+    if method != "markov":
+        for i, spec in enumerate(architectures):
+            p = predict(spec, theta, method=method, convention=convention, input_dim=input_dim)
+            mean[i], sd[i] = p.mean[-1], p.sd[-1]
+        return mean, sd
+    depths = np.array([len(s) for s in resolved])
+    for depth in np.unique(depths):
+        group = np.flatnonzero(depths == depth)
+        for start in range(0, len(group), _BATCH):  # bounded memory: (L+1)·batch·K floats
+            index = group[start : start + _BATCH]
+            chain = _markov.propagate(theta, np.array([resolved[i] for i in index]))
+            mean[index], sd[index] = chain.x_mean[-1], np.sqrt(chain.x_var[-1])
+    return mean, sd

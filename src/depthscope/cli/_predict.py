@@ -1,0 +1,91 @@
+"""``depthscope predict ARCH``: the predicted law of ln sin²θ at every layer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .._predict import CONVENTIONS, METHODS, Prediction, predict
+
+__all__ = ["register"]
+
+_EPILOG = """\
+examples:
+  depthscope predict 256x30 --theta0 0.1
+  depthscope predict 100x10 --theta0 1.5707963 --convention paper --input-dim 784 --method mean
+  depthscope predict 512,256,128 --json
+
+methods: markov (default; the exact one-step law propagated as a distribution),
+infinite (arc-cosine map), mean (Theorem 1 iterated: the paper's Algorithm 1),
+approx1, approx2 (the paper's Approximations 1 and 2).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict mean and sd of ln sin²θ per layer",
+        description="Predict the per-layer mean, sd and quantiles of ln sin²θ_ℓ for two inputs "
+        "at angle θ0 passing through a random bias-free He-initialised ReLU network.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("architecture", help="hidden widths, e.g. 256x30, 512,256,128, 100x10,50")
+    parser.add_argument(
+        "--theta0",
+        type=float,
+        default=math.pi / 2,
+        help="angle between the two inputs, radians in (0, π) (default π/2)",
+    )
+    parser.add_argument("--method", choices=METHODS, default="markov")
+    parser.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        default="exact",
+        help="exact: step ℓ uses width n_ℓ (default); paper: the authors' fan-in widths "
+        "[input-dim, n_1, ..., n_L] (needs --input-dim)",
+    )
+    parser.add_argument("--input-dim", type=int, default=None, help="input dimension n_0")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def format_table(prediction: Prediction) -> str:
+    """Render a prediction as a fixed-width per-layer table."""
+    lines = [
+        f"# depthscope predict {prediction.architecture}  θ0 = {prediction.theta0:.6g}  "
+        f"method = {prediction.method}  convention = {prediction.convention}",
+        "# ln sin²θ_ℓ per layer (layer 0 = the inputs); q2.5/q97.5: central 95% interval",
+        f"{'layer':>5} {'width':>6} {'mean':>10} {'sd':>8} {'q2.5':>10} {'q97.5':>10}",
+    ]
+    probs = prediction.probabilities
+    lo = probs.index(0.025) if 0.025 in probs else 0
+    hi = probs.index(0.975) if 0.975 in probs else len(probs) - 1
+    widths = ("-", *map(str, prediction.step_widths))
+    for layer in prediction.layers:
+        q = prediction.quantiles[layer]
+        lines.append(
+            f"{layer:>5} {widths[layer]:>6} {prediction.mean[layer]:>10.4f} "
+            f"{prediction.sd[layer]:>8.4f} {q[lo]:>10.4f} {q[hi]:>10.4f}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``depthscope predict``."""
+    prediction = predict(
+        args.architecture,
+        args.theta0,
+        method=args.method,
+        convention=args.convention,
+        input_dim=args.input_dim,
+    )
+    if args.json:
+        json.dump(prediction.to_dict(), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(prediction))
+    return 0
