@@ -10,6 +10,13 @@ from importlib.metadata import PackageNotFoundError, version
 from ._architecture import format_architecture as format_architecture
 from ._architecture import parse_architecture as parse_architecture
 from ._errors import DepthscopeError as DepthscopeError
+from ._predict import Prediction as Prediction
+from ._predict import predict as predict
+from ._predict import predict_final as predict_final
+from ._theorem import infinite_width_map as infinite_width_map
+from ._theorem import mu as mu
+from ._theorem import rho as rho
+from ._theorem import sigma2 as sigma2
 
 try:
     __version__ = version("depthscope")
