@@ -10,6 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from ._architecture import format_architecture as format_architecture
 from ._architecture import parse_architecture as parse_architecture
 from ._errors import DepthscopeError as DepthscopeError
+from ._jfunctions import J as J
+from ._jfunctions import bessel_number as bessel_number
 from ._predict import Prediction as Prediction
 from ._predict import predict as predict
 from ._predict import predict_final as predict_final

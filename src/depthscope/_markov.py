@@ -31,6 +31,7 @@ LATTICE_SIZE = 64
 # Probabilists' Gauss-Hermite rule with 3 nodes: exact for polynomials of degree ≤ 5.
 _GH_NODES = np.array([-math.sqrt(3.0), 0.0, math.sqrt(3.0)])
 _GH_WEIGHTS = np.array([1.0, 4.0, 1.0]) / 6.0
+_SQRT3 = math.sqrt(3.0)
 # Fine grid in u = ln θ, θ ∈ [1e-15, π], on which the per-width kernels are tabulated for
 # linear interpolation (spacing 0.009 in ln θ).
 _FINE_SIZE = 4096
@@ -161,7 +162,7 @@ def propagate(
     x_mean[0] = 2.0 * math.log(math.sin(theta0))
     component_mean = np.empty((depth + 1, n_arch, k))
     component_var = np.zeros((depth + 1, n_arch, k))
-    component_mean[0] = x_mean[0]
+    component_mean[0] = x_mean[0, :, None]
     flat_offsets = (np.arange(n_arch) * k)[:, None]
     shifts = np.array([-1, 0, 1])
     for layer in range(depth):
@@ -179,22 +180,23 @@ def propagate(
             np.sum(w * (cond_x_var + cond_x_mean**2), axis=1) - x_mean[layer + 1] ** 2
         )
         # Three Gauss-Hermite points per lattice point, then the moment-preserving split.
-        points = ((u + drift)[:, :, None] + np.sqrt(var)[:, :, None] * _GH_NODES).reshape(
-            n_arch, -1
-        )
-        point_w = (w[:, :, None] * _GH_WEIGHTS).reshape(n_arch, -1)
-        live = point_w > _PRUNE
-        lo = np.where(live, points, np.inf).min(axis=1)
-        hi = np.where(live, points, -np.inf).max(axis=1)
+        # Lattice points of negligible weight are dropped, so they do not stretch the range.
+        centre, sd = u + drift, np.sqrt(var)
+        live = w > _PRUNE
+        lo = np.where(live, centre - _SQRT3 * sd, np.inf).min(axis=1)
+        hi = np.where(live, centre + _SQRT3 * sd, -np.inf).max(axis=1)
         spacing = np.maximum((hi - lo) / (k - 3), 1e-12 * (1.0 + np.abs(lo)))
         origin = lo - spacing
-        pos = (points - origin[:, None]) / spacing[:, None]
+        pos = (centre[:, :, None] + sd[:, :, None] * _GH_NODES - origin[:, None, None]) / spacing[
+            :, None, None
+        ]
         node = np.clip(np.rint(pos), 1, k - 2).astype(np.intp)
         delta = pos - node
-        sq = delta * delta
-        live_w = np.where(live, point_w, 0.0)
-        shares = np.stack([(sq - delta) / 2.0, 1.0 - sq, (sq + delta) / 2.0]) * live_w
-        targets = (node + flat_offsets)[None] + shifts[:, None, None]
+        half_sq, half_delta = 0.5 * delta * delta, 0.5 * delta
+        point_w = np.where(live, w, 0.0)[:, :, None] * _GH_WEIGHTS
+        shares = np.stack([half_sq - half_delta, 1.0 - 2.0 * half_sq, half_sq + half_delta])
+        shares *= point_w
+        targets = (node + flat_offsets[:, :, None])[None] + shifts[:, None, None, None]
         new_w = np.bincount(targets.ravel(), shares.ravel(), minlength=n_arch * k)
         new_w = new_w.reshape(n_arch, k)
         weights[layer + 1] = new_w / new_w.sum(axis=1, keepdims=True)

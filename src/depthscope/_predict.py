@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ class Prediction:
     probabilities : tuple of float
         Probability levels of ``quantiles``.
     quantiles : ndarray, shape (L+1, len(probabilities))
-        Quantiles of ln sin²θ_ℓ.
+        Quantiles of ln sin²θ_ℓ (computed from the mixture on first access, then cached).
     mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
         Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
         are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
@@ -85,10 +86,18 @@ class Prediction:
     mean: FloatArray
     sd: FloatArray
     probabilities: tuple[float, ...]
-    quantiles: FloatArray
     mixture_weights: FloatArray = field(repr=False)
     mixture_means: FloatArray = field(repr=False)
     mixture_sds: FloatArray = field(repr=False)
+
+    @cached_property
+    def quantiles(self) -> FloatArray:
+        """Quantiles of ln sin²θ_ℓ at ``probabilities``, shape (L+1, len(probabilities))."""
+        if self.method == "approx2":  # a density on a fine uniform grid: invert its cumsum
+            return _grid_quantiles(self.mixture_weights, self.mixture_means, self.probabilities)
+        return _mixture_quantiles(
+            self.mixture_weights, self.mixture_means, self.mixture_sds, self.probabilities
+        )
 
     @property
     def layers(self) -> np.ndarray:
@@ -286,12 +295,13 @@ def _mixture_cdf(x: FloatArray, w: FloatArray, m: FloatArray, s: FloatArray) -> 
 
 
 def _grid_quantiles(w: FloatArray, grid: FloatArray, probs: Sequence[float]) -> FloatArray:
-    """Quantiles of laws given as masses on sorted grid nodes (linear in between)."""
+    """Quantiles of laws given as masses on sorted grid nodes, each spread over its cell."""
     out = np.empty((w.shape[0], len(probs)))
     for layer in range(w.shape[0]):
-        cum = np.cumsum(w[layer])
+        mass, nodes = w[layer][w[layer] > 0], grid[layer][w[layer] > 0]
+        cum = (np.cumsum(mass) - mass / 2) / mass.sum()  # CDF at the nodes (mid-cell)
         keep = np.concatenate([[True], np.diff(cum) > 0])  # strictly increasing for interp
-        out[layer] = np.interp(probs, cum[keep] / cum[-1], grid[layer][keep])
+        out[layer] = np.interp(probs, cum[keep], nodes[keep])
     return out
 
 
@@ -423,10 +433,6 @@ def predict(
             "approx2": _approx2,
         }[method]
         mean, sd, mix_m, mix_w, mix_s = impl(theta, steps)
-    if method == "approx2":  # a density on a fine uniform grid: invert its cumulative sum
-        quantiles = _grid_quantiles(mix_w, mix_m, probs)
-    else:
-        quantiles = _mixture_quantiles(mix_w, mix_m, mix_s, probs)
     return Prediction(
         widths=arch,
         theta0=theta,
@@ -437,7 +443,6 @@ def predict(
         mean=mean,
         sd=sd,
         probabilities=probs,
-        quantiles=quantiles,
         mixture_weights=mix_w,
         mixture_means=mix_m,
         mixture_sds=mix_s,
