@@ -1,0 +1,319 @@
+"""Per-layer measurements of a simulated network: the angle of two inputs, the effective dimension.
+
+Everything here is a pure function of arrays, vectorised over leading (network) axes.
+
+* :func:`ln_sin2_from_gram` -- ln sin²θ from the Gram entries of the pair ``(a, Δ = b − a)``,
+  which stays accurate when the angle is tiny (no ``1 − cos²θ`` cancellation).
+* :func:`effective_dimension_panel` -- algebraic and numerical rank, entropy effective rank
+  (uncentered and centered), participation ratio, stable rank, mean pairwise cosine and the
+  activation-mask diagnostics of ``../shared/spec/effective-dimension.md``, all from a float64
+  thin QR followed by the singular values of the small triangular factor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._errors import DepthscopeError
+
+__all__ = [
+    "PANEL_METRICS",
+    "effective_dimension_panel",
+    "ln_sin2_from_gram",
+    "ln_sin2_from_pair",
+    "pair_gram",
+    "panel_from_factors",
+    "r_factor",
+]
+
+#: Names of the effective-dimension panel, in the order they are reported.
+PANEL_METRICS: tuple[str, ...] = (
+    "rank",
+    "numerical_rank",
+    "erank",
+    "erank_centered",
+    "participation_ratio",
+    "stable_rank",
+    "mean_cosine",
+    "active_fraction",
+    "mask_rank",
+)
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def pair_gram(
+    a: NDArray[np.float64], delta: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Gram entries of ``a`` and ``Δ`` over the last axis, and their Gram determinant.
+
+    Parameters
+    ----------
+    a, delta : ndarray, shape (..., n)
+        Representation of the first input and the difference ``b − a`` to the second.
+
+    Returns
+    -------
+    aa, dd, ad, det : ndarray, shape (...)
+        ``|a|²``, ``|Δ|²``, ``a·Δ`` and ``max(|a|²|Δ|² − (a·Δ)², 0)``.
+    """
+    aa = np.einsum("...i,...i->...", a, a)
+    dd = np.einsum("...i,...i->...", delta, delta)
+    ad = np.einsum("...i,...i->...", a, delta)
+    det = np.maximum(aa * dd - ad * ad, 0.0)
+    return aa, dd, ad, det
+
+
+def ln_sin2_from_gram(
+    aa: ArrayLike, dd: ArrayLike, ad: ArrayLike, det: ArrayLike | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Ln sin²θ between ``a`` and ``b = a + Δ`` from their Gram entries, and a "dead" mask.
+
+    Parameters
+    ----------
+    aa, dd, ad : array_like
+        ``|a|²``, ``|Δ|²`` and ``a·Δ`` (broadcast together).
+    det : array_like, optional
+        The Gram determinant ``|a|²|Δ|² − (a·Δ)²`` if it is known more accurately than the
+        difference of products (for the inputs, where it is ``sin²θ₀`` exactly).
+
+    Returns
+    -------
+    ln_sin2 : ndarray
+        ``ln sin²θ``; ``-inf`` where the vectors are parallel, NaN where the angle is undefined.
+    dead : ndarray of bool
+        True where ``a = 0`` or ``b = 0`` (every unit inactive for one input), so the angle is
+        undefined and ``ln_sin2`` is NaN.
+
+    Notes
+    -----
+    sin²θ = (|a|²|Δ|² − (a·Δ)²) / (|a|² |a + Δ|²): the numerator is the Gram determinant of
+    ``(a, b)`` written with ``Δ``, so a tiny angle is not lost to ``1 − cos²θ`` rounding.
+    """
+    aa = np.asarray(aa, dtype=np.float64)
+    dd = np.asarray(dd, dtype=np.float64)
+    ad = np.asarray(ad, dtype=np.float64)
+    if det is None:
+        det = np.maximum(aa * dd - ad * ad, 0.0)
+    det = np.asarray(det, dtype=np.float64)
+    bb = np.maximum(aa + 2.0 * ad + dd, 0.0)
+    dead = (aa <= 0.0) | (bb <= 0.0)
+    denominator = aa * bb
+    ratio = np.divide(det, denominator, out=np.full(np.shape(denominator), np.nan), where=~dead)
+    ratio = np.minimum(ratio, 1.0, out=ratio, where=~dead)
+    with np.errstate(divide="ignore"):  # ln 0 = -inf is the right answer for parallel vectors
+        ln_sin2 = np.log(ratio)
+    return ln_sin2, dead
+
+
+def ln_sin2_from_pair(
+    a: NDArray[np.float64], delta: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Ln sin²θ between ``a`` and ``a + Δ`` along the last axis (see :func:`ln_sin2_from_gram`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([1.0, 0.0]); delta = np.array([0.0, 1e-9])
+    >>> float(ln_sin2_from_pair(a, delta)[0])  # doctest: +ELLIPSIS
+    -41.44653167389...
+    """
+    aa, dd, ad, det = pair_gram(a, delta)
+    return ln_sin2_from_gram(aa, dd, ad, det)
+
+
+def r_factor(columns: ArrayLike) -> NDArray[np.float64]:
+    """Triangular factor R of the float64 thin QR of each ``(n, m)`` matrix in a stack.
+
+    Parameters
+    ----------
+    columns : array_like, shape (..., n, m)
+        The m representations as columns (for example the post-activations of m inputs).
+
+    Returns
+    -------
+    ndarray, shape (..., min(n, m), m)
+        Upper-triangular ``R`` with ``columnsᵀ columns = Rᵀ R``; its singular values are those
+        of ``columns``. Rank-deficient matrices are fine (Householder QR never fails).
+
+    Notes
+    -----
+    Calls LAPACK ``dgeqrf`` once per matrix: for tall matrices this is several times faster
+    than numpy's batched QR, and a matrix that is Fortran-ordered (a transposed view of
+    C-ordered rows) is passed without reordering.
+    """
+    from scipy.linalg import lapack
+
+    arr = np.asarray(columns, dtype=np.float64)
+    *lead, n, m = arr.shape
+    stack = arr.reshape(-1, n, m)
+    rows = min(n, m)
+    out = np.zeros((stack.shape[0], rows, m))
+    for j in range(stack.shape[0]):
+        qr, _tau, _work, info = lapack.dgeqrf(stack[j])
+        if info != 0:  # pragma: no cover - LAPACK reports only illegal arguments here
+            raise DepthscopeError(f"LAPACK dgeqrf failed with info={info}.")
+        out[j] = np.triu(qr[:rows])
+    return out.reshape(*lead, rows, m)
+
+
+def _entropy_rank(singular: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Roy & Vetterli effective rank exp(H(p)), p = σ / Σσ; NaN for an all-zero matrix."""
+    total = singular.sum(axis=-1, keepdims=True)
+    live = total > 0
+    p = np.divide(singular, total, out=np.zeros_like(singular), where=live)
+    positive = p > 0
+    log_p = np.log(p, out=np.zeros_like(p), where=positive)
+    entropy = -(p * log_p).sum(axis=-1)
+    return np.where(live[..., 0], np.exp(entropy), np.nan)
+
+
+def _rank(singular: NDArray[np.floating], shape: tuple[int, int]) -> NDArray[np.float64]:
+    """Count σ above numpy's default tolerance σ_max · max(M, N) · eps (``matrix_rank``)."""
+    top = singular.max(axis=-1, keepdims=True, initial=0.0)
+    return (singular > top * max(shape) * _EPS).sum(axis=-1).astype(np.float64)
+
+
+def panel_from_factors(
+    r: NDArray[np.float64],
+    n_features: int,
+    *,
+    tolerance: float = 1e-3,
+    mask_r: NDArray[np.float64] | None = None,
+    active_fraction: NDArray[np.float64] | None = None,
+) -> dict[str, NDArray[np.float64]]:
+    """Compute the effective-dimension panel from the R factors of thin QR decompositions.
+
+    Parameters
+    ----------
+    r : ndarray, shape (..., k, m)
+        R factor of the ``(n_features, m)`` matrix whose columns are the m representations
+        (see :func:`r_factor`); ``k = min(n_features, m)``.
+    n_features : int
+        n, the length of each representation (enters the algebraic-rank tolerance).
+    tolerance : float, default 1e-3
+        Relative tolerance τ of the numerical rank: singular values above τ·σ_max count.
+    mask_r : ndarray, shape (..., k, m), optional
+        R factor of the 0/1 activation pattern (1 where a unit is active for an input).
+    active_fraction : ndarray, shape (...), optional
+        Fraction of (unit, input) pairs that are active.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (...)
+        One float64 array per name in :data:`PANEL_METRICS`. ``active_fraction`` and
+        ``mask_rank`` are NaN when no mask was given; the spectral measures other than the
+        ranks are NaN for an all-zero matrix, ``mean_cosine`` when fewer than two
+        representations are non-zero.
+
+    Notes
+    -----
+    With σ_i the singular values of the m×n matrix A (rows = representations) and
+    λ_i = σ_i² the eigenvalues of its Gram matrix:
+
+    * rank: #{σ_i > σ_max · max(m, n) · ε} (numpy's ``matrix_rank`` default);
+      numerical rank: #{σ_i > τ σ_max};
+    * entropy effective rank: exp(−Σ p_i ln p_i), p_i = σ_i / Σ_j σ_j (Roy & Vetterli 2007);
+      centered: the same for A with the batch mean of each feature removed, whose singular
+      values are those of ``Rᵀ`` minus its column means (``A = Rᵀ Qᵀ``);
+    * participation ratio (Σλ_i)² / Σλ_i²; stable rank Σλ_i / λ_max = ‖A‖_F² / ‖A‖_2²;
+    * mean cosine over the m(m−1)/2 pairs of non-zero representations.
+
+    References
+    ----------
+    O. Roy and M. Vetterli, "The effective rank: a measure of effective dimensionality",
+    EUSIPCO 2007.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    m = r.shape[-1]
+    shape = (m, int(n_features))
+    singular = np.linalg.svd(r, compute_uv=False)
+    top = singular.max(axis=-1, initial=0.0)
+    live = top > 0
+    lam = singular * singular
+    lam_sum = lam.sum(axis=-1)
+    lam_sq = (lam * lam).sum(axis=-1)
+    panel: dict[str, NDArray[np.float64]] = {
+        "rank": _rank(singular, shape),
+        "numerical_rank": (singular > tolerance * top[..., None]).sum(axis=-1).astype(np.float64),
+        "erank": _entropy_rank(singular),
+    }
+    centered = np.swapaxes(r, -1, -2)
+    centered = centered - centered.mean(axis=-2, keepdims=True)
+    panel["erank_centered"] = _entropy_rank(np.linalg.svd(centered, compute_uv=False))
+    panel["participation_ratio"] = np.divide(
+        lam_sum * lam_sum, lam_sq, out=np.full_like(lam_sum, np.nan), where=live
+    )
+    panel["stable_rank"] = np.divide(
+        lam_sum, top * top, out=np.full_like(lam_sum, np.nan), where=live
+    )
+    panel["mean_cosine"] = _mean_cosine(r)
+    if mask_r is None:
+        panel["mask_rank"] = np.full(top.shape, np.nan)
+    else:
+        panel["mask_rank"] = _rank(np.linalg.svd(mask_r, compute_uv=False), shape)
+    if active_fraction is None:
+        panel["active_fraction"] = np.full(top.shape, np.nan)
+    else:
+        panel["active_fraction"] = np.asarray(active_fraction, dtype=np.float64)
+    return {name: panel[name] for name in PANEL_METRICS}
+
+
+def _mean_cosine(r: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean cosine over pairs of non-zero columns of R (= pairs of representations)."""
+    norms = np.sqrt(np.einsum("...ij,...ij->...j", r, r))
+    nonzero = norms > 0
+    unit = np.divide(r, norms[..., None, :], out=np.zeros_like(r), where=nonzero[..., None, :])
+    total = unit.sum(axis=-1)
+    count = nonzero.sum(axis=-1).astype(np.float64)
+    pairs = count * (count - 1.0)
+    sum_all = np.einsum("...i,...i->...", total, total)  # Σ_ij cos_ij, diagonal included
+    return np.divide(sum_all - count, pairs, out=np.full_like(count, np.nan), where=pairs > 0)
+
+
+def effective_dimension_panel(
+    representations: ArrayLike,
+    *,
+    active: ArrayLike | None = None,
+    tolerance: float = 1e-3,
+) -> dict[str, NDArray[np.float64]]:
+    """Effective-dimension panel of a batch of m representations (see :func:`panel_from_factors`).
+
+    Parameters
+    ----------
+    representations : array_like, shape (..., m, n)
+        m representations of length n (rows), for example a layer's post-activations of m inputs.
+    active : array_like of bool, shape (..., m, n), optional
+        Activation pattern (pre-activation > 0) for the mask diagnostics; without it
+        ``active_fraction`` and ``mask_rank`` are NaN.
+    tolerance : float, default 1e-3
+        Relative tolerance τ of the numerical rank.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (...)
+        One array per name in :data:`PANEL_METRICS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0, 0.0], [1.0, 1e-6, 0.0]])
+    >>> panel = effective_dimension_panel(x)
+    >>> int(panel["rank"]), int(panel["numerical_rank"])
+    (2, 1)
+    """
+    if not 0.0 < tolerance < 1.0:
+        raise DepthscopeError(f"tolerance = {tolerance!r} must be in (0, 1).")
+    rep = np.asarray(representations, dtype=np.float64)
+    if rep.ndim < 2:
+        raise DepthscopeError("representations must have shape (..., m, n).")
+    r = r_factor(np.swapaxes(rep, -1, -2))
+    mask_r = fraction = None
+    if active is not None:
+        mask = np.asarray(active, dtype=bool)
+        mask_r = r_factor(np.swapaxes(mask, -1, -2).astype(np.float64))
+        fraction = mask.mean(axis=(-1, -2))
+    return panel_from_factors(
+        r, rep.shape[-1], tolerance=tolerance, mask_r=mask_r, active_fraction=fraction
+    )
