@@ -1,0 +1,190 @@
+"""``depthscope simulate``: Monte Carlo of random networks, a per-layer table or one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import DepthscopeError
+from .._simulate import SimulationResult, simulate
+
+__all__ = ["register"]
+
+_EXAMPLES = """\
+examples:
+  depthscope simulate 256x31 --theta0 0.1 --networks 5000 --seed 1
+  depthscope simulate 64x20 --theta0 0.9 --networks 4000 --sampler dense \\
+      --input-dim 64 --init orthogonal
+  depthscope simulate 256x20 --inputs 16 --networks 50 --seed 0 --json
+"""
+
+_PANEL_COLUMNS = (
+    ("rank", "rank"),
+    ("numerical_rank", "nrank"),
+    ("erank", "erank"),
+    ("erank_centered", "erank_c"),
+    ("participation_ratio", "PR"),
+    ("stable_rank", "srank"),
+    ("mean_cosine", "cos"),
+    ("active_fraction", "active"),
+    ("mask_rank", "mask_rk"),
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``simulate`` subcommand."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate random networks: ln sin²θ per layer, or the effective-dimension panel",
+        description=(
+            "Simulate random fully connected networks at initialization and report, per layer, "
+            "the mean and sd over networks of ln sin²θ between two inputs (--theta0), or of the "
+            "effective-dimension panel of a batch of inputs (--inputs, --inputs-file)."
+        ),
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "architecture", metavar="ARCH", help="hidden widths, e.g. 256x31 or 512,256"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--theta0", type=float, help="angle between two inputs (radians)")
+    source.add_argument("--inputs", type=int, metavar="M", help="a batch of M Gaussian inputs")
+    source.add_argument("--inputs-file", metavar="F.npy", help="a fixed (m, n0) batch of inputs")
+    parser.add_argument("--networks", type=int, required=True, help="number of networks")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    parser.add_argument("--sampler", choices=("gram", "dense"), default="gram")
+    parser.add_argument(
+        "--init", choices=("gaussian", "orthogonal", "truncated_normal"), default="gaussian"
+    )
+    parser.add_argument("--activation", default="relu", help="relu or leaky:SLOPE")
+    parser.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
+    parser.add_argument("--input-dim", type=int, default=None, help="input dimension n0")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-3, help="relative tolerance of the numerical rank"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (numpy), cuda, cuda:N or torch:cpu")
+    parser.add_argument("--save", metavar="DIR", help="write per-network arrays and a manifest")
+    parser.add_argument("--force", action="store_true", help="allow --save into a non-empty DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return None
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        if time.perf_counter() - started > 2.0 or done == total:
+            end = "\n" if done == total else ""
+            print(f"\rsimulate: {done}/{total} networks", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def _check_save_dir(path: str, force: bool) -> Path:
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise DepthscopeError(f"--save {path!r} exists and is not a directory.")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise DepthscopeError(f"--save directory {path!r} is not empty; add --force to overwrite.")
+    return directory
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``depthscope simulate`` with parsed arguments; return the exit status."""
+    directory = _check_save_dir(args.save, args.force) if args.save else None
+    started = time.perf_counter()
+    result = simulate(
+        args.architecture,
+        args.theta0,
+        inputs=args.inputs if args.inputs is not None else args.inputs_file,
+        n_networks=args.networks,
+        rng=args.seed,
+        sampler=args.sampler,
+        init=args.init,
+        activation=args.activation,
+        bias_std=args.bias_std,
+        input_dim=args.input_dim,
+        tolerance=args.tolerance,
+        device=args.device,
+        progress=None if args.json else _progress(args.quiet),
+    )
+    duration = time.perf_counter() - started
+    if directory is not None:
+        save(result, directory, duration)
+    if args.json:
+        print(json.dumps(result.summary(), allow_nan=False))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def save(result: SimulationResult, directory: Path, duration: float) -> None:
+    """Write ``arrays.npz`` (per-network arrays) and ``manifest.json`` into ``directory``."""
+    from .. import __version__
+
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(directory / "arrays.npz", **result.arrays())  # type: ignore[arg-type]
+    manifest = {
+        "depthscope_version": __version__,
+        "command": "simulate",
+        "seed": result.seed,
+        "configuration": result.configuration(),
+        "summary": result.summary(),
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "duration_s": round(duration, 3),
+        "arrays": {name: list(arr.shape) for name, arr in result.arrays().items()},
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+
+
+def _cell(value: float | None, width: int, digits: int) -> str:
+    if value is None or not math.isfinite(value):
+        return "-".rjust(width)
+    return f"{value:{width}.{digits}f}"
+
+
+def format_table(result: SimulationResult) -> str:
+    """Format a readable per-layer table of the summary, with a header stating the configuration."""
+    config = result.configuration()
+    summary = result.summary()
+    header = (
+        f"# {config['architecture']}  networks={result.n_networks}  sampler={result.sampler}"
+        f"  init={result.init}  activation={result.activation}  bias_std={result.bias_std:g}"
+        f"  seed={result.seed}"
+    )
+    lines = [header]
+    if result.ln_sin2 is not None:
+        lines[0] += f"  theta0={result.theta0:g}"
+        lines.append("# ln sin²θ over networks with a defined, non-zero angle")
+        lines.append(f"{'layer':>5} {'mean':>9} {'sd':>8} {'dead':>7} {'collapsed':>9}")
+        for i in summary["layers"]:
+            lines.append(
+                f"{i:5d} {_cell(summary['mean'][i], 9, 4)} {_cell(summary['sd'][i], 8, 4)}"
+                f" {_cell(summary['dead_fraction'][i], 7, 4)}"
+                f" {_cell(summary['collapsed_fraction'][i], 9, 4)}"
+            )
+        return "\n".join(lines)
+    lines[0] += f"  inputs={result.n_inputs}  input_dim={result.input_dim}"
+    lines.append(f"# effective-dimension panel, mean over networks; tolerance={result.tolerance:g}")
+    lines.append(f"{'layer':>5} " + " ".join(f"{label:>8}" for _, label in _PANEL_COLUMNS))
+    for i in summary["layers"]:
+        cells = " ".join(_cell(summary[name]["mean"][i], 8, 3) for name, _ in _PANEL_COLUMNS)
+        lines.append(f"{i:5d} {cells}")
+    return "\n".join(lines)
