@@ -15,6 +15,9 @@ from ._jfunctions import bessel_number as bessel_number
 from ._predict import Prediction as Prediction
 from ._predict import predict as predict
 from ._predict import predict_final as predict_final
+from ._predict import predict_layers as predict_layers
+from ._screen import ScreenRow as ScreenRow
+from ._screen import screen as screen
 from ._theorem import infinite_width_map as infinite_width_map
 from ._theorem import mu as mu
 from ._theorem import rho as rho

@@ -37,7 +37,7 @@ from ._errors import DepthscopeError
 from ._theorem import infinite_width_map, mu, rho, sigma2
 from ._types import FloatArray
 
-__all__ = ["METHODS", "Prediction", "predict", "predict_final"]
+__all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 
 METHODS = ("markov", "infinite", "mean", "approx1", "approx2")
 CONVENTIONS = ("exact", "paper")
@@ -449,6 +449,68 @@ def predict(
     )
 
 
+def _layers_same_depth(theta: float, steps: np.ndarray, method: str) -> tuple[FloatArray, ...]:
+    """Per-layer mean and sd of X for B architectures of equal depth: arrays (L+1, B)."""
+    n_arch, depth = steps.shape
+    if method == "markov":
+        chain = _markov.propagate(theta, steps)
+        return chain.x_mean, np.sqrt(chain.x_var)
+    x = np.empty((depth + 1, n_arch))
+    x[0] = _ln_sin2(np.array(theta))
+    angle = np.full(n_arch, theta)
+    for layer in range(depth):
+        if method == "infinite":
+            angle = infinite_width_map(angle)
+            x[layer + 1] = _ln_sin2(angle)
+            continue
+        if method == "mean":
+            x[layer + 1] = mu(angle, steps[:, layer])
+        else:  # approx1
+            x[layer + 1] = x[layer] - _TWO_OVER_THREE_PI * angle - rho(steps[:, layer])
+        angle = _sin2_to_theta(x[layer + 1])
+    return x, np.zeros_like(x)
+
+
+def predict_layers(
+    architectures: Sequence[str | Sequence[int]],
+    theta0: float = math.pi / 2,
+    *,
+    method: str = "markov",
+    convention: str = "exact",
+    input_dim: int | None = None,
+) -> list[tuple[FloatArray, FloatArray]]:
+    """Per-layer mean and sd of ln sin²θ_ℓ for many architectures at once.
+
+    Architectures of equal depth are propagated together (vectorised), so thousands take
+    seconds. Same methods and conventions as :func:`predict`, without quantiles.
+
+    Returns
+    -------
+    list of (mean, sd)
+        One pair of arrays of shape (L_i + 1,) per architecture, in the order given.
+    """
+    theta = _check_theta0(theta0)
+    if method not in METHODS:
+        raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
+    resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
+    out: list[tuple[FloatArray, FloatArray]] = [(np.empty(0), np.empty(0))] * len(resolved)
+    if method == "approx2":
+        for i, spec in enumerate(architectures):
+            p = predict(spec, theta, method=method, convention=convention, input_dim=input_dim)
+            out[i] = (p.mean, p.sd)
+        return out
+    depths = np.array([len(s) for s in resolved])
+    for depth in np.unique(depths):
+        group = np.flatnonzero(depths == depth)
+        for start in range(0, len(group), _BATCH):  # bounded memory: (L+1)·batch·K floats
+            index = group[start : start + _BATCH]
+            steps = np.array([resolved[i] for i in index])
+            mean, sd = _layers_same_depth(theta, steps, method)
+            for column, i in enumerate(index):
+                out[i] = (mean[:, column], sd[:, column])
+    return out
+
+
 def predict_final(
     architectures: Sequence[str | Sequence[int]],
     theta0: float = math.pi / 2,
@@ -459,29 +521,16 @@ def predict_final(
 ) -> tuple[FloatArray, FloatArray]:
     """Final-layer mean and sd of ln sin²θ_L for many architectures at once.
 
-    The ``markov`` method is vectorised over architectures of equal depth (grouped
-    internally), so thousands of architectures take seconds. Other methods loop.
+    See :func:`predict_layers`; this keeps only the last layer.
 
     Returns
     -------
     mean, sd : ndarray, shape (len(architectures),)
     """
-    theta = _check_theta0(theta0)
-    if method not in METHODS:
-        raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
-    resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
-    mean = np.empty(len(resolved))
-    sd = np.empty(len(resolved))
-    if method != "markov":
-        for i, spec in enumerate(architectures):
-            p = predict(spec, theta, method=method, convention=convention, input_dim=input_dim)
-            mean[i], sd[i] = p.mean[-1], p.sd[-1]
-        return mean, sd
-    depths = np.array([len(s) for s in resolved])
-    for depth in np.unique(depths):
-        group = np.flatnonzero(depths == depth)
-        for start in range(0, len(group), _BATCH):  # bounded memory: (L+1)·batch·K floats
-            index = group[start : start + _BATCH]
-            chain = _markov.propagate(theta, np.array([resolved[i] for i in index]))
-            mean[index], sd[index] = chain.x_mean[-1], np.sqrt(chain.x_var[-1])
-    return mean, sd
+    layers = predict_layers(
+        architectures, theta0, method=method, convention=convention, input_dim=input_dim
+    )
+    return (
+        np.array([m[-1] for m, _ in layers], dtype=np.float64),
+        np.array([s[-1] for _, s in layers], dtype=np.float64),
+    )

@@ -1,0 +1,333 @@
+"""Screen architectures before training: predicted final angle, degeneracy depth, cost.
+
+The screen ranks fully connected, bias-free He-initialised ReLU networks by the predicted
+ln sin²θ_L between two orthogonal inputs (θ0 = π/2) at the last hidden layer: the smaller it
+is, the more the network has collapsed its inputs onto one direction before training
+(Jakub & Nica, arXiv:2302.09712, §5 and Figure 3). Whether that predicts trained accuracy is
+measured by ``depthscope bench``, not assumed here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._architecture import format_architecture, parse_architecture
+from ._errors import DepthscopeError
+from ._predict import predict_layers
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "ScreenRow",
+    "architectures_from_module",
+    "read_architectures",
+    "screen",
+]
+
+#: ln sin²θ below which a layer counts as degenerate: θ < 0.1 rad (≈ 5.7°), the starting
+#: angle of the paper's Figure 1, i.e. ln sin²(0.1) ≈ −4.61.
+DEFAULT_THRESHOLD = 2.0 * math.log(math.sin(0.1))
+
+
+@dataclass(frozen=True)
+class ScreenRow:
+    """One screened architecture.
+
+    Attributes
+    ----------
+    architecture : str
+        As the user wrote it (or the compact notation for a sequence or a module).
+    widths : tuple of int
+        Hidden widths.
+    ln_sin2_final, sd_final : float
+        Predicted mean and sd of ln sin²θ_L (default predictor, or Algorithm 1 for the
+        ``paper`` convention, whose sd is 0).
+    ln_sin2_final_infinite : float
+        The infinite-width rule's value (depends on depth only).
+    degeneracy_depth : int or None
+        First layer whose predicted mean falls below the threshold; None if none does.
+    params : int or None
+        Weights of the bias-free network (input_dim·n_1 + Σ n_i n_{i+1} + n_L·output_dim);
+        None without ``input_dim``. The output layer counts only when ``output_dim`` is given.
+    flops : int or None
+        Multiply-adds × 2 per example for a forward pass (2 · params).
+    rank : int
+        1 = the largest predicted ln sin²θ_L (least degenerate).
+    """
+
+    architecture: str
+    widths: tuple[int, ...]
+    ln_sin2_final: float
+    sd_final: float
+    ln_sin2_final_infinite: float
+    degeneracy_depth: int | None
+    params: int | None
+    flops: int | None
+    rank: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (``widths`` as a list)."""
+        out = asdict(self)
+        out["widths"] = list(self.widths)
+        return out
+
+
+def _params(widths: Sequence[int], input_dim: int | None, output_dim: int | None) -> int | None:
+    if input_dim is None:
+        return None
+    sizes = [input_dim, *widths] + ([output_dim] if output_dim is not None else [])
+    return int(sum(a * b for a, b in itertools.pairwise(sizes)))
+
+
+def screen(
+    architectures: Iterable[str | Sequence[int] | Any],
+    *,
+    input_dim: int | None = None,
+    output_dim: int | None = None,
+    theta0: float = math.pi / 2,
+    convention: str = "exact",
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[ScreenRow]:
+    """Rank architectures by their predicted final angle, before any training.
+
+    Parameters
+    ----------
+    architectures : iterable
+        Each an architecture string (``"100x10"``), a sequence of hidden widths, or a PyTorch
+        ``nn.Module`` made of ``Linear`` and ``ReLU`` layers (see
+        :func:`architectures_from_module`).
+    input_dim, output_dim : int, optional
+        Input and output sizes: for the parameter count, and ``input_dim`` for the ``paper``
+        convention. A module supplies its own.
+    theta0 : float
+        Angle between the two inputs (default π/2, as in the paper).
+    convention : {"exact", "paper"}
+        ``exact``: the default predictor (``markov``) with step ℓ using width n_ℓ. ``paper``:
+        the authors' Algorithm 1 (Theorem 1's μ iterated over fan-in widths from
+        ``input_dim``).
+    threshold : float
+        ln sin²θ below which a layer counts as degenerate (default ln sin²(0.1) ≈ −4.61).
+
+    Returns
+    -------
+    list of ScreenRow
+        In the order given; ``rank`` orders them (1 = least degenerate).
+
+    Examples
+    --------
+    >>> rows = screen(["100x10", "30x15"], input_dim=784, output_dim=10)
+    >>> [(r.architecture, r.rank) for r in rows]
+    [('100x10', 1), ('30x15', 2)]
+    """
+    items = list(architectures)
+    if not items:
+        raise DepthscopeError("no architectures to screen.")
+    labels, widths_list, dims = [], [], []
+    for item in items:
+        if isinstance(item, str):
+            labels.append(item.strip())
+            widths_list.append(parse_architecture(item))
+            dims.append((input_dim, output_dim))
+        elif hasattr(item, "modules") and hasattr(item, "forward"):
+            arch, n_in, n_out = architectures_from_module(item)
+            labels.append(format_architecture(arch))
+            widths_list.append(arch)
+            dims.append(
+                (
+                    n_in if input_dim is None else input_dim,
+                    n_out if output_dim is None else output_dim,
+                )
+            )
+        else:
+            arch = parse_architecture(item)
+            labels.append(format_architecture(arch))
+            widths_list.append(arch)
+            dims.append((input_dim, output_dim))
+    if convention == "paper":
+        if len({d[0] for d in dims}) != 1 or dims[0][0] is None:
+            raise DepthscopeError("convention 'paper' needs one input_dim for all architectures.")
+        layers = predict_layers(
+            widths_list, theta0, method="mean", convention="paper", input_dim=dims[0][0]
+        )
+    elif convention == "exact":
+        layers = predict_layers(widths_list, theta0)
+    else:
+        raise DepthscopeError(f"unknown convention {convention!r}; choose 'exact' or 'paper'.")
+    infinite = predict_layers(  # the same number of steps as the finite-width prediction
+        widths_list, theta0, method="infinite", convention=convention, input_dim=dims[0][0]
+    )
+    finals = np.array([mean[-1] for mean, _ in layers])
+    order = np.argsort(-finals, kind="stable")
+    ranks = np.empty(len(finals), dtype=int)
+    ranks[order] = np.arange(1, len(finals) + 1)
+    rows = []
+    for i, ((mean, sd), (inf_mean, _)) in enumerate(zip(layers, infinite, strict=True)):
+        below = np.flatnonzero(mean[1:] < threshold)
+        params = _params(widths_list[i], *dims[i])
+        rows.append(
+            ScreenRow(
+                architecture=labels[i],
+                widths=tuple(widths_list[i]),
+                ln_sin2_final=float(mean[-1]),
+                sd_final=float(sd[-1]),
+                ln_sin2_final_infinite=float(inf_mean[-1]),
+                degeneracy_depth=int(below[0]) + 1 if below.size else None,
+                params=params,
+                flops=None if params is None else 2 * params,
+                rank=int(ranks[i]),
+            )
+        )
+    return rows
+
+
+_IGNORED = ("Dropout", "Flatten", "Identity")
+
+
+def _module_chain(module: Any) -> list[tuple[str, Any]]:
+    """Trace ``module`` with torch.fx; return its layers in call order if it is a plain chain."""
+    try:
+        import torch
+        from torch import fx
+    except ImportError:  # pragma: no cover - a module implies torch is installed
+        raise DepthscopeError(
+            "screening a module needs PyTorch: pip install 'depthscope[torch]'."
+        ) from None
+    try:
+        graph = fx.symbolic_trace(module).graph
+    except Exception as err:
+        raise DepthscopeError(
+            f"cannot trace {type(module).__name__} to check it is a plain Linear/ReLU chain "
+            f"({type(err).__name__}); pass an nn.Sequential of Linear and ReLU layers."
+        ) from None
+    relu_functions = (torch.relu, torch.nn.functional.relu)
+    chain: list[tuple[str, Any]] = []
+    previous = None
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            previous = node
+            continue
+        if node.op == "output":
+            break
+        if node.op == "call_module":
+            layer = module.get_submodule(str(node.target))
+            name = type(layer).__name__
+        elif node.op in ("call_function", "call_method") and (
+            node.target in relu_functions or node.target == "relu"
+        ):
+            layer, name = None, "ReLU"
+        else:
+            name, layer = str(getattr(node.target, "__name__", node.target)), None
+        inputs = [a for a in node.args if isinstance(a, fx.Node)]
+        if name not in ("Linear", "ReLU", *_IGNORED) or inputs != [previous]:
+            raise DepthscopeError(
+                f"the angle theory covers plain chains of Linear + ReLU layers; "
+                f"{type(module).__name__} has {name!r}"
+                + ("" if inputs == [previous] else " applied to earlier outputs (a skip or branch)")
+                + ". Measure it empirically with depthscope.probe instead."
+            )
+        chain.append((name, layer))
+        previous = node
+    return [(n, m) for n, m in chain if n not in _IGNORED]
+
+
+def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | None]:
+    """Read (hidden widths, input_dim, output_dim) off a PyTorch MLP of Linear and ReLU layers.
+
+    The module is traced with ``torch.fx``: it must be a plain chain (no skip connections or
+    branches) of ``Linear`` and ``ReLU`` (module or ``torch.relu``) layers; ``Dropout``,
+    ``Flatten`` and ``Identity`` are ignored (identities at initialization in eval mode).
+    Every ``Linear`` followed by a ``ReLU`` is a hidden layer; a final ``Linear`` is the
+    output layer.
+
+    Raises
+    ------
+    DepthscopeError
+        Naming what the theory does not cover (convolution, normalisation, other activations,
+        residual connections), or a Linear with a non-zero bias (the theory is bias-free).
+    """
+    core = _module_chain(module)
+    if not core or core[0][0] != "Linear":
+        raise DepthscopeError("the module must start with a Linear layer.")
+    widths: list[int] = []
+    input_dim, output_dim = int(core[0][1].in_features), None
+    for i, (name, layer) in enumerate(core):
+        if name != "Linear":
+            continue
+        bias = getattr(layer, "bias", None)
+        if bias is not None and bool((bias.detach() != 0).any()):
+            raise DepthscopeError(f"Linear layer {i} has a non-zero bias; the theory is bias-free.")
+        if i + 1 < len(core) and core[i + 1][0] == "ReLU":
+            widths.append(int(layer.out_features))
+        elif i == len(core) - 1:
+            output_dim = int(layer.out_features)
+        else:
+            raise DepthscopeError(f"Linear layer {i} is not followed by ReLU.")
+    if not widths:
+        raise DepthscopeError("the module has no hidden Linear + ReLU layer.")
+    return tuple(widths), input_dim, output_dim
+
+
+def _load_json(file: Path, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise DepthscopeError(f"{str(file)!r} is not valid JSON: {err}.") from None
+
+
+def _load_yaml(file: Path, text: str) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise DepthscopeError(
+            "reading YAML needs PyYAML: pip install 'depthscope[yaml]'."
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise DepthscopeError(f"{str(file)!r} is not valid YAML: {err}") from None
+
+
+def read_architectures(path: str | Path) -> list[str]:
+    """Read architectures from a text, JSON or YAML file.
+
+    Text: one architecture per line (``#`` starts a comment). JSON / YAML: a list whose items
+    are architecture strings, lists of widths, or objects with an ``architecture`` key.
+
+    Raises
+    ------
+    DepthscopeError
+        Naming the file if it is missing, unreadable or not in one of these forms.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise DepthscopeError(
+            f"cannot read architecture file {str(file)!r}: {err.strerror or err}."
+        ) from None
+    suffix = file.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml"):
+        data = _load_json(file, text) if suffix == ".json" else _load_yaml(file, text)
+        if isinstance(data, dict) and "architectures" in data:
+            data = data["architectures"]
+        if not isinstance(data, list):
+            raise DepthscopeError(f"{str(file)!r} must hold a list of architectures.")
+        out = []
+        for item in data:
+            if isinstance(item, dict):
+                item = item.get("architecture")
+            if isinstance(item, list):
+                item = ",".join(str(w) for w in item)
+            if not isinstance(item, str):
+                raise DepthscopeError(f"{str(file)!r}: cannot read architecture item {item!r}.")
+            out.append(item)
+        return out
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return [line for line in lines if line]
