@@ -18,6 +18,8 @@ from ._predict import predict_final as predict_final
 from ._predict import predict_layers as predict_layers
 from ._screen import ScreenRow as ScreenRow
 from ._screen import screen as screen
+from ._simulate import SimulationResult as SimulationResult
+from ._simulate import simulate as simulate
 from ._theorem import infinite_width_map as infinite_width_map
 from ._theorem import mu as mu
 from ._theorem import rho as rho
