@@ -1,0 +1,256 @@
+"""Probe a model every k steps of a training loop and log the per-layer metrics over steps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import DepthscopeError
+from ._probe import METRICS, ProbeResult, import_torch, probe
+
+__all__ = ["CSV_NAME", "JSON_NAME", "TrainingMonitor", "lightning_callback"]
+
+CSV_NAME = "probe_log.csv"
+JSON_NAME = "probe_log.jsonl"
+_SCALARS = ("ln_sin2", *METRICS)
+
+
+class TrainingMonitor:
+    """Probe ``model`` on a fixed batch every ``every`` steps; log CSV, JSON lines, TensorBoard.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model being trained (probed in eval mode; its mode, buffers and torch's random
+        state are restored after each probe, and no gradient is recorded).
+    probe_batch : torch.Tensor or array_like, shape (m, ...)
+        The fixed batch probed each time (m ≥ 2; keep m small, 16 to 64, for low overhead).
+    every : int, default 10
+        Probe when the step number is a multiple of ``every``.
+    log_dir : str or path-like, optional
+        Folder for the logs (created; files of an earlier run there are replaced):
+        ``probe_log.csv`` (one row per step and layer, the columns of
+        :meth:`ProbeResult.records` with ``step`` first) and ``probe_log.jsonl`` (one JSON
+        object per probe: ``{"step": s, **result.to_dict()}``). Without it nothing is written
+        and the results are only kept in :attr:`history`.
+    tensorboard : bool, optional
+        Also write scalars ``depthscope/<metric>/<layer>`` with
+        ``torch.utils.tensorboard.SummaryWriter`` into ``log_dir``. Default: when the
+        ``tensorboard`` package is installed and ``log_dir`` is given. True raises if it is not
+        installed.
+    keep_history : bool, default True
+        Keep every :class:`ProbeResult` in :attr:`history` (a few kB each).
+    **probe_options
+        Passed to :func:`~depthscope.probing.probe` (``layers``, ``tolerance``,
+        ``max_features``, ``theory``, ...). ``rng`` defaults to 0 so that a subsampled layer
+        uses the same coordinates at every step.
+
+    Attributes
+    ----------
+    steps_done : int
+        Calls of :meth:`step` without an explicit step number so far.
+    history : list of (int, ProbeResult)
+        The probes made, with their step numbers.
+
+    Notes
+    -----
+    Call :meth:`step` once per optimisation step, after ``optimizer.step()``: the k-th call
+    is step k (1, 2, ...), so with ``every=10`` the model is probed after 10, 20, ... updates.
+    :meth:`record` probes unconditionally, e.g. ``monitor.record(0)`` before training.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from depthscope.probing import TrainingMonitor
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    >>> monitor = TrainingMonitor(net, torch.randn(8, 4), every=2)
+    >>> [monitor.step() is not None for _ in range(4)]
+    [False, True, False, True]
+    >>> [step for step, _ in monitor.history]
+    [2, 4]
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        probe_batch: Any,
+        *,
+        every: int = 10,
+        log_dir: str | os.PathLike[str] | None = None,
+        tensorboard: bool | None = None,
+        keep_history: bool = True,
+        **probe_options: Any,
+    ) -> None:
+        torch = import_torch()
+        if int(every) != every or every < 1:
+            raise DepthscopeError(f"every = {every!r} must be a positive integer.")
+        self.model = model
+        self.probe_batch = probe_batch
+        self.every = int(every)
+        self.probe_options = {"rng": 0, **probe_options}
+        self.keep_history = keep_history
+        self.steps_done = 0
+        self.history: list[tuple[int, ProbeResult]] = []
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self._fresh = True
+        self._writer: Any = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        if tensorboard is None:
+            tensorboard = self.log_dir is not None and _tensorboard_available()
+        if tensorboard:
+            if self.log_dir is None:
+                raise DepthscopeError("tensorboard=True needs a log_dir.")
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise DepthscopeError(
+                    "tensorboard=True needs the tensorboard package: pip install tensorboard."
+                ) from None
+            self._writer = SummaryWriter(log_dir=str(self.log_dir))
+        del torch
+
+    def step(self, step: int | None = None) -> ProbeResult | None:
+        """Count one training step; probe and log if it is a multiple of ``every``.
+
+        Parameters
+        ----------
+        step : int, optional
+            The step number to use (e.g. a global step that survives restarts); by default
+            the number of calls so far.
+
+        Returns
+        -------
+        ProbeResult or None
+            The probe made at this step, or None if none was due.
+        """
+        if step is None:
+            self.steps_done += 1
+            step = self.steps_done
+        if step % self.every:
+            return None
+        return self.record(step)
+
+    def record(self, step: int) -> ProbeResult:
+        """Probe now and log the result under ``step`` (whatever ``every`` says)."""
+        result = probe(self.model, self.probe_batch, **self.probe_options)
+        if self.keep_history:
+            self.history.append((int(step), result))
+        if self.log_dir is not None:
+            self._write(int(step), result)
+        return result
+
+    def _write(self, step: int, result: ProbeResult) -> None:
+        assert self.log_dir is not None
+        mode = "w" if self._fresh else "a"
+        self._fresh = False
+        records = result.records()
+        with open(self.log_dir / CSV_NAME, mode, newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["step", *records[0]])
+            if mode == "w":
+                writer.writeheader()
+            for row in records:
+                writer.writerow({"step": step, **row})
+        with open(self.log_dir / JSON_NAME, mode) as handle:
+            handle.write(json.dumps({"step": step, **result.to_dict()}, allow_nan=False) + "\n")
+        if self._writer is not None:
+            for i, layer in enumerate(result.layers):
+                values = {"ln_sin2": result.ln_sin2[i]}
+                values.update({name: result.metrics[name][i] for name in METRICS})
+                for name in _SCALARS:
+                    value = float(values[name])
+                    if math.isfinite(value):
+                        self._writer.add_scalar(f"depthscope/{name}/{layer}", value, step)
+            self._writer.flush()
+
+    def series(self, metric: str, layer: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return steps and values of one metric (``"ln_sin2"`` or in METRICS) at one layer."""
+        if metric != "ln_sin2" and metric not in METRICS:
+            raise DepthscopeError(f"unknown metric {metric!r}; choose ln_sin2 or one of {METRICS}.")
+        steps, values = [], []
+        for step, result in self.history:
+            if layer in result.layers:
+                i = result.layers.index(layer)
+                row = result.ln_sin2 if metric == "ln_sin2" else result.metrics[metric]
+                steps.append(step)
+                values.append(float(row[i]))
+        return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer (the CSV and JSON files are always closed)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> TrainingMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tensorboard_available() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def lightning_callback(probe_batch: Any, **monitor_options: Any) -> Any:
+    """Make a Lightning ``Callback`` that runs a :class:`TrainingMonitor` on the trained module.
+
+    Parameters
+    ----------
+    probe_batch : torch.Tensor or array_like
+        The fixed batch to probe.
+    **monitor_options
+        Passed to :class:`TrainingMonitor` (``every``, ``log_dir``, ...). The step number is
+        Lightning's ``trainer.global_step``.
+
+    Returns
+    -------
+    lightning.pytorch.Callback
+
+    Raises
+    ------
+    DepthscopeError
+        If neither ``lightning`` nor ``pytorch_lightning`` is installed.
+    """
+    try:
+        from lightning.pytorch import Callback
+    except ImportError:
+        try:
+            from pytorch_lightning import Callback
+        except ImportError:
+            raise DepthscopeError(
+                "lightning_callback needs Lightning: pip install lightning."
+            ) from None
+
+    class DepthscopeCallback(Callback):
+        """Probe the LightningModule every ``every`` global steps."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.monitor: TrainingMonitor | None = None
+            self.last_step: int | None = None
+
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+            if self.monitor is None:
+                self.monitor = TrainingMonitor(pl_module, probe_batch, **monitor_options)
+            step = int(trainer.global_step)
+            if step != self.last_step:  # gradient accumulation repeats a global step
+                self.last_step = step
+                self.monitor.step(step)
+
+        def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+            if self.monitor is not None:
+                self.monitor.close()
+
+    return DepthscopeCallback()
