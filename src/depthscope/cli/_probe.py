@@ -1,0 +1,222 @@
+"""``depthscope probe``: measure a saved PyTorch model layer by layer on a batch of inputs."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import DepthscopeError
+
+__all__ = ["register"]
+
+_EXAMPLES = """\
+examples:
+  depthscope probe --model model.pt --inputs batch.npy --out runs/probe
+  depthscope probe --model weights.pt --arch 256x4,10 --inputs batch.npy --out runs/probe
+  depthscope probe --model cnn.pt --inputs images.npy --out runs/cnn --max-features 4096
+
+The model is a TorchScript file (torch.jit.script(model).save(FILE); an nn.Sequential is
+probed inside) or a state_dict (torch.save(model.state_dict(), FILE)) of
+nn.Sequential(Linear, ReLU, ..., Linear) with --arch giving the Linear widths. Pickled
+modules are never loaded. Writes layers.csv, layers.json, probe.png, probe.svg and
+manifest.json into --out.
+"""
+
+_COLUMNS = (
+    ("ln_sin2", "ln_sin2"),
+    ("theory_mean", "theory"),
+    ("theory_sd", "sd"),
+    ("numerical_rank", "nrank"),
+    ("erank_centered", "erank_c"),
+    ("mean_cosine", "cos"),
+    ("dead_fraction", "dead"),
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``probe`` subcommand."""
+    parser = subparsers.add_parser(
+        "probe",
+        help="measure a saved PyTorch model layer by layer (angle, effective dimension, theory)",
+        description=(
+            "Run a batch of inputs through a saved PyTorch model and report, per activation "
+            "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
+            "and the predicted band where the model is a bias-free Linear+ReLU stack."
+        ),
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, metavar="FILE", help="TorchScript or state_dict")
+    parser.add_argument(
+        "--inputs", required=True, metavar="FILE.npy", help="batch of m ≥ 2 inputs, shape (m, ...)"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--arch", metavar="SPEC", help="Linear widths for a state_dict, e.g. 256x4,10"
+    )
+    parser.add_argument(
+        "--final-relu", action="store_true", help="state_dict: a ReLU after the last Linear too"
+    )
+    parser.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="PATTERN",
+        help="module name patterns to probe (fnmatch); default: every activation module",
+    )
+    parser.add_argument("--pair", nargs=2, type=int, default=(0, 1), metavar=("I", "J"))
+    parser.add_argument("--tolerance", type=float, default=1e-3, help="numerical-rank τ")
+    parser.add_argument("--max-features", type=int, metavar="N", help="subsample coordinates")
+    parser.add_argument("--channels", type=int, metavar="C", help="subsample channels (≥3-D)")
+    parser.add_argument("--positions", type=int, metavar="P", help="subsample positions (≥3-D)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
+    parser.add_argument("--no-theory", action="store_true", help="skip the theory overlay")
+    parser.add_argument("--no-figure", action="store_true", help="skip probe.png / probe.svg")
+    parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    parser.set_defaults(func=run)
+
+
+def _load_inputs(path: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise DepthscopeError(f"inputs file {path!r} does not exist.")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise DepthscopeError(f"{path!r} is not a numeric .npy array: {err}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise DepthscopeError(f"{path!r} must hold one numeric array (an .npy file), not a .npz.")
+    if arr.ndim < 2 or arr.shape[0] < 2:
+        raise DepthscopeError(f"{path!r} has shape {arr.shape}; need (m, ...) with m ≥ 2 inputs.")
+    return arr
+
+
+def _prepare(path: str, force: bool) -> Path:
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise DepthscopeError(f"--out {path!r} exists and is not a directory.")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise DepthscopeError(f"output directory {path!r} is not empty; add --force.")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """Render the per-layer records as a fixed-width table."""
+    head = f"{'layer':<14} {'module':<10} {'n':>6} " + " ".join(
+        f"{short:>8}" for _, short in _COLUMNS
+    )
+    lines = [head + "  theory"]
+    for row in records:
+        cells = " ".join(f"{_format(row[key]):>8}" for key, _ in _COLUMNS)
+        inside = {True: "inside", False: "OUTSIDE", None: "-"}[row["theory_inside"]]
+        lines.append(
+            f"{row['layer'][:14]:<14} {row['module'][:10]:<10} {row['n_features']:>6} {cells}  "
+            f"{inside if row['theory_status'] == 'covered' else 'not covered'}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``depthscope probe``."""
+    from ..probing._load import load_model
+    from ..probing._probe import probe
+
+    started = time.perf_counter()
+    inputs = _load_inputs(args.inputs)
+    model = load_model(args.model, arch=args.arch, final_relu=args.final_relu)
+    result = probe(
+        model,
+        inputs,
+        args.layers,
+        tolerance=args.tolerance,
+        pair=tuple(args.pair),
+        max_features=args.max_features,
+        channels=args.channels,
+        positions=args.positions,
+        theory=not args.no_theory,
+        rng=args.seed,
+    )
+    out = _prepare(args.out, args.force)
+    records = result.records()
+    files = ["layers.csv", "layers.json"]
+    import csv
+
+    with open(out / "layers.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    (out / "layers.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    if not args.no_figure:
+        import matplotlib
+
+        from ..probing._plot import plot_probe
+
+        figure = plot_probe(result, [Path(args.model).name], title=f"depthscope probe {args.model}")
+        for suffix in ("png", "svg"):
+            figure.savefig(out / f"probe.{suffix}", dpi=150)
+        files += ["probe.png", "probe.svg"]
+        matplotlib_version = matplotlib.__version__
+    else:
+        matplotlib_version = None
+    import torch
+
+    from .. import __version__
+
+    manifest = {
+        "depthscope_version": __version__,
+        "command": "depthscope " + " ".join(sys.argv[1:]),
+        "model": {"path": os.path.abspath(args.model), "sha256": _sha256(args.model)},
+        "inputs": {
+            "path": os.path.abspath(args.inputs),
+            "sha256": _sha256(args.inputs),
+            "shape": list(inputs.shape),
+            "dtype": str(inputs.dtype),
+        },
+        "settings": {
+            "arch": args.arch,
+            "final_relu": args.final_relu,
+            "layers": args.layers,
+            "pair": list(args.pair),
+            "tolerance": args.tolerance,
+            "subsample": dict(result.subsample),
+            "seed": args.seed,
+            "theory": not args.no_theory,
+            "mode": result.mode,
+            "dtype": result.dtype,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "matplotlib": matplotlib_version,
+        },
+        "duration_s": round(time.perf_counter() - started, 3),
+        "files": sorted([*files, "manifest.json"]),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(format_table(records))
+    print(f"# wrote {', '.join(files)}, manifest.json to {out}")
+    return 0
