@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from typing import Any
 
@@ -187,7 +188,10 @@ def load_model(
             is_script = any(entry.endswith("constants.pkl") for entry in archive.namelist())
         if is_script:
             try:
-                scripted = torch.jit.load(name, map_location="cpu")
+                with warnings.catch_warnings():
+                    # torch ≥ 2.10 deprecates TorchScript; reading existing files is the point
+                    warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+                    scripted = torch.jit.load(name, map_location="cpu")
             except RuntimeError as err:
                 raise DepthscopeError(
                     f"{name!r}: cannot read the TorchScript archive: {err}"
