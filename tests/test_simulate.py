@@ -367,3 +367,9 @@ def test_cli_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("depthscope: error:") and "Traceback" not in err
+
+
+def test_two_fixed_inputs_give_a_panel_not_an_angle() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    res = simulate([16], inputs=x, n_networks=3, rng=0)
+    assert res.ln_sin2 is None and res.panel["rank"].shape == (2, 3)

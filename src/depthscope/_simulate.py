@@ -304,6 +304,11 @@ class _Plan:
     bias_std: float
     tolerance: float
 
+    @property
+    def pair(self) -> bool:
+        """True for two inputs at an angle (``theta0``), False for a batch of inputs."""
+        return self.theta0 is not None
+
 
 def _plan(
     widths: str | Sequence[int],
@@ -393,13 +398,13 @@ def _memory(plan: _Plan) -> tuple[int, int, int]:
     widest = max(widths)
     layers = len(widths) + 1
     total = sum(widths)
-    outputs = layers * plan.n_networks * (8 * (1 if plan.n_inputs == 2 else len(PANEL_METRICS)) + 1)
+    outputs = layers * plan.n_networks * (8 * (1 if plan.pair else len(PANEL_METRICS)) + 1)
     if plan.sampler == "dense":
         weights = 8 * max(n * f for n, f in zip(widths, fans, strict=False))
         fixed = outputs + 3 * weights
     else:
         fixed = outputs + 20 * widest + 20 * total
-    if plan.n_inputs == 2:
+    if plan.pair:
         per_network = 16 * total + 48 * widest + 64 * layers
         preferred = max(1, _PAIR_CACHE_ELEMENTS // widest)
     else:
@@ -431,7 +436,7 @@ def _chunk_size(plan: _Plan, memory_budget: int) -> int:
 def _numpy_chunk(
     plan: _Plan, streams: list[np.random.Generator]
 ) -> tuple[NDArray[np.float64] | dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
-    if plan.n_inputs == 2:
+    if plan.pair:
         assert plan.theta0 is not None
         if plan.sampler == "gram":
             stats = gram_pair(
@@ -592,10 +597,10 @@ def simulate(
     run_chunk, device_name = _backend(plan, device)
     layers = len(plan.widths) + 1
     dead = np.empty((layers, plan.n_networks), dtype=bool)
-    ln_sin2 = np.empty((layers, plan.n_networks)) if plan.n_inputs == 2 else None
+    ln_sin2 = np.empty((layers, plan.n_networks)) if plan.pair else None
     panel = (
         {}
-        if plan.n_inputs == 2
+        if plan.pair
         else {k: np.empty((layers, plan.n_networks)) for k in PANEL_METRICS}
     )
     for start in range(0, plan.n_networks, chunk):
@@ -618,7 +623,7 @@ def simulate(
         panel=panel,
         n_inputs=plan.n_inputs,
         theta0=plan.theta0,
-        input_dim=None if (plan.sampler == "gram" and plan.n_inputs == 2) else plan.input_dim,
+        input_dim=None if (plan.sampler == "gram" and plan.pair) else plan.input_dim,
         inputs=plan.inputs,
         sampler=plan.sampler,
         init=plan.init,

@@ -74,7 +74,7 @@ def torch_backend(plan: _Plan, device: Any) -> tuple[Callable[..., Any], str]:
         plan: _Plan, streams: Sequence[np.random.Generator]
     ) -> tuple[NDArray[np.float64] | dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
         generators = [_torch_generator(torch, gen, dev) for gen in streams]
-        if plan.n_inputs == 2:
+        if plan.pair:
             return _pair(torch, plan, generators, dev)
         return _batch(torch, plan, streams, generators, dev)
 
