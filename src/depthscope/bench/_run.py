@@ -1,0 +1,548 @@
+"""Orchestration of ``depthscope bench``: train the grid, score it, correlate, report.
+
+Output folder:
+
+``results.csv``
+    One row per architecture × seed × schedule, appended as each run finishes: test accuracy,
+    last-epoch training loss, training time and every score (predicted angles, measured angle,
+    zero-cost proxies, #params, depth).  NaN and −inf are written as ``nan`` / ``-inf``.
+``bench.json``
+    The settings a resumed run must share (dataset, schedules, optimiser, seeds of streams).
+``correlations.json``
+    Spearman ρ and Kendall τ_b of each score against accuracy (architecture level) with
+    bootstrap 95 % intervals, for the paper's schedule at the top level and every schedule under
+    ``by_schedule``.
+``figure3.png`` / ``figure3.svg``
+    Predicted ln sin²θ_L against mean test accuracy (95 % t-interval over seeds), coloured by
+    log10 #params, one panel per schedule — the paper's Figure 3.
+``report.md``, ``manifest.json``.
+
+An interrupted bench resumes: rows already in ``results.csv`` are not run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .._architecture import format_architecture, parse_architecture
+from .._errors import DepthscopeError
+from ._grid import full_grid, quick_grid
+from ._proxies import PROXIES
+from ._train import SCHEDULES, Task
+
+__all__ = ["COLUMNS", "SCORES", "BenchConfig", "run_bench"]
+
+#: Scores correlated with accuracy (higher predicted angle = better expected, for the angles).
+SCORES = (
+    "predicted_markov",
+    "predicted_paper_mean",
+    "predicted_infinite",
+    *PROXIES,
+    "params",
+    "depth",
+)
+#: Columns of results.csv.
+COLUMNS = (
+    "architecture",
+    "seed",
+    "schedule",
+    "epochs",
+    "test_accuracy",
+    "final_loss",
+    "train_seconds",
+    *SCORES,
+)
+_PREDICTED = {
+    "predicted_markov": {"method": "markov"},
+    "predicted_paper_mean": {"method": "mean", "convention": "paper"},
+    "predicted_infinite": {"method": "infinite"},
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Every setting of a bench run.
+
+    Attributes
+    ----------
+    dataset : str
+        Dataset spec (see :func:`depthscope.bench._data.load_dataset`).
+    grid : tuple of tuple of int
+        Hidden widths of each architecture.
+    seeds : int
+        Runs per architecture and schedule (seeds 0 .. seeds − 1).
+    schedules : tuple of (str, int)
+        Schedule names and their numbers of epochs.
+    root_seed, batch_size, learning_rate, proxy_batch, angle_pairs
+        See :class:`depthscope.bench._train.Task`.
+    max_train : int or None
+        Keep only the first ``max_train`` training examples (None: all).
+    n_boot : int
+        Bootstrap replicates of the correlation intervals.
+    workers : int
+        Processes (not part of the results: they do not depend on it).
+    """
+
+    dataset: str = "digits"
+    grid: tuple[tuple[int, ...], ...] = field(default_factory=lambda: tuple(full_grid()))
+    seeds: int = 5
+    schedules: tuple[tuple[str, int], ...] = tuple(SCHEDULES.items())
+    root_seed: int = 0
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    proxy_batch: int = 64
+    angle_pairs: int = 8
+    max_train: int | None = None
+    n_boot: int = 1000
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @classmethod
+    def quick(cls, **changes: Any) -> BenchConfig:
+        """Return the ``--quick`` bench: eight architectures × 3 seeds, schedules 1 and 5 epochs."""
+        settings: dict[str, Any] = {
+            "grid": tuple(quick_grid()),
+            "seeds": 3,
+            "schedules": (("paper", 1), ("long", 5)),
+            "n_boot": 300,
+        }
+        settings.update(changes)
+        return cls(**settings)
+
+    def identity(self) -> dict[str, Any]:
+        """Return the settings that a resumed run must share with the results already written."""
+        keep = (
+            "dataset",
+            "schedules",
+            "root_seed",
+            "batch_size",
+            "learning_rate",
+            "proxy_batch",
+            "angle_pairs",
+            "max_train",
+        )
+        data = asdict(self)
+        return json.loads(json.dumps({k: data[k] for k in keep}))
+
+    def replace(self, **changes: Any) -> BenchConfig:
+        """Return a copy with some settings changed."""
+        return replace(self, **changes)
+
+
+def parameter_count(input_dim: int, widths: Sequence[int], n_classes: int = 10) -> int:
+    """Count the weights of the bias-free MLP: Σ n_{l-1} n_l over all layers and the head."""
+    sizes = [input_dim, *widths, n_classes]
+    return int(sum(a * b for a, b in itertools.pairwise(sizes)))
+
+
+def predicted_scores(grid: Sequence[Sequence[int]], input_dim: int) -> dict[str, np.ndarray]:
+    """Predicted final ln sin²θ_L (θ₀ = π/2) for every architecture, by each predictor."""
+    from .._predict import predict_final
+
+    out = {}
+    for name, options in _PREDICTED.items():
+        mean, _ = predict_final(
+            [list(w) for w in grid], math.pi / 2, input_dim=input_dim, **options
+        )
+        out[name] = mean
+    return out
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return (
+            repr(value)
+            if math.isfinite(value)
+            else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+        )
+    return str(value)
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Read results.csv; numeric columns as floats (``nan``/``-inf`` kept), seed/epochs as int.
+
+    Raises
+    ------
+    DepthscopeError
+        If the header is not the expected one (an incompatible or foreign file).
+    """
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise DepthscopeError(
+                f"{path} does not have the columns of a depthscope bench results.csv; "
+                "use another --out or add --force to start afresh."
+            )
+        rows = []
+        for raw in reader:
+            row: dict[str, Any] = dict(raw)
+            for key in COLUMNS[3:]:
+                row[key] = float(raw[key])
+            row["seed"] = int(raw["seed"])
+            row["epochs"] = int(row["epochs"])
+            rows.append(row)
+    return rows
+
+
+def _prepare(directory: Path, config: BenchConfig, force: bool) -> list[dict[str, Any]]:
+    """Create or check the output folder; return the rows already finished."""
+    if directory.exists() and not directory.is_dir():
+        raise DepthscopeError(f"--out {str(directory)!r} exists and is not a directory.")
+    results, marker = directory / "results.csv", directory / "bench.json"
+    if force and results.exists():
+        results.unlink()
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        if not (results.exists() and marker.exists()):
+            raise DepthscopeError(
+                f"output directory {str(directory)!r} is not empty and holds no bench results "
+                "to resume; add --force to write into it."
+            )
+        previous = json.loads(marker.read_text())
+        if previous != config.identity():
+            raise DepthscopeError(
+                f"{results} was made with other settings ({previous}); use another --out or "
+                "add --force to start afresh."
+            )
+        return read_results(results)
+    directory.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(config.identity(), indent=2) + "\n")
+    with results.open("w", newline="") as handle:
+        csv.writer(handle).writerow(COLUMNS)
+    return []
+
+
+def run_bench(
+    config: BenchConfig,
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run the bench into ``out`` (resuming finished rows) and write every output file.
+
+    Parameters
+    ----------
+    config : BenchConfig
+    out : str or path-like
+        Output folder.
+    force : bool
+        Start afresh in a non-empty folder (results.csv is replaced).
+    quiet : bool
+        No progress messages on stderr.
+    command : sequence of str, optional
+        Command line recorded in the manifest.
+
+    Returns
+    -------
+    dict
+        The content of correlations.json.
+    """
+    from ..reproduce._output import Progress, write_json, write_manifest
+    from ._data import load_dataset
+
+    progress = Progress("bench", quiet=quiet)
+    directory = Path(out)
+    dataset = load_dataset(config.dataset).subsample(config.max_train)
+    done_rows = _prepare(directory, config, force)
+    grid = [parse_architecture(list(w)) for w in config.grid]
+    names = [format_architecture(w) for w in grid]
+    predicted = predicted_scores(grid, dataset.input_dim)
+    static = {
+        name: {
+            **{key: float(values[i]) for key, values in predicted.items()},
+            "params": float(parameter_count(dataset.input_dim, grid[i], dataset.n_classes)),
+            "depth": float(len(grid[i])),
+        }
+        for i, name in enumerate(names)
+    }
+    done = {(r["architecture"], r["seed"], r["schedule"]) for r in done_rows}
+    tasks = [
+        (
+            name,
+            Task(
+                widths,
+                seed,
+                schedule,
+                epochs,
+                config.root_seed,
+                config.batch_size,
+                config.learning_rate,
+                config.proxy_batch,
+                config.angle_pairs,
+            ),
+        )
+        for name, widths in zip(names, grid, strict=True)
+        for seed in range(config.seeds)
+        for schedule, epochs in config.schedules
+        if (name, seed, schedule) not in done
+    ]
+    tasks.sort(key=lambda item: -static[item[0]]["params"] * item[1].epochs)
+    progress.stage(
+        f"{config.dataset}: {len(grid)} architectures × {config.seeds} seeds × "
+        f"{len(config.schedules)} schedules; {len(done)} runs already done, {len(tasks)} to go "
+        f"on {config.workers} worker(s)"
+    )
+    report = progress.counter("runs")
+    with (directory / "results.csv").open("a", newline="") as handle:
+        writer = csv.writer(handle)
+
+        def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
+            row = {
+                "architecture": name,
+                "seed": task.seed,
+                "schedule": task.schedule,
+                "epochs": task.epochs,
+                **static[name],
+                **measured,
+            }
+            writer.writerow([_format(row[c]) for c in COLUMNS])
+            handle.flush()
+            if report is not None:
+                report(count, len(tasks))
+
+        _execute(tasks, dataset, config.workers, record)
+    rows = [r for r in read_results(directory / "results.csv") if r["architecture"] in static]
+    progress.stage("correlations (bootstrap)")
+    correlations = correlate(rows, config)
+    write_json(directory / "correlations.json", correlations)
+    files = ["results.csv", "bench.json", "correlations.json", "report.md"]
+    try:
+        files += plot_figure3(rows, directory)
+    except DepthscopeError as err:
+        progress.stage(f"no figure: {err}")
+    (directory / "report.md").write_text(bench_report(rows, correlations, config))
+    write_manifest(
+        directory,
+        command=list(command) if command is not None else ["depthscope", "bench"],
+        seed=config.root_seed,
+        configuration={**asdict(config), "grid": names},
+        duration_s=progress.elapsed,
+        files=files,
+    )
+    progress.stage(f"done: {directory}")
+    return correlations
+
+
+def _execute(
+    tasks: list[tuple[str, Task]],
+    dataset: Any,
+    workers: int,
+    record: Callable[[str, Task, dict[str, Any], int], None],
+) -> None:
+    """Run the tasks in this process (one worker) or in a process pool; record each result."""
+    from ._train import init_worker, run_task
+
+    if workers <= 1 or len(tasks) <= 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for count, (name, task) in enumerate(tasks, 1):
+                record(name, task, run_task(task, dataset), count)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(dataset,)
+    ) as pool:
+        futures = {pool.submit(run_task, task): (name, task) for name, task in tasks}
+        for count, future in enumerate(as_completed(futures), 1):
+            name, task = futures[future]
+            record(name, task, future.result(), count)
+
+
+def _by_schedule(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["schedule"], []).append(row)
+    return out
+
+
+def correlate(rows: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any]:
+    """correlations.json: per score and statistic, paper schedule at the top, all by schedule."""
+    from ._stats import bootstrap_correlations
+
+    by_schedule = {}
+    groups = _by_schedule(rows)
+    order = [s for s, _ in config.schedules if s in groups] + sorted(
+        set(groups) - {s for s, _ in config.schedules}
+    )
+    for schedule in order:
+        group = groups[schedule]
+        result = bootstrap_correlations(
+            [r["architecture"] for r in group],
+            {s: [r[s] for r in group] for s in SCORES},
+            [r["test_accuracy"] for r in group],
+            n_boot=config.n_boot,
+            rng=config.root_seed,
+        )
+        result["n_runs"] = len(group)  # type: ignore[assignment]
+        by_schedule[schedule] = result
+    primary = "paper" if "paper" in by_schedule else next(iter(by_schedule), None)
+    top = dict(by_schedule[primary]) if primary else {}
+    return {
+        **top,
+        "schedule": primary,
+        "unit": "architecture (score: median over seeds; accuracy: mean over seeds)",
+        "by_schedule": by_schedule,
+    }
+
+
+def _arch_table(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per architecture: predicted angle, params, mean accuracy and its 95 % t half-width."""
+    table: dict[str, list[dict[str, Any]]] = {}
+    for row in group:
+        table.setdefault(row["architecture"], []).append(row)
+    out = []
+    for name, runs in table.items():
+        acc = np.array([r["test_accuracy"] for r in runs])
+        half = (
+            float(stats.t.ppf(0.975, acc.size - 1) * acc.std(ddof=1) / math.sqrt(acc.size))
+            if acc.size > 1
+            else math.nan
+        )
+        out.append(
+            {
+                "architecture": name,
+                "predicted": runs[0]["predicted_markov"],
+                "params": runs[0]["params"],
+                "accuracy": float(acc.mean()),
+                "half": half,
+            }
+        )
+    return out
+
+
+def plot_figure3(rows: list[dict[str, Any]], directory: Path) -> list[str]:
+    """Draw figure3.png/svg: predicted ln sin²θ_L vs mean accuracy, colour log10 #params."""
+    from ..reproduce._plot import pyplot, save_figure
+
+    plt = pyplot()
+    groups = _by_schedule(rows)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), squeeze=False)
+    for ax, (schedule, group) in zip(axes[0], groups.items(), strict=True):
+        table = _arch_table(group)
+        x = np.array([t["predicted"] for t in table])
+        y = np.array([t["accuracy"] for t in table])
+        err = np.nan_to_num(np.array([t["half"] for t in table]))
+        colour = np.log10([t["params"] for t in table])
+        ax.errorbar(x, y, yerr=err, fmt="none", ecolor="0.6", elinewidth=0.8, zorder=1)
+        points = ax.scatter(x, y, c=colour, cmap="viridis", s=28, zorder=2)
+        epochs = group[0]["epochs"]
+        ax.set_title(f"schedule {schedule!r} ({epochs} epoch{'s' if epochs != 1 else ''})")
+        ax.set_xlabel("predicted ln sin²θ_L (θ₀ = π/2, markov)")
+        ax.set_ylabel("test accuracy (mean, 95% interval)")
+        fig.colorbar(points, ax=ax, label="log10 #params")
+    fig.tight_layout()
+    return save_figure(fig, directory, "figure3")
+
+
+def _fmt_ci(entry: dict[str, Any]) -> str:
+    value, (low, high) = entry["value"], entry["ci95"]
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if low is None or not (math.isfinite(low) and math.isfinite(high)):
+        return f"{value:+.3f}"
+    return f"{value:+.3f} [{low:+.2f}, {high:+.2f}]"
+
+
+def bench_report(
+    rows: list[dict[str, Any]], correlations: dict[str, Any], config: BenchConfig
+) -> str:
+    """report.md: what was run, the correlations in a table, and where the prediction fails."""
+    lines = [
+        "# depthscope bench: predicted angle vs trained accuracy",
+        "",
+        f"Dataset `{config.dataset}`; {len({r['architecture'] for r in rows})} bias-free "
+        f"He-initialised ReLU MLPs; {config.seeds} seeds; schedules "
+        + ", ".join(f"{s} ({e} epoch{'s' if e != 1 else ''})" for s, e in config.schedules)
+        + f"; Adam lr {config.learning_rate:g}, batch {config.batch_size}. "
+        f"{len(rows)} runs in `results.csv`.",
+        "",
+        "Each score is summarised per architecture (median over seeds) and compared with the "
+        "mean test accuracy over seeds. Correlations are signed: for the angles, NASWOT, "
+        "synflow, snip, grad_norm and jacob_cov a positive value means the score ranks "
+        "architectures the way training does; depth is expected to correlate negatively. "
+        "Brackets: bootstrap 95% intervals (architectures and seeds resampled).",
+        "",
+    ]
+    for schedule, result in correlations["by_schedule"].items():
+        lines += [
+            f"## Schedule `{schedule}`",
+            "",
+            "| score | Spearman ρ | Kendall τ | NaN runs | −inf runs |",
+            "|---|---|---|---|---|",
+        ]
+        for score in SCORES:
+            e = result[score]
+            lines.append(
+                f"| {score} | {_fmt_ci(e['spearman'])} | {_fmt_ci(e['kendall'])} | "
+                f"{e['n_nan_runs']} | {e['n_neg_inf_runs']} |"
+            )
+        lines += ["", *_verdict(result), "", *_failures(_by_schedule(rows)[schedule]), ""]
+    lines += [
+        "NaN or −inf scores are kept: −inf ranks lowest (NASWOT's kernel is singular when a "
+        "minibatch has more inputs than distinct activation codes; the measured angle is −inf "
+        "when the last hidden layer maps two inputs to parallel or zero vectors); an "
+        "architecture whose score is NaN for every seed is left out of that score's "
+        "correlation, and the counts above say how often this happened.",
+        "",
+        "Files: `results.csv`, `correlations.json`, `figure3.png`/`.svg`, `bench.json`, "
+        "`manifest.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(result: dict[str, Any]) -> list[str]:
+    ours = result["predicted_markov"]["spearman"]["value"]
+    if ours is None or not math.isfinite(ours):
+        return ["The predicted angle's correlation is undefined on these runs."]
+    peers = {s: result[s]["spearman"]["value"] for s in SCORES if not s.startswith("predicted")}
+    peers = {s: abs(v) for s, v in peers.items() if v is not None and math.isfinite(v)}
+    beaten = sorted(s for s, v in peers.items() if v >= abs(ours))
+    text = f"The predicted angle (markov) reaches Spearman ρ = {ours:+.3f}. "
+    if not beaten:
+        text += "In absolute value it ranks the architectures better than every other score."
+    else:
+        text += "It does not beat " + ", ".join(beaten) + " (by |ρ|) on this run."
+    return [text]
+
+
+def _failures(group: list[dict[str, Any]], count: int = 5) -> list[str]:
+    table = _arch_table(group)
+    if len(table) < 3:
+        return []
+    pred = stats.rankdata([t["predicted"] for t in table]) / len(table)
+    acc = stats.rankdata([t["accuracy"] for t in table]) / len(table)
+    order = np.argsort(-np.abs(pred - acc))[:count]
+    lines = [
+        "Where the predicted angle fails most (largest gap between its rank and the "
+        "accuracy rank, as fractions of the grid):",
+        "",
+        "| architecture | predicted ln sin²θ_L | mean accuracy | rank gap |",
+        "|---|---|---|---|",
+    ]
+    for i in order:
+        t = table[i]
+        gap = pred[i] - acc[i]
+        lines.append(
+            f"| {t['architecture']} | {t['predicted']:.2f} | {t['accuracy']:.3f} | "
+            f"{gap:+.2f} ({'over' if gap > 0 else 'under'}-rated) |"
+        )
+    return lines

@@ -1,0 +1,300 @@
+"""Tests of depthscope bench: loaders, proxies, statistics, resume and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from depthscope import DepthscopeError
+from depthscope.bench._data import load_dataset, read_idx
+from depthscope.bench._grid import DEMO_SHAPES, full_grid, quick_grid
+from depthscope.bench._stats import bootstrap_correlations, rank_correlations
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_idx_dir(folder: Path, *, gz: bool, n_train: int = 30, n_test: int = 10) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        files = {
+            f"{prefix}-images-idx3-ubyte": _idx_bytes(rng.integers(0, 256, (n, 28, 28))),
+            f"{prefix}-labels-idx1-ubyte": _idx_bytes(np.arange(n) % 10),
+        }
+        for name, raw in files.items():
+            if gz:
+                (folder / (name + ".gz")).write_bytes(gzip.compress(raw))
+            else:
+                (folder / name).write_bytes(raw)
+
+
+def test_grid_documented_shapes() -> None:
+    grid = full_grid()
+    assert len(grid) >= 40 and len(set(grid)) == len(grid)
+    assert all(shape in grid for shape in DEMO_SHAPES)
+    widths = {w for g in grid for w in g}
+    depths = {len(g) for g in grid}
+    assert min(widths) == 8 and max(widths) == 512 and min(depths) == 1 and max(depths) == 50
+    assert set(quick_grid()) <= set(grid)
+
+
+def test_digits_loader_split_and_scale() -> None:
+    data = load_dataset("digits")
+    assert data.x_train.shape == (1437, 64) and data.x_test.shape == (360, 64)
+    assert data.x_train.dtype == np.float32 and 0 <= data.x_train.min() <= data.x_train.max() <= 1
+    assert np.array_equal(np.bincount(data.y_test), np.bincount(load_dataset("digits").y_test))
+    assert data.n_classes == 10
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("kind", ["mnist", "fashion-mnist"])
+def test_idx_loader(tmp_path: Path, gz: bool, kind: str) -> None:
+    _write_idx_dir(tmp_path, gz=gz)
+    data = load_dataset(f"{kind}:{tmp_path}")
+    assert data.x_train.shape == (30, 784) and data.x_test.shape == (10, 784)
+    assert data.y_train.tolist() == [i % 10 for i in range(30)]
+    assert data.x_train.max() <= 1.0
+
+
+def test_idx_missing_and_malformed(tmp_path: Path) -> None:
+    with pytest.raises(DepthscopeError, match="train-images-idx3-ubyte"):
+        load_dataset(f"mnist:{tmp_path}")
+    _write_idx_dir(tmp_path, gz=False)
+    bad = tmp_path / "t10k-labels-idx1-ubyte"
+    bad.write_bytes(b"\x00\x00\x08\x01" + struct.pack(">I", 10) + b"\x01\x02")
+    with pytest.raises(DepthscopeError, match=r"t10k-labels-idx1-ubyte.*IDX"):
+        load_dataset(f"mnist:{tmp_path}")
+    with pytest.raises(DepthscopeError, match="bad IDX header"):
+        read_idx(b"PK\x03\x04junk")
+    with pytest.raises(DepthscopeError, match="unknown dataset"):
+        load_dataset("imagenet")
+    with pytest.raises(DepthscopeError, match="does not exist"):
+        load_dataset(f"cifar10:{tmp_path / 'nowhere'}")
+
+
+def _write_cifar(folder: Path, n: int = 6) -> None:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        batch = {
+            b"batch_label": b"test",
+            b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+            b"labels": [i % 10 for i in range(n)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+
+
+def test_cifar_loader_and_errors(tmp_path: Path) -> None:
+    _write_cifar(tmp_path / "cifar-10-batches-py")
+    data = load_dataset(f"cifar10:{tmp_path}")
+    assert data.x_train.shape == (30, 3072) and data.x_test.shape == (6, 3072)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps({b"data": 3}))
+    with pytest.raises(DepthscopeError, match=r"test_batch.*CIFAR-10 python batch"):
+        load_dataset(f"cifar10:{tmp_path}")
+    # a pickle that would call something other than NumPy's array rebuild is refused
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(Path("x")))
+    with pytest.raises(DepthscopeError, match="test_batch"):
+        load_dataset(f"cifar10:{tmp_path}")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(DepthscopeError, match="data_batch_3"):
+        load_dataset(f"cifar10:{tmp_path}")
+
+
+# --- statistics -------------------------------------------------------------------------
+
+
+def test_rank_correlations_match_scipy() -> None:
+    rng = np.random.default_rng(3)
+    s = np.r_[rng.normal(size=20), -np.inf, -np.inf]
+    a = rng.normal(size=22)
+    a[3] = a[4]
+    r = rank_correlations(s, a)
+    assert r["spearman"] == pytest.approx(stats.spearmanr(s, a).statistic, abs=1e-12)
+    assert r["kendall"] == pytest.approx(stats.kendalltau(s, a).statistic, abs=1e-12)
+    assert math.isnan(rank_correlations([1, 1, 1, 1], [1, 2, 3, 4])["spearman"])
+
+
+def _synthetic(n_arch: int, seeds: int, rng: np.random.Generator):
+    x = rng.normal(size=n_arch)
+    arch = np.repeat(np.arange(n_arch), seeds)
+    acc = x[arch] + 0.5 * rng.normal(size=arch.size)
+    score = x[arch] + 0.5 * rng.normal(size=arch.size)
+    return arch, score, acc
+
+
+def test_bootstrap_covers_point_and_shrinks() -> None:
+    rng = np.random.default_rng(7)
+    widths = []
+    for n_arch in (12, 120):
+        arch, score, acc = _synthetic(n_arch, 3, rng)
+        out = bootstrap_correlations(arch, {"s": score}, acc, n_boot=400, rng=0)["s"]
+        for stat in ("spearman", "kendall"):
+            low, high = out[stat]["ci95"]
+            assert low <= out[stat]["value"] <= high
+        widths.append(out["spearman"]["ci95"][1] - out["spearman"]["ci95"][0])
+    # the width scales like 1/sqrt(n): ten times the architectures, about a third of the width
+    assert widths[1] < 0.6 * widths[0]
+
+
+def test_bootstrap_reports_nan_and_neg_inf() -> None:
+    rng = np.random.default_rng(8)
+    arch, score, acc = _synthetic(10, 2, rng)
+    score[:2] = np.nan  # both seeds of architecture 0
+    score[2] = -np.inf
+    out = bootstrap_correlations(arch, {"s": score}, acc, n_boot=50, rng=0)["s"]
+    assert out["n_nan_runs"] == 2 and out["n_neg_inf_runs"] == 1
+    assert out["n_nan_architectures"] == 1 and out["n_architectures"] == 9
+
+
+# --- proxies (need torch) -----------------------------------------------------------------
+
+
+def test_naswot_kernel_by_hand() -> None:
+    torch = pytest.importorskip("torch")
+    from depthscope.bench._proxies import hidden_codes, naswot, naswot_kernel
+    from depthscope.bench._train import build_mlp
+
+    model = build_mlp(2, [2, 2], 2, seed=0)
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        model[2].weight.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
+    x = torch.tensor([[1.0, 2.0], [-1.0, 1.0], [3.0, -1.0]])
+    # layer 1 pre-activations: (1,2), (-1,1), (3,-1) -> codes 11, 01, 10
+    # layer 2 inputs relu: (1,2), (0,1), (3,0); pre-activations (3,-1), (1,-1), (3,3) -> 10, 10, 11
+    codes = np.array([[1, 1, 1, 0], [0, 1, 1, 0], [1, 0, 1, 1]], dtype=float)
+    assert np.array_equal(hidden_codes(model, x), codes)
+    # K = N_A − Hamming distance, N_A = 4: d(0,1)=1, d(0,2)=2, d(1,2)=3
+    kernel = np.array([[4, 3, 2], [3, 4, 1], [2, 1, 4]], dtype=float)
+    assert np.array_equal(naswot_kernel(codes), kernel)
+    assert naswot(model, x) == pytest.approx(math.log(np.linalg.det(kernel)), rel=1e-12)
+    assert naswot(model, torch.cat([x, x[:1]])) == -math.inf  # repeated code: singular kernel
+
+
+def test_synflow_product_formula() -> None:
+    pytest.importorskip("torch")
+    from depthscope.bench._proxies import synflow
+    from depthscope.bench._train import build_mlp
+
+    model = build_mlp(5, [4, 3, 6], 2, seed=3)
+    mats = [np.abs(m.weight.detach().numpy().astype(np.float64)) for m in model[::2]]
+    flow = np.ones(5)
+    for w in mats:
+        flow = w @ flow
+    # R = 1ᵀ|W_4||W_3||W_2||W_1|1 and each of the 4 layers contributes R
+    assert synflow(model, 5) == pytest.approx(4 * flow.sum(), rel=1e-12)
+    assert (model[0].weight < 0).any()  # the network itself is left unchanged
+
+
+def test_snip_grad_norm_jacob_cov_and_angle_definitions() -> None:
+    torch = pytest.importorskip("torch")
+    from depthscope.bench._proxies import grad_norm, jacob_cov, measured_angle, snip
+    from depthscope.bench._train import build_mlp
+
+    model = build_mlp(6, [5, 4], 3, seed=1)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(8, 6)), dtype=torch.float32)
+    y = torch.tensor(rng.integers(0, 3, 8))
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    weights = [p.detach() for p in model.parameters()]
+    assert snip(model, x, y) == pytest.approx(
+        sum(float((w * g).abs().sum()) for w, g in zip(weights, grads, strict=True)), rel=1e-5
+    )
+    assert grad_norm(model, x, y) == pytest.approx(sum(float(g.norm()) for g in grads), rel=1e-5)
+    xr = x.clone().requires_grad_(True)
+    (jac,) = torch.autograd.grad(model(xr).sum(), xr)
+    jac = jac.detach()
+    eig = np.clip(np.linalg.eigvalsh(np.corrcoef(jac.numpy().astype(np.float64))), 0, None)
+    expected = -np.sum(np.log(eig + 1e-5) + 1 / (eig + 1e-5))
+    assert jacob_cov(model, x) == pytest.approx(expected, rel=1e-6)
+    h1 = torch.relu(x.double() @ model[0].weight.double().T)
+    h2 = torch.relu(h1 @ model[2].weight.double().T).detach().numpy()
+    cos = (
+        np.sum(h2[:4] * h2[4:], 1) / np.linalg.norm(h2[:4], axis=1) / np.linalg.norm(h2[4:], axis=1)
+    )
+    assert measured_angle(model, x[:4], x[4:]) == pytest.approx(np.mean(np.log(1 - cos**2)))
+    assert measured_angle(model, x[:2], x[:2]) == -math.inf  # identical inputs: θ = 0
+
+
+def test_he_normal_truncated_variance() -> None:
+    torch = pytest.importorskip("torch")
+    from depthscope.bench._train import build_mlp
+
+    model = build_mlp(400, [300], 10, seed=0)
+    w = model[0].weight.detach().double()
+    sd = math.sqrt(2 / 400)
+    assert float(w.abs().max()) <= 2 * sd / 0.87962566103423978 + 1e-9
+    # variance 2/fan_in; standard error of a variance estimate from 120000 draws ≈ 0.4 %
+    assert float(w.var()) == pytest.approx(sd**2, rel=0.02)
+    assert torch.equal(w, build_mlp(400, [300], 10, seed=0)[0].weight.detach().double())
+
+
+# --- runner ------------------------------------------------------------------------------
+
+
+def _tiny_config(tmp_path: Path):
+    from depthscope.bench._run import BenchConfig
+
+    return BenchConfig(
+        grid=((16, 16), (8,) * 6),
+        seeds=1,
+        schedules=(("paper", 1),),
+        max_train=300,
+        n_boot=50,
+        workers=1,
+    )
+
+
+def test_tiny_end_to_end_and_resume(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from depthscope.bench._run import COLUMNS, SCORES, read_results, run_bench
+
+    config = _tiny_config(tmp_path)
+    out = tmp_path / "bench"
+    corr = run_bench(config, out, quiet=True)
+    for name in ("results.csv", "correlations.json", "report.md", "manifest.json"):
+        assert (out / name).is_file()
+    assert (out / "figure3.png").is_file() and (out / "figure3.svg").is_file()
+    rows = read_results(out / "results.csv")
+    assert len(rows) == 2 and set(rows[0]) == set(COLUMNS)
+    saved = json.loads((out / "correlations.json").read_text())
+    assert set(SCORES) <= set(saved) and "spearman" in saved["predicted_markov"]
+    assert corr["schedule"] == "paper"
+    # resume: nothing reruns, the file is unchanged
+    before = (out / "results.csv").read_text()
+    run_bench(config, out, quiet=True)
+    assert (out / "results.csv").read_text() == before
+    # a partial file: only the missing row is run, and it equals the original
+    lines = before.splitlines()
+    (out / "results.csv").write_text("\n".join(lines[:2]) + "\n")
+    run_bench(config, out, quiet=True)
+    again = read_results(out / "results.csv")
+    assert len(again) == 2
+    assert again[1]["test_accuracy"] == rows[1]["test_accuracy"]
+    # other settings: refused unless forced
+    with pytest.raises(DepthscopeError, match="other settings"):
+        run_bench(config.replace(learning_rate=0.01), out, quiet=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    with pytest.raises(DepthscopeError, match="not empty"):
+        run_bench(config, tmp_path / "other", quiet=True)
+
+
+def test_cli_bench_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    from depthscope.cli import main
+
+    assert main(["bench", "--dataset", f"mnist:{tmp_path}", "--out", str(tmp_path / "o")]) == 2
+    assert "train-images-idx3-ubyte" in capsys.readouterr().err
