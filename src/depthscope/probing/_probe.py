@@ -217,6 +217,8 @@ class _Row:
     ln_sin2: float = math.nan
     metrics: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, math.nan))
     status: str = "ok"
+    r: NDArray[np.float64] | None = None  # R factors, kept until the panel is computed
+    mask_r: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True)
@@ -299,25 +301,49 @@ def _summarise(
     if n == 0:
         row.status = "unsupported: no features"
         return
-    active = feats > 0
     if feats.device.type == "cpu":
         arr = feats.numpy()
-        r = r_factor(arr.T)
-        mask_r = r_factor(active.numpy().T.astype(np.float64))
+        active = arr > 0.0
+        row.r = r_factor(arr.T)
+        row.mask_r = r_factor(active.T.astype(np.float64))
         rows = arr[list(pair)]
+        fraction = float(active.mean())
+        dead_units = float(np.mean(~active.any(axis=0)))
     else:  # reduce on the device; only the small R factors and two rows travel
-        r = torch.linalg.qr(feats.T, mode="r").R.cpu().numpy()
-        mask_r = torch.linalg.qr(active.T.to(torch.float64), mode="r").R.cpu().numpy()
+        on_device = feats > 0
+        row.r = torch.linalg.qr(feats.T, mode="r").R.cpu().numpy()
+        row.mask_r = torch.linalg.qr(on_device.T.to(torch.float64), mode="r").R.cpu().numpy()
         rows = feats[list(pair)].cpu().numpy()
-    fraction = float(active.to(torch.float64).mean())
-    dead_units = float((~active.any(dim=0)).to(torch.float64).mean())
-    panel = panel_from_factors(
-        r, n, tolerance=tolerance, mask_r=mask_r, active_fraction=np.asarray(fraction)
-    )
-    row.metrics = {name: float(panel[name]) for name in PANEL_METRICS}
+        fraction = float(on_device.to(torch.float64).mean())
+        dead_units = float((~on_device.any(dim=0)).to(torch.float64).mean())
+    row.metrics["active_fraction"] = fraction
     row.metrics["dead_fraction"] = dead_units
     ln_sin2, _dead = ln_sin2_from_pair(rows[0], rows[1] - rows[0])
     row.ln_sin2 = float(ln_sin2)
+
+
+def _fill_panels(rows: Sequence[_Row], tolerance: float) -> None:
+    """Compute the panel of every summarised row, one vectorised call per (k, m, n) group.
+
+    The hooks keep only each layer's R factors (min(n, m) × m); the singular values are taken
+    here for all layers of the same shape at once (numpy's batched SVD), which is what makes a
+    probe cheap enough to run inside a training loop.
+    """
+    groups: dict[tuple[int, int, int], list[_Row]] = {}
+    for row in rows:
+        if row.r is not None:
+            groups.setdefault((*row.r.shape, row.n_features), []).append(row)
+    for (_k, _m, n), members in groups.items():
+        panel = panel_from_factors(
+            np.stack([row.r for row in members if row.r is not None]),
+            n,
+            tolerance=tolerance,
+            mask_r=np.stack([row.mask_r for row in members if row.mask_r is not None]),
+            active_fraction=np.array([row.metrics["active_fraction"] for row in members]),
+        )
+        for index, row in enumerate(members):
+            row.metrics.update({name: float(panel[name][index]) for name in PANEL_METRICS})
+            row.r = row.mask_r = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,6 +407,27 @@ def _restored_state(torch: Any, model: Any, mode: str, devices: list[int]) -> It
         with torch.no_grad():
             for buf, value in saved:
                 buf.copy_(value)
+
+
+_BLAS: list[Any] = []  # the threadpoolctl controller, made on first use
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limit numpy/scipy's BLAS to one thread while probing (if threadpoolctl is installed).
+
+    The probe's matrices are small (n × m with m the batch); a multi-threaded OpenBLAS on
+    them is slower, and on a loaded machine its spinning threads can cost 10× the work.
+    """
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _BLAS.append(None)
+        else:
+            _BLAS.append(ThreadpoolController())
+    if _BLAS[0] is None:
+        return contextlib.nullcontext()
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def _as_input(torch: Any, model: Any, x: Any) -> Any:
@@ -580,7 +627,7 @@ def probe(
     try:
         for name, mod in hooked.items():
             handles.append(mod.register_forward_hook(make_hook(name, mod)))
-        with _restored_state(torch, model, mode, devices):
+        with _restored_state(torch, model, mode, devices), _one_blas_thread():
             if include_input:
                 summarise(INPUT, INPUT, inputs)
             if tracer is not None:
@@ -589,6 +636,8 @@ def probe(
     finally:
         for handle in handles:
             handle.remove()
+    with _one_blas_thread():
+        _fill_panels(rows, tolerance)
     names = tuple(row.name for row in rows)
     types = tuple(row.module_type for row in rows)
     measured = np.array([row.ln_sin2 for row in rows])
