@@ -1,0 +1,121 @@
+"""TrainingMonitor overhead: an MLP training loop on sklearn's digits, with and without it.
+
+The same loop (same initial weights, same batches) runs alternately without and with a
+``TrainingMonitor(every=10)`` that probes a fixed batch of 32 held-out digits and writes CSV
+and JSON-lines logs. Printed: the ratio of the median (and of the fastest) wall times over
+``--repeats`` pairs, and the time spent inside ``monitor.step()`` relative to the rest of the
+same loop, which is robust to load that changes between runs on a shared machine.
+Target: ≤ 5 %. Run: ``python benchmarks/bench_probe.py [--steps 300 --repeats 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from depthscope.probing import TrainingMonitor
+
+
+def make_data(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    digits = load_digits()
+    x = (digits.data - digits.data.mean(0)) / (digits.data.std(0) + 1e-8)
+    order = np.random.default_rng(seed).permutation(len(x))
+    x, y = x[order].astype(np.float32), digits.target[order]
+    return torch.from_numpy(x[:1500]), torch.from_numpy(y[:1500]), torch.from_numpy(x[1500:1532])
+
+
+def make_model(width: int, depth: int) -> torch.nn.Sequential:
+    layers: list[torch.nn.Module] = []
+    fan_in = 64
+    for _ in range(depth):
+        linear = torch.nn.Linear(fan_in, width, bias=False)
+        torch.nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+        layers += [linear, torch.nn.ReLU()]
+        fan_in = width
+    layers.append(torch.nn.Linear(fan_in, 10))
+    return torch.nn.Sequential(*layers)
+
+
+def train(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    batch: int,
+    monitor: TrainingMonitor | None,
+) -> tuple[float, float]:
+    """Wall time of the loop and the part of it spent inside ``monitor.step()``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(0)
+    in_monitor = 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (batch,), generator=generator)
+        optimizer.zero_grad()
+        loss_fn(model(x[idx]), y[idx]).backward()
+        optimizer.step()
+        if monitor is not None:
+            tick = time.perf_counter()
+            monitor.step()
+            in_monitor += time.perf_counter() - tick
+    return time.perf_counter() - start, in_monitor
+
+
+def main() -> None:
+    """Run the A/B benchmark and print the overhead."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x, y, probe_batch = make_data(0)
+    initial = make_model(args.width, args.depth)
+    base, monitored, inside = [], [], []
+    n_probes = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        train(copy.deepcopy(initial), x, y, 20, args.batch, None)  # warm-up
+        for k in range(args.repeats):
+            base.append(train(copy.deepcopy(initial), x, y, args.steps, args.batch, None)[0])
+            model = copy.deepcopy(initial)
+            monitor = TrainingMonitor(
+                model, probe_batch, every=args.every, log_dir=f"{tmp}/{k}", tensorboard=False
+            )
+            total, in_monitor = train(model, x, y, args.steps, args.batch, monitor)
+            monitored.append(total)
+            inside.append(in_monitor / (total - in_monitor))
+            n_probes = len(monitor.history)
+    t0, t1 = statistics.median(base), statistics.median(monitored)
+    print(
+        f"digits MLP 64-{args.width}x{args.depth}-10, batch {args.batch}, {args.steps} steps, "
+        f"torch {torch.__version__}, {args.threads} thread(s)"
+    )
+    print(f"probe batch m = {len(probe_batch)}, every = {args.every}: {n_probes} probes per run")
+    print(f"without monitor: median {t0 * 1e3:8.1f} ms  (runs: {[round(t * 1e3) for t in base]})")
+    print(
+        f"with monitor:    median {t1 * 1e3:8.1f} ms  (runs: {[round(t * 1e3) for t in monitored]})"
+    )
+    print(f"per probe (incl. logging): {(t1 - t0) / max(n_probes, 1) * 1e3:.2f} ms")
+    print(f"overhead ratio (median with / median without): {t1 / t0:.3f}  (target ≤ 1.05)")
+    print(f"overhead ratio (fastest with / fastest without): {min(monitored) / min(base):.3f}")
+    print(
+        "time inside monitor.step() / rest of the same loop: "
+        f"median {statistics.median(inside):.3f} (runs: {[round(r, 3) for r in inside]})"
+    )
+
+
+if __name__ == "__main__":
+    main()
