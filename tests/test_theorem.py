@@ -39,26 +39,32 @@ def test_rho_reference_values():
     assert rho(1e6) == pytest.approx(2e-6 + 100e-12 - 690e-18, rel=1e-9)
 
 
+def _closed_form(lib, theta, n):
+    """Theorem 1's closed forms (spec §4) written once, evaluated with ``lib`` (math or mpmath)."""
+    c, s, pm = lib.cos(theta), lib.sin(theta), lib.pi - theta
+    j11 = (s + pm * c) / (2 * lib.pi)
+    j22 = (pm * (2 * c**2 + 1) + 3 * s * c) / (2 * lib.pi)
+    j31 = (3 * pm * c + s * c**2 + 2 * s) / (2 * lib.pi)
+    k = 8 * j11**2 * j22 - 8 * j11**4 + 4 * j11**2 - 8 * j11 * j31 + j22 + 1
+    z = 1 - 4 * j11**2
+    d = 4 * j22 - 1 + n
+    m = (
+        lib.log((n - 1) * z / d)
+        + 4 * (j22 + 1) / (n * (d / n) ** 2)
+        - 4 * k / (n * (1 - 1 / n) ** 2 * z**2)
+    )
+    v = (
+        8 * n * (j22 + 1) / d**2
+        + 8 * n * k / ((n - 1) ** 2 * z**2)
+        - 16 * n * (2 * j11**2 - 4 * j11 * j31 + j22 + 1) / (d * (n - 1) * z)
+    )
+    return m, v
+
+
 def _mp_closed_form(theta: float, n: float) -> tuple[float, float]:
-    """Theorem 1's closed forms in 60-digit arithmetic (no series): the independent reference."""
+    """The closed forms in 60-digit arithmetic (no series): the independent reference."""
     with mpmath.workdps(60):
-        t, n = mpmath.mpf(theta), mpmath.mpf(n)
-        c, s, pm = mpmath.cos(t), mpmath.sin(t), mpmath.pi - t
-        j11 = (s + pm * c) / (2 * mpmath.pi)
-        j22 = (pm * (2 * c**2 + 1) + 3 * s * c) / (2 * mpmath.pi)
-        j31 = (3 * pm * c + s * c**2 + 2 * s) / (2 * mpmath.pi)
-        k = 8 * j11**2 * j22 - 8 * j11**4 + 4 * j11**2 - 8 * j11 * j31 + j22 + 1
-        z = 1 - 4 * j11**2
-        m = (
-            mpmath.log((n - 1) * z / (4 * j22 - 1 + n))
-            + 4 * (j22 + 1) / (n * ((4 * j22 - 1) / n + 1) ** 2)
-            - 4 * k / (n * (1 - 1 / n) ** 2 * z**2)
-        )
-        v = (
-            8 * n * (j22 + 1) / (4 * j22 - 1 + n) ** 2
-            + 8 * n * k / ((n - 1) ** 2 * z**2)
-            - 16 * n * (2 * j11**2 - 4 * j11 * j31 + j22 + 1) / ((4 * j22 - 1 + n) * (n - 1) * z)
-        )
+        m, v = _closed_form(mpmath, mpmath.mpf(theta), mpmath.mpf(n))
         return float(m), float(v)
 
 
@@ -78,17 +84,7 @@ def test_against_60_digit_closed_form(theta, n):
 def test_closed_form_loses_precision_where_the_series_takes_over():
     """Negative control: the plain float64 closed form is far off at θ = 1e-4 (spec §4)."""
     theta, n = 1e-4, 256
-    c, s, pm = math.cos(theta), math.sin(theta), math.pi - theta
-    j11 = (s + pm * c) / (2 * math.pi)
-    j22 = (pm * (2 * c**2 + 1) + 3 * s * c) / (2 * math.pi)
-    j31 = (3 * pm * c + s * c**2 + 2 * s) / (2 * math.pi)
-    k = 8 * j11**2 * j22 - 8 * j11**4 + 4 * j11**2 - 8 * j11 * j31 + j22 + 1
-    z = 1 - 4 * j11**2
-    naive = (
-        8 * n * (j22 + 1) / (4 * j22 - 1 + n) ** 2
-        + 8 * n * k / ((n - 1) ** 2 * z**2)
-        - 16 * n * (2 * j11**2 - 4 * j11 * j31 + j22 + 1) / ((4 * j22 - 1 + n) * (n - 1) * z)
-    )
+    naive = _closed_form(math, theta, n)[1]
     reference = _mp_closed_form(theta, n)[1]
     assert abs(naive / reference - 1) > 0.01
     assert sigma2(theta, n) == pytest.approx(reference, rel=1e-10)

@@ -108,17 +108,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
     )
     if args.json:
-        keys = (
-            "architecture",
-            "ln_sin2_final",
-            "sd_final",
-            "ln_sin2_final_infinite",
-            "degeneracy_depth",
-            "params",
-            "flops",
-            "rank",
-        )
-        json.dump([{k: getattr(r, k) for k in keys} for r in rows], sys.stdout)
+        json.dump([{k: getattr(r, k) for k in _COLUMNS} for r in rows], sys.stdout)
         sys.stdout.write("\n")
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
