@@ -149,8 +149,8 @@ def direction_changes(curves: ArrayLike, *, alpha: float = 0.05) -> dict[str, An
         One value per layer (rows) and network (columns); the same network in every row, so
         consecutive layers are compared by paired differences. NaN pairs are dropped.
     alpha : float
-        Family-wise significance level over the L steps (Bonferroni: each step is tested
-        two-sided at level alpha / L, normal approximation to the paired t test).
+        Family-wise significance level over the L steps (Bonferroni: each step is a two-sided
+        paired t test at level alpha / L, with n − 1 degrees of freedom for n networks).
 
     Returns
     -------
@@ -158,7 +158,8 @@ def direction_changes(curves: ArrayLike, *, alpha: float = 0.05) -> dict[str, An
         ``mean_difference``, ``se_difference`` (arrays of length L): per step ℓ → ℓ+1 the
         mean paired difference and its standard error; ``signs``: per step +1, −1, or 0 when
         not significant; ``changes``: the number of sign flips between consecutive significant
-        steps (zeros skipped); ``oscillating``: ``changes >= 2``; ``alpha``, ``z_critical``.
+        steps (zeros skipped); ``oscillating``: ``changes >= 2``; ``alpha``; ``t_critical``
+        (per step).
 
     Notes
     -----
@@ -180,14 +181,14 @@ def direction_changes(curves: ArrayLike, *, alpha: float = 0.05) -> dict[str, An
     if not 0.0 < alpha < 1.0:
         raise DepthscopeError(f"alpha = {alpha!r} must be in (0, 1).")
     steps = y.shape[0] - 1
-    z_critical = float(stats.norm.ppf(1.0 - alpha / (2.0 * steps)))
     band = mean_band(np.diff(y, axis=0))
     mean, se = band["mean"], band["se"]
+    t_critical = stats.t.ppf(1.0 - alpha / (2.0 * steps), np.maximum(band["n"] - 1, 1))
     signs: list[int] = []
-    for m, s in zip(mean, se, strict=True):
+    for m, s, t in zip(mean, se, t_critical, strict=True):
         if not math.isfinite(m) or m == 0.0:
             signs.append(0)
-        elif s == 0.0 or (math.isfinite(s) and abs(m) > z_critical * s):
+        elif s == 0.0 or (math.isfinite(s) and abs(m) > t * s):
             signs.append(1 if m > 0 else -1)
         else:
             signs.append(0)
@@ -200,5 +201,5 @@ def direction_changes(curves: ArrayLike, *, alpha: float = 0.05) -> dict[str, An
         "changes": changes,
         "oscillating": changes >= 2,
         "alpha": alpha,
-        "z_critical": z_critical,
+        "t_critical": t_critical,
     }
