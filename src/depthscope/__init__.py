@@ -24,6 +24,9 @@ from ._theorem import infinite_width_map as infinite_width_map
 from ._theorem import mu as mu
 from ._theorem import rho as rho
 from ._theorem import sigma2 as sigma2
+from .probing import ProbeResult as ProbeResult
+from .probing import TrainingMonitor as TrainingMonitor
+from .probing import probe as probe
 
 try:
     __version__ = version("depthscope")
