@@ -181,3 +181,48 @@ def test_reproduce_progress_goes_to_stderr(tmp_path, capsys):
     assert main(["reproduce", "fig1", "--out", str(out), "--networks", "50", "--force"]) == 0
     captured = capsys.readouterr()
     assert "fig1:" in captured.err and "fig1:" not in captured.out
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures 2 and 4
+# ---------------------------------------------------------------------------------------------
+def test_variance_band_covers_a_known_variance():
+    from depthscope.reproduce._fig2 import variance_band
+
+    sample = np.random.default_rng(2).normal(scale=2.0, size=20_000)
+    band = variance_band(sample, level=0.99)
+    assert band["lo"] < 4.0 < band["hi"]
+    assert band["se"] == pytest.approx(4.0 * np.sqrt(2 / 20_000), rel=0.1)  # normal: √(2/N) σ²
+
+
+def test_fig2_numbers_are_the_simulators_and_counts_are_consistent(tmp_path):
+    from depthscope.reproduce._fig2 import Fig2Config, compute_fig2, run_fig2
+
+    config = Fig2Config(networks=300, angles=3, width=128, seed=1)
+    res = compute_fig2(config)
+    theta = res["theta"]
+    child = np.random.SeedSequence(1).spawn(3)[1]
+    direct = simulate([128], float(theta[1]), n_networks=300, rng=np.random.default_rng(child))
+    drop = 2 * np.log(np.sin(theta[1])) - direct.ln_sin2[1]
+    assert res["monte_carlo"]["drop_mean"][1] == pytest.approx(drop.mean(), rel=1e-12)
+    assert res["monte_carlo"]["var"][1] == pytest.approx(direct.ln_sin2[1].var(ddof=1))
+    mc = res["monte_carlo"]
+    for name, values in res["drop_predictors"].items():
+        inside = np.sum((values >= mc["drop_lo"]) & (values <= mc["drop_hi"]))
+        assert res["inside"]["drop"][name] == inside <= 3
+    pytest.importorskip("matplotlib")
+    run_fig2(config, tmp_path / "f2", quiet=True)
+    assert "inside" in (tmp_path / "f2" / "report.md").read_text()
+
+
+def test_fig4_infinite_width_cannot_tell_depth3_apart_and_published_values_match(tmp_path):
+    from depthscope.reproduce._fig4 import compute_fig4
+
+    res = compute_fig4()
+    assert res["depth3_distinct_infinite_predictions"] == 1
+    markov = [r["markov_mean"] for r in res["depth3"]]
+    assert max(markov) - min(markov) > 0.3  # finite width separates them
+    assert res["published_max_abs_difference"] <= 5e-4  # rounding of 3 published decimals
+    pytest.importorskip("matplotlib")
+    assert main(["reproduce", "fig4", "--out", str(tmp_path / "f4"), "--quiet"]) == 0
+    assert (tmp_path / "f4" / "fig4.png").exists()

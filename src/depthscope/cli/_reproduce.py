@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.figure == "fig2":
         from ..reproduce._fig2 import Fig2Config, run_fig2
 
-        config2 = Fig2Config.quick() if args.quick else Fig2Config()
+        config2 = Fig2Config.quick_config() if args.quick else Fig2Config()
         if args.networks is not None:
             config2 = config2.replace(networks=args.networks)
         if args.seed is not None:
