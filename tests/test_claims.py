@@ -176,3 +176,13 @@ def test_run_claims_writes_verdicts_report_and_figure(tmp_path):
     assert (tmp_path / "c" / "claims.png").stat().st_size > 10_000
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["seed"] == 4 and "claims" in manifest["command"]
+
+
+def test_configurations_outside_the_regime_are_left_out_and_listed():
+    inside = _summary(FULL)  # n = 256, m = 16
+    outside = summarize_configuration(
+        {"variant": "relu_he", "inputs": "gaussian", "n": 64, "m": 64}, _panel(WAVE, 64)
+    )
+    result = verdicts([inside, outside], static_checks([16, 64]))
+    assert result["C3"]["evidence"]["oscillating_curves"] == 0  # the wave is outside m ≤ n/4
+    assert result["C1"]["evidence"]["left_out_outside_regime"] == ["relu_he/gaussian/n=64/m=64"]

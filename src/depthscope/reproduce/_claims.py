@@ -26,7 +26,9 @@ from ._verdicts import (
     CLAIMED_PEAK,
     CLAIMS,
     CURVE_METRICS,
+    REGIME_RATIO,
     RHO,
+    in_regime,
     predicted_edim,
     static_checks,
     summarize_configuration,
@@ -267,9 +269,15 @@ def evidence_line(key: str, verdict: dict[str, Any]) -> str:
         )
     if key == "C2" and "max_measured_deficit_after_layer_0" in ev:
         deficit = max(ev["max_measured_deficit_after_layer_0"].values())
+        ratios = [r for r in ev["median_deficit_ratio"].values() if r is not None]
+        decay = (
+            f"median deficit ratios {', '.join(f'{r:.2f}' for r in ratios)} vs ρ = {RHO:.3f}"
+            if ratios
+            else "no deficit sequence to decay"
+        )
         return (
             f"largest measured rank deficit after the input: {deficit:.2f} (predicted at layer 1: "
-            f"{RHO:.3f} m); no deficit sequence to decay. Baseline of '3× faster' undefined."
+            f"{RHO:.3f} m); {decay}. Baseline of '3× faster' undefined."
         )
     if key == "C3" and "revival_depths" in ev:
         d, f = ev["revival_depths"], ev["formula_fraction_at_revival_depths"]
@@ -383,7 +391,10 @@ def claims_report(
         "",
         f"* Widths n ∈ {{{', '.join(map(str, config.widths))}}} (input dimension n₀ = n), batch "
         f"sizes m ∈ {{{', '.join(map(str, config.batch_sizes))}}}, depth {config.depth}; "
-        f"{len(summaries)} configurations.",
+        f"{len(summaries)} configurations. The verdicts use those in the claims' regime "
+        f"m ≤ n^(1−δ), with δ unstated, read as m ≤ n/{REGIME_RATIO} "
+        f"({sum(in_regime(s) for s in summaries)} configurations); the others (e.g. m = n = 64, "
+        "where ReLU layers do lose rank) are measured and listed but not used.",
         f"* Networks per configuration: {networks}; orthogonal (dense sampler): {ortho}"
         + (
             f"; orthogonal with Gaussian inputs only at n ∈ {list(config.orthogonal_gaussian_only)}"

@@ -72,6 +72,8 @@ C3_HEIGHT_TOLERANCE = 0.10
 #: Metrics examined for oscillations (EDim is the algebraic rank; the others are the soft
 #: variants a reader might have meant).
 CURVE_METRICS = ("rank", "numerical_rank", "erank", "erank_centered")
+#: The claims' regime m ≤ n^(1−δ) with δ unstated: read here as m ≤ n / REGIME_RATIO.
+REGIME_RATIO = 4
 #: ε grid of the concentration check.
 EPSILONS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -399,13 +401,29 @@ def verdict_c6(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return _verdict("C6", verdict, evidence)
 
 
+def in_regime(summary: dict[str, Any]) -> bool:
+    """Whether a configuration is in the claims' regime m ≤ n^(1−δ), read as m ≤ n/4."""
+    return bool(summary["m"] * REGIME_RATIO <= summary["n"])
+
+
 def verdicts(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> dict[str, Any]:
-    """All six verdicts, keyed ``C1`` … ``C6``."""
-    return {
-        "C1": verdict_c1(summaries, static),
-        "C2": verdict_c2(summaries),
-        "C3": verdict_c3(summaries, static),
-        "C4": verdict_c4(summaries, static),
-        "C5": verdict_c5(summaries),
-        "C6": verdict_c6(summaries),
+    """All six verdicts, keyed ``C1`` … ``C6``, from the configurations in the claims' regime.
+
+    Configurations with m > n/4 (outside m ≤ n^(1−δ)) are measured and reported but not used;
+    each verdict's evidence says how many were used and which were left out.
+    """
+    used = [s for s in summaries if in_regime(s)]
+    left_out = [_key(s) for s in summaries if not in_regime(s)]
+    out = {
+        "C1": verdict_c1(used, static),
+        "C2": verdict_c2(used),
+        "C3": verdict_c3(used, static),
+        "C4": verdict_c4(used, static),
+        "C5": verdict_c5(used),
+        "C6": verdict_c6(used),
     }
+    for verdict in out.values():
+        verdict["evidence"]["regime"] = f"m ≤ n/{REGIME_RATIO}"
+        verdict["evidence"]["configurations_used"] = len(used)
+        verdict["evidence"]["left_out_outside_regime"] = sorted(set(left_out))
+    return out
