@@ -380,9 +380,9 @@ def claims_report(
         "|---|---|---|---|",
     ]
     for key, verdict in results["verdicts"].items():
-        lines.append(
-            f"| {key} | {CLAIMS[key]} | **{verdict['verdict']}** | {evidence_line(key, verdict)} |"
-        )
+        statement = CLAIMS[key].replace("|", "\\|")  # a bare | would split the table cell
+        evidence = evidence_line(key, verdict).replace("|", "\\|")
+        lines.append(f"| {key} | {statement} | **{verdict['verdict']}** | {evidence} |")
     networks = ", ".join(f"n={n}: {k}" for n, k in config.networks.items())
     ortho = ", ".join(f"n={n}: {k}" for n, k in config.orthogonal_networks.items())
     lines += [
