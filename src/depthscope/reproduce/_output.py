@@ -171,6 +171,7 @@ class Progress:
         if self.quiet:
             return None
         tty = sys.stderr.isatty()
+        printed = [0]  # tenths reported so far (non-terminal output)
 
         def report(done: int, total: int) -> None:
             if done == total:
@@ -178,5 +179,8 @@ class Progress:
                 print(f"{end}{self.name}: {label} {done}/{total}", file=sys.stderr, flush=True)
             elif tty:
                 print(f"\r{self.name}: {label} {done}/{total}", end="", file=sys.stderr, flush=True)
+            elif done * 10 >= (printed[0] + 1) * total:  # not a terminal: every tenth
+                printed[0] = done * 10 // total
+                self.stage(f"{label} {done}/{total}")
 
         return report
