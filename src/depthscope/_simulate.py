@@ -598,11 +598,7 @@ def simulate(
     layers = len(plan.widths) + 1
     dead = np.empty((layers, plan.n_networks), dtype=bool)
     ln_sin2 = np.empty((layers, plan.n_networks)) if plan.pair else None
-    panel = (
-        {}
-        if plan.pair
-        else {k: np.empty((layers, plan.n_networks)) for k in PANEL_METRICS}
-    )
+    panel = {} if plan.pair else {k: np.empty((layers, plan.n_networks)) for k in PANEL_METRICS}
     for start in range(0, plan.n_networks, chunk):
         stop = min(start + chunk, plan.n_networks)
         values, dead[:, start:stop] = run_chunk(plan, network_streams(root, start, stop))
