@@ -434,7 +434,8 @@ def plot_figure3(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     from ..reproduce._plot import pyplot, save_figure
 
     plt = pyplot()
-    groups = _by_schedule(rows)
+    # The paper's schedule first, whatever order the (possibly resumed) runs finished in.
+    groups = dict(sorted(_by_schedule(rows).items(), key=lambda kv: (kv[0] != "paper", kv[0])))
     fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), squeeze=False)
     for ax, (schedule, group) in zip(axes[0], groups.items(), strict=True):
         table = _arch_table(group)

@@ -307,13 +307,15 @@ def evidence_line(key: str, verdict: dict[str, Any]) -> str:
         first = next(iter(gains.items())) if gains else None
         text = ""
         if first:
+            significant = sum(g["significant"] for g in gains.values())
             text = (
-                f"{first[0]}: rank {first[1]['rank_layer_0']:.1f} → "
-                f"{first[1]['rank_layer_1']:.1f} after one layer; "
+                f"the mask does add directions to rank-deficient inputs ({first[0]}: rank "
+                f"{first[1]['rank_layer_0']:.1f} → {first[1]['rank_layer_1']:.1f} after one "
+                f"layer; significant in {significant} of {len(gains)} configurations), but "
             )
         return text + (
             f"{ev['curves_with_a_significant_rise_after_a_fall']} ReLU curves rise "
-            "significantly after a fall."
+            "significantly after a fall: nothing lost is seen to be recovered."
         )
     return str(ev.get("reason", ""))
 
