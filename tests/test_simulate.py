@@ -248,6 +248,23 @@ def test_memory_budget_error_carries_estimate() -> None:
         simulate([1024] * 4, inputs=512, n_networks=2, memory_budget=2**20)
 
 
+def test_memory_beyond_the_machine_is_refused_whatever_the_budget() -> None:
+    # 10^6 networks' results alone (2 × 10^6 float64 per layer × 10^4 layers) exceed any machine.
+    with pytest.raises(DepthscopeError, match="more than this machine's memory"):
+        simulate([8] * 10_000, theta0=1.0, n_networks=10**6, memory_budget=2**62)
+
+
+def test_cli_memory_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["simulate", "512x4", "--inputs", "256", "--networks", "2", "--seed", "0"]
+    assert main([*args, "--memory-budget", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "--memory-budget" in err
+    assert main([*args, "--memory-budget", "0"]) == 2
+    assert "positive number of MiB" in capsys.readouterr().err
+    assert main([*args, "--memory-budget", "2048", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rank"]["mean"][0] == 256
+
+
 def test_progress_callback() -> None:
     calls: list[tuple[int, int]] = []
     simulate(

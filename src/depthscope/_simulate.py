@@ -417,15 +417,33 @@ def _memory(plan: _Plan) -> tuple[int, int, int]:
     return fixed, per_network, preferred
 
 
+def _physical_memory() -> int | None:
+    """Total physical memory in bytes, where the platform says; None elsewhere."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def _chunk_size(plan: _Plan, memory_budget: int) -> int:
     fixed, per_network, preferred = _memory(plan)
     need = fixed + per_network
+    estimate = (
+        f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
+        f"({fixed / 2**20:.1f} MiB for results and shared work, {per_network / 2**20:.1f} MiB "
+        "per network)"
+    )
+    physical = _physical_memory()
+    if physical is not None and need > physical:
+        raise DepthscopeError(
+            f"{estimate}, more than this machine's memory ({physical / 2**20:.1f} MiB); "
+            "simulate fewer networks or narrower layers."
+        )
     if need > memory_budget:
         raise DepthscopeError(
-            f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
-            f"({fixed / 2**20:.1f} MiB for results and shared work, {per_network / 2**20:.1f} MiB "
-            f"per network), more than memory_budget = {memory_budget / 2**20:.1f} MiB; raise "
-            "memory_budget, or simulate fewer networks or narrower layers."
+            f"{estimate}, more than memory_budget = {memory_budget / 2**20:.1f} MiB; raise "
+            "memory_budget (--memory-budget MIB on the command line), or simulate fewer "
+            "networks or narrower layers."
         )
     return max(1, min(plan.n_networks, preferred, (memory_budget - fixed) // per_network))
 

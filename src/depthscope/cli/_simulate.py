@@ -71,6 +71,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tolerance", type=float, default=1e-3, help="relative tolerance of the numerical rank"
     )
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="working memory the simulation may use, in MiB (default 1024); chunks over networks",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (numpy), cuda, cuda:N or torch:cpu")
     parser.add_argument("--save", metavar="DIR", help="write per-network arrays and a manifest")
     parser.add_argument("--force", action="store_true", help="allow --save into a non-empty DIR")
@@ -90,6 +97,14 @@ def _progress(quiet: bool) -> Any:
             print(f"\rsimulate: {done}/{total} networks", end=end, file=sys.stderr, flush=True)
 
     return report
+
+
+def _budget(mib: float | None) -> dict[str, int]:
+    if mib is None:
+        return {}
+    if not math.isfinite(mib) or mib <= 0:
+        raise DepthscopeError(f"--memory-budget must be a positive number of MiB, got {mib}.")
+    return {"memory_budget": int(mib * 2**20)}
 
 
 def _check_save_dir(path: str, force: bool) -> Path:
@@ -118,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         input_dim=args.input_dim,
         tolerance=args.tolerance,
         device=args.device,
+        **_budget(args.memory_budget),
         progress=None if args.json else _progress(args.quiet),
     )
     duration = time.perf_counter() - started
