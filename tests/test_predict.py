@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import depthscope as ds
+from depthscope import _markov
 from depthscope._predict import METHODS
 from depthscope.cli import main
 
@@ -184,6 +186,72 @@ class TestCommandLine:
         err = capsys.readouterr().err
         assert err.startswith("depthscope: error:") and "outside" in err
         assert "Traceback" not in err
+
+
+# --- the shipped table, pooled across widths ------------------------------------------------
+
+
+class TestSmoothedTable:
+    """At n ≥ 32 the table's columns are Theorem 1's limit plus a weighted fit in 1/n."""
+
+    def test_fit_in_inverse_width_agrees_with_the_monte_carlo_errors(self):
+        """No (column, angle) fit is rejected at 1% after Bonferroni; the negative control is.
+
+        If the model is right, each χ² is χ²(dof) and the total over a column's R fits is
+        χ²(R·dof): its ratio to R·dof is 1 ± √(2/(R·dof)) ≈ 1 ± 0.05, bounded here at 4 sd.
+        """
+        table = _markov.smoothed_table()
+        dof = int(table["dof"])
+        chi2 = table["chi2"]
+        fits = np.isfinite(chi2)
+        assert dof >= 10 and fits.sum(axis=1).min() >= 55
+        p_values = stats.chi2.sf(chi2[fits], dof)
+        assert p_values.min() > 0.01 / fits.sum()
+        ratio = np.nansum(chi2, axis=1) / (fits.sum(axis=1) * dof)
+        np.testing.assert_allclose(
+            ratio, 1.0, atol=4 * math.sqrt(2 / (fits.sum(axis=1).min() * dof))
+        )
+        # Negative control: without the 1/n² and 1/n³ terms the same test rejects the fits.
+        crude = _markov.fit_widths(_markov._table(), (1,), _markov.SMOOTH_FROM)
+        crude_p = stats.chi2.sf(crude["chi2"][fits], int(crude["dof"]))
+        assert crude_p.min() < 1e-10
+
+    def test_narrow_widths_and_the_point_mass_keep_the_raw_values(self):
+        raw, table = _markov._table(), _markov.smoothed_table()
+        narrow = raw["n"] < _markov.SMOOTH_FROM
+        for key in ("A", "B", "AX", "BX"):
+            np.testing.assert_array_equal(table[key][:, narrow], raw[key][:, narrow])
+            np.testing.assert_array_equal(table[key][-1], raw[key][-1])  # θ = π
+        assert raw["theta"][-1] == pytest.approx(math.pi)
+
+    @pytest.mark.parametrize("width", [1024, 2048])
+    def test_wide_one_step_moments_are_smooth_in_theta(self, width):
+        """Second differences over the log-spaced angles 1e-3..1 against the raw table's noise.
+
+        With independent node errors of sd se_i, the second difference of the tabulated
+        column minus theory has sd √(se²_{i−1} + 4se²_i + se²_{i+1}): the standardised
+        values of the raw table have rms ≈ 1 (29 of them: ≈ 1 ± 0.2); the fit's noise is
+        ≈ 0.04 se at n = 1024, and the bar is 0.25 (a four-fold reduction).
+        """
+        raw, table = _markov._table(), _markov.smoothed_table()
+        theta = raw["theta"]
+        rows = (theta > 0.999e-3) & (theta < 1.001)
+        k = int(np.flatnonzero(raw["n"] == width)[0])
+        theory = _markov.theory_columns(theta[rows], np.array([float(width)]))
+
+        def rms_second_difference(source, key):
+            d = source[key][rows, k] - theory[key][:, 0]
+            se = raw[key + "_se"][rows, k]
+            scale = np.sqrt(se[:-2] ** 2 + 4 * se[1:-1] ** 2 + se[2:] ** 2)
+            return float(np.sqrt(np.mean(((d[:-2] - 2 * d[1:-1] + d[2:]) / scale) ** 2)))
+
+        assert rows.sum() == 31
+        for key in ("A", "B", "AX", "BX"):
+            assert rms_second_difference(table, key) < 0.25, key
+            assert rms_second_difference(raw, key) > 0.5, key  # negative control: the noise
+        # The predictor reads these values: its one-layer variance at the nodes is BX/n.
+        predicted = [ds.predict([width], float(t)).sd[1] ** 2 for t in theta[rows]]
+        np.testing.assert_allclose(predicted, table["BX"][rows, k] / width, rtol=1e-4)
 
 
 # --- against exact simulation ---------------------------------------------------------------

@@ -9,6 +9,11 @@ mean and variance exact at every step. The law of the total (and hence the per-l
 standard deviation of ln sin²θ_ℓ) is therefore right to the accuracy of the table, with no
 O(1/n²) truncation (Theorem 1) and no neglected spread (iterating a mean).
 
+For widths n ≥ 32 the table's Monte Carlo noise (1-2% on the variance columns at n ≥ 1024,
+where each node has only 5,000-10,000 draws) is removed at load time by pooling the widths of
+each angle: every column is Theorem 1's n → ∞ limit plus a residual fitted by weighted least
+squares as c₁/n + c₂/n² + c₃/n³ (:func:`smoothed_table`; ``docs/markov-table.md``).
+
 Everything here is vectorised over a batch of architectures of equal depth.
 """
 
@@ -22,10 +27,20 @@ from typing import NamedTuple
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from ._theorem import infinite_width_map
+from ._theorem import infinite_width_map, mu, sigma2
 from ._types import FloatArray
 
-__all__ = ["LATTICE_SIZE", "Propagation", "kernel_tables", "propagate"]
+__all__ = [
+    "LATTICE_SIZE",
+    "SMOOTH_FROM",
+    "SMOOTH_POWERS",
+    "Propagation",
+    "fit_widths",
+    "kernel_tables",
+    "propagate",
+    "smoothed_table",
+    "theory_columns",
+]
 
 LATTICE_SIZE = 64
 # Probabilists' Gauss-Hermite rule with 3 nodes: exact for polynomials of degree ≤ 5.
@@ -47,12 +62,92 @@ def _table() -> dict[str, FloatArray]:
 
 
 _COLUMNS = ("A", "B", "AX", "BX")
+#: Widths from which the tabulated columns are replaced by theory + a fit in 1/n.
+SMOOTH_FROM = 32
+#: Powers of 1/n in the fitted residual (no constant: Theorem 1 fixes the n → ∞ limit).
+SMOOTH_POWERS = (1, 2, 3)
+
+
+def theory_columns(theta: FloatArray, n: FloatArray) -> dict[str, FloatArray]:
+    """Return Theorem 1's values of the scaled columns A, B, AX, BX on the grid θ × n.
+
+    AX = n(μ(θ, n) − ln sin²θ_∞) and BX = n σ²(θ, n) are Theorem 1's mean and variance of
+    X' = ln sin²θ'. For u' = ln θ' = g⁻¹(X'), g(u) = ln sin²(eᵘ), the delta method at
+    u_∞ = ln θ_∞ gives B = BX/g'² and A = (AX − g''B/2)/g', with g' = 2θ_∞ cot θ_∞ and
+    g'' = g' − 2θ_∞²/sin²θ_∞. All four are exact in the limit n → ∞ and off by O(1/n) at
+    finite n (scaled units); :func:`smoothed_table` fits that O(1/n) remainder.
+
+    At θ = π (θ_∞ = π/2, g' = 0) the law is a point mass (θ' = π/2 exactly) and A, B are
+    returned as 0.
+    """
+    theta_inf = infinite_width_map(theta)[:, None]
+    t, width = np.meshgrid(theta, n, indexing="ij")
+    ax = width * (mu(t, width) - 2.0 * np.log(np.sin(theta_inf)))
+    bx = width * sigma2(t, width)
+    g1 = 2.0 * theta_inf / np.tan(theta_inf)
+    g2 = g1 - 2.0 * theta_inf**2 / np.sin(theta_inf) ** 2
+    degenerate = np.abs(g1) < 1e-12
+    safe_g1 = np.where(degenerate, 1.0, g1)
+    b = np.where(degenerate, 0.0, bx / safe_g1**2)
+    a = np.where(degenerate, 0.0, (ax - 0.5 * g2 * b) / safe_g1)
+    return {"A": a, "B": b, "AX": ax, "BX": bx}
+
+
+@cache
+def smoothed_table() -> dict[str, FloatArray]:
+    """Return the shipped table with its columns at n ≥ :data:`SMOOTH_FROM` pooled across widths.
+
+    For each angle θ_i and column C ∈ {A, B, AX, BX}, the residual r = C − C_theory
+    (:func:`theory_columns`) at the widths n ≥ SMOOTH_FROM is fitted by weighted least squares
+    (weights 1/se², se the column's Monte Carlo standard error) as Σ_k c_k n⁻ᵏ, k ∈
+    :data:`SMOOTH_POWERS`, and the tabulated values there are replaced by C_theory + fit.
+    Narrower widths keep the raw values. The returned dict has the raw table's keys plus
+    ``chi2`` (4, n_θ): each fit's χ² and ``dof``, its degrees of freedom. The row θ = π, where
+    the law is a point mass and the columns are rounding noise, is left raw (χ² NaN).
+    """
+    return fit_widths(_table(), SMOOTH_POWERS, SMOOTH_FROM)
+
+
+def fit_widths(
+    raw: dict[str, FloatArray], powers: tuple[int, ...], smooth_from: int
+) -> dict[str, FloatArray]:
+    """Replace the columns of ``raw`` at n ≥ ``smooth_from`` by theory + a fit in 1/n.
+
+    See :func:`smoothed_table`, which applies it to the shipped table with the fit settled on
+    in ``docs/markov-table.md``; other ``powers`` and ``smooth_from`` are for checking that
+    choice.
+    """
+    table = dict(raw)
+    widths = raw["n"]
+    fitted = widths >= smooth_from
+    scaled = smooth_from / widths[fitted]  # regressors in (0, 1]: a well-conditioned system
+    design = np.stack([scaled**k for k in powers], axis=1)  # (m, p)
+    theory = theory_columns(raw["theta"], widths)
+    # At θ = π the law is a point mass (θ' = π/2 exactly): the values are rounding noise.
+    live = raw["theta"] < math.pi - 1e-9
+    chi2 = np.full((len(_COLUMNS), len(raw["theta"])), np.nan)
+    for index, key in enumerate(_COLUMNS):
+        se = raw[key + "_se"][:, fitted]
+        rows = np.all(se > 0, axis=1) & live
+        weight = 1.0 / se[rows] ** 2  # (R, m)
+        resid = raw[key][rows][:, fitted] - theory[key][rows][:, fitted]
+        normal = np.einsum("rm,mp,mq->rpq", weight, design, design)
+        rhs = np.einsum("rm,mp,rm->rp", weight, design, resid)
+        coef = np.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
+        fit = coef @ design.T
+        chi2[index, rows] = np.sum(weight * (resid - fit) ** 2, axis=1)
+        column = raw[key].copy()
+        column[np.ix_(rows, fitted)] = theory[key][rows][:, fitted] + fit
+        table[key] = column
+    table["chi2"] = chi2
+    table["dof"] = np.array(fitted.sum() - len(powers))
+    return table
 
 
 @cache
 def _width_splines() -> tuple[list[CubicSpline], FloatArray, FloatArray, FloatArray]:
     """Return splines in x = 1/n of A, B, AX, BX; the fine u grid; θ_∞'s drift and X on it."""
-    table = _table()
+    table = smoothed_table()
     x = 1.0 / table["n"]
     order = np.argsort(x)
     splines = [CubicSpline(x[order], table[key][:, order], axis=1) for key in _COLUMNS]
@@ -69,7 +164,7 @@ def _kernel_for_width(n: int) -> tuple[FloatArray, FloatArray, FloatArray, Float
 
     Returns E[u' − u], Var[u'], E[X'], Var[X'] given u = ln θ, with X' = ln sin²θ'.
     """
-    table = _table()
+    table = smoothed_table()
     splines, u_fine, drift_inf, x_inf = _width_splines()
     x = min(max(1.0 / n, 1.0 / table["n"].max()), 1.0 / table["n"].min())
     u_nodes = np.log(table["theta"])
