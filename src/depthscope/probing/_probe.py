@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._errors import DepthscopeError
-from .._metrics import PANEL_METRICS, ln_sin2_from_pair, panel_from_factors, r_factor
+from .._metrics import PANEL_METRICS, ln_sin2_from_pair, panel_from_factors
 from ._theory import StackTracer, TheoryOverlay, build_overlay
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -274,6 +274,10 @@ def _features(
     return flat.to(torch.float64)
 
 
+#: Layers with at most this many float64 features in all (m · n; 8 MiB) are reduced on the host.
+_HOST_ELEMENTS = 2**20
+
+
 def _summarise(
     torch: Any,
     row: _Row,
@@ -301,21 +305,19 @@ def _summarise(
     if n == 0:
         row.status = "unsupported: no features"
         return
-    if feats.device.type == "cpu":
-        arr = feats.numpy()
-        active = arr > 0.0
-        row.r = r_factor(arr.T)
-        row.mask_r = r_factor(active.T.astype(np.float64))
-        rows = arr[list(pair)]
-        fraction = float(active.mean())
-        dead_units = float(np.mean(~active.any(axis=0)))
-    else:  # reduce on the device; only the small R factors and two rows travel
-        on_device = feats > 0
-        row.r = torch.linalg.qr(feats.T, mode="r").R.cpu().numpy()
-        row.mask_r = torch.linalg.qr(on_device.T.to(torch.float64), mode="r").R.cpu().numpy()
-        rows = feats[list(pair)].cpu().numpy()
-        fraction = float(on_device.to(torch.float64).mean())
-        dead_units = float((~on_device.any(dim=0)).to(torch.float64).mean())
+    # Where to reduce: a small layer goes to the host (one copy; a GPU's QR of a 512 × 32
+    # matrix costs more in launches and synchronisations than the copy), a large one is reduced
+    # on its device and only the small R factors and two rows travel. torch's QR is used on
+    # the CPU too: on a 512 × 32 float64 matrix it is ≈ 5× faster than scipy's dgeqrf with the
+    # OpenBLAS of the scipy wheels, and the QR is most of a probe's cost.
+    if feats.device.type != "cpu" and feats.numel() <= _HOST_ELEMENTS:
+        feats = feats.cpu()
+    active = feats > 0
+    row.r = torch.linalg.qr(feats.T, mode="r").R.cpu().numpy()
+    row.mask_r = torch.linalg.qr(active.T.to(torch.float64), mode="r").R.cpu().numpy()
+    rows = feats[list(pair)].cpu().numpy()
+    fraction = float(active.to(torch.float64).mean())
+    dead_units = float((~active.any(dim=0)).to(torch.float64).mean())
     row.metrics["active_fraction"] = fraction
     row.metrics["dead_fraction"] = dead_units
     ln_sin2, _dead = ln_sin2_from_pair(rows[0], rows[1] - rows[0])
@@ -528,7 +530,8 @@ def probe(
     reduced inside the hook: ln sin²θ from the Gram entries of ``(a, b − a)``
     (:func:`depthscope._metrics.ln_sin2_from_pair`), the panel from the R factor of a thin QR
     of the n×m matrix (:func:`depthscope._metrics.panel_from_factors`) -- the same functions
-    the simulator uses. On CUDA the QR runs on the device and only R (m×m) is copied. Only
+    the simulator uses. On CUDA a layer of more than 2²⁰ values (m·n) is reduced on the device
+    and only R (m×m) is copied; a smaller one is copied to the host, which is faster. Only
     these summaries are kept: memory beyond the forward pass itself is one layer's float64
     copy at a time. Modules called functionally (``torch.relu(x)`` in ``forward``) are
     invisible to hooks and are not probed.
