@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._load import load_model as load_model
 from ._monitor import TrainingMonitor as TrainingMonitor
+from ._monitor import lightning_callback as lightning_callback
 from ._plot import plot_probe as plot_probe
 from ._probe import METRICS as METRICS
 from ._probe import ProbeResult as ProbeResult
@@ -24,6 +25,7 @@ __all__ = [
     "Stack",
     "TheoryOverlay",
     "TrainingMonitor",
+    "lightning_callback",
     "load_model",
     "plot_probe",
     "probe",

@@ -212,7 +212,8 @@ def lightning_callback(probe_batch: Any, **monitor_options: Any) -> Any:
         The fixed batch to probe.
     **monitor_options
         Passed to :class:`TrainingMonitor` (``every``, ``log_dir``, ...). The step number is
-        Lightning's ``trainer.global_step``.
+        Lightning's ``trainer.global_step``. The module is probed by calling
+        ``module(probe_batch)``, so it must define ``forward``.
 
     Returns
     -------
@@ -243,6 +244,11 @@ def lightning_callback(probe_batch: Any, **monitor_options: Any) -> Any:
 
         def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
             if self.monitor is None:
+                if getattr(type(pl_module), "forward", None) is import_torch().nn.Module.forward:
+                    raise DepthscopeError(
+                        f"{type(pl_module).__name__} defines no forward(): the probe runs "
+                        "module(probe_batch), so give the LightningModule a forward method."
+                    )
                 self.monitor = TrainingMonitor(pl_module, probe_batch, **monitor_options)
             step = int(trainer.global_step)
             if step != self.last_step:  # gradient accumulation repeats a global step
