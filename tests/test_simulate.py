@@ -306,6 +306,46 @@ def test_torch_cpu_backend_agrees_with_numpy() -> None:
         simulate([8], theta0=1.0, n_networks=2, sampler="dense", device="torch:cpu")
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_counter_based_normals(device: str) -> None:
+    """The torch backend's random numbers: SplitMix64 bit for bit, then N(0, 1) by KS.
+
+    Reference: the first five outputs of SplitMix64 for seed 1234567, as published on Rosetta
+    Code ("Pseudo-random numbers/Splitmix64") from the reference implementation splitmix64.c.
+    """
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from depthscope._simulate_torch import counter_normals, splitmix64
+
+    bits = splitmix64(torch, torch.tensor([1234567], device=device), 0, 5)
+    assert bits.cpu().numpy().view(np.uint64)[0].tolist() == [
+        6457827717110365317,
+        3203168211198807973,
+        9817491932198370423,
+        4593380528125082431,
+        16408922859458223821,
+    ]
+    seeds = torch.arange(20, device=device, dtype=torch.int64) * 977 + 5
+    z = counter_normals(torch, seeds, 0, 10_001).cpu().numpy()
+    assert z.shape == (20, 10_001)
+    # Any block at an even offset is the same slice of the stream, whatever it is drawn with.
+    part = counter_normals(torch, seeds[3:5], 4_000, 999).cpu().numpy()
+    np.testing.assert_array_equal(part, z[3:5, 4_000:4_999])
+    flat = z.ravel()
+    assert stats.kstest(flat, "norm").pvalue > 1e-3
+    assert abs(flat.mean()) < 4 / math.sqrt(flat.size)
+    assert abs(flat.var() - 1) < 4 * math.sqrt(2 / flat.size)
+    # Negative control: the same test rejects Student's t with 30 degrees of freedom.
+    heavy = np.random.default_rng(0).standard_t(30, size=flat.size)
+    assert stats.kstest(heavy, "norm").pvalue < 1e-3 or abs(heavy.var() - 1) > 4 * math.sqrt(
+        2 / flat.size
+    )
+    # Neighbouring networks' streams are uncorrelated.
+    assert abs(np.corrcoef(z[0], z[1])[0, 1]) < 4 / math.sqrt(z.shape[1])
+
+
 @pytest.mark.gpu
 def test_cuda_backend() -> None:
     torch = pytest.importorskip("torch")
@@ -313,7 +353,21 @@ def test_cuda_backend() -> None:
         pytest.skip("no CUDA device")
     ref = simulate([64] * 5, theta0=0.5, n_networks=2000, rng=1)
     gpu = simulate([64] * 5, theta0=0.5, n_networks=2000, rng=2, device="cuda")
+    assert gpu.device.startswith("torch:cuda")
     assert stats.ks_2samp(ref.ln_sin2[5], gpu.ln_sin2[5]).pvalue > 1e-3
+    # Prefix stability on the device: the first 30 networks do not depend on the chunk size.
+    prefix = simulate(
+        [64] * 5, theta0=0.5, n_networks=30, rng=2, device="cuda", memory_budget=200_000
+    )
+    np.testing.assert_array_equal(prefix.ln_sin2, gpu.ln_sin2[:, :30])
+    # The m-input chain on the device agrees in distribution with numpy's.
+    ref_panel = simulate([128] * 6, inputs=8, n_networks=400, rng=3, input_dim=32).panel
+    gpu_panel = simulate(
+        [128] * 6, inputs=8, n_networks=400, rng=4, input_dim=32, device="cuda"
+    ).panel
+    for name in ("erank", "erank_centered", "mean_cosine", "active_fraction"):
+        assert stats.ks_2samp(ref_panel[name][6], gpu_panel[name][6]).pvalue > 1e-3, name
+    np.testing.assert_array_equal(gpu_panel["rank"], 8.0)
 
 
 # --- command line ----------------------------------------------------------------------------

@@ -425,8 +425,15 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _chunk_size(plan: _Plan, memory_budget: int) -> int:
+def _chunk_size(plan: _Plan, memory_budget: int, *, cache_sized: bool = True) -> int:
+    """Networks per chunk: within the budget and, on the CPU, small enough to stay in cache.
+
+    On a GPU (``cache_sized=False``) the chunk is as large as the budget allows: the device
+    wants wide batches, and every chunk costs kernel launches and host transfers.
+    """
     fixed, per_network, preferred = _memory(plan)
+    if not cache_sized:
+        preferred = plan.n_networks
     need = fixed + per_network
     estimate = (
         f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
@@ -452,8 +459,9 @@ def _chunk_size(plan: _Plan, memory_budget: int) -> int:
 # simulate
 # --------------------------------------------------------------------------------------------
 def _numpy_chunk(
-    plan: _Plan, streams: list[np.random.Generator]
+    plan: _Plan, root: np.random.SeedSequence, start: int, stop: int
 ) -> tuple[NDArray[np.float64] | dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
+    streams = network_streams(root, start, stop)
     if plan.pair:
         assert plan.theta0 is not None
         if plan.sampler == "gram":
@@ -610,16 +618,16 @@ def simulate(
         tolerance,
     )
     memory_budget = _positive_int(memory_budget, "memory_budget")
-    chunk = _chunk_size(plan, memory_budget)
-    root = _root_sequence(rng)
     run_chunk, device_name = _backend(plan, device)
+    chunk = _chunk_size(plan, memory_budget, cache_sized="cuda" not in device_name)
+    root = _root_sequence(rng)
     layers = len(plan.widths) + 1
     dead = np.empty((layers, plan.n_networks), dtype=bool)
     ln_sin2 = np.empty((layers, plan.n_networks)) if plan.pair else None
     panel = {} if plan.pair else {k: np.empty((layers, plan.n_networks)) for k in PANEL_METRICS}
     for start in range(0, plan.n_networks, chunk):
         stop = min(start + chunk, plan.n_networks)
-        values, dead[:, start:stop] = run_chunk(plan, network_streams(root, start, stop))
+        values, dead[:, start:stop] = run_chunk(plan, root, start, stop)
         if ln_sin2 is not None:
             assert isinstance(values, np.ndarray)
             ln_sin2[:, start:stop] = values

@@ -1,17 +1,23 @@
 """The torch backend of :func:`depthscope.simulate` (CPU or CUDA), for the Gram-chain sampler.
 
 It runs the same algorithms as :mod:`depthscope._samplers` in float64 on a torch device: the
-two-input chain of ``angle-theory.md`` §8 and the m-input chain with QR factors. Each network
-gets a ``torch.Generator`` seeded from its own numpy stream, so results do not depend on the
-chunk size and the first k networks of a run equal a k-network run; they are equal *in
-distribution* (not bit for bit) to the numpy backend's. torch is imported lazily: ``import
-depthscope`` never needs it.
+two-input chain of ``angle-theory.md`` §8 and the m-input chain with QR factors. They are
+equal *in distribution* (not bit for bit) to the numpy backend's. torch is imported lazily:
+``import depthscope`` never needs it.
+
+Random numbers. Each network's normals are a fixed function of their position in the
+network's own stream: normal j is drawn by Box-Muller from outputs 2⌊j/2⌋ and 2⌊j/2⌋ + 1 of
+the SplitMix64 sequence (Steele, Lea & Flood 2014) whose seed is a hash of the run's root seed
+and the network's index (:func:`network_seeds`). Being counter-based, the draws of a whole
+chunk of networks for a layer are one vectorised computation (a torch generator per network
+costs a kernel launch per network and layer, which made the GPU slower than numpy); results do
+not depend on the chunk size, and the first k networks of a run equal a k-network run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -71,21 +77,74 @@ def torch_backend(plan: _Plan, device: Any) -> tuple[Callable[..., Any], str]:
         )
 
     def run(
-        plan: _Plan, streams: Sequence[np.random.Generator]
+        plan: _Plan, root: np.random.SeedSequence, start: int, stop: int
     ) -> tuple[NDArray[np.float64] | dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
-        generators = [_torch_generator(torch, gen, dev) for gen in streams]
+        seeds = torch.as_tensor(network_seeds(root, start, stop), device=dev)
         if plan.pair:
-            return _pair(torch, plan, generators, dev)
-        return _batch(torch, plan, streams, generators, dev)
+            return _pair(torch, plan, seeds, dev)
+        return _batch(torch, plan, seeds, dev)
 
     return run, f"torch:{dev}"
 
 
-def _torch_generator(torch: Any, gen: np.random.Generator, device: Any) -> Any:
-    """Make a torch generator on ``device`` seeded from the network's numpy stream."""
-    seeded = torch.Generator(device=device)
-    seeded.manual_seed(int(gen.integers(2**63)))
-    return seeded
+def network_seeds(root: np.random.SeedSequence, start: int, stop: int) -> NDArray[np.int64]:
+    """Return the 64-bit seeds of networks ``start..stop-1`` (as int64 bit patterns).
+
+    Seed j is the SplitMix64 finaliser of ``k₀ + (j + 1)γ`` XOR ``k₁``, with (k₀, k₁) two
+    64-bit words of ``root``'s state: a function of the root and j alone (so independent of
+    the chunking), computed for a whole chunk at once. Making a numpy generator per network
+    instead costs ≈ 20 µs each, more than a GPU spends on the network.
+    """
+    k0, k1 = root.generate_state(2, dtype=np.uint64)
+    steps = np.arange(start + 1, stop + 1, dtype=np.uint64)
+    z = k0 + steps * np.uint64(_GAMMA % 2**64)  # uint64 arrays wrap modulo 2⁶⁴ silently
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX1 % 2**64)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX2 % 2**64)
+    z = z ^ (z >> np.uint64(31))
+    return (z ^ k1).view(np.int64)
+
+
+# SplitMix64's increment and finaliser constants, as the signed int64 values with their bits.
+_GAMMA = 0x9E3779B97F4A7C15 - 2**64
+_MIX1 = 0xBF58476D1CE4E5B9 - 2**64
+_MIX2 = 0x94D049BB133111EB - 2**64
+
+
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def splitmix64(torch: Any, seeds: torch.Tensor, first: int, count: int) -> torch.Tensor:
+    """Return outputs ``first`` … ``first + count − 1`` of each seed's SplitMix64 sequence.
+
+    ``seeds`` has shape (k,) and dtype int64; the result (k, count) holds the 64-bit outputs
+    as int64 bit patterns. int64 products wrap modulo 2⁶⁴ in torch, which is the arithmetic
+    SplitMix64 is defined in.
+    """
+    steps = torch.arange(first + 1, first + count + 1, device=seeds.device, dtype=torch.int64)
+    z = seeds[:, None] + steps[None, :] * _GAMMA
+    z = (z ^ _shift_right(z, 30)) * _MIX1
+    z = (z ^ _shift_right(z, 27)) * _MIX2
+    return z ^ _shift_right(z, 31)
+
+
+def counter_normals(torch: Any, seeds: torch.Tensor, offset: int, count: int) -> torch.Tensor:
+    """Return normals ``offset`` … ``offset + count − 1`` of each network's stream, (k, count).
+
+    Normal j is Box-Muller of the uniforms (u₁, u₂) made from SplitMix64 outputs 2⌊j/2⌋ and
+    2⌊j/2⌋ + 1 (53 bits each, uᵢ = (b + ½)/2⁵³ ∈ (0, 1)): the cosine branch for even j, the
+    sine branch for odd j. ``offset`` must be even, so that blocks start on a pair.
+    """
+    if offset % 2:
+        raise ValueError("offset must be even")
+    pairs = (count + 1) // 2
+    bits = splitmix64(torch, seeds, offset, 2 * pairs)
+    uniform = (_shift_right(bits, 11).to(torch.float64) + 0.5) * 2.0**-53
+    radius = torch.sqrt(-2.0 * torch.log(uniform[:, 0::2]))
+    angle = (2.0 * math.pi) * uniform[:, 1::2]
+    both = torch.stack((radius * torch.cos(angle), radius * torch.sin(angle)), dim=-1)
+    return both.reshape(len(seeds), 2 * pairs)[:, :count]
 
 
 def _activate_pair(
@@ -100,23 +159,20 @@ def _activate_pair(
 
 
 def _pair(
-    torch: Any, plan: _Plan, generators: list[Any], device: Any
+    torch: Any, plan: _Plan, seed_tensor: torch.Tensor, device: Any
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     from ._samplers import input_pair_stats
     from ._simulate import _ln_sin2_rows
 
     assert plan.theta0 is not None
-    total = sum(plan.widths)
-    normals = torch.stack(
-        [torch.randn(2, total, generator=g, device=device, dtype=torch.float64) for g in generators]
-    )
-    k = len(generators)
+    k = len(seed_tensor)
     stats = tuple(torch.as_tensor(s, device=device) for s in input_pair_stats(plan.theta0, k))
     rows = [stats]
     sigma2 = plan.bias_std**2
     start = 0
     for n in plan.widths:
-        xi, eta = normals[:, 0, start : start + n], normals[:, 1, start : start + n]
+        block = counter_normals(torch, seed_tensor, 2 * start, 2 * n)  # layer ℓ: its own block
+        xi, eta = block[:, :n], block[:, n:]
         aa, dd, ad, det = stats
         p = _HE_GAIN2 * aa + sigma2
         live = p > 0
@@ -173,19 +229,21 @@ def _r_factor(torch: Any, columns: torch.Tensor) -> torch.Tensor:
 def _batch(
     torch: Any,
     plan: _Plan,
-    streams: Sequence[np.random.Generator],
-    generators: list[Any],
+    seed_tensor: torch.Tensor,
     device: Any,
 ) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
     assert plan.input_dim is not None
-    k, m, n0 = len(streams), plan.n_inputs, plan.input_dim
+    k, m, n0 = len(seed_tensor), plan.n_inputs, plan.input_dim
+    offset = 0  # each draw takes the next block of the networks' streams, at an even position
+
+    def draw(rows: int, cols: int) -> torch.Tensor:
+        nonlocal offset
+        block = counter_normals(torch, seed_tensor, offset, rows * cols)
+        offset += rows * cols + (rows * cols) % 2
+        return block.reshape(k, rows, cols)
+
     if plan.inputs is None:
-        x = torch.stack(
-            [
-                torch.randn(m, n0, generator=g, device=device, dtype=torch.float64)
-                for g in generators
-            ]
-        )
+        x = draw(m, n0)
     else:
         x = torch.as_tensor(plan.inputs, device=device).expand(k, m, n0)
     r = _r_factor(torch, x.transpose(1, 2))
@@ -195,12 +253,7 @@ def _batch(
     for n in plan.widths:
         rows = r.shape[1]
         extra = 1 if plan.bias_std else 0
-        noise = torch.stack(
-            [
-                torch.randn(rows + extra, n, generator=g, device=device, dtype=torch.float64)
-                for g in generators
-            ]
-        )
+        noise = draw(rows + extra, n)
         z = torch.matmul(r.transpose(1, 2), noise[:, :rows]) * math.sqrt(_HE_GAIN2 / n_prev)
         if extra:
             z = z + plan.bias_std * noise[:, rows:]
