@@ -479,7 +479,12 @@ def test_cli_probe_rejects_files_that_are_not_models(saved, capsys) -> None:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_probe_equals_cpu_probe() -> None:
+@pytest.mark.parametrize("on_device", [False, True])
+def test_cuda_probe_equals_cpu_probe(on_device: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthscope.probing import _probe
+
+    if on_device:  # reduce every layer on the GPU (by default only large ones are)
+        monkeypatch.setattr(_probe, "_HOST_ELEMENTS", 0)
     model = he_mlp([128] * 6, 64, np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((32, 64))
     cpu = probe(model, x)
@@ -489,3 +494,69 @@ def test_cuda_probe_equals_cpu_probe() -> None:
     for name in METRICS:
         np.testing.assert_allclose(gpu.metrics[name], cpu.metrics[name], rtol=1e-8, atol=1e-10)
     assert gpu.theory.status == cpu.theory.status
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_monitor_logs_and_leaves_no_hooks(tmp_path: Path) -> None:
+    model = he_mlp([64] * 3, 16, np.random.default_rng(0)).cuda().float()
+    batch = torch.randn(8, 16, device="cuda")
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-2)
+    with TrainingMonitor(model, batch, every=2, log_dir=tmp_path, tensorboard=False) as monitor:
+        for _ in range(6):
+            optimizer.zero_grad()
+            model(batch).square().mean().backward()
+            optimizer.step()
+            monitor.step()
+    assert [step for step, _ in monitor.history] == [2, 4, 6]
+    assert all(result.device.startswith("cuda") for _, result in monitor.history)
+    assert _hook_count(model) == 0
+    rows = list(csv.DictReader((tmp_path / "probe_log.csv").read_text().splitlines()))
+    assert sorted({int(r["step"]) for r in rows}) == [2, 4, 6]
+
+
+# --- Lightning ------------------------------------------------------------------------------
+
+
+# Lightning warns about the tiny loader (no workers, few batches) and, on a GPU machine, about
+# the unused GPU: its warnings are not the subject here.
+@pytest.mark.filterwarnings("ignore")
+def test_lightning_callback_probes_every_k_global_steps(tmp_path: Path) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    from depthscope.probing import lightning_callback
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+        def training_step(self, batch: list[torch.Tensor], _index: int) -> torch.Tensor:
+            return self(batch[0]).square().mean()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=1e-2)
+
+    data = torch.utils.data.TensorDataset(torch.randn(64, 8))
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    callback = lightning_callback(torch.randn(6, 8), every=3, log_dir=tmp_path / "log")
+    trainer = pl.Trainer(
+        max_steps=7,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[callback],
+    )
+    module = Module()
+    trainer.fit(module, loader)
+    # Lightning's global step counts optimiser steps: 1..7 after each batch; 3 and 6 are probed.
+    assert [step for step, _ in callback.monitor.history] == [3, 6]
+    rows = list(csv.DictReader((tmp_path / "log" / "probe_log.csv").read_text().splitlines()))
+    assert sorted({int(r["step"]) for r in rows}) == [3, 6]
+    assert {r["layer"] for r in rows} == {"input", "net.1", "net.3"}
+    assert _hook_count(module) == 0
