@@ -12,6 +12,8 @@ Everything here is a pure function of arrays, vectorised over leading (network) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -182,6 +184,7 @@ def panel_from_factors(
     tolerance: float = 1e-3,
     mask_r: NDArray[np.float64] | None = None,
     active_fraction: NDArray[np.float64] | None = None,
+    svdvals: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """Compute the effective-dimension panel from the R factors of thin QR decompositions.
 
@@ -198,6 +201,10 @@ def panel_from_factors(
         R factor of the 0/1 activation pattern (1 where a unit is active for an input).
     active_fraction : ndarray, shape (...), optional
         Fraction of (unit, input) pairs that are active.
+    svdvals : callable, optional
+        Singular values of a stack of matrices, ``(..., k, m) -> (..., min(k, m))``, in place
+        of ``numpy.linalg.svd(a, compute_uv=False)`` (the probe passes torch's, which links a
+        faster LAPACK for these small matrices).
 
     Returns
     -------
@@ -228,7 +235,9 @@ def panel_from_factors(
     r = np.asarray(r, dtype=np.float64)
     m = r.shape[-1]
     shape = (m, int(n_features))
-    singular = np.linalg.svd(r, compute_uv=False)
+    if svdvals is None:
+        svdvals = _numpy_svdvals
+    singular = svdvals(r)
     top = singular.max(axis=-1, initial=0.0)
     live = top > 0
     lam = singular * singular
@@ -241,7 +250,7 @@ def panel_from_factors(
     }
     centered = np.swapaxes(r, -1, -2)
     centered = centered - centered.mean(axis=-2, keepdims=True)
-    panel["erank_centered"] = _entropy_rank(np.linalg.svd(centered, compute_uv=False))
+    panel["erank_centered"] = _entropy_rank(svdvals(centered))
     panel["participation_ratio"] = np.divide(
         lam_sum * lam_sum, lam_sq, out=np.full_like(lam_sum, np.nan), where=live
     )
@@ -252,12 +261,16 @@ def panel_from_factors(
     if mask_r is None:
         panel["mask_rank"] = np.full(top.shape, np.nan)
     else:
-        panel["mask_rank"] = _rank(np.linalg.svd(mask_r, compute_uv=False), shape)
+        panel["mask_rank"] = _rank(svdvals(np.asarray(mask_r, dtype=np.float64)), shape)
     if active_fraction is None:
         panel["active_fraction"] = np.full(top.shape, np.nan)
     else:
         panel["active_fraction"] = np.asarray(active_fraction, dtype=np.float64)
     return {name: panel[name] for name in PANEL_METRICS}
+
+
+def _numpy_svdvals(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(np.linalg.svd(a, compute_uv=False), dtype=np.float64)
 
 
 def _mean_cosine(r: NDArray[np.float64]) -> NDArray[np.float64]:

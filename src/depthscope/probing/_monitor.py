@@ -100,6 +100,7 @@ class TrainingMonitor:
         self.log_dir = None if log_dir is None else Path(log_dir)
         self._fresh = True
         self._writer: Any = None
+        self._input_cache: dict[Any, Any] = {}  # the batch's own row, the same at every probe
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         if tensorboard is None:
@@ -139,7 +140,9 @@ class TrainingMonitor:
 
     def record(self, step: int) -> ProbeResult:
         """Probe now and log the result under ``step`` (whatever ``every`` says)."""
-        result = probe(self.model, self.probe_batch, **self.probe_options)
+        result = probe(
+            self.model, self.probe_batch, _input_cache=self._input_cache, **self.probe_options
+        )
         if self.keep_history:
             self.history.append((int(step), result))
         if self.log_dir is not None:
