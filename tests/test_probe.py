@@ -357,6 +357,39 @@ def test_training_monitor_logs_at_the_right_steps(tmp_path: Path) -> None:
     assert monitor.step(12) is not None and monitor.step(13) is None
 
 
+def test_training_monitor_reuses_input_row_only_while_the_batch_is_unchanged() -> None:
+    """The monitor keeps the fixed batch's own row; its probes equal fresh probes row for row.
+
+    Negative control: after an in-place change of the batch, a stale row would keep the old
+    input angle; the cache key carries the tensor's version counter, so the row is recomputed.
+    """
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 32, bias=False), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
+    batch = torch.randn(8, 6)
+    monitor = TrainingMonitor(model, batch, every=1)
+
+    def same(a: ProbeResult, b: ProbeResult) -> None:
+        assert a.layers == b.layers
+        np.testing.assert_array_equal(a.ln_sin2, b.ln_sin2)
+        for name in METRICS:
+            np.testing.assert_array_equal(a.metrics[name], b.metrics[name])
+
+    for _ in range(3):
+        same(monitor.step(), probe(model, batch, rng=0))
+    assert len(monitor._input_cache) == 1
+    before = monitor.history[-1][1].ln_sin2[0]
+    with torch.no_grad():
+        batch[1] = batch[0] + 1e-3 * batch[1]  # in place: the tracked pair almost aligned
+    after = monitor.step()
+    same(after, probe(model, batch, rng=0))
+    assert after.ln_sin2[0] < before - 5
+    # With subsampling the input row draws from the random streams: never cached.
+    sub = TrainingMonitor(model, batch, every=1, max_features=4)
+    for _ in range(2):
+        same(sub.step(), probe(model, batch, rng=0, max_features=4))
+    assert sub._input_cache == {}
+
+
 def test_training_monitor_tensorboard(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
