@@ -7,6 +7,7 @@ import json
 import math
 import pickle
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +51,19 @@ def test_grid_documented_shapes() -> None:
 
 
 def test_digits_loader_split_and_scale() -> None:
+    pytest.importorskip("sklearn")
     data = load_dataset("digits")
     assert data.x_train.shape == (1437, 64) and data.x_test.shape == (360, 64)
     assert data.x_train.dtype == np.float32 and 0 <= data.x_train.min() <= data.x_train.max() <= 1
     assert np.array_equal(np.bincount(data.y_test), np.bincount(load_dataset("digits").y_test))
     assert data.n_classes == 10
+
+
+def test_digits_without_scikit_learn_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("sklearn", "sklearn.datasets", "sklearn.model_selection"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(DepthscopeError, match=r"scikit-learn.*mnist:DIR"):
+        load_dataset("digits")
 
 
 @pytest.mark.parametrize("gz", [False, True])

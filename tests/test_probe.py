@@ -477,6 +477,20 @@ def test_cli_probe_torchscript_and_state_dict(saved, capsys) -> None:
     assert json.loads((out2 / "layers.json").read_text())["ln_sin2"] == data["ln_sin2"]
 
 
+def test_cli_probe_without_matplotlib_keeps_the_table_and_says_why(
+    saved, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No matplotlib: a one-line error naming the fix, exit status 2, the table on disk."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    _model, _x, tmp = saved
+    out = tmp / "nofig"
+    args = ["probe", "--model", str(tmp / "script.pt"), "--inputs", str(tmp / "x.npy")]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib" in err and "--no-figure" in err and "Traceback" not in err
+    assert (out / "layers.csv").is_file() and (out / "layers.json").is_file()
+
+
 def test_cli_probe_rejects_files_that_are_not_models(saved, capsys) -> None:
     model, _x, tmp = saved
     (tmp / "junk.pt").write_text("not a model")

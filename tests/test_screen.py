@@ -56,7 +56,13 @@ def test_read_architecture_files(tmp_path):
     (tmp_path / "a.yaml").write_text("architectures:\n  - 100x10\n  - [30, 30]\n")
     assert read_architectures(tmp_path / "a.txt") == ["100x10", "30x15"]
     assert read_architectures(tmp_path / "a.json") == ["100x10", "30,30", "50x2"]
-    assert read_architectures(tmp_path / "a.yaml") == ["100x10", "30,30"]
+    try:
+        import yaml  # noqa: F401
+    except ImportError:  # the optional extra is missing: the error must say how to get it
+        with pytest.raises(ds.DepthscopeError, match="PyYAML"):
+            read_architectures(tmp_path / "a.yaml")
+    else:
+        assert read_architectures(tmp_path / "a.yaml") == ["100x10", "30,30"]
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ds.DepthscopeError, match=r"bad\.json"):
         read_architectures(tmp_path / "bad.json")

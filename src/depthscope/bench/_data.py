@@ -130,8 +130,15 @@ def load_dataset(spec: str) -> Dataset:
 
 
 def _load_digits() -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        raise DepthscopeError(
+            "the digits dataset is the copy bundled with scikit-learn, which is not installed: "
+            "pip install scikit-learn (or 'depthscope[all]'), or use mnist:DIR, "
+            "fashion-mnist:DIR or cifar10:DIR with files you have."
+        ) from None
 
     x, y = load_digits(return_X_y=True)
     x = (np.asarray(x, dtype=np.float64) / 16.0).astype(np.float32)

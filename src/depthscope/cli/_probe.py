@@ -170,8 +170,13 @@ def run(args: argparse.Namespace) -> int:
         writer.writerows(records)
     (out / "layers.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     if not args.no_figure:
-        import matplotlib
-
+        try:
+            import matplotlib
+        except ImportError:
+            raise DepthscopeError(
+                f"the table is written ({out / 'layers.csv'}); the figure needs matplotlib: "
+                "pip install 'depthscope[plot]', or pass --no-figure."
+            ) from None
         from ..probing._plot import plot_probe
 
         figure = plot_probe(result, [Path(args.model).name], title=f"depthscope probe {args.model}")
