@@ -10,12 +10,17 @@ import pytest
 
 from depthscope import DepthscopeError
 from depthscope._metrics import (
+    FULL_RANK_SHIFT,
+    GRAM_GATE,
     PANEL_METRICS,
+    certify_eigenvalues,
     effective_dimension_panel,
     ln_sin2_from_gram,
     ln_sin2_from_pair,
     panel_from_factors,
+    panel_from_spectra,
     r_factor,
+    spectra_from_grams,
 )
 
 # --- ln sin²θ --------------------------------------------------------------------------------
@@ -164,3 +169,64 @@ def test_panel_from_factors_matches_panel_of_rows() -> None:
     via_r = panel_from_factors(r_factor(x.T), 30)
     for name in PANEL_METRICS:
         np.testing.assert_allclose(via_r[name], direct[name], rtol=1e-12)
+
+
+# --- the Gram route (the probe's fast path) --------------------------------------------------
+
+
+def test_spectra_from_grams_equal_the_svd_on_well_conditioned_rows() -> None:
+    rng = np.random.default_rng(4)
+    rows = np.maximum(rng.standard_normal((3, 12, 200)) + 0.5, 0.0)  # ReLU-like, common mean
+    grams = rows @ np.swapaxes(rows, 1, 2)
+    assert certify_eigenvalues(grams, [GRAM_GATE] * 3).all()
+    spectra = spectra_from_grams(grams)
+    np.testing.assert_allclose(spectra.singular, np.linalg.svd(rows, compute_uv=False), rtol=1e-10)
+    centered = rows - rows.mean(axis=1, keepdims=True)
+    want = np.linalg.svd(centered, compute_uv=False)
+    np.testing.assert_allclose(spectra.singular_centered[:, :-1], want[:, :-1], rtol=1e-10)
+    assert np.all(spectra.singular_centered[:, -1] == 0.0)
+    via_gram = panel_from_spectra(
+        spectra.singular,
+        spectra.singular_centered,
+        n_inputs=12,
+        n_features=200,
+        mean_cosine=spectra.mean_cosine,
+    )
+    direct = effective_dimension_panel(rows)
+    for name in PANEL_METRICS:
+        np.testing.assert_allclose(via_gram[name], direct[name], rtol=1e-10, err_msg=name)
+
+
+def test_certificate_rejects_grams_whose_small_singular_values_are_lost() -> None:
+    """Negative control: two rows 1e-10 apart have σ_min ≈ 1e-10 σ_max, which the thin QR
+    keeps but squaring drowns in rounding (λ_min ≈ 1e-20 λ_max ≪ ε λ_max): the Gram route's
+    σ_min is wrong by orders of magnitude, and the certificate refuses the matrix."""
+    rng = np.random.default_rng(5)
+    rows = np.maximum(rng.standard_normal((6, 100)), 0.0)
+    rows[5] = rows[4] + 1e-10 * rng.standard_normal(100)
+    gram = rows @ rows.T
+    assert not certify_eigenvalues(gram[None], [GRAM_GATE])[0]
+    assert not certify_eigenvalues(gram[None], [FULL_RANK_SHIFT])[0]
+    exact = np.linalg.svd(r_factor(rows.T), compute_uv=False)[-1]
+    from_gram = spectra_from_grams(gram[None]).singular[0, -1]
+    assert 1e-12 < exact < 1e-8
+    assert abs(from_gram - exact) > 0.5 * exact
+
+
+@pytest.mark.parametrize(("smallest", "certified"), [(4e-6, True), (2e-6, False)])
+def test_certificate_threshold_is_a_fraction_of_the_trace(smallest, certified) -> None:
+    gram = np.diag([1.0, 1.0, 1.0, smallest])  # λ_min / trace ≈ smallest / 3
+    assert certify_eigenvalues(gram[None], [1e-6])[0] == certified
+    with pytest.raises(DepthscopeError, match="fractions"):
+        certify_eigenvalues(gram[None], [1e-16])
+
+
+def test_full_rank_certificate_of_exact_integer_pattern_grams() -> None:
+    rng = np.random.default_rng(6)
+    patterns = (rng.standard_normal((40, 8, 64)) > 0).astype(np.float64)
+    patterns[:20, 7] = patterns[:20, 6]  # half of them rank-deficient
+    grams = patterns @ np.swapaxes(patterns, 1, 2)  # integer entries: exact
+    certified = certify_eigenvalues(grams, [FULL_RANK_SHIFT] * 40)
+    ranks = np.array([np.linalg.matrix_rank(p) for p in patterns])
+    assert not certified[:20].any()
+    assert np.all(ranks[certified] == 8) and certified[20:].sum() >= 18
