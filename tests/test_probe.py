@@ -254,6 +254,92 @@ def test_conv_subsampling_channels_positions_features() -> None:
     assert res.n_features[0] == 2 * 5 and res.shapes[0] == (5, 7)
 
 
+# --- the fast (Gram) route and the exact (QR) route -------------------------------------------
+
+
+def test_rank_deficient_batch_takes_the_exact_route_and_equals_direct_forward(monkeypatch) -> None:
+    """Duplicate and nearly parallel inputs make some layers' Gram matrices singular or ill
+    conditioned: those layers fail the certificate and are redone by thin QR in a second pass.
+
+    Negative control: without that pass, the failed rows would have no panel (NaN).
+    """
+    from depthscope.probing import _probe
+
+    model = he_mlp([40, 40, 40], 12, np.random.default_rng(0))
+    gen = np.random.default_rng(1)
+    x = gen.standard_normal((9, 12))
+    x[3] = x[2]  # algebraic rank 8 at most
+    x[5] = x[4] + 1e-9 * gen.standard_normal(12)  # σ_min ≈ 1e-9 σ_max: only the QR keeps it
+    redone = []
+    original = _probe._exact_pass
+    monkeypatch.setattr(
+        _probe, "_exact_pass", lambda *a: (redone.append(len(a[3])), original(*a))[1]
+    )
+    res = probe(model, torch.from_numpy(x))
+    assert redone and redone[0] == len(res.layers)  # every row: none is certified
+    h, expected = x, [x]
+    for layer in model[::2]:
+        h = np.maximum(h @ layer.weight.detach().numpy().T, 0.0)
+        expected.append(h)
+    for row, rep in enumerate(expected):
+        panel = effective_dimension_panel(rep, active=rep > 0, tolerance=1e-3)
+        for name in PANEL_METRICS:
+            np.testing.assert_allclose(res.metrics[name][row], panel[name], rtol=1e-8, atol=1e-8)
+    assert res.metrics["rank"][0] == 8 and res.metrics["rank"].max() == 8
+    monkeypatch.setattr(_probe, "_exact_pass", lambda *a: None)
+    assert np.isnan(probe(model, torch.from_numpy(x)).metrics["erank"]).all()
+
+
+@pytest.mark.parametrize("case", ["mlp", "conv-subsampled", "dropout-train"])
+def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypatch) -> None:
+    """Forcing every certificate to fail sends every row through the second (QR) pass; on
+    well-conditioned layers it must reproduce the Gram route. The pass must see the same
+    features: the same random channel/position/feature subsets (replayed, not redrawn) and the
+    same dropout masks (same torch random state).
+
+    Negative control: redrawing the subsets in the second pass changes the subsampled rows.
+    """
+    from depthscope import _metrics
+    from depthscope.probing import _probe
+
+    torch.manual_seed(2)
+    options: dict = {}
+    if case == "mlp":
+        model = he_mlp([48, 48, 32], 16, np.random.default_rng(3))
+        x = torch.randn(10, 16, dtype=torch.float64)
+    elif case == "conv-subsampled":
+        model = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3))
+        model = model.double()
+        x = torch.randn(6, 2, 6, 6, dtype=torch.float64)
+        options = {"layers": [nn.ReLU, nn.Conv2d], "channels": 5, "positions": 20, "rng": 7}
+    else:
+        model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 64))
+        model = model.double()
+        x = torch.randn(8, 16, dtype=torch.float64)
+        options = {"layers": [nn.ReLU, nn.Dropout, nn.Linear], "mode": "train"}
+    fast = probe(model, x, **options)
+
+    def fail_all(grams, fractions, **kwargs):
+        return np.zeros(len(fractions), dtype=bool)
+
+    monkeypatch.setattr(_probe, "certify_eigenvalues", fail_all)
+    exact = probe(model, x, **options)
+    assert fast.layers == exact.layers
+    for name in METRICS:
+        np.testing.assert_allclose(
+            exact.metrics[name], fast.metrics[name], rtol=1e-10, err_msg=name
+        )
+    np.testing.assert_array_equal(exact.ln_sin2, fast.ln_sin2)
+    assert _metrics.certify_eigenvalues is not fail_all  # the real certificate is untouched
+    if case == "conv-subsampled":
+        original = _probe._features
+        monkeypatch.setattr(
+            _probe, "_features", lambda t, h, sub, stream, picks=None: original(t, h, sub, stream)
+        )
+        redrawn = probe(model, x, **options)
+        assert not np.allclose(redrawn.metrics["erank"][1:], fast.metrics["erank"][1:])
+
+
 # --- results ------------------------------------------------------------------------------
 
 
@@ -358,10 +444,11 @@ def test_training_monitor_logs_at_the_right_steps(tmp_path: Path) -> None:
 
 
 def test_training_monitor_reuses_input_row_only_while_the_batch_is_unchanged() -> None:
-    """The monitor keeps the fixed batch's own row; its probes equal fresh probes row for row.
+    """The monitor keeps the fixed batch's own row and input angle; its probes equal fresh ones.
 
     Negative control: after an in-place change of the batch, a stale row would keep the old
-    input angle; the cache key carries the tensor's version counter, so the row is recomputed.
+    input angle (and a stale θ₀ the old theory band); the cache key carries the tensor's
+    version counter, so both are recomputed.
     """
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(6, 32, bias=False), nn.ReLU(), nn.Linear(32, 32), nn.ReLU())
@@ -373,6 +460,8 @@ def test_training_monitor_reuses_input_row_only_while_the_batch_is_unchanged() -
         np.testing.assert_array_equal(a.ln_sin2, b.ln_sin2)
         for name in METRICS:
             np.testing.assert_array_equal(a.metrics[name], b.metrics[name])
+        assert a.theory.stacks == b.theory.stacks  # θ₀ of each stack
+        np.testing.assert_array_equal(a.theory.mean, b.theory.mean)
 
     for _ in range(3):
         same(monitor.step(), probe(model, batch, rng=0))

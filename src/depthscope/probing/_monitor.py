@@ -6,8 +6,9 @@ import csv
 import json
 import math
 import os
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -98,7 +99,9 @@ class TrainingMonitor:
         self.steps_done = 0
         self.history: list[tuple[int, ProbeResult]] = []
         self.log_dir = None if log_dir is None else Path(log_dir)
-        self._fresh = True
+        self._logs: list[IO[str]] = []  # CSV and JSON-lines files, open from the first probe on
+        self._csv: Any = None
+        self._started = False  # whether this monitor has written its logs' headers
         self._writer: Any = None
         self._input_cache: dict[Any, Any] = {}  # the batch's own row, the same at every probe
         if self.log_dir is not None:
@@ -151,17 +154,23 @@ class TrainingMonitor:
 
     def _write(self, step: int, result: ProbeResult) -> None:
         assert self.log_dir is not None
-        mode = "w" if self._fresh else "a"
-        self._fresh = False
         records = result.records()
-        with open(self.log_dir / CSV_NAME, mode, newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["step", *records[0]])
-            if mode == "w":
-                writer.writeheader()
-            for row in records:
-                writer.writerow({"step": step, **row})
-        with open(self.log_dir / JSON_NAME, mode) as handle:
-            handle.write(json.dumps({"step": step, **result.to_dict()}, allow_nan=False) + "\n")
+        if not self._logs:  # the first probe replaces the files of an earlier run
+            mode = "a" if self._started else "w"
+            self._logs = [
+                open(self.log_dir / CSV_NAME, mode, newline=""),
+                open(self.log_dir / JSON_NAME, mode),
+            ]
+            weakref.finalize(self, _close_all, self._logs)  # closed when the monitor is collected
+            self._csv = csv.writer(self._logs[0])
+            if not self._started:
+                self._csv.writerow(["step", *records[0]])
+            self._started = True
+        csv_file, json_file = self._logs
+        self._csv.writerows([step, *row.values()] for row in records)
+        json_file.write(json.dumps({"step": step, **result.to_dict()}, allow_nan=False) + "\n")
+        csv_file.flush()  # complete lines on disk after every probe
+        json_file.flush()
         if self._writer is not None:
             for i, layer in enumerate(result.layers):
                 values = {"ln_sin2": result.ln_sin2[i]}
@@ -186,7 +195,14 @@ class TrainingMonitor:
         return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer (the CSV and JSON files are always closed)."""
+        """Close the CSV and JSON-lines logs and the TensorBoard writer.
+
+        The logs are flushed after every probe, so they are complete even without this call;
+        a monitor that is garbage-collected closes its files too. A later probe reopens them
+        and appends.
+        """
+        _close_all(self._logs)
+        self._logs = []
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -196,6 +212,11 @@ class TrainingMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _close_all(files: list[IO[str]]) -> None:
+    for handle in files:
+        handle.close()
 
 
 def _tensorboard_available() -> bool:

@@ -9,18 +9,30 @@ dtype. torch is imported when :func:`probe` is called, never by ``import depthsc
 from __future__ import annotations
 
 import contextlib
+import copy
 import fnmatch
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._errors import DepthscopeError
-from .._metrics import PANEL_METRICS, ln_sin2_from_gram, panel_from_factors
-from ._theory import StackTracer, TheoryOverlay, build_overlay
+from .._metrics import (
+    FULL_RANK_SHIFT,
+    GRAM_GATE,
+    PANEL_METRICS,
+    _mean_cosine,
+    certify_eigenvalues,
+    ln_sin2_from_gram,
+    pair_gram,
+    panel_from_spectra,
+    rank_from_singular,
+    spectra_from_grams,
+)
+from ._theory import StackTracer, TheoryOverlay, build_overlay, pair_angle
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -44,9 +56,9 @@ def import_torch() -> Any:
     return torch
 
 
-def _finite_or_none(value: float) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
+def _floats(values: Sequence[float] | NDArray[np.float64]) -> list[float]:
+    """Python floats of a sequence (what ``float`` gives, element by element, but at once)."""
+    return list(np.asarray(values, dtype=np.float64).tolist())
 
 
 @dataclass(frozen=True)
@@ -121,28 +133,25 @@ class ProbeResult:
 
         Non-finite numbers are kept as floats (NaN, -inf); :meth:`to_dict` makes them JSON-safe.
         """
-        rows = []
-        for i, name in enumerate(self.layers):
-            row: dict[str, Any] = {
-                "layer": name,
-                "index": i,
-                "module": self.module_types[i],
-                "shape": "x".join(map(str, self.shapes[i])),
-                "n_features": int(self.n_features[i]),
-                "status": self.status[i],
-                "ln_sin2": float(self.ln_sin2[i]),
-            }
-            row.update({name_: float(self.metrics[name_][i]) for name_ in METRICS})
-            row.update(
-                theory_status=self.theory.status[i],
-                theory_mean=float(self.theory.mean[i]),
-                theory_sd=float(self.theory.sd[i]),
-                theory_low=float(self.theory.low[i]),
-                theory_high=float(self.theory.high[i]),
-                theory_inside=self.theory.inside[i],
-            )
-            rows.append(row)
-        return rows
+        theory = self.theory
+        columns: dict[str, list[Any]] = {
+            "layer": list(self.layers),
+            "index": list(range(len(self.layers))),
+            "module": list(self.module_types),
+            "shape": ["x".join(map(str, shape)) for shape in self.shapes],
+            "n_features": np.asarray(self.n_features).tolist(),
+            "status": list(self.status),
+            "ln_sin2": _floats(self.ln_sin2),
+            **{name: _floats(self.metrics[name]) for name in METRICS},
+            "theory_status": list(theory.status),
+            "theory_mean": _floats(theory.mean),
+            "theory_sd": _floats(theory.sd),
+            "theory_low": _floats(theory.low),
+            "theory_high": _floats(theory.high),
+            "theory_inside": list(theory.inside),
+        }
+        rows = zip(*columns.values(), strict=True)
+        return [dict(zip(columns, values, strict=True)) for values in rows]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: per-layer lists of every metric, the overlay and the settings.
@@ -151,7 +160,7 @@ class ProbeResult:
         """
 
         def clean(values: Sequence[float] | NDArray[np.float64]) -> list[float | None]:
-            return [_finite_or_none(v) for v in values]
+            return [v if math.isfinite(v) else None for v in _floats(values)]
 
         return {
             "layers": list(self.layers),
@@ -212,14 +221,33 @@ class ProbeResult:
 class _Row:
     name: str
     module_type: str
+    module: str = ""  # qualified name of the module (INPUT for the input row)
+    call: int = 1  # which call of that module in the forward pass
     shape: tuple[int, ...] = ()
     n_features: int = 0
     ln_sin2: float = math.nan
     metrics: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, math.nan))
     status: str = "ok"
-    r: NDArray[np.float64] | None = None  # R factors, kept until the panel is computed
-    mask_r: NDArray[np.float64] | None = None
+    picks: list[NDArray[np.int64] | None] = field(default_factory=list)  # subsampled subsets
     pair_gram: tuple[float, float, float] | None = None  # |a|², |Δ|², a·Δ of the tracked pair
+    # The fast route keeps the m × m Gram matrices of the features and of their 0/1 pattern
+    # until all layers are certified and diagonalised at once; a layer whose certificate fails
+    # is marked for the exact route (thin QR) in a second pass.
+    gram: NDArray[np.float64] | None = None
+    mask_gram: NDArray[np.float64] | None = None
+    exact_features: bool = False
+    exact_mask: bool = False
+    # Singular values of the representations and of their centered version, zero-padded to
+    # length m, until the panels of all rows are computed in one call.
+    singular: NDArray[np.float64] | None = None
+    singular_centered: NDArray[np.float64] | None = None
+
+
+def _copy_row(row: _Row) -> _Row:
+    """Copy a finished row, with a metrics dictionary of its own."""
+    twin = copy.copy(row)
+    twin.metrics = dict(row.metrics)
+    return twin
 
 
 @dataclass(frozen=True)
@@ -251,33 +279,49 @@ def _choose(stream: np.random.Generator, total: int, keep: int | None) -> NDArra
 
 
 def _features(
-    torch: Any, h: torch.Tensor, sub: _Subsample, stream: Callable[[], np.random.Generator]
-) -> torch.Tensor:
+    torch: Any,
+    h: torch.Tensor,
+    sub: _Subsample,
+    stream: Callable[[], np.random.Generator],
+    picks: Sequence[NDArray[np.int64] | None] | None = None,
+) -> tuple[torch.Tensor, list[NDArray[np.int64] | None]]:
     """Flatten ``h`` (m, ...) per example to float64 (m, n), subsampling as ``sub`` says.
 
     For outputs with ≥ 3 dimensions, ``channels`` keeps that many random channels (dimension
     ``channel_dim``) and ``positions`` that many random positions (all other dimensions
     flattened); then ``max_features`` keeps that many random coordinates of the flattened row.
-    The same subset is used for all m inputs.
+    The same subset is used for all m inputs. Returns the features and the subsets drawn;
+    passing those back as ``picks`` replays them instead of drawing.
     """
     m = h.shape[0]
+    drawn: list[NDArray[np.int64] | None] = []
+    replay = None if picks is None else iter(picks)
+
+    def subsets(*sizes: tuple[int, int | None]) -> list[NDArray[np.int64] | None]:
+        if replay is not None:
+            chosen = [next(replay) for _ in sizes]
+        else:
+            gen = stream()
+            chosen = [_choose(gen, total, keep) for total, keep in sizes]
+        drawn.extend(chosen)
+        return chosen
+
     if h.ndim >= 3 and (sub.channels is not None or sub.positions is not None):
         dim = sub.channel_dim % h.ndim
         if dim == 0:
             raise DepthscopeError("channel_dim must not be the batch dimension 0.")
         h = h.movedim(dim, 1).reshape(m, h.shape[dim], -1)  # (m, C, P)
-        gen = stream()
-        keep_c = _choose(gen, h.shape[1], sub.channels)
-        keep_p = _choose(gen, h.shape[2], sub.positions)
+        keep_c, keep_p = subsets((h.shape[1], sub.channels), (h.shape[2], sub.positions))
         if keep_c is not None:
             h = h.index_select(1, torch.as_tensor(keep_c, device=h.device))
         if keep_p is not None:
             h = h.index_select(2, torch.as_tensor(keep_p, device=h.device))
     flat = h.reshape(m, -1)
-    keep = _choose(stream(), flat.shape[1], sub.max_features) if sub.max_features else None
-    if keep is not None:
-        flat = flat.index_select(1, torch.as_tensor(keep, device=flat.device))
-    return flat.to(torch.float64)
+    if sub.max_features:
+        (keep,) = subsets((flat.shape[1], sub.max_features))
+        if keep is not None:
+            flat = flat.index_select(1, torch.as_tensor(keep, device=flat.device))
+    return flat.to(torch.float64), drawn
 
 
 #: Layers with at most this many float64 features in all (m · n; 8 MiB) are reduced on the host.
@@ -290,7 +334,6 @@ def _summarise(
     output: Any,
     m: int,
     pair: tuple[int, int],
-    tolerance: float,
     sub: _Subsample,
     stream: Callable[[], np.random.Generator],
 ) -> None:
@@ -305,70 +348,140 @@ def _summarise(
         row.status = "unsupported: complex output"
         return
     row.shape = tuple(int(s) for s in output.shape[1:])
-    feats = _features(torch, output.detach(), sub, stream)
+    feats, row.picks = _features(torch, output.detach(), sub, stream)
     n = int(feats.shape[1])
     row.n_features = n
     if n == 0:
         row.status = "unsupported: no features"
         return
-    # Where to reduce: a small layer goes to the host (one copy; a GPU's QR of a 512 × 32
-    # matrix costs more in launches and synchronisations than the copy), a large one is reduced
-    # on its device and only the small R factors and two rows travel. torch's QR is used on
-    # the CPU too: on a 512 × 32 float64 matrix it is ≈ 5× faster than scipy's dgeqrf with the
-    # OpenBLAS of the scipy wheels, and the QR is most of a probe's cost.
+    # Where to reduce: a small layer goes to the host (one copy; a GPU's factorisation of a
+    # 512 × 32 matrix costs more in launches and synchronisations than the copy), a large one
+    # is reduced on its device and only m × m matrices and two rows travel.
     if feats.device.type != "cpu" and feats.numel() <= _HOST_ELEMENTS:
         feats = feats.cpu()
-    mask = _active(torch, feats)
-    row.r = torch.linalg.qr(feats.T, mode="r").R.cpu().numpy()
-    row.mask_r = torch.linalg.qr(mask.T, mode="r").R.cpu().numpy()
-    # The rest is done in numpy on two rows and n counts (a few µs per op where torch's
-    # dispatch costs ~5-10 µs): the pair as (a, Δ = b − a) and its 2 × 2 Gram entries (no
-    # cancellation at tiny angles, see ln_sin2_from_gram; the logarithm is taken for all
-    # layers at once), and per unit the number of inputs for which it is active.
-    a, b = feats[list(pair)].cpu().numpy()
-    delta = b - a
-    row.pair_gram = (float(a @ a), float(delta @ delta), float(a @ delta))
-    per_unit = mask.sum(dim=0).cpu().numpy()
-    row.metrics["active_fraction"] = float(per_unit.sum()) / (m * n)
-    row.metrics["dead_fraction"] = float(np.count_nonzero(per_unit == 0)) / n
+    i, j = pair
+    if feats.device.type == "cpu":  # numpy for the small steps: a few µs where torch takes ~10
+        values = feats.numpy()
+        active = values > 0.0
+        mask = torch.from_numpy(active.astype(_mask_dtype(np, n)))
+        a, b = values[i], values[j]
+        n_live = int(np.count_nonzero(active.any(axis=0)))
+        n_active = int(np.count_nonzero(active))
+    else:
+        mask = (feats > 0).to(_mask_dtype(torch, n))
+        a, b = feats[[i, j]].cpu().numpy()
+        per_unit = mask.sum(dim=0)
+        n_live = int(torch.count_nonzero(per_unit))
+        n_active = int(per_unit.sum())
+    aa, dd, ad, _det = pair_gram(a, b - a)
+    row.pair_gram = (float(aa), float(dd), float(ad))
+    row.metrics["active_fraction"] = n_active / (m * n)
+    row.metrics["dead_fraction"] = (n - n_live) / n
+    if m <= n:  # the fast route: certified and diagonalised after the forward pass
+        row.gram = (feats @ feats.T).cpu().numpy()
+        row.mask_gram = (mask @ mask.T).cpu().numpy().astype(np.float64)  # exact integers
+    else:
+        _exact(torch, row, feats, features=True, mask=True)
 
 
-def _active(torch: Any, feats: torch.Tensor) -> torch.Tensor:
-    """Return the 0/1 float64 activation pattern of ``feats`` (numpy on the host: ≈ 3× faster)."""
-    if feats.device.type == "cpu":
-        return torch.from_numpy(np.greater(feats.numpy(), 0.0).astype(np.float64))
-    return (feats > 0).to(torch.float64)
+def _exact(torch: Any, row: _Row, feats: torch.Tensor, *, features: bool, mask: bool) -> None:
+    """Take spectra by the exact route: thin QR of the features and/or of their 0/1 pattern."""
+    m, n = feats.shape
+    if features:
+        r = torch.linalg.qr(feats.T, mode="r").R  # (min(n, m), m)
+        centered = r.T - r.T.mean(dim=0, keepdim=True)  # singular values of the centered rows
+        row.singular = _padded(torch.linalg.svdvals(r).cpu().numpy(), m)
+        row.singular_centered = _padded(torch.linalg.svdvals(centered).cpu().numpy(), m)
+        row.metrics["mean_cosine"] = float(_mean_cosine(r.cpu().numpy()))
+    if mask:
+        mask_r = torch.linalg.qr((feats.T > 0).to(torch.float64), mode="r").R
+        mask_singular = torch.linalg.svdvals(mask_r).cpu().numpy()
+        row.metrics["mask_rank"] = float(rank_from_singular(mask_singular, max(m, n)))
 
 
-def _torch_svdvals(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Singular values of a stack of small matrices with torch's LAPACK (≈ 30 % faster)."""
-    torch = import_torch()
-    return np.asarray(torch.linalg.svdvals(torch.from_numpy(np.ascontiguousarray(a))).numpy())
+def _certify(rows: Sequence[_Row], m: int) -> list[_Row]:
+    """Certify the fast-route rows' Gram matrices, diagonalise the good ones; return the rest.
 
-
-def _fill_panels(rows: Sequence[_Row], tolerance: float) -> None:
-    """Compute the panel of every summarised row, one vectorised call per (k, m, n) group.
-
-    The hooks keep only each layer's R factors (min(n, m) × m); the singular values are taken
-    here for all layers of the same shape at once (numpy's batched SVD), which is what makes a
-    probe cheap enough to run inside a training loop.
+    One Cholesky call proves, for every such row, λ_min ≥ GRAM_GATE · trace of the features'
+    Gram matrix (then its eigenvalues give every singular value accurately) and full rank of
+    the 0/1 pattern's exact integer Gram matrix (then mask_rank = m). One eigenvalue call
+    then gives the spectra of all certified rows. The returned rows need the exact route.
     """
-    groups: dict[tuple[int, int, int], list[_Row]] = {}
-    for row in rows:
-        if row.r is not None:
-            groups.setdefault((*row.r.shape, row.n_features), []).append(row)
-    for (_k, _m, n), members in groups.items():
-        panel = panel_from_factors(
-            np.stack([row.r for row in members if row.r is not None]),
-            n,
-            tolerance=tolerance,
-            mask_r=np.stack([row.mask_r for row in members if row.mask_r is not None]),
-            active_fraction=np.array([row.metrics["active_fraction"] for row in members]),
-            svdvals=_torch_svdvals,
+    fast = [row for row in rows if row.gram is not None]
+    if not fast:
+        return []
+    k = len(fast)
+    certified = certify_eigenvalues(
+        np.stack(
+            [row.gram for row in fast if row.gram is not None]
+            + [row.mask_gram for row in fast if row.mask_gram is not None]
+        ),
+        [GRAM_GATE] * k + [FULL_RANK_SHIFT] * k,
+        cholesky_info=_torch_cholesky_info,
+    )
+    for index, row in enumerate(fast):
+        row.exact_features = not certified[index]
+        row.exact_mask = not certified[k + index]
+        if not row.exact_mask:
+            row.metrics["mask_rank"] = float(m)
+        row.mask_gram = None
+    good = [row for row in fast if not row.exact_features]
+    if good:
+        spectra = spectra_from_grams(
+            np.stack([row.gram for row in good if row.gram is not None]),
+            eigvalsh=_torch_eigvalsh,
         )
-        for index, row in enumerate(members):
-            row.metrics.update({name: float(panel[name][index]) for name in PANEL_METRICS})
-            row.r = row.mask_r = None
+        for index, row in enumerate(good):
+            row.singular = spectra.singular[index]
+            row.singular_centered = spectra.singular_centered[index]
+            row.metrics["mean_cosine"] = float(spectra.mean_cosine[index])
+    for row in fast:
+        row.gram = None
+    return [row for row in fast if row.exact_features or row.exact_mask]
+
+
+def _mask_dtype(xp: Any, n: int) -> Any:
+    """float32 while its sums of 0/1 products are exact integers (n < 2²⁴), else float64."""
+    return xp.float32 if n < 2**24 else xp.float64
+
+
+def _padded(values: NDArray[np.float64], length: int) -> NDArray[np.float64]:
+    """``values`` followed by zeros up to ``length`` (zeros change no metric of the panel)."""
+    out = np.zeros(length)
+    out[: len(values)] = values
+    return out
+
+
+def _torch_cholesky_info(a: NDArray[np.float64]) -> NDArray[np.int_]:
+    """Per matrix of a stack, 0 where torch's Cholesky factorisation runs to completion."""
+    torch = import_torch()
+    return np.asarray(torch.linalg.cholesky_ex(torch.from_numpy(a)).info.numpy())
+
+
+def _torch_eigvalsh(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Eigenvalues (ascending) of a stack of small symmetric matrices with torch's LAPACK."""
+    torch = import_torch()
+    return np.asarray(torch.linalg.eigvalsh(torch.from_numpy(a)).numpy())
+
+
+def _fill_panels(rows: Sequence[_Row], m: int, tolerance: float) -> None:
+    """Compute the panel of every summarised row from its spectra, in one vectorised call."""
+    done = [row for row in rows if row.singular is not None]
+    if not done:
+        return
+    panel = panel_from_spectra(
+        np.stack([row.singular for row in done if row.singular is not None]),
+        np.stack([row.singular_centered for row in done if row.singular_centered is not None]),
+        n_inputs=m,
+        n_features=np.array([row.n_features for row in done]),
+        mean_cosine=np.array([row.metrics["mean_cosine"] for row in done]),
+        tolerance=tolerance,
+        mask_rank=np.array([row.metrics["mask_rank"] for row in done]),
+        active_fraction=np.array([row.metrics["active_fraction"] for row in done]),
+    )
+    for index, row in enumerate(done):
+        row.metrics.update({name: float(panel[name][index]) for name in PANEL_METRICS})
+        row.singular = row.singular_centered = None
 
 
 def _fill_ln_sin2(rows: Sequence[_Row]) -> None:
@@ -429,42 +542,92 @@ def _select(
 def _restored_state(torch: Any, model: Any, mode: str, devices: list[int]) -> Iterator[None]:
     """Set the mode; afterwards restore every module's mode, the buffers and the RNG state."""
     flags = [(mod, mod.training) for mod in model.modules()]
-    if mode == "eval":
-        model.eval()
-    elif mode == "train":
-        model.train()
-    training = any(mod.training for mod in model.modules())
+    if mode != "keep":
+        target = mode == "train"
+        if all(type(mod).train is torch.nn.Module.train for mod, _ in flags):
+            for mod, _ in flags:  # what model.train(target) does, without its recursion
+                mod.__dict__["training"] = target
+        else:  # a module overrides train(): let it
+            model.train(target)
+    training = any(mod.training for mod, _ in flags)
     saved = [(buf, buf.detach().clone()) for buf in model.buffers()] if training else []
+    # torch's random state: the CPU generator's directly (fork_rng costs more), or fork_rng
+    # for the CPU and the CUDA devices.
+    cpu_state = None if devices else torch.get_rng_state()
+    forked = torch.random.fork_rng(devices=devices) if devices else contextlib.nullcontext()
     try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
+        with forked, torch.no_grad():
             yield
     finally:
+        if cpu_state is not None:
+            torch.set_rng_state(cpu_state)
         for mod, flag in flags:
-            mod.training = flag
+            mod.__dict__["training"] = flag  # Module.__setattr__ costs ~5 µs a call
         with torch.no_grad():
             for buf, value in saved:
                 buf.copy_(value)
 
 
-_BLAS: list[Any] = []  # the threadpoolctl controller, made on first use
+def _forward(
+    torch: Any,
+    model: Any,
+    inputs: Any,
+    hooks: Mapping[str, tuple[Any, Callable[..., None]]],
+    mode: str,
+    devices: list[int],
+) -> None:
+    """Run ``model(inputs)`` with forward hooks, which are removed whatever happens."""
+    handles = []
+    try:
+        for module, hook in hooks.values():
+            handles.append(module.register_forward_hook(hook))
+        with _restored_state(torch, model, mode, devices):
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Limit numpy/scipy's BLAS to one thread while probing (if threadpoolctl is installed).
+def _exact_pass(
+    torch: Any,
+    model: Any,
+    inputs: Any,
+    redo: Sequence[_Row],
+    sub: _Subsample,
+    stream: Callable[[], np.random.Generator],
+    mode: str,
+    devices: list[int],
+) -> None:
+    """Recompute ``redo``'s rows by the exact route, in a second forward pass if needed.
 
-    The probe's matrices are small (n × m with m the batch); a multi-threaded OpenBLAS on
-    them is slower, and on a loaded machine its spinning threads can cost 10× the work.
+    The pass starts from the same model state and torch random state as the first (both are
+    restored after each), and replays each row's subsampled subsets, so it sees the same
+    features.
     """
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _BLAS.append(None)
-        else:
-            _BLAS.append(ThreadpoolController())
-    if _BLAS[0] is None:
-        return contextlib.nullcontext()
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    wanted = {(row.module, row.call): row for row in redo}
+
+    def redo_row(row: _Row, output: Any) -> None:
+        feats, _ = _features(torch, output.detach(), sub, stream, picks=row.picks)
+        _exact(torch, row, feats, features=row.exact_features, mask=row.exact_mask)
+
+    if (INPUT, 1) in wanted:
+        redo_row(wanted.pop((INPUT, 1)), inputs)
+    if not wanted:
+        return
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+
+    def make_hook(name: str) -> Callable[..., None]:
+        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            row = wanted.get((name, calls[name]))
+            if row is not None:
+                redo_row(row, output)
+
+        return hook
+
+    hooks = {name: (modules[name], make_hook(name)) for name, _ in wanted}
+    _forward(torch, model, inputs, hooks, mode, devices)
 
 
 def _as_input(torch: Any, model: Any, x: Any) -> Any:
@@ -486,6 +649,15 @@ def _streams(
     """Return a maker of fresh independent streams and the root entropy."""
     if isinstance(rng, np.random.Generator):
         return (lambda: rng.spawn(1)[0]), None
+    if isinstance(rng, (int, np.integer)) and rng >= 0:  # the root is made when first needed
+        roots: list[np.random.SeedSequence] = []
+
+        def stream() -> np.random.Generator:
+            if not roots:
+                roots.append(np.random.SeedSequence(int(rng)))
+            return np.random.default_rng(roots[0].spawn(1)[0])
+
+        return stream, int(rng)
     root = np.random.SeedSequence(rng)
     entropy = root.entropy if isinstance(root.entropy, int) else None
     return (lambda: np.random.default_rng(root.spawn(1)[0])), entropy
@@ -509,7 +681,7 @@ def probe(
     theory: bool = True,
     include_input: bool = True,
     rng: np.random.Generator | int | None = None,
-    _input_cache: dict[Any, _Row] | None = None,
+    _input_cache: dict[Any, dict[str, Any]] | None = None,
 ) -> ProbeResult:
     """Measure a model layer by layer on a batch: ln sin²θ of two inputs and the panel.
 
@@ -566,14 +738,25 @@ def probe(
     -----
     Each output is flattened per example into a representation of length n (a convolutional
     activation ``(C, H, W)`` becomes one vector of length C·H·W), converted to float64, and
-    reduced inside the hook: ln sin²θ from the Gram entries of ``(a, b − a)``
-    (:func:`depthscope._metrics.ln_sin2_from_gram`), the panel from the R factor of a thin QR
-    of the n×m matrix (:func:`depthscope._metrics.panel_from_factors`) -- the same functions
-    the simulator uses. On CUDA a layer of more than 2²⁰ values (m·n) is reduced on the device
-    and only R (m×m) is copied; a smaller one is copied to the host, which is faster. Only
-    these summaries are kept: memory beyond the forward pass itself is one layer's float64
-    copy at a time. Modules called functionally (``torch.relu(x)`` in ``forward``) are
-    invisible to hooks and are not probed.
+    reduced inside the hook to ln sin²θ's Gram entries of ``(a, b − a)``
+    (:func:`depthscope._metrics.ln_sin2_from_gram`), the unit counts, and the m×m Gram
+    matrices of the representations and of their 0/1 activation pattern. After the forward
+    pass, one Cholesky call certifies for every layer that the first is well conditioned
+    (λ_min > 10⁻⁶ trace, :func:`depthscope._metrics.certify_eigenvalues`; then its eigenvalues
+    give every singular value to ~10⁻¹⁰ relative) and that the second, exact in integers, has
+    full rank; one eigenvalue call gives the spectra of all certified layers
+    (:func:`depthscope._metrics.spectra_from_grams`). A layer with m > n takes the exact
+    route, the thin QR of the n×m matrix (as in the simulator,
+    :func:`depthscope._metrics.panel_from_factors`), in its hook; a layer that fails a
+    certificate (a singular or ill-conditioned batch, as in a degenerate deep network) takes
+    it in a second forward pass from the same model and random state, with the same
+    subsampled coordinates. The panel's formulas are one
+    function for both routes
+    (:func:`depthscope._metrics.panel_from_spectra`). On CUDA a layer of more than 2²⁰ values
+    (m·n) is reduced on the device and only m×m matrices are copied; a smaller one is copied
+    to the host, which is faster. Only these summaries are kept: memory beyond the forward
+    pass itself is one layer's float64 copy at a time. Modules called functionally
+    (``torch.relu(x)`` in ``forward``) are invisible to hooks and are not probed.
 
     Examples
     --------
@@ -625,49 +808,14 @@ def probe(
     def summarise(name: str, module_type: str, output: Any) -> int:
         calls[name] = calls.get(name, 0) + 1
         label = name if calls[name] == 1 else f"{name}#{calls[name]}"
-        row = _Row(name=label or "(model)", module_type=module_type)
-        _summarise(torch, row, output, m, (i, j), tolerance, sub, stream)
+        row = _Row(label or "(model)", module_type, module=name, call=calls[name])
+        _summarise(torch, row, output, m, (i, j), sub, stream)
         rows.append(row)
         return len(rows) - 1
 
-    def pair_rows(tensor: Any) -> NDArray[np.float64] | None:
-        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
-            return None
-        picked = tensor.detach()[[i, j]].reshape(2, -1).to(torch.float64)
-        return np.asarray(picked.cpu().numpy())
-
-    tracer = StackTracer(pair_rows) if theory else None
-    handles = []
-
-    def make_hook(name: str, module: Any) -> Callable[..., None]:
-        probed = name in selected
-        is_relu = tracer is not None and isinstance(module, torch.nn.ReLU)
-        is_linear = tracer is not None and isinstance(module, torch.nn.Linear)
-        is_flatten = tracer is not None and isinstance(module, torch.nn.Flatten)
-        module_type = type(module).__name__
-
-        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
-            with torch.no_grad():
-                row = summarise(name, module_type, output) if probed else None
-                if tracer is None:
-                    return
-                if is_relu:
-                    tracer.on_relu(args, output, row)
-                elif is_linear:
-                    tracer.on_linear(mod, args, output)
-                elif is_flatten:
-                    tracer.on_flatten(args, output)
-
-        return hook
-
-    hooked = dict(selected)
-    if tracer is not None:
-        for name, mod in model.named_modules():
-            if isinstance(mod, (torch.nn.ReLU, torch.nn.Linear, torch.nn.Flatten)):
-                hooked.setdefault(name, mod)
-    devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
-    # The input row depends only on the batch: a caller that probes the same batch again
-    # (the training monitor) may keep it. Not with subsampling, which draws from the streams.
+    # The input row and the input pair's angle depend only on the batch: a caller that probes
+    # the same batch again (the training monitor) may keep them. Not with subsampling, which
+    # draws from the streams.
     cache = None if sub.active else _input_cache
     cache_key = (
         str(inputs.dtype),
@@ -677,27 +825,64 @@ def probe(
         j,
         tolerance,
     )
-    with _one_blas_thread():
-        try:
-            for name, mod in hooked.items():
-                handles.append(mod.register_forward_hook(make_hook(name, mod)))
-            with _restored_state(torch, model, mode, devices):
-                cached = None if cache is None else cache.get(cache_key)
-                if include_input and cached is not None:
-                    calls[INPUT] = 1
-                    rows.append(replace(cached, metrics=dict(cached.metrics)))
-                elif include_input:
-                    summarise(INPUT, INPUT, inputs)
-                if tracer is not None:
-                    tracer.start(inputs)
-                model(inputs)
-        finally:
-            for handle in handles:
-                handle.remove()
-        _fill_panels(rows, tolerance)
+    entry: dict[str, Any] = {} if cache is None else cache.setdefault(cache_key, {})
+
+    def angle_of(tensor: Any) -> float:
+        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
+            return math.nan
+        if tensor is inputs and "angle" in entry:
+            return float(entry["angle"])
+        picked = tensor.detach()[[i, j]].reshape(2, -1).to(torch.float64)
+        angle = pair_angle(np.asarray(picked.cpu().numpy()))
+        if tensor is inputs:
+            entry["angle"] = angle
+        return angle
+
+    tracer = StackTracer(angle_of) if theory else None
+
+    def make_hook(name: str, module: Any) -> Callable[..., None]:
+        probed = name in selected
+        is_relu = tracer is not None and isinstance(module, torch.nn.ReLU)
+        is_linear = tracer is not None and isinstance(module, torch.nn.Linear)
+        is_flatten = tracer is not None and isinstance(module, torch.nn.Flatten)
+        module_type = type(module).__name__
+
+        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
+            row = summarise(name, module_type, output) if probed else None
+            if tracer is None:
+                return
+            if is_relu:
+                tracer.on_relu(args, output, row)
+            elif is_linear:
+                tracer.on_linear(mod, args, output)
+            elif is_flatten:
+                tracer.on_flatten(args, output)
+
+        return hook
+
+    hooked = dict(selected)
+    if tracer is not None:
+        for name, mod in model.named_modules():
+            if isinstance(mod, (torch.nn.ReLU, torch.nn.Linear, torch.nn.Flatten)):
+                hooked.setdefault(name, mod)
+    devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
+    cached = entry.get("row")
+    if include_input and cached is not None:
+        calls[INPUT] = 1
+        rows.append(_copy_row(cached))
+    elif include_input:
+        summarise(INPUT, INPUT, inputs)
+    if tracer is not None:
+        tracer.start(inputs)
+    hooks = {name: (mod, make_hook(name, mod)) for name, mod in hooked.items()}
+    _forward(torch, model, inputs, hooks, mode, devices)
+    redo = _certify(rows, m)
+    if redo:  # rare: a layer too ill-conditioned for its Gram matrix; QR it in a second pass
+        _exact_pass(torch, model, inputs, redo, sub, stream, mode, devices)
+    _fill_panels(rows, m, tolerance)
     _fill_ln_sin2(rows)
     if include_input and cache is not None:
-        cache[cache_key] = replace(rows[0], metrics=dict(rows[0].metrics))
+        entry["row"] = _copy_row(rows[0])
     names = tuple(row.name for row in rows)
     types = tuple(row.module_type for row in rows)
     measured = np.array([row.ln_sin2 for row in rows])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -160,9 +160,9 @@ class StackTracer:
 
     Parameters
     ----------
-    pair_rows : callable
-        ``pair_rows(tensor)`` returns the two probe inputs' rows of a tensor, flattened per
-        example, as a float64 ndarray of shape (2, n), or None if the tensor cannot be read.
+    angle_of : callable
+        ``angle_of(tensor)`` returns the angle (radians) between the two probe inputs' rows of
+        a tensor, flattened per example (:func:`pair_angle`), or NaN if it cannot be read.
 
     Notes
     -----
@@ -172,8 +172,8 @@ class StackTracer:
     model input). :meth:`finish` returns the stacks and, per probed row, why it is not covered.
     """
 
-    def __init__(self, pair_rows: Any) -> None:
-        self._pair_rows = pair_rows
+    def __init__(self, angle_of: Callable[[Any], float]) -> None:
+        self._angle_of = angle_of
         self._inputs: list[weakref.ref[Any]] = []
         self._last: weakref.ref[Any] | None = None  # last output of the open chain
         self._open: _Open | None = None
@@ -215,8 +215,7 @@ class StackTracer:
                 self._biased = weakref.ref(output)
             return
         if self._open is None:
-            rows = self._pair_rows(x)
-            theta0 = math.nan if rows is None else pair_angle(rows)
+            theta0 = self._angle_of(x)
             if not 0.0 < theta0 <= math.pi:
                 return
             at_input = any(ref() is x for ref in self._inputs)
