@@ -439,8 +439,13 @@ def test_training_monitor_logs_at_the_right_steps(tmp_path: Path) -> None:
     assert [json.loads(line)["step"] for line in lines] == [0, 3, 6, 9]
     steps, values = monitor.series("erank", "3")
     assert steps.tolist() == [0, 3, 6, 9] and np.all(values > 0)
+    assert [float(r["erank"]) for r in rows if r["layer"] == "3"] == values.tolist()
     assert model.training and _hook_count(model) == 0
-    assert monitor.step(12) is not None and monitor.step(13) is None
+    assert monitor.step(12) is not None and monitor.step(13) is None  # after close(): appends
+    monitor.close()
+    with open(tmp_path / "log" / "probe_log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [s for s in (0, 3, 6, 9, 12) for _ in range(3)]
 
 
 def test_training_monitor_reuses_input_row_only_while_the_batch_is_unchanged() -> None:

@@ -400,7 +400,7 @@ def certify_eigenvalues(
     shifted = np.array(grams, dtype=np.float64)
     fractions = np.asarray(fractions, dtype=np.float64)
     m = shifted.shape[-1]
-    if np.any(fractions <= 4.0 * (m + 1) * _EPS):
+    if float(fractions.min()) <= 4.0 * (m + 1) * _EPS:
         raise DepthscopeError(
             f"certificate fractions must exceed 4(m + 1)ε = {4 * (m + 1) * _EPS:.1e}."
         )

@@ -37,7 +37,7 @@ class TrainingMonitor:
     log_dir : str or path-like, optional
         Folder for the logs (created; files of an earlier run there are replaced):
         ``probe_log.csv`` (one row per step and layer, the columns of
-        :meth:`ProbeResult.records` with ``step`` first) and ``probe_log.jsonl`` (one JSON
+        :meth:`ProbeResult.columns` with ``step`` first) and ``probe_log.jsonl`` (one JSON
         object per probe: ``{"step": s, **result.to_dict()}``). Without it nothing is written
         and the results are only kept in :attr:`history`.
     tensorboard : bool, optional
@@ -154,7 +154,7 @@ class TrainingMonitor:
 
     def _write(self, step: int, result: ProbeResult) -> None:
         assert self.log_dir is not None
-        records = result.records()
+        columns = result.columns()
         if not self._logs:  # the first probe replaces the files of an earlier run
             mode = "a" if self._started else "w"
             self._logs = [
@@ -164,10 +164,10 @@ class TrainingMonitor:
             weakref.finalize(self, _close_all, self._logs)  # closed when the monitor is collected
             self._csv = csv.writer(self._logs[0])
             if not self._started:
-                self._csv.writerow(["step", *records[0]])
+                self._csv.writerow(["step", *columns])
             self._started = True
         csv_file, json_file = self._logs
-        self._csv.writerows([step, *row.values()] for row in records)
+        self._csv.writerows([step, *row] for row in zip(*columns.values(), strict=True))
         json_file.write(json.dumps({"step": step, **result.to_dict()}, allow_nan=False) + "\n")
         csv_file.flush()  # complete lines on disk after every probe
         json_file.flush()

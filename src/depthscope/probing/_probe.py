@@ -128,13 +128,14 @@ class ProbeResult:
     def __len__(self) -> int:
         return len(self.layers)
 
-    def records(self) -> list[dict[str, Any]]:
-        """One flat dictionary per layer (the rows of the CSV table and of :meth:`to_frame`).
+    def columns(self) -> dict[str, list[Any]]:
+        """Return the per-layer table as columns: name → one value per layer (Python scalars).
 
-        Non-finite numbers are kept as floats (NaN, -inf); :meth:`to_dict` makes them JSON-safe.
+        The columns of :meth:`records`, in the same order; non-finite numbers are kept as
+        floats (NaN, -inf).
         """
         theory = self.theory
-        columns: dict[str, list[Any]] = {
+        return {
             "layer": list(self.layers),
             "index": list(range(len(self.layers))),
             "module": list(self.module_types),
@@ -150,6 +151,13 @@ class ProbeResult:
             "theory_high": _floats(theory.high),
             "theory_inside": list(theory.inside),
         }
+
+    def records(self) -> list[dict[str, Any]]:
+        """One flat dictionary per layer (the rows of the CSV table and of :meth:`to_frame`).
+
+        Non-finite numbers are kept as floats (NaN, -inf); :meth:`to_dict` makes them JSON-safe.
+        """
+        columns = self.columns()
         rows = zip(*columns.values(), strict=True)
         return [dict(zip(columns, values, strict=True)) for values in rows]
 
@@ -368,9 +376,10 @@ def _summarise(
         n_live = int(np.count_nonzero(active.any(axis=0)))
         n_active = int(np.count_nonzero(active))
     else:
-        mask = (feats > 0).to(_mask_dtype(torch, n))
+        active_t = feats > 0
+        mask = active_t.to(_mask_dtype(torch, n))
         a, b = feats[[i, j]].cpu().numpy()
-        per_unit = mask.sum(dim=0)
+        per_unit = active_t.sum(dim=0)  # integer counts: exact for any size
         n_live = int(torch.count_nonzero(per_unit))
         n_active = int(per_unit.sum())
     aa, dd, ad, _det = pair_gram(a, b - a)
@@ -506,10 +515,13 @@ def _is_activation(torch: Any, module: Any) -> bool:
 
 
 def _select(
-    torch: Any, model: Any, layers: str | type | Sequence[str | type] | None
+    torch: Any,
+    model: Any,
+    every_module: Sequence[tuple[str, Any]],
+    layers: str | type | Sequence[str | type] | None,
 ) -> dict[str, Any]:
     """Qualified name → module of the modules to probe, in registration order."""
-    named = [(name, mod) for name, mod in model.named_modules() if name]
+    named = [(name, mod) for name, mod in every_module if name]
     if layers is None:
         chosen = [(name, mod) for name, mod in named if _is_activation(torch, mod)]
         if not chosen and _is_activation(torch, model):
@@ -539,9 +551,14 @@ def _select(
 
 
 @contextlib.contextmanager
-def _restored_state(torch: Any, model: Any, mode: str, devices: list[int]) -> Iterator[None]:
-    """Set the mode; afterwards restore every module's mode, the buffers and the RNG state."""
-    flags = [(mod, mod.training) for mod in model.modules()]
+def _restored_state(
+    torch: Any, model: Any, modules: Sequence[Any], mode: str, devices: list[int]
+) -> Iterator[None]:
+    """Set the mode; afterwards restore every module's mode, the buffers and the RNG state.
+
+    ``modules`` are all of ``model``'s modules (``model.modules()``).
+    """
+    flags = [(mod, mod.training) for mod in modules]
     if mode != "keep":
         target = mode == "train"
         if all(type(mod).train is torch.nn.Module.train for mod, _ in flags):
@@ -573,6 +590,7 @@ def _forward(
     model: Any,
     inputs: Any,
     hooks: Mapping[str, tuple[Any, Callable[..., None]]],
+    modules: Sequence[Any],
     mode: str,
     devices: list[int],
 ) -> None:
@@ -581,7 +599,7 @@ def _forward(
     try:
         for module, hook in hooks.values():
             handles.append(module.register_forward_hook(hook))
-        with _restored_state(torch, model, mode, devices):
+        with _restored_state(torch, model, modules, mode, devices):
             model(inputs)
     finally:
         for handle in handles:
@@ -627,14 +645,14 @@ def _exact_pass(
         return hook
 
     hooks = {name: (modules[name], make_hook(name)) for name, _ in wanted}
-    _forward(torch, model, inputs, hooks, mode, devices)
+    _forward(torch, model, inputs, hooks, list(modules.values()), mode, devices)
 
 
-def _as_input(torch: Any, model: Any, x: Any) -> Any:
-    """Return the batch as a tensor on the model's device, floating inputs in the model's dtype."""
-    reference = next(model.parameters(), None)
-    if reference is None:
-        reference = next(model.buffers(), None)
+def _as_input(torch: Any, reference: Any, x: Any) -> Any:
+    """Return the batch as a tensor on ``reference``'s device, floating inputs in its dtype.
+
+    ``reference`` is the model's first parameter (else its first buffer, else None).
+    """
     tensor = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if reference is not None:
         tensor = tensor.to(reference.device)
@@ -721,7 +739,8 @@ def probe(
         Seeds the subsampling (one stream per subsampled row, in execution order).
     _input_cache : dict, optional
         Internal (used by :class:`~depthscope.probing.TrainingMonitor`, whose batch is fixed):
-        the ``"input"`` row is computed once per dtype and device of the batch, and reused.
+        the ``"input"`` row and the input pair's angle are computed once per dtype, device and
+        version (in-place changes) of the batch, and reused.
 
     Returns
     -------
@@ -788,7 +807,10 @@ def probe(
             raise DepthscopeError(f"{label} = {value!r} must be a positive integer.")
     if positions is not None and positions < 1:
         raise DepthscopeError(f"positions = {positions!r} must be a positive integer.")
-    inputs = _as_input(torch, model, x)
+    parameter = next(model.parameters(), None)
+    inputs = _as_input(
+        torch, parameter if parameter is not None else next(model.buffers(), None), x
+    )
     m = int(inputs.shape[0]) if inputs.ndim else 0
     if m < 2:
         raise DepthscopeError(
@@ -801,7 +823,8 @@ def probe(
         )
     sub = _Subsample(max_features, channels, positions, int(channel_dim))
     stream, seed = _streams(rng)
-    selected = _select(torch, model, layers)
+    every_module = list(model.named_modules())
+    selected = _select(torch, model, every_module, layers)
     rows: list[_Row] = []
     calls: dict[str, int] = {}
 
@@ -862,7 +885,7 @@ def probe(
 
     hooked = dict(selected)
     if tracer is not None:
-        for name, mod in model.named_modules():
+        for name, mod in every_module:
             if isinstance(mod, (torch.nn.ReLU, torch.nn.Linear, torch.nn.Flatten)):
                 hooked.setdefault(name, mod)
     devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
@@ -875,7 +898,8 @@ def probe(
     if tracer is not None:
         tracer.start(inputs)
     hooks = {name: (mod, make_hook(name, mod)) for name, mod in hooked.items()}
-    _forward(torch, model, inputs, hooks, mode, devices)
+    modules = [mod for _, mod in every_module]
+    _forward(torch, model, inputs, hooks, modules, mode, devices)
     redo = _certify(rows, m)
     if redo:  # rare: a layer too ill-conditioned for its Gram matrix; QR it in a second pass
         _exact_pass(torch, model, inputs, redo, sub, stream, mode, devices)
@@ -892,7 +916,7 @@ def probe(
         overlay = build_overlay(
             tracer.finish(), names, types, measured, tracer.reasons, 0 if include_input else None
         )
-    reference = next(model.parameters(), inputs)
+    reference = parameter if parameter is not None else inputs
     return ProbeResult(
         layers=names,
         module_types=types,
