@@ -340,6 +340,27 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
         assert not np.allclose(redrawn.metrics["erank"][1:], fast.metrics["erank"][1:])
 
 
+def test_device_reduction_path_equals_host_path(monkeypatch) -> None:
+    """The torch-only reductions used for tensors on a GPU give the numpy host path's numbers
+    (run here on CPU tensors, so that CI covers that code without a GPU)."""
+    from depthscope.probing import _probe
+
+    torch.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 16, 40, bias=False), nn.ReLU()
+    ).double()
+    x = torch.randn(7, 3, 6, 6, dtype=torch.float64)
+    x[6] = x[5]  # one singular batch: the exact route runs too
+    host = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
+    monkeypatch.setattr(_probe, "_host_reduction", lambda feats: False)
+    device = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
+    np.testing.assert_allclose(device.ln_sin2, host.ln_sin2, rtol=1e-12)
+    for name in METRICS:
+        np.testing.assert_allclose(
+            device.metrics[name], host.metrics[name], rtol=1e-12, err_msg=name
+        )
+
+
 # --- results ------------------------------------------------------------------------------
 
 

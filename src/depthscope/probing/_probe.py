@@ -368,7 +368,7 @@ def _summarise(
     if feats.device.type != "cpu" and feats.numel() <= _HOST_ELEMENTS:
         feats = feats.cpu()
     i, j = pair
-    if feats.device.type == "cpu":  # numpy for the small steps: a few µs where torch takes ~10
+    if _host_reduction(feats):  # numpy for the small steps: a few µs where torch takes ~10
         values = feats.numpy()
         active = values > 0.0
         mask = torch.from_numpy(active.astype(_mask_dtype(np, n)))
@@ -447,6 +447,11 @@ def _certify(rows: Sequence[_Row], m: int) -> list[_Row]:
     for row in fast:
         row.gram = None
     return [row for row in fast if row.exact_features or row.exact_mask]
+
+
+def _host_reduction(feats: torch.Tensor) -> bool:
+    """Whether a layer's small reductions run in numpy (CPU tensors) or in torch (devices)."""
+    return bool(feats.device.type == "cpu")
 
 
 def _mask_dtype(xp: Any, n: int) -> Any:
