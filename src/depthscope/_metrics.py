@@ -33,6 +33,7 @@ __all__ = [
     "effective_dimension_panel",
     "ln_sin2_from_gram",
     "ln_sin2_from_pair",
+    "mean_cosine_of_columns",
     "pair_gram",
     "panel_from_factors",
     "panel_from_spectra",
@@ -284,7 +285,7 @@ def panel_from_factors(
         Fraction of (unit, input) pairs that are active.
     svdvals : callable, optional
         Singular values of a stack of matrices, ``(..., k, m) -> (..., min(k, m))``, in place
-        of ``numpy.linalg.svd(a, compute_uv=False)`` (the probe passes torch's, which links a
+        of ``numpy.linalg.svd(a, compute_uv=False)`` (e.g. torch's, which links a
         faster LAPACK for these small matrices).
 
     Returns
@@ -330,7 +331,7 @@ def panel_from_factors(
         svdvals(centered),
         n_inputs=m,
         n_features=int(n_features),
-        mean_cosine=_mean_cosine(r),
+        mean_cosine=mean_cosine_of_columns(r),
         tolerance=tolerance,
         mask_rank=mask_rank,
         active_fraction=active_fraction,
@@ -341,8 +342,11 @@ def _numpy_svdvals(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(np.linalg.svd(a, compute_uv=False), dtype=np.float64)
 
 
-def _mean_cosine(r: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Mean cosine over pairs of non-zero columns of R (= pairs of representations)."""
+def mean_cosine_of_columns(r: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Mean cosine over pairs of non-zero columns of r (..., k, m), e.g. of an R factor.
+
+    The columns of R have the inner products of the m representations it factors.
+    """
     norms = np.sqrt(np.einsum("...ij,...ij->...j", r, r))
     nonzero = norms > 0
     unit = np.divide(r, norms[..., None, :], out=np.zeros_like(r), where=nonzero[..., None, :])

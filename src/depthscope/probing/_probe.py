@@ -24,9 +24,9 @@ from .._metrics import (
     FULL_RANK_SHIFT,
     GRAM_GATE,
     PANEL_METRICS,
-    _mean_cosine,
     certify_eigenvalues,
     ln_sin2_from_gram,
+    mean_cosine_of_columns,
     pair_gram,
     panel_from_spectra,
     rank_from_singular,
@@ -401,7 +401,7 @@ def _exact(torch: Any, row: _Row, feats: torch.Tensor, *, features: bool, mask: 
         centered = r.T - r.T.mean(dim=0, keepdim=True)  # singular values of the centered rows
         row.singular = _padded(torch.linalg.svdvals(r).cpu().numpy(), m)
         row.singular_centered = _padded(torch.linalg.svdvals(centered).cpu().numpy(), m)
-        row.metrics["mean_cosine"] = float(_mean_cosine(r.cpu().numpy()))
+        row.metrics["mean_cosine"] = float(mean_cosine_of_columns(r.cpu().numpy()))
     if mask:
         mask_r = torch.linalg.qr((feats.T > 0).to(torch.float64), mode="r").R
         mask_singular = torch.linalg.svdvals(mask_r).cpu().numpy()
