@@ -469,6 +469,26 @@ def test_training_monitor_logs_at_the_right_steps(tmp_path: Path) -> None:
     assert [int(r["step"]) for r in rows] == [s for s in (0, 3, 6, 9, 12) for _ in range(3)]
 
 
+def test_two_monitors_on_one_log_dir_leave_readable_logs(tmp_path: Path) -> None:
+    """A second monitor on the same folder replaces the logs; the first one's later lines are
+    appended after it (the files are open in append mode), not written into a hole of NULs."""
+    model = he_mlp([8], 4, np.random.default_rng(0))
+    batch = np.random.default_rng(1).standard_normal((5, 4))
+    first = TrainingMonitor(model, batch, log_dir=tmp_path, tensorboard=False)
+    first.record(1)
+    first.record(2)
+    second = TrainingMonitor(model, batch, log_dir=tmp_path, tensorboard=False)
+    second.record(10)
+    first.record(3)
+    lines = (tmp_path / "probe_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 3]
+    with open(tmp_path / "probe_log.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [10, 10, 3, 3]
+    first.close()
+    second.close()
+
+
 def test_training_monitor_reuses_input_row_only_while_the_batch_is_unchanged() -> None:
     """The monitor keeps the fixed batch's own row and input angle; its probes equal fresh ones.
 

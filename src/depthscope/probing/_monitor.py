@@ -155,11 +155,15 @@ class TrainingMonitor:
     def _write(self, step: int, result: ProbeResult) -> None:
         assert self.log_dir is not None
         columns = result.columns()
-        if not self._logs:  # the first probe replaces the files of an earlier run
-            mode = "a" if self._started else "w"
+        if not self._logs:
+            if not self._started:  # the first probe replaces the files of an earlier run
+                for name in (CSV_NAME, JSON_NAME):
+                    (self.log_dir / name).write_text("")
+            # Append mode: every write goes to the current end of the file, whoever else
+            # writes or truncates it meanwhile.
             self._logs = [
-                open(self.log_dir / CSV_NAME, mode, newline=""),
-                open(self.log_dir / JSON_NAME, mode),
+                open(self.log_dir / CSV_NAME, "a", newline=""),
+                open(self.log_dir / JSON_NAME, "a"),
             ]
             weakref.finalize(self, _close_all, self._logs)  # closed when the monitor is collected
             self._csv = csv.writer(self._logs[0])
