@@ -469,6 +469,20 @@ def test_training_monitor_logs_at_the_right_steps(tmp_path: Path) -> None:
     assert [int(r["step"]) for r in rows] == [s for s in (0, 3, 6, 9, 12) for _ in range(3)]
 
 
+def test_training_monitor_copies_an_array_batch() -> None:
+    """An array batch is copied at construction: changing the array later changes nothing (a
+    cached input row could not notice such a change, numpy arrays have no version counter)."""
+    model = he_mlp([16, 16], 6, np.random.default_rng(0))
+    batch = np.random.default_rng(1).standard_normal((6, 6))
+    original = batch.copy()
+    monitor = TrainingMonitor(model, batch, every=1)
+    first = monitor.step()
+    batch[1] = batch[0]
+    second = monitor.step()
+    np.testing.assert_array_equal(second.ln_sin2, first.ln_sin2)
+    np.testing.assert_array_equal(second.ln_sin2, probe(model, original).ln_sin2)
+
+
 def test_two_monitors_on_one_log_dir_leave_readable_logs(tmp_path: Path) -> None:
     """A second monitor on the same folder replaces the logs; the first one's later lines are
     appended after it (the files are open in append mode), not written into a hole of NULs."""

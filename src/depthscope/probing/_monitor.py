@@ -31,7 +31,9 @@ class TrainingMonitor:
         The model being trained (probed in eval mode; its mode, buffers and torch's random
         state are restored after each probe, and no gradient is recorded).
     probe_batch : torch.Tensor or array_like, shape (m, ...)
-        The fixed batch probed each time (m ≥ 2; keep m small, 16 to 64, for low overhead).
+        The fixed batch probed each time (m ≥ 2; keep m small, 16 to 64, for low overhead). An
+        array is copied into a tensor now; a tensor is used as is (an in-place change of it is
+        noticed at the next probe).
     every : int, default 10
         Probe when the step number is a multiple of ``every``.
     log_dir : str or path-like, optional
@@ -92,6 +94,8 @@ class TrainingMonitor:
         if int(every) != every or every < 1:
             raise DepthscopeError(f"every = {every!r} must be a positive integer.")
         self.model = model
+        if not isinstance(probe_batch, torch.Tensor):  # a copy: the batch is fixed from here on
+            probe_batch = torch.as_tensor(np.array(probe_batch))
         self.probe_batch = probe_batch
         self.every = int(every)
         self.probe_options = {"rng": 0, **probe_options}
