@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import depthscope as ds
-from depthscope._simulate import simulate
+from depthscope.simulation._simulate import simulate
 
 
 def dense_float32_cuda(torch, n_networks: int, width: int, depth: int, theta0: float) -> float:

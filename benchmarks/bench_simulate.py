@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from depthscope._simulate import simulate
+from depthscope.simulation._simulate import simulate
 
 
 def dense_float32(n_networks: int, width: int, depth: int, theta0: float, seed: int) -> float:

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from depthscope._simulate import simulate
 from depthscope.reproduce._claims import ClaimsConfig, claims_grid, make_inputs, measure, run_claims
 from depthscope.reproduce._verdicts import (
     CURVE_METRICS,
@@ -23,6 +22,7 @@ from depthscope.reproduce._verdicts import (
     verdict_c5,
     verdicts,
 )
+from depthscope.simulation._simulate import simulate
 
 METRICS = (*CURVE_METRICS, "participation_ratio", "stable_rank", "mean_cosine")
 

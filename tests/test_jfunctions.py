@@ -16,7 +16,7 @@ import pytest
 from numpy.polynomial import hermite_e
 
 from depthscope._errors import DepthscopeError
-from depthscope._jfunctions import J, bessel_number, j_polynomials
+from depthscope.theory._jfunctions import J, bessel_number, j_polynomials
 
 #: The angles of the reference grid: both ends, the switch point, and the region near π where
 #: the closed form and the recursion cancel.

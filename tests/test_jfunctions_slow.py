@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depthscope._jfunctions import J, j_polynomials
+from depthscope.theory._jfunctions import J, j_polynomials
 from test_jfunctions import RTOL_AUTO, THETA_GRID, relative_errors
 
 pytestmark = pytest.mark.slow

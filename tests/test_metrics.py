@@ -1,4 +1,4 @@
-"""Tests of depthscope._metrics: reference values, and the panel against direct numpy formulas."""
+"""Tests of depthscope.simulation._metrics: reference values, the panel against numpy formulas."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depthscope import DepthscopeError
-from depthscope._metrics import (
+from depthscope.simulation._metrics import (
     FULL_RANK_SHIFT,
     GRAM_GATE,
     PANEL_METRICS,

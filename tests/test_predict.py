@@ -10,9 +10,9 @@ import pytest
 from scipy import stats
 
 import depthscope as ds
-from depthscope import _markov
-from depthscope._predict import METHODS
+from depthscope.theory import _markov
 from depthscope.cli import main
+from depthscope.theory._predict import METHODS
 
 HALF_PI = math.pi / 2
 

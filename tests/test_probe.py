@@ -13,7 +13,11 @@ import numpy as np
 import pytest
 
 from depthscope import DepthscopeError
-from depthscope._metrics import PANEL_METRICS, effective_dimension_panel, ln_sin2_from_pair
+from depthscope.simulation._metrics import (
+    PANEL_METRICS,
+    effective_dimension_panel,
+    ln_sin2_from_pair,
+)
 
 pytestmark = [
     pytest.mark.torch,
@@ -23,11 +27,11 @@ pytestmark = [
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from depthscope._samplers import dense_batch, dense_pair, draw_weights  # noqa: E402
 from depthscope.cli import main  # noqa: E402
 from depthscope.probing import METRICS, ProbeResult, TrainingMonitor, load_model, probe  # noqa: E402
 from depthscope.probing._probe import import_torch  # noqa: E402
 from depthscope.probing._theory import predict_stack  # noqa: E402
+from depthscope.simulation._samplers import dense_batch, dense_pair, draw_weights  # noqa: E402
 
 
 def he_mlp(widths, input_dim, rng, *, dtype=torch.float64, bias=False):
@@ -103,7 +107,7 @@ def test_probe_equals_numpy_dense_sampler_on_same_weights() -> None:
 
 
 def ln_sin2_from_pair_stats(aa, dd, ad, det):
-    from depthscope._metrics import ln_sin2_from_gram
+    from depthscope.simulation._metrics import ln_sin2_from_gram
 
     return float(ln_sin2_from_gram(aa, dd, ad, det)[0][0])
 
@@ -299,7 +303,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 
     Negative control: redrawing the subsets in the second pass changes the subsampled rows.
     """
-    from depthscope import _metrics
+    from depthscope.simulation import _metrics
     from depthscope.probing import _probe
 
     torch.manual_seed(2)

@@ -11,10 +11,10 @@ import pytest
 from scipy import stats
 
 from depthscope._errors import DepthscopeError
-from depthscope._simulate import simulate
 from depthscope.cli import main
 from depthscope.reproduce._fig1 import Fig1Config, compute_fig1, fig1_report
 from depthscope.reproduce._stats import direction_changes, ks_lenient, ks_one_sample, mean_band
+from depthscope.simulation._simulate import simulate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_import_depthscope_does_not_import_matplotlib():
 
 
 def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
-    from depthscope.reproduce._plot import pyplot
+    from depthscope.report._plot import pyplot
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(DepthscopeError, match="plot"):

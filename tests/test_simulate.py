@@ -11,10 +11,10 @@ import pytest
 from scipy import stats
 
 from depthscope import DepthscopeError
-from depthscope._metrics import PANEL_METRICS
-from depthscope._samplers import draw_weights, parse_activation, standard_normal
-from depthscope._simulate import SimulationResult, simulate
 from depthscope.cli import main
+from depthscope.simulation._metrics import PANEL_METRICS
+from depthscope.simulation._samplers import draw_weights, parse_activation, standard_normal
+from depthscope.simulation._simulate import SimulationResult, simulate
 
 # --- shapes, reference values ----------------------------------------------------------------
 
@@ -317,7 +317,7 @@ def test_counter_based_normals(device: str) -> None:
     torch = pytest.importorskip("torch")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from depthscope._simulate_torch import counter_normals, splitmix64
+    from depthscope.simulation._torch_backend import counter_normals, splitmix64
 
     bits = splitmix64(torch, torch.tensor([1234567], device=device), 0, 5)
     assert bits.cpu().numpy().view(np.uint64)[0].tolist() == [

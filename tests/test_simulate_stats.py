@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from depthscope._simulate import simulate
+from depthscope.simulation._simulate import simulate
 
 pytestmark = pytest.mark.slow
 

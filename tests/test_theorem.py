@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import depthscope as ds
-from depthscope._theorem import SERIES_SWITCH, infinite_width_map, mu, rho, sigma2
+from depthscope.theory._theorem import SERIES_SWITCH, infinite_width_map, mu, rho, sigma2
 
 # Spec §9 (shared/spec/angle-theory.md): the closed forms of §4 evaluated in double precision
 # at angles where they are well-conditioned. Columns: θ, μ(θ,256), σ²(θ,256), μ(θ,1024),

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import depthscope as ds
-from depthscope._simulate import simulate
+from depthscope.simulation._simulate import simulate
 
 GRID = [
     ("40x12", math.pi / 2),

@@ -10,23 +10,23 @@ from importlib.metadata import PackageNotFoundError, version
 from ._architecture import format_architecture as format_architecture
 from ._architecture import parse_architecture as parse_architecture
 from ._errors import DepthscopeError as DepthscopeError
-from ._jfunctions import J as J
-from ._jfunctions import bessel_number as bessel_number
-from ._predict import Prediction as Prediction
-from ._predict import predict as predict
-from ._predict import predict_final as predict_final
-from ._predict import predict_layers as predict_layers
 from ._screen import ScreenRow as ScreenRow
 from ._screen import screen as screen
-from ._simulate import SimulationResult as SimulationResult
-from ._simulate import simulate as simulate
-from ._theorem import infinite_width_map as infinite_width_map
-from ._theorem import mu as mu
-from ._theorem import rho as rho
-from ._theorem import sigma2 as sigma2
 from .probing import ProbeResult as ProbeResult
 from .probing import TrainingMonitor as TrainingMonitor
 from .probing import probe as probe
+from .simulation._simulate import SimulationResult as SimulationResult
+from .simulation._simulate import simulate as simulate
+from .theory._jfunctions import J as J
+from .theory._jfunctions import bessel_number as bessel_number
+from .theory._predict import Prediction as Prediction
+from .theory._predict import predict as predict
+from .theory._predict import predict_final as predict_final
+from .theory._predict import predict_layers as predict_layers
+from .theory._theorem import infinite_width_map as infinite_width_map
+from .theory._theorem import mu as mu
+from .theory._theorem import rho as rho
+from .theory._theorem import sigma2 as sigma2
 
 try:
     __version__ = version("depthscope")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError
-from ._predict import predict_layers
+from .theory._predict import predict_layers
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -148,7 +148,7 @@ def parameter_count(input_dim: int, widths: Sequence[int], n_classes: int = 10) 
 
 def predicted_scores(grid: Sequence[Sequence[int]], input_dim: int) -> dict[str, np.ndarray]:
     """Predicted final ln sin²θ_L (θ₀ = π/2) for every architecture, by each predictor."""
-    from .._predict import predict_final
+    from ..theory._predict import predict_final
 
     out = {}
     for name, options in _PREDICTED.items():
@@ -249,7 +249,7 @@ def run_bench(
     dict
         The content of correlations.json.
     """
-    from ..reproduce._output import Progress, write_json, write_manifest
+    from ..report._output import Progress, write_json, write_manifest
     from ._data import load_dataset
 
     progress = Progress("bench", quiet=quiet)
@@ -431,7 +431,7 @@ def _arch_table(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plot_figure3(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     """Draw figure3.png/svg: predicted ln sin²θ_L vs mean accuracy, colour log10 #params."""
-    from ..reproduce._plot import pyplot, save_figure
+    from ..report._plot import pyplot, save_figure
 
     plt = pyplot()
     # The paper's schedule first, whatever order the (possibly resumed) runs finished in.

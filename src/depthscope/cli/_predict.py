@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from .._predict import CONVENTIONS, METHODS, Prediction, predict
+from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
 
 __all__ = ["register"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
-from .._simulate import SimulationResult, simulate
+from ..simulation._simulate import SimulationResult, simulate
 
 __all__ = ["register"]
 

@@ -2,7 +2,8 @@
 
 Forward hooks on the chosen modules reduce each layer's output to a few numbers while the
 forward pass runs (under ``torch.no_grad``); no activation outlives its hook. The numbers are
-those of the simulator (:mod:`depthscope._metrics`), computed in float64 whatever the model's
+those of the simulator (:mod:`depthscope.simulation._metrics`), computed in float64 whatever the
+model's
 dtype. torch is imported when :func:`probe` is called, never by ``import depthscope``.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._errors import DepthscopeError
-from .._metrics import (
+from ..simulation._metrics import (
     FULL_RANK_SHIFT,
     GRAM_GATE,
     PANEL_METRICS,
@@ -763,20 +764,22 @@ def probe(
     Each output is flattened per example into a representation of length n (a convolutional
     activation ``(C, H, W)`` becomes one vector of length C·H·W), converted to float64, and
     reduced inside the hook to ln sin²θ's Gram entries of ``(a, b − a)``
-    (:func:`depthscope._metrics.ln_sin2_from_gram`), the unit counts, and the m×m Gram
+    (:func:`depthscope.simulation._metrics.ln_sin2_from_gram`), the unit counts, and the m×m Gram
     matrices of the representations and of their 0/1 activation pattern. After the forward
     pass, one Cholesky call certifies for every layer that the first is well conditioned
-    (λ_min > 10⁻⁶ trace, :func:`depthscope._metrics.certify_eigenvalues`; then its eigenvalues
+    (λ_min > 10⁻⁶ trace, :func:`depthscope.simulation._metrics.certify_eigenvalues`; then its
+    eigenvalues
     give every singular value to ~10⁻¹⁰ relative) and that the second, exact in integers, has
     full rank; one eigenvalue call gives the spectra of all certified layers
-    (:func:`depthscope._metrics.spectra_from_grams`). A layer with m > n takes the exact
+    (:func:`depthscope.simulation._metrics.spectra_from_grams`). A layer with m > n takes the exact
     route, the thin QR of the n×m matrix (as in the simulator,
-    :func:`depthscope._metrics.panel_from_factors`), in its hook; a layer that fails a
+    :func:`depthscope.simulation._metrics.panel_from_factors`), in its hook; a layer that fails a
     certificate (a singular or ill-conditioned batch, as in a degenerate deep network) takes
     it in a second forward pass from the same model and random state, with the same
     subsampled coordinates. The panel's formulas are one
     function for both routes
-    (:func:`depthscope._metrics.panel_from_spectra`). On CUDA a layer of more than 2²⁰ values
+    (:func:`depthscope.simulation._metrics.panel_from_spectra`). On CUDA a layer of more than 2²⁰
+    values
     (m·n) is reduced on the device and only m×m matrices are copied; a smaller one is copied
     to the host, which is faster. Only these summaries are kept: memory beyond the forward
     pass itself is one layer's float64 copy at a time. Modules called functionally

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._metrics import pair_gram
-from .._predict import predict
+from ..simulation._metrics import pair_gram
+from ..theory._predict import predict
 
 __all__ = ["PROBABILITIES", "Stack", "StackTracer", "TheoryOverlay", "predict_stack"]
 

@@ -2,7 +2,7 @@
 
 Each experiment is a module with a pure computation (``compute_*``: arrays and numbers in,
 a JSON-ready result out), a report writer and a figure (matplotlib, imported lazily from
-:mod:`depthscope.reproduce._plot`, needs the ``plot`` extra). The command line
+:mod:`depthscope.report._plot`, needs the ``plot`` extra). The command line
 (``depthscope reproduce fig1|fig2|fig4``, ``depthscope claims``) calls ``run_*``, which writes
 the output folder: figure (PNG and SVG), ``results.json``, ``report.md``, ``manifest.json``.
 

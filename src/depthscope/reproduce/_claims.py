@@ -1,7 +1,8 @@
 """Check of arXiv:2507.07675 ("layerwise effective dimension oscillations"): grid, figure, report.
 
 ``claims_grid`` lists the configurations of ``effective-dimension.md`` (widths, batch sizes,
-variants, input kinds); ``measure`` simulates each with :func:`depthscope._simulate.simulate`
+variants, input kinds); ``measure`` simulates each with
+:func:`depthscope.simulation._simulate.simulate`
 and reduces it with :func:`._verdicts.summarize_configuration`; ``run_claims`` writes
 ``verdicts.json``, ``measurements.json``, ``claims.png``/``.svg``, ``report.md`` and
 ``manifest.json``. The verdicts are computed by :mod:`._verdicts`, never written by hand.
@@ -20,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from .._simulate import simulate
-from ._output import write_json
+from ..report._output import write_json
+from ..simulation._simulate import simulate
 from ._verdicts import (
     CLAIMED_PEAK,
     CLAIMS,
@@ -462,7 +463,7 @@ def plot_claims(
     config: ClaimsConfig, static: dict[str, Any], summaries: list[dict[str, Any]], directory: Path
 ) -> list[str]:
     """Measured curves (ReLU He) against m(1 − ρ^ℓ) and the revival depths; file names."""
-    from ._plot import pyplot, save_figure
+    from ..report._plot import pyplot, save_figure
 
     plt = pyplot()
     n = 256 if 256 in config.widths else config.widths[-1]
@@ -557,7 +558,7 @@ def run_claims(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Run the claim check end to end into ``out``; return the verdicts."""
-    from ._output import Progress, prepare_out_dir, write_manifest
+    from ..report._output import Progress, prepare_out_dir, write_manifest
 
     directory = prepare_out_dir(out, force=force)
     progress = Progress("claims", quiet=quiet)

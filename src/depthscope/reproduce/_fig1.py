@@ -16,9 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from .._predict import Prediction, predict
-from .._simulate import SimulationResult, simulate
-from ._output import write_json
+from ..report._output import write_json
+from ..simulation._simulate import SimulationResult, simulate
+from ..theory._predict import Prediction, predict
 from ._stats import ks_lenient, ks_one_sample, mean_band
 
 __all__ = ["Fig1Config", "Fig1Result", "compute_fig1", "fig1_report", "run_fig1", "write_fig1"]
@@ -378,7 +378,7 @@ def fig1_report(result: Fig1Result) -> str:
 # --------------------------------------------------------------------------------------------
 def plot_fig1(result: Fig1Result, directory: Path) -> list[str]:
     """Draw Figure 1 (left: per-layer mean ± sd; right: histograms); return the file names."""
-    from ._plot import COLORS, pyplot, save_figure
+    from ..report._plot import COLORS, pyplot, save_figure
 
     plt = pyplot()
     cfg, res = result.config, result.results
@@ -535,7 +535,7 @@ def run_fig1(
     command: list[str] | None = None,
 ) -> Fig1Result:
     """Run Figure 1 end to end and write every file into ``out`` (see the module docstring)."""
-    from ._output import Progress, prepare_out_dir, write_manifest
+    from ..report._output import Progress, prepare_out_dir, write_manifest
 
     config.validate()
     directory = prepare_out_dir(out, force=force)

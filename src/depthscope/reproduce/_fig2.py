@@ -24,10 +24,10 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from .._errors import DepthscopeError
-from .._predict import predict
-from .._simulate import simulate
-from .._theorem import infinite_width_map, mu, rho, sigma2
-from ._output import write_json
+from ..report._output import write_json
+from ..simulation._simulate import simulate
+from ..theory._predict import predict
+from ..theory._theorem import infinite_width_map, mu, rho, sigma2
 
 __all__ = ["Fig2Config", "compute_fig2", "fig2_report", "run_fig2", "variance_band"]
 
@@ -249,7 +249,7 @@ def fig2_report(results: dict[str, Any], duration_s: float | None = None) -> str
 
 def plot_fig2(results: dict[str, Any], directory: Path) -> list[str]:
     """Draw Figure 2 (top: values with bands; bottom: prediction − Monte Carlo)."""
-    from ._plot import COLORS, pyplot, save_figure
+    from ..report._plot import COLORS, pyplot, save_figure
 
     plt = pyplot()
     theta = np.asarray(results["theta"])
@@ -369,7 +369,7 @@ def run_fig2(
     command: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run Figure 2 end to end into ``out``; return the results."""
-    from ._output import Progress, prepare_out_dir, write_manifest
+    from ..report._output import Progress, prepare_out_dir, write_manifest
 
     config.validate()
     directory = prepare_out_dir(out, force=force)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .._architecture import format_architecture
-from .._predict import predict, predict_final
-from ._output import write_json
+from ..report._output import write_json
+from ..theory._predict import predict, predict_final
 
 __all__ = ["DEMO", "DEPTH3", "GRID_DEPTHS", "GRID_WIDTHS", "compute_fig4", "run_fig4"]
 
@@ -148,7 +148,7 @@ def fig4_report(results: dict[str, Any]) -> str:
 
 def plot_fig4(results: dict[str, Any], directory: Path) -> list[str]:
     """Left: depth-3 architectures; right: finite vs infinite prediction on the grid."""
-    from ._plot import COLORS, pyplot, save_figure
+    from ..report._plot import COLORS, pyplot, save_figure
 
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 5.0), layout="constrained")
@@ -218,7 +218,7 @@ def run_fig4(
     out: str | Path, *, force: bool = False, quiet: bool = False, command: list[str] | None = None
 ) -> dict[str, Any]:
     """Compute, draw and write Figure 4 into ``out``."""
-    from ._output import Progress, prepare_out_dir, write_manifest
+    from ..report._output import Progress, prepare_out_dir, write_manifest
 
     directory = prepare_out_dir(out, force=force)
     progress = Progress("fig4", quiet=quiet)

@@ -26,8 +26,8 @@ from typing import Literal, TypeAlias
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._errors import DepthscopeError, check_theta
-from ._types import FloatArray
+from .._errors import DepthscopeError, check_theta
+from .._types import FloatArray
 
 __all__ = ["J", "JMethod", "bessel_number", "j_polynomials"]
 

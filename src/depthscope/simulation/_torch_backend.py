@@ -1,6 +1,7 @@
 """The torch backend of :func:`depthscope.simulate` (CPU or CUDA), for the Gram-chain sampler.
 
-It runs the same algorithms as :mod:`depthscope._samplers` in float64 on a torch device: the
+It runs the same algorithms as :mod:`depthscope.simulation._samplers` in float64 on a torch device:
+the
 two-input chain of ``angle-theory.md`` §8 and the m-input chain with QR factors. They are
 equal *in distribution* (not bit for bit) to the numpy backend's. torch is imported lazily:
 ``import depthscope`` never needs it.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import DepthscopeError
+from .._errors import DepthscopeError
 from ._metrics import PANEL_METRICS, panel_from_factors
 
 if TYPE_CHECKING:  # pragma: no cover

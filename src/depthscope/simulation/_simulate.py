@@ -3,7 +3,8 @@
 The public entry point validates its arguments, normalises the random-number generator once,
 gives every network its own stream, chunks the networks under a memory budget and collects
 the per-layer, per-network measurements into a frozen :class:`SimulationResult`. The samplers
-themselves live in :mod:`depthscope._samplers` (numpy) and :mod:`depthscope._simulate_torch`.
+themselves live in :mod:`depthscope.simulation._samplers` (numpy) and
+:mod:`depthscope.simulation._torch_backend`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._architecture import format_architecture, parse_architecture
-from ._errors import DepthscopeError, check_theta
+from .._architecture import format_architecture, parse_architecture
+from .._errors import DepthscopeError, check_theta
 from ._metrics import PANEL_METRICS, ln_sin2_from_gram
 from ._samplers import (
     INITS,
@@ -82,7 +83,8 @@ class SimulationResult:
         True where every unit of the layer is inactive for at least one input, so that its
         representation is zero (for two inputs: the angle is undefined).
     panel : mapping of str to ndarray, shape (L+1, N)
-        m inputs: one array per name of :data:`~depthscope._metrics.PANEL_METRICS` (ranks as
+        m inputs: one array per name of :data:`~depthscope.simulation._metrics.PANEL_METRICS`
+        (ranks as
         floats; row 0 is the inputs, whose ``active_fraction`` and ``mask_rank`` are NaN).
         Empty for two inputs.
     n_inputs : int
@@ -551,7 +553,8 @@ def simulate(
         never forming a weight matrix. ``dense``: explicit weight matrices.
     init : {"gaussian", "orthogonal", "truncated_normal"}
         Weight initialization (only ``gaussian`` with the Gram chain); see
-        :func:`depthscope._samplers.draw_weights`. Weights have variance 2/fan_in (He) for
+        :func:`depthscope.simulation._samplers.draw_weights`. Weights have variance 2/fan_in (He)
+        for
         every activation.
     activation : str or float
         ``"relu"`` or ``"leaky:SLOPE"`` (any finite slope, negative included), or the slope.
@@ -669,6 +672,6 @@ def _backend(plan: _Plan, device: Any) -> tuple[Callable[..., Any], str]:
     """Return the chunk function for ``device``: numpy for ``"cpu"``, torch otherwise."""
     if isinstance(device, str) and device.strip().lower() in ("cpu", "numpy"):
         return _numpy_chunk, "cpu"
-    from ._simulate_torch import torch_backend
+    from ._torch_backend import torch_backend
 
     return torch_backend(plan, device)

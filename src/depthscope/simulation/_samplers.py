@@ -23,7 +23,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import DepthscopeError
+from .._errors import DepthscopeError
 from ._metrics import PANEL_METRICS, panel_from_factors, r_factor
 
 __all__ = [
@@ -365,7 +365,8 @@ def gram_batch(
     Returns
     -------
     panel : dict of str to ndarray, shape (L+1, k)
-        The metrics of :data:`~depthscope._metrics.PANEL_METRICS`; row 0 = the inputs, whose
+        The metrics of :data:`~depthscope.simulation._metrics.PANEL_METRICS`; row 0 = the inputs,
+        whose
         mask diagnostics are NaN (inputs have no activation pattern).
     dead : ndarray of bool, shape (L+1, k)
         True where some input's representation is exactly zero.

@@ -167,7 +167,7 @@ class Progress:
             print(f"{self.name}: [{self.elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
 
     def counter(self, label: str) -> Callable[[int, int], None] | None:
-        """Return a ``progress(done, total)`` callback for :func:`depthscope._simulate.simulate`."""
+        """Return a ``progress(done, total)`` callback for :func:`depthscope.simulate`."""
         if self.quiet:
             return None
         tty = sys.stderr.isatty()

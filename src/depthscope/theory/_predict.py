@@ -4,7 +4,7 @@ Methods (all take the same inputs and return a :class:`Prediction`):
 
 ``markov`` (default)
     The exact one-step law of θ tabulated by Monte Carlo and propagated as a distribution
-    (:mod:`depthscope._markov`). Deterministic at prediction time.
+    (:mod:`depthscope.theory._markov`). Deterministic at prediction time.
 ``infinite``
     The infinite-width arc-cosine map cos θ_{ℓ+1} = 2 J₁₁(θ_ℓ): no spread, depth only.
 ``mean``
@@ -31,11 +31,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
+from .._architecture import Architecture, format_architecture, parse_architecture
+from .._errors import DepthscopeError
+from .._types import FloatArray
 from . import _markov
-from ._architecture import Architecture, format_architecture, parse_architecture
-from ._errors import DepthscopeError
 from ._theorem import infinite_width_map, mu, rho, sigma2
-from ._types import FloatArray
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 

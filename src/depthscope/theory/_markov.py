@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from .._types import FloatArray
 from ._theorem import infinite_width_map, mu, sigma2
-from ._types import FloatArray
 
 __all__ = [
     "LATTICE_SIZE",

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import check_theta, check_width
-from ._types import FloatArray
+from .._errors import check_theta, check_width
+from .._types import FloatArray
 
 __all__ = ["SERIES_SWITCH", "infinite_width_map", "mu", "one_minus_two_j11", "rho", "sigma2"]
 

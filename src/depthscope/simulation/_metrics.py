@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import DepthscopeError
+from .._errors import DepthscopeError
 
 __all__ = [
     "FULL_RANK_SHIFT",
