@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DepthscopeError", "check_theta", "check_width"]
+__all__ = ["DepthscopeError", "check_theta", "check_theta0", "check_width"]
 
 
 class DepthscopeError(ValueError):
@@ -33,6 +33,30 @@ def check_theta(theta: ArrayLike, name: str = "theta") -> NDArray[np.float64]:
         bad = arr[(arr < 0) | (arr > math.pi)].ravel()[0]
         raise DepthscopeError(f"{name} = {bad!r} is outside [0, π] (radians).")
     return arr
+
+
+def check_theta0(theta0: object, name: str = "theta0") -> float:
+    """Return the angle between two inputs as a float after checking it is in (0, π).
+
+    The one statement of the input angle's domain, used by every predictor, the probe's theory
+    overlay and the command line.
+
+    Raises
+    ------
+    DepthscopeError
+        If ``theta0`` is not a number, NaN, or outside (0, π): ln sin²θ0 is −∞ for parallel
+        (θ0 = 0) and antipodal (θ0 = π) inputs.
+    """
+    try:
+        value = float(theta0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DepthscopeError(f"{name} must be a number in (0, π), got {theta0!r}.") from None
+    if not (0.0 < value < math.pi):  # also rejects NaN
+        raise DepthscopeError(
+            f"{name} = {value!r} is outside (0, π) (radians): ln sin²θ0 is −∞ for parallel "
+            "(θ0 = 0) and antipodal (θ0 = π) inputs."
+        )
+    return value
 
 
 def check_width(n: ArrayLike, name: str = "n", minimum: int = 2) -> NDArray[np.float64]:

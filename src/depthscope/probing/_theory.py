@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..simulation._metrics import pair_gram
+from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
 
 __all__ = ["PROBABILITIES", "Stack", "StackTracer", "TheoryOverlay", "predict_stack"]
@@ -134,14 +134,10 @@ def predict_stack(
 def pair_angle(rows: NDArray[np.float64]) -> float:
     """Angle in [0, π] between the two rows of ``rows`` (shape (2, n)), NaN if one is zero.
 
-    Uses ``atan2(√det, a·b)`` with the Gram determinant of ``(a, b − a)``, accurate for tiny
-    and for obtuse angles alike.
+    See :func:`depthscope.simulation._metrics.angle_from_gram`.
     """
     a = rows[0]
-    aa, dd, ad, det = pair_gram(a, rows[1] - a)
-    if aa <= 0.0 or aa + 2.0 * ad + dd <= 0.0:
-        return math.nan
-    return math.atan2(math.sqrt(float(det)), float(aa + ad))
+    return float(angle_from_gram(*pair_gram(a, rows[1] - a)))
 
 
 @dataclass

@@ -122,6 +122,29 @@ def ln_sin2_from_gram(
     return ln_sin2, dead
 
 
+def angle_from_gram(
+    aa: ArrayLike, dd: ArrayLike, ad: ArrayLike, det: ArrayLike
+) -> NDArray[np.float64]:
+    """Return the angle θ in [0, π] between ``a`` and ``b = a + Δ`` from their Gram entries.
+
+    ``atan2(√det, a·b)`` with ``a·b = |a|² + a·Δ``: accurate for tiny and for obtuse angles
+    alike (no ``arccos`` of a rounded cosine). NaN where ``a = 0`` or ``b = 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(angle_from_gram(1.0, 2.0, -1.0, 1.0))  # a = (1, 0), b = (0, 1)
+    1.5707963267948966
+    """
+    aa = np.asarray(aa, dtype=np.float64)
+    dd = np.asarray(dd, dtype=np.float64)
+    ad = np.asarray(ad, dtype=np.float64)
+    det = np.asarray(det, dtype=np.float64)
+    dead = (aa <= 0.0) | (aa + 2.0 * ad + dd <= 0.0)
+    theta = np.arctan2(np.sqrt(det), aa + ad)
+    return np.where(dead, np.nan, theta)
+
+
 def ln_sin2_from_pair(
     a: NDArray[np.float64], delta: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:

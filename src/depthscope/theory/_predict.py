@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from .._architecture import Architecture, format_architecture, parse_architecture
-from .._errors import DepthscopeError
+from .._errors import DepthscopeError, check_theta0
 from .._types import FloatArray
 from . import _markov
 from ._theorem import infinite_width_map, mu, rho, sigma2
@@ -157,19 +157,6 @@ class Prediction:
             "theta0": self.theta0,
             "input_dim": self.input_dim,
         }
-
-
-def _check_theta0(theta0: float) -> float:
-    try:
-        value = float(theta0)
-    except (TypeError, ValueError):
-        raise DepthscopeError(f"theta0 must be a number in (0, π), got {theta0!r}.") from None
-    if not (0.0 < value < math.pi):  # also rejects NaN
-        raise DepthscopeError(
-            f"theta0 = {value!r} is outside (0, π) (radians): ln sin²θ0 is −∞ for parallel "
-            "(θ0 = 0) and antipodal (θ0 = π) inputs."
-        )
-    return value
 
 
 def step_widths_for(
@@ -410,7 +397,7 @@ def predict(
     >>> p.mean.shape
     (31,)
     """
-    theta = _check_theta0(theta0)
+    theta = check_theta0(theta0)
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
     if convention not in CONVENTIONS:
@@ -490,7 +477,7 @@ def predict_layers(
     list of (mean, sd)
         One pair of arrays of shape (L_i + 1,) per architecture, in the order given.
     """
-    theta = _check_theta0(theta0)
+    theta = check_theta0(theta0)
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
     resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
