@@ -303,8 +303,8 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 
     Negative control: redrawing the subsets in the second pass changes the subsampled rows.
     """
-    from depthscope.simulation import _metrics
     from depthscope.probing import _probe
+    from depthscope.simulation import _metrics
 
     torch.manual_seed(2)
     options: dict = {}
