@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 import depthscope as ds
-from depthscope.theory import _markov
 from depthscope.cli import main
+from depthscope.theory import _markov
 from depthscope.theory._predict import METHODS
 
 HALF_PI = math.pi / 2
