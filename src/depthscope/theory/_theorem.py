@@ -212,6 +212,13 @@ def _theorem_terms(theta: FloatArray) -> _Terms:
     return _Terms(small, j11, j22, j31, z, log_z, k_over_z2, m_over_z, k_minus_1, m_minus_1)
 
 
+def _terms_and_width(theta: ArrayLike, n: ArrayLike) -> tuple[_Terms, FloatArray]:
+    """Check θ and n, broadcast them, and evaluate the Theorem-1 terms in their common shape."""
+    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
+    terms = _Terms(*(np.reshape(a, t.shape) for a in _theorem_terms(t)))  # type: ignore[arg-type]
+    return terms, width
+
+
 def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
     """Return Theorem 1's mean of ln sin²θ_{ℓ+1} given θ_ℓ = θ and width n.
 
@@ -234,8 +241,9 @@ def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
         μ = ln((n−1) Z/(4J₂₂ − 1 + n)) + 4(J₂₂ + 1)/(n((4J₂₂ − 1)/n + 1)²)
             − 4K/(n (1 − 1/n)² Z²)
 
-    The error is O(n⁻²). Below θ = 0.1 the ratios K/Z² and Z/θ² come from their Taylor series
-    (see the module docstring), so μ keeps full precision down to θ = 1e-300.
+    The error is O(n⁻²). Below θ = :data:`SERIES_SWITCH` (0.5) the ratios K/Z² and Z/θ² come
+    from their Taylor series (see the module docstring), so μ keeps full precision down to
+    θ = 1e-300.
 
     References
     ----------
@@ -246,15 +254,14 @@ def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
     >>> round(float(mu(0.1, 256)), 6)
     -4.63924
     """
-    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
-    terms = _theorem_terms(t)
-    j22, log_z, k_over_z2 = (a.reshape(t.shape) for a in (terms.j22, terms.log_z, terms.k_over_z2))
+    terms, width = _terms_and_width(theta, n)
+    j22 = terms.j22
     result: FloatArray = (
         np.log(width - 1.0)
-        + log_z
+        + terms.log_z
         - np.log(4 * j22 - 1 + width)
         + 4 * (j22 + 1) / (width * ((4 * j22 - 1) / width + 1) ** 2)
-        - 4 * k_over_z2 / (width * (1 - 1 / width) ** 2)
+        - 4 * terms.k_over_z2 / (width * (1 - 1 / width) ** 2)
     )[()]
     return result
 
@@ -264,10 +271,8 @@ def sigma2(theta: ArrayLike, n: ArrayLike) -> FloatArray:
 
     Parameters
     ----------
-    theta : array_like
-        Angle(s) θ_ℓ in [0, π] (radians).
-    n : array_like
-        Width(s) ≥ 2; broadcast against ``theta``.
+    theta, n : array_like
+        Angle(s) θ_ℓ in [0, π] (radians) and width(s) ≥ 2, broadcast together, as in :func:`mu`.
 
     Returns
     -------
@@ -287,15 +292,14 @@ def sigma2(theta: ArrayLike, n: ArrayLike) -> FloatArray:
 
     References
     ----------
-    Jakub & Nica, arXiv:2302.09712, Theorem 1.
+    Jakub & Nica, arXiv:2302.09712, Theorem 1 (the variance) and Corollary 2 (its θ → 0 limit).
 
     Examples
     --------
     >>> round(float(sigma2(0.1, 256)), 8)
     0.02926232
     """
-    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
-    terms = _Terms(*(np.reshape(a, t.shape) for a in _theorem_terms(t)))  # type: ignore[arg-type]
+    terms, width = _terms_and_width(theta, n)
     denom = 4 * terms.j22 - 1 + width
     original = (
         8 * width * (terms.j22 + 1) / denom**2
