@@ -16,7 +16,7 @@ import pytest
 from numpy.polynomial import hermite_e
 
 from depthscope._errors import DepthscopeError
-from depthscope.theory._jfunctions import J, bessel_number, j_polynomials
+from depthscope.theory._jfunctions import J, bessel_number, horner, j_polynomials, taylor_at_zero
 
 #: The angles of the reference grid: both ends, the switch point, and the region near π where
 #: the closed form and the recursion cancel.
@@ -217,6 +217,21 @@ def test_price_theorem(a, b):
     step = 1e-5 * (1 + rho)
     derivative = (J(a, b, np.arccos(rho + step)) - J(a, b, np.arccos(rho - step))) / (2 * step)
     np.testing.assert_allclose(derivative, a * b * J(a - 1, b - 1, np.arccos(rho)), rtol=1e-7)
+
+
+@pytest.mark.parametrize("a, b", [(0, 0), (1, 1), (2, 2), (3, 1), (2, 1), (4, 3), (6, 6)])
+def test_taylor_series_at_zero_sums_to_j(a, b):
+    """The Taylor coefficients about θ = 0 (Theorem 1's small-angle series) sum to J."""
+    theta = np.concatenate([[0.0, 1e-300, 1e-8], np.linspace(1e-3, 0.5, 400)])
+    series = horner(taylor_at_zero(a, b, 40), theta)
+    np.testing.assert_allclose(series, J(a, b, theta), rtol=1e-14, atol=0)
+
+
+def test_taylor_coefficients_of_j11():
+    # J₁₁ = [sin θ + (π − θ) cos θ]/(2π) = 1/2 − θ²/4 + θ³/(6π) + θ⁴/48 − θ⁵/(60π) + ...
+    expected = [0.5, 0.0, -0.25, 1 / (6 * math.pi), 1 / 48, -1 / (60 * math.pi)]
+    np.testing.assert_allclose(taylor_at_zero(1, 1, 5), expected, rtol=1e-15, atol=0)
+    assert not taylor_at_zero(2, 1, 7)[1::2].any()  # a + b odd: an even function of θ
 
 
 def test_continuous_across_the_switch():

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 import depthscope as ds
-from depthscope.theory._theorem import SERIES_SWITCH, infinite_width_map, mu, rho, sigma2
+from depthscope.theory._jfunctions import J
+from depthscope.theory._theorem import (
+    SERIES_SWITCH,
+    _theorem_terms,
+    infinite_width_map,
+    mu,
+    one_minus_two_j11,
+    rho,
+    sigma2,
+)
 
 # Spec §9 (shared/spec/angle-theory.md): the closed forms of §4 evaluated in double precision
 # at angles where they are well-conditioned. Columns: θ, μ(θ,256), σ²(θ,256), μ(θ,1024),
@@ -79,6 +88,24 @@ def test_against_60_digit_closed_form(theta, n):
     # there a relative 1e-8, and beyond that an absolute accuracy, is what float64 allows.
     rel = 1e-8 if theta > 2.5 else 1e-10
     assert sigma2(theta, n) == pytest.approx(s2_ref, rel=rel, abs=1e-30)
+
+
+def test_theorem_uses_the_j_functions_of_jfunctions():
+    """One owner: the J₁₁, J₂₂, J₃₁ inside Theorem 1 equal ``J`` on the whole of [0, π]."""
+    theta = np.concatenate(
+        [
+            np.linspace(0.0, math.pi, 4001),
+            np.geomspace(1e-300, 1.0, 300),
+            math.pi - np.geomspace(1e-12, 1.0, 300),
+            [SERIES_SWITCH, np.nextafter(SERIES_SWITCH, 0), np.nextafter(math.pi / 2, 4)],
+        ]
+    )
+    terms = _theorem_terms(theta)
+    for (a, b), values in zip([(1, 1), (2, 2), (3, 1)], terms[1:4], strict=True):
+        np.testing.assert_allclose(values, J(a, b, theta), rtol=1e-14, atol=0)
+    # 1 − 2J₁₁ (from the series of J₁₁ below π/2) where the subtraction is well-conditioned.
+    wide = theta[theta >= SERIES_SWITCH]
+    np.testing.assert_allclose(one_minus_two_j11(wide), 1 - 2 * J(1, 1, wide), rtol=1e-14)
 
 
 def test_closed_form_loses_precision_where_the_series_takes_over():

@@ -268,6 +268,25 @@ def _cos_power_derivative(i: int, k: int) -> int:
     return (-1) ** (k // 2) * total // 2**i
 
 
+def _signed(poly: Poly, scale: int, sign: int) -> list[int]:
+    """Coefficients of x ↦ scale · poly(sign · x), sign = ±1."""
+    return [scale * sign**i * c for i, c in enumerate(poly)]
+
+
+def _odd_part_derivative(p: list[int], q: list[int], k: int) -> int:
+    """f^(k)(0) for f(x) = x P(cos x) + sin x · Q(cos x), exactly (integer P, Q coefficients).
+
+    Uses sin x cos^i x = −(d/dx) cos^(i+1) x / (i + 1); f is odd, so f^(k)(0) = 0 for even k.
+    """
+    total = 0
+    if k >= 1:
+        total += k * sum(c * _cos_power_derivative(i, k - 1) for i, c in enumerate(p))
+    for i, c in enumerate(q):
+        if c:
+            total -= c * _cos_power_derivative(i + 1, k + 1) // (i + 1)
+    return total
+
+
 @cache
 def _pi_series(a: int, b: int) -> tuple[int, FloatArray]:
     """2π J_{a,b}(π − s) = s^m Σ_j e_j s^(2j) (a + b even), m = a + b + 1; returns (m, e).
@@ -277,18 +296,7 @@ def _pi_series(a: int, b: int) -> tuple[int, FloatArray]:
     2^−60 of f(π/2) for all s ≤ π/2.
     """
     p_rho, q_rho = j_polynomials(a, b)
-    # P(−cos s) = Σ p_i (−1)^i cos^i s, and sin s cos^i s = −(d/ds) cos^(i+1) s / (i + 1).
-    p_signed = [(-1) ** i * c for i, c in enumerate(p_rho)]
-    q_signed = [(-1) ** i * c for i, c in enumerate(q_rho)]
-
-    def derivative(k: int) -> int:  # f^(k)(0)
-        total = 0
-        if k >= 1:
-            total += k * sum(c * _cos_power_derivative(i, k - 1) for i, c in enumerate(p_signed))
-        for i, c in enumerate(q_signed):
-            if c:
-                total -= c * _cos_power_derivative(i + 1, k + 1) // (i + 1)
-        return total
+    p_signed, q_signed = _signed(p_rho, 1, -1), _signed(q_rho, 1, -1)  # P(−cos s), Q(−cos s)
 
     # Tail bound: |f^(k)(0)| s_max^k ≤ (k Σ|p| + Σ|q|) ω^k with ω = (deg + 1) s_max.
     s_max = math.pi - SWITCH_THETA
@@ -301,7 +309,8 @@ def _pi_series(a: int, b: int) -> tuple[int, FloatArray]:
     coefficients: list[Fraction] = []
     k = order
     while True:
-        coefficients.append(Fraction(derivative(k), math.factorial(k)))
+        derivative = _odd_part_derivative(p_signed, q_signed, k)
+        coefficients.append(Fraction(derivative, math.factorial(k)))
         n = k + 2  # bound on the first omitted term, times 3 for the (geometric) rest
         log_bound = math.log(3 * (n * sum_p + sum_q)) + n * math.log(omega) - math.lgamma(n + 1)
         if n >= 2 * omega and log_bound <= log_target:
@@ -310,8 +319,47 @@ def _pi_series(a: int, b: int) -> tuple[int, FloatArray]:
     return order, _to_floats(coefficients, a, b)
 
 
+@cache
+def taylor_at_zero(a: int, b: int, degree: int) -> FloatArray:
+    """Taylor coefficients c_0..c_degree of J_{a,b}(θ) = Σ_k c_k θ^k about θ = 0.
+
+    Each coefficient is an exact rational number (times 1/π for odd k when a + b is even),
+    rounded once to float64. With ρ = cos θ, the even part of 2πJ_{a,b} is π P(cos θ) and the
+    odd part −θ P(cos θ) + sin θ · Q(cos θ) (a + b even), and 2√(2π) J_{a,b} = R(cos θ) is even
+    (a + b odd). The series is entire and the caller picks the degree: Theorem 1's small-angle
+    series (:mod:`depthscope.theory._theorem`) use degree 40 for J₁₁, J₂₂, J₃₁ at θ < 1/2,
+    where the first omitted term is below 1e-35 of J.
+
+    Parameters
+    ----------
+    a, b : int
+        Non-negative integer powers.
+    degree : int
+        Highest power of θ kept.
+
+    Returns
+    -------
+    ndarray of float64, shape (degree + 1,)
+        Read-only; index k holds the coefficient of θ^k.
+    """
+    polys = j_polynomials(a, b)
+    out = np.zeros(degree + 1)
+    for k in range(0, degree + 1, 2):  # P(cos θ)/2 (a + b even) or R(cos θ)/(2√(2π)) (odd)
+        derivative = sum(c * _cos_power_derivative(i, k) for i, c in enumerate(polys[0]))
+        exact = Fraction(derivative, math.factorial(k))
+        out[k] = float(exact) / _TWO_SQRT_TWO_PI if (a + b) % 2 else float(exact / 2)
+    if (a + b) % 2 == 0:  # (−θ P(cos θ) + sin θ · Q(cos θ))/(2π)
+        minus_p, q = _signed(polys[0], -1, 1), list(polys[1])
+        for k in range(1, degree + 1, 2):
+            exact = Fraction(_odd_part_derivative(minus_p, q, k), math.factorial(k))
+            out[k] = float(exact) / _TWO_PI
+    out.setflags(write=False)
+    return out
+
+
 # --------------------------------------------------------------------------- evaluation
-def _horner(coefficients: FloatArray, x: FloatArray) -> FloatArray:
+def horner(coefficients: FloatArray, x: FloatArray) -> FloatArray:
+    """Σ_k coefficients[k] x^k by Horner's rule (lowest degree first), elementwise in x."""
     out = np.full_like(x, coefficients[-1])
     for c in coefficients[-2::-1]:
         out = out * x + c
@@ -322,9 +370,9 @@ def _closed(a: int, b: int, theta: FloatArray) -> FloatArray:
     rho = np.cos(theta)
     coefficients = _rho_coefficients(a, b)
     if (a + b) % 2:
-        return _horner(coefficients[0], rho) / _TWO_SQRT_TWO_PI
+        return horner(coefficients[0], rho) / _TWO_SQRT_TWO_PI
     p, q = coefficients
-    return ((math.pi - theta) * _horner(p, rho) + np.sin(theta) * _horner(q, rho)) / _TWO_PI
+    return ((math.pi - theta) * horner(p, rho) + np.sin(theta) * horner(q, rho)) / _TWO_PI
 
 
 def _near_pi(a: int, b: int, s: FloatArray) -> FloatArray:
@@ -332,12 +380,16 @@ def _near_pi(a: int, b: int, s: FloatArray) -> FloatArray:
     if (a + b) % 2:
         order, c = _t_coefficients(a, b)
         t = 2.0 * np.sin(0.5 * s) ** 2  # 1 + cos θ, free of cancellation
-        return t**order * _horner(c, t) / _TWO_SQRT_TWO_PI
+        return t**order * horner(c, t) / _TWO_SQRT_TWO_PI
     order, e = _pi_series(a, b)
-    return s**order * _horner(e, s * s) / _TWO_PI
+    return s**order * horner(e, s * s) / _TWO_PI
 
 
-def _auto(a: int, b: int, theta: FloatArray) -> FloatArray:
+def j_values(a: int, b: int, theta: FloatArray) -> FloatArray:
+    """J_{a,b}(θ) by method "auto" at angles already checked (float64 array in [0, π]).
+
+    For internal callers that validate their input once (Theorem 1's μ and σ²); see :func:`J`.
+    """
     out = np.empty_like(theta)
     low = theta <= SWITCH_THETA
     out[low] = _closed(a, b, theta[low])
@@ -443,7 +495,7 @@ def J(a: int, b: int, theta: ArrayLike, *, method: JMethod = "auto") -> FloatArr
     angles = check_theta(theta, "theta")
     flat = angles.reshape(-1)
     if method == "auto":
-        values = _auto(a, b, flat)
+        values = j_values(a, b, flat)
     elif method == "closed":
         values = _closed(a, b, flat)
     else:

@@ -211,7 +211,7 @@ def propagate(
     Parameters
     ----------
     theta0 : float
-        Initial angle in (0, π].
+        Initial angle in (0, π), as checked by :func:`depthscope._errors.check_theta0`.
     step_widths : ndarray of int, shape (B, L)
         For each of B architectures, the width used by each of the L steps.
     lattice_size : int

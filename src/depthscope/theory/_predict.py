@@ -189,27 +189,28 @@ def _point_masses(x: FloatArray) -> tuple[FloatArray, ...]:
     return x, np.zeros_like(x), x[:, None], np.ones((len(x), 1)), np.zeros((len(x), 1))
 
 
-def _infinite(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
-    thetas = [theta0]
-    for _ in steps:
-        thetas.append(float(infinite_width_map(thetas[-1])))
-    return _point_masses(_ln_sin2(np.array(thetas)))
+def _deterministic_path(theta0: float, steps: np.ndarray, method: str) -> FloatArray:
+    """X_0..X_L of a deterministic method for B architectures of equal depth: shape (L+1, B).
 
-
-def _mean_iteration(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
-    x, theta = [float(_ln_sin2(np.array(theta0)))], theta0
-    for n in steps:
-        x.append(float(mu(theta, n)))
-        theta = float(_sin2_to_theta(np.array(x[-1])))
-    return _point_masses(np.array(x))
-
-
-def _approx1(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
-    x, theta = [float(_ln_sin2(np.array(theta0)))], theta0
-    for n in steps:
-        x.append(x[-1] - _TWO_OVER_THREE_PI * theta - float(rho(n)))
-        theta = float(_sin2_to_theta(np.array(x[-1])))
-    return _point_masses(np.array(x))
+    ``steps`` has shape (B, L). ``infinite`` iterates θ ↦ θ_∞; ``mean`` sets X_{ℓ+1} =
+    μ(θ_ℓ, n_{ℓ+1}); ``approx1`` sets X_{ℓ+1} = X_ℓ − (2/(3π)) θ_ℓ − ρ(n_{ℓ+1}); then
+    θ_{ℓ+1} = arcsin(exp(X_{ℓ+1}/2)).
+    """
+    n_arch, depth = steps.shape
+    x = np.empty((depth + 1, n_arch))
+    x[0] = _ln_sin2(np.array(theta0))
+    angle = np.full(n_arch, theta0)
+    for layer in range(depth):
+        if method == "infinite":
+            angle = infinite_width_map(angle)
+            x[layer + 1] = _ln_sin2(angle)
+            continue
+        if method == "mean":
+            x[layer + 1] = mu(angle, steps[:, layer])
+        else:  # approx1
+            x[layer + 1] = x[layer] - _TWO_OVER_THREE_PI * angle - rho(steps[:, layer])
+        angle = _sin2_to_theta(x[layer + 1])
+    return x
 
 
 def _approx2(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
@@ -359,7 +360,8 @@ def predict(
     widths : str or sequence of int
         Hidden widths n_1..n_L, as a list or in the notation ``"256x30"``, ``"100x10,50"``.
     theta0 : float
-        Angle between the two inputs, radians, in (0, π].
+        Angle between the two inputs, radians, in (0, π): the domain of every predictor,
+        checked by :func:`depthscope._errors.check_theta0`.
     method : {"markov", "infinite", "mean", "approx1", "approx2"}
         See the module docstring. ``"markov"`` (default) is the most accurate.
     convention : {"exact", "paper"}
@@ -377,7 +379,7 @@ def predict(
     Raises
     ------
     DepthscopeError
-        For a bad architecture, θ0 outside (0, π], widths < 2, or an unknown method/convention.
+        For a bad architecture, θ0 outside (0, π), widths < 2, or an unknown method/convention.
 
     Notes
     -----
@@ -413,14 +415,11 @@ def predict(
         mix_w = np.concatenate([chain.weights[:1, 0], chain.weights[:-1, 0]])
         mix_m = chain.component_mean[:, 0]
         mix_s = np.sqrt(chain.component_var[:, 0])
+    elif method == "approx2":
+        mean, sd, mix_m, mix_w, mix_s = _approx2(theta, steps)
     else:
-        impl = {
-            "infinite": _infinite,
-            "mean": _mean_iteration,
-            "approx1": _approx1,
-            "approx2": _approx2,
-        }[method]
-        mean, sd, mix_m, mix_w, mix_s = impl(theta, steps)
+        path = _deterministic_path(theta, np.asarray([steps]), method)[:, 0]
+        mean, sd, mix_m, mix_w, mix_s = _point_masses(path)
     return Prediction(
         widths=arch,
         theta0=theta,
@@ -439,23 +438,10 @@ def predict(
 
 def _layers_same_depth(theta: float, steps: np.ndarray, method: str) -> tuple[FloatArray, ...]:
     """Per-layer mean and sd of X for B architectures of equal depth: arrays (L+1, B)."""
-    n_arch, depth = steps.shape
     if method == "markov":
         chain = _markov.propagate(theta, steps)
         return chain.x_mean, np.sqrt(chain.x_var)
-    x = np.empty((depth + 1, n_arch))
-    x[0] = _ln_sin2(np.array(theta))
-    angle = np.full(n_arch, theta)
-    for layer in range(depth):
-        if method == "infinite":
-            angle = infinite_width_map(angle)
-            x[layer + 1] = _ln_sin2(angle)
-            continue
-        if method == "mean":
-            x[layer + 1] = mu(angle, steps[:, layer])
-        else:  # approx1
-            x[layer + 1] = x[layer] - _TWO_OVER_THREE_PI * angle - rho(steps[:, layer])
-        angle = _sin2_to_theta(x[layer + 1])
+    x = _deterministic_path(theta, steps, method)
     return x, np.zeros_like(x)
 
 
@@ -471,6 +457,15 @@ def predict_layers(
 
     Architectures of equal depth are propagated together (vectorised), so thousands take
     seconds. Same methods and conventions as :func:`predict`, without quantiles.
+
+    Parameters
+    ----------
+    architectures : sequence of (str or sequence of int)
+        Hidden widths of each architecture, as in :func:`predict`.
+    theta0 : float
+        Angle between the two inputs, radians, in (0, π) (see :func:`predict`).
+    method, convention, input_dim
+        As in :func:`predict`.
 
     Returns
     -------
@@ -500,24 +495,21 @@ def predict_layers(
 
 
 def predict_final(
-    architectures: Sequence[str | Sequence[int]],
-    theta0: float = math.pi / 2,
-    *,
-    method: str = "markov",
-    convention: str = "exact",
-    input_dim: int | None = None,
+    architectures: Sequence[str | Sequence[int]], theta0: float = math.pi / 2, **options: Any
 ) -> tuple[FloatArray, FloatArray]:
     """Final-layer mean and sd of ln sin²θ_L for many architectures at once.
 
-    See :func:`predict_layers`; this keeps only the last layer.
+    Parameters
+    ----------
+    architectures, theta0, **options
+        As in :func:`predict_layers` (keywords ``method``, ``convention``, ``input_dim``).
 
     Returns
     -------
     mean, sd : ndarray, shape (len(architectures),)
+        The last row of each architecture's :func:`predict_layers` result.
     """
-    layers = predict_layers(
-        architectures, theta0, method=method, convention=convention, input_dim=input_dim
-    )
+    layers = predict_layers(architectures, theta0, **options)
     return (
         np.array([m[-1] for m, _ in layers], dtype=np.float64),
         np.array([s[-1] for _, s in layers], dtype=np.float64),

@@ -7,16 +7,16 @@ Everything here is a deterministic function of the angle θ ∈ [0, π] and the 
   ln sin²θ_{ℓ+1} given θ_ℓ = θ;
 * :func:`rho` — the constant finite-width drift of Corollary 2.
 
-The closed forms cancel catastrophically at small θ (1 − 4J₁₁² ~ θ², and the combination K of
-Theorem 1 ~ θ⁴). Below :data:`SERIES_SWITCH` the ratios that enter μ and σ² are evaluated from
-their Taylor series in θ, whose coefficients are computed once, at import, by power-series
-arithmetic on the series of sin and cos (every cancellation then happens between exactly
-representable coefficients, not between values).
+J₁₁, J₂₂ and J₃₁ come from :mod:`depthscope.theory._jfunctions`, their one owner: its stable
+values on [0, π] and its exact Taylor coefficients about θ = 0. The closed forms cancel
+catastrophically at small θ (1 − 4J₁₁² ~ θ², and the combination K of Theorem 1 ~ θ⁴). Below
+:data:`SERIES_SWITCH` the ratios that enter μ and σ² are evaluated from their Taylor series in
+θ, computed once, on first use, by power-series arithmetic on the series of the J's (every
+cancellation then happens between coefficients, not between values).
 """
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -25,13 +25,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._errors import check_theta, check_width
 from .._types import FloatArray
+from ._jfunctions import SWITCH_THETA, horner, j_values, taylor_at_zero
 
 __all__ = ["SERIES_SWITCH", "infinite_width_map", "mu", "one_minus_two_j11", "rho", "sigma2"]
 
 #: Below this angle (radians) μ and σ² use the small-angle series; above it, the closed form,
 #: whose relative error there is ≲ 1e-14 (the cancellation costs a factor ≈ θ⁻⁴).
 SERIES_SWITCH = 0.5
-_NEAR_PI = 0.5  # below this π − θ, J₁₁, J₂₂, J₃₁ come from their series in π − θ
+_PAIRS = ((1, 1), (2, 2), (3, 1))  # the (a, b) of J₁₁, J₂₂, J₃₁
 _ORDER = 40  # degree of the truncated power series in θ; truncation error ≪ 1e-16 at θ < 0.5
 
 
@@ -46,23 +47,23 @@ def one_minus_two_j11(theta: ArrayLike) -> FloatArray:
     Returns
     -------
     ndarray
-        (π(1 − cos θ) + θ cos θ − sin θ)/π, with 1 − cos θ = 2 sin²(θ/2) and the odd
-        remainder θ cos θ − sin θ from its Taylor series below θ = 0.1.
+        1 − 2J₁₁(θ) = (π(1 − cos θ) + θ cos θ − sin θ)/π: from the Taylor series of J₁₁ below
+        θ = π/2 (its constant term cancels exactly), from J₁₁ itself above.
     """
     t_in = check_theta(theta)
     t = t_in.reshape(-1)
-    one_minus_cos = 2.0 * np.sin(t / 2.0) ** 2
-    tail = t * np.cos(t) - np.sin(t)
-    small = t < 0.1
-    if small.any():
-        ts = t[small]
-        series = np.zeros_like(ts)
-        for k in range(8, 0, -1):  # Σ_k (−1)^k θ^(2k+1) (1/(2k)! − 1/(2k+1)!), Horner in θ²
-            coeff = (-1) ** k * (1 / math.factorial(2 * k) - 1 / math.factorial(2 * k + 1))
-            series = (series + coeff) * ts**2
-        tail[small] = series * ts
-    result: FloatArray = ((math.pi * one_minus_cos + tail) / math.pi).reshape(t_in.shape)[()]
+    result: FloatArray = _one_minus_two_j11(t, j_values(1, 1, t)).reshape(t_in.shape)[()]
     return result
+
+
+def _one_minus_two_j11(theta: FloatArray, j11: FloatArray) -> FloatArray:
+    """1 − 2J₁₁ at flat angles θ, given J₁₁(θ) (used where it is well-conditioned, θ ≥ π/2)."""
+    out = 1.0 - 2.0 * j11
+    small = theta < SWITCH_THETA
+    if small.any():
+        ts = theta[small]
+        out[small] = ts**2 * horner(_one_minus_two_j11_series(), ts)
+    return out
 
 
 def infinite_width_map(theta: ArrayLike) -> FloatArray:
@@ -143,40 +144,19 @@ def _shift_down(a: FloatArray, k: int) -> FloatArray:
     return np.concatenate([a[k:], np.zeros(k)])
 
 
-def _basic_series() -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Series of 1, x, cos x and sin x."""
-    powers = np.arange(_ORDER + 1)
-    fact = np.array([math.factorial(int(k)) for k in powers], dtype=np.float64)
-    sign = np.array([(-1) ** (int(k) // 2) for k in powers], dtype=np.float64)
-    one = np.zeros(_ORDER + 1)
-    one[0] = 1.0
-    x = np.zeros(_ORDER + 1)
-    x[1] = 1.0
-    return (
-        one,
-        x,
-        np.where(powers % 2 == 0, sign / fact, 0.0),
-        np.where(powers % 2, sign / fact, 0.0),
-    )
-
-
-def _j_series(pi_minus: FloatArray, cos: FloatArray, sin: FloatArray) -> list[FloatArray]:
-    """Series of (J₁₁, J₂₂, J₃₁) from those of π − θ, cos θ and sin θ (spec §3 forms)."""
-    one = np.zeros(_ORDER + 1)
-    one[0] = 1.0
-    cos2 = _mul(cos, cos)
-    return [
-        (_mul(pi_minus, cos) + sin) / (2 * math.pi),
-        (_mul(pi_minus, 2 * cos2 + one) + 3 * _mul(sin, cos)) / (2 * math.pi),
-        (3 * _mul(pi_minus, cos) + _mul(sin, cos2) + 2 * sin) / (2 * math.pi),
-    ]
+@lru_cache(maxsize=1)
+def _one_minus_two_j11_series() -> FloatArray:
+    """Series in θ of (1 − 2J₁₁)/θ²: J₁₁ = 1/2 + 0·θ + O(θ²) exactly, so drop two terms."""
+    result: FloatArray = -2.0 * taylor_at_zero(1, 1, _ORDER)[2:]
+    return result
 
 
 @lru_cache(maxsize=1)
 def _small_angle_series() -> tuple[FloatArray, FloatArray, FloatArray]:
     """Series in θ of Z/θ² (Z = 1 − 4J₁₁²), K/Z² and M/Z (M = 2J₁₁² − 4J₁₁J₃₁ + J₂₂ + 1)."""
-    one, theta, cos, sin = _basic_series()
-    j11, j22, j31 = _j_series(math.pi * one - theta, cos, sin)
+    j11, j22, j31 = (taylor_at_zero(a, b, _ORDER) for a, b in _PAIRS)
+    one = np.zeros(_ORDER + 1)
+    one[0] = 1.0
     j11_sq = _mul(j11, j11)
     z = one - 4 * j11_sq
     k = (
@@ -194,29 +174,13 @@ def _small_angle_series() -> tuple[FloatArray, FloatArray, FloatArray]:
     return z_red, _div(k_red, _mul(z_red, z_red)), _div(m_red, z_red)
 
 
-@lru_cache(maxsize=1)
-def _near_pi_series() -> list[FloatArray]:
-    """Series in s = π − θ of J₁₁, J₂₂, J₃₁ (all vanish at θ = π: orders s³, s⁵, s⁵)."""
-    _, s, cos_s, sin_s = _basic_series()
-    series = _j_series(s, -cos_s, sin_s)  # cos θ = −cos s, sin θ = sin s
-    for coeffs, order in zip(series, (3, 5, 5), strict=True):
-        coeffs[:order] = 0.0  # rounding noise below the exact order
-    return series
-
-
-def _horner(coeffs: FloatArray, x: FloatArray) -> FloatArray:
-    out = np.zeros_like(x)
-    for c in coeffs[::-1]:
-        out = out * x + c
-    return out
-
-
 class _Terms(NamedTuple):
     """The combinations of J₁₁, J₂₂, J₃₁ that Theorem 1 needs, each computed stably."""
 
     small: NDArray[np.bool_]  # θ < SERIES_SWITCH: the series branch
     j11: FloatArray
     j22: FloatArray
+    j31: FloatArray
     z: FloatArray  # Z = 1 − 4J₁₁²
     log_z: FloatArray
     k_over_z2: FloatArray  # K/Z²
@@ -228,17 +192,8 @@ class _Terms(NamedTuple):
 def _theorem_terms(theta: FloatArray) -> _Terms:
     """Evaluate the Theorem-1 combinations at angles θ (flattened)."""
     theta = np.array(theta, dtype=np.float64).reshape(-1)
-    c, s = np.cos(theta), np.sin(theta)
-    pi_minus = math.pi - theta
-    j11 = (s + pi_minus * c) / (2 * math.pi)
-    j22 = (pi_minus * (2 * c**2 + 1) + 3 * s * c) / (2 * math.pi)
-    j31 = (3 * pi_minus * c + s * c**2 + 2 * s) / (2 * math.pi)
-    near_pi = pi_minus < _NEAR_PI
-    if near_pi.any():  # the closed forms cancel as θ → π, where every J vanishes
-        j11[near_pi], j22[near_pi], j31[near_pi] = (
-            _horner(coeffs, pi_minus[near_pi]) for coeffs in _near_pi_series()
-        )
-    d = one_minus_two_j11(theta)  # 1 − 2J₁₁, stable as θ → 0
+    j11, j22, j31 = (j_values(a, b, theta) for a, b in _PAIRS)
+    d = _one_minus_two_j11(theta, j11)  # 1 − 2J₁₁, stable as θ → 0
     z = d * (2.0 - d)
     j11_sq = j11**2
     k_minus_1 = 8 * j11_sq * j22 - 8 * j11_sq**2 + 4 * j11_sq - 8 * j11 * j31 + j22
@@ -251,10 +206,17 @@ def _theorem_terms(theta: FloatArray) -> _Terms:
         if small.any():
             z_red, kz_series, mz_series = _small_angle_series()
             ts = theta[small]
-            log_z[small] = 2 * np.log(ts) + np.log(_horner(z_red, ts))
-            k_over_z2[small] = _horner(kz_series, ts)
-            m_over_z[small] = _horner(mz_series, ts)
-    return _Terms(small, j11, j22, z, log_z, k_over_z2, m_over_z, k_minus_1, m_minus_1)
+            log_z[small] = 2 * np.log(ts) + np.log(horner(z_red, ts))
+            k_over_z2[small] = horner(kz_series, ts)
+            m_over_z[small] = horner(mz_series, ts)
+    return _Terms(small, j11, j22, j31, z, log_z, k_over_z2, m_over_z, k_minus_1, m_minus_1)
+
+
+def _terms_and_width(theta: ArrayLike, n: ArrayLike) -> tuple[_Terms, FloatArray]:
+    """Check θ and n, broadcast them, and evaluate the Theorem-1 terms in their common shape."""
+    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
+    terms = _Terms(*(np.reshape(a, t.shape) for a in _theorem_terms(t)))  # type: ignore[arg-type]
+    return terms, width
 
 
 def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
@@ -279,8 +241,9 @@ def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
         μ = ln((n−1) Z/(4J₂₂ − 1 + n)) + 4(J₂₂ + 1)/(n((4J₂₂ − 1)/n + 1)²)
             − 4K/(n (1 − 1/n)² Z²)
 
-    The error is O(n⁻²). Below θ = 0.1 the ratios K/Z² and Z/θ² come from their Taylor series
-    (see the module docstring), so μ keeps full precision down to θ = 1e-300.
+    The error is O(n⁻²). Below θ = :data:`SERIES_SWITCH` (0.5) the ratios K/Z² and Z/θ² come
+    from their Taylor series (see the module docstring), so μ keeps full precision down to
+    θ = 1e-300.
 
     References
     ----------
@@ -291,15 +254,14 @@ def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
     >>> round(float(mu(0.1, 256)), 6)
     -4.63924
     """
-    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
-    terms = _theorem_terms(t)
-    j22, log_z, k_over_z2 = (a.reshape(t.shape) for a in (terms.j22, terms.log_z, terms.k_over_z2))
+    terms, width = _terms_and_width(theta, n)
+    j22 = terms.j22
     result: FloatArray = (
         np.log(width - 1.0)
-        + log_z
+        + terms.log_z
         - np.log(4 * j22 - 1 + width)
         + 4 * (j22 + 1) / (width * ((4 * j22 - 1) / width + 1) ** 2)
-        - 4 * k_over_z2 / (width * (1 - 1 / width) ** 2)
+        - 4 * terms.k_over_z2 / (width * (1 - 1 / width) ** 2)
     )[()]
     return result
 
@@ -309,10 +271,8 @@ def sigma2(theta: ArrayLike, n: ArrayLike) -> FloatArray:
 
     Parameters
     ----------
-    theta : array_like
-        Angle(s) θ_ℓ in [0, π] (radians).
-    n : array_like
-        Width(s) ≥ 2; broadcast against ``theta``.
+    theta, n : array_like
+        Angle(s) θ_ℓ in [0, π] (radians) and width(s) ≥ 2, broadcast together, as in :func:`mu`.
 
     Returns
     -------
@@ -332,15 +292,14 @@ def sigma2(theta: ArrayLike, n: ArrayLike) -> FloatArray:
 
     References
     ----------
-    Jakub & Nica, arXiv:2302.09712, Theorem 1.
+    Jakub & Nica, arXiv:2302.09712, Theorem 1 (the variance) and Corollary 2 (its θ → 0 limit).
 
     Examples
     --------
     >>> round(float(sigma2(0.1, 256)), 8)
     0.02926232
     """
-    t, width = np.broadcast_arrays(check_theta(theta), check_width(n))
-    terms = _Terms(*(np.reshape(a, t.shape) for a in _theorem_terms(t)))  # type: ignore[arg-type]
+    terms, width = _terms_and_width(theta, n)
     denom = 4 * terms.j22 - 1 + width
     original = (
         8 * width * (terms.j22 + 1) / denom**2
