@@ -6,7 +6,7 @@ Probing a PyTorch MLP during training
 layer, :math:`\\ln\\sin^2\\theta` between two inputs of a batch and the batch's
 effective-dimension panel, beside the theory's predicted band wherever the model is a
 bias-free Linear+ReLU stack. :class:`depthscope.TrainingMonitor` repeats the probe every
-``every`` optimisation steps. Here a 64→96×5→10 MLP learns scikit-learn's bundled digits for
+``every`` optimisation steps. Here a 64→64×5→10 MLP learns scikit-learn's bundled digits for
 a few epochs.
 """
 
@@ -28,10 +28,10 @@ x_train, y_train, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
 layers = []
 fan_in = 64
 for _ in range(5):  # bias-free, He-normal: the setting the theory covers
-    linear = torch.nn.Linear(fan_in, 96, bias=False)
+    linear = torch.nn.Linear(fan_in, 64, bias=False)
     torch.nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
     layers += [linear, torch.nn.ReLU()]
-    fan_in = 96
+    fan_in = 64
 model = torch.nn.Sequential(*layers, torch.nn.Linear(fan_in, 10))
 
 # %%
@@ -47,7 +47,7 @@ for name, value, low, high in zip(at_init.layers, at_init.ln_sin2, at_init.theor
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 with ds.TrainingMonitor(model, batch, every=10) as monitor:
     monitor.record(0)
-    for _epoch in range(4):
+    for _epoch in range(3):
         for idx in torch.randperm(len(x_train)).split(64):
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
