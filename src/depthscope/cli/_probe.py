@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
+from ._common import add_command
 
 __all__ = ["register"]
 
@@ -45,7 +46,8 @@ _COLUMNS = (
 
 def register(subparsers: Any) -> None:
     """Add the ``probe`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "probe",
         help="measure a saved PyTorch model layer by layer (angle, effective dimension, theory)",
         description=(
@@ -54,7 +56,6 @@ def register(subparsers: Any) -> None:
             "and the predicted band where the model is a bias-free Linear+ReLU stack."
         ),
         epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, metavar="FILE", help="TorchScript or state_dict")
     parser.add_argument(

@@ -16,18 +16,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
 from .._errors import DepthscopeError
-from ..report._output import write_json
+from ..report._output import Progress, python_call, run_experiment
+from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import simulate
 from ..theory._predict import predict
 from ..theory._theorem import infinite_width_map, mu, rho, sigma2
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
 
 __all__ = ["Fig2Config", "compute_fig2", "fig2_report", "run_fig2", "variance_band"]
 
@@ -247,22 +252,14 @@ def fig2_report(results: dict[str, Any], duration_s: float | None = None) -> str
     return "\n".join(lines)
 
 
-def plot_fig2(results: dict[str, Any], directory: Path) -> list[str]:
+@styled
+def plot_fig2(results: dict[str, Any]) -> Figure:
     """Draw Figure 2 (top: values with bands; bottom: prediction − Monte Carlo)."""
-    from ..report._plot import COLORS, pyplot, save_figure
-
-    plt = pyplot()
     theta = np.asarray(results["theta"])
     mc = results["monte_carlo"]
     cfg = results["configuration"]
-    fig, axes = plt.subplots(
-        2,
-        2,
-        figsize=(12.5, 7.2),
-        sharex=True,
-        layout="constrained",
-        gridspec_kw={"height_ratios": [2.2, 1.0]},
-    )
+    fig = new_figure(figsize=(12.5, 7.2), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1.0]})
     panels = (
         (
             "drop",
@@ -337,7 +334,7 @@ def plot_fig2(results: dict[str, Any], directory: Path) -> list[str]:
         f"One ReLU layer of width {cfg['width']}: {cfg['networks']} networks at each of "
         f"{cfg['angles']} angles"
     )
-    return save_figure(fig, directory, "fig2")
+    return fig
 
 
 def _csv(results: dict[str, Any]) -> str:
@@ -368,45 +365,34 @@ def run_fig2(
     quiet: bool = False,
     command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run Figure 2 end to end into ``out``; return the results."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
-
+    """Run Figure 2 end to end into ``out``: figure, ``results.json``, CSV, report; return it."""
     config.validate()
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("fig2", quiet=quiet)
-    progress.stage(
-        f"simulating {config.networks} networks at each of {config.angles} angles "
-        f"(width {config.width})"
-    )
-    results = compute_fig2(config, progress=progress.counter("angles"))
-    sim_seconds = progress.elapsed
-    progress.stage("drawing the figure and writing the report")
-    files = plot_fig2(results, directory)
-    results["simulation_seconds"] = round(sim_seconds, 2)
-    write_json(directory / "results.json", results)
-    (directory / "per_angle.csv").write_text(_csv(results))
-    (directory / "report.md").write_text(fig2_report(results, sim_seconds))
-    if command is None:
-        command = [
-            "depthscope",
-            "reproduce",
-            "fig2",
-            "--out",
-            str(out),
-            "--networks",
-            str(config.networks),
-            "--seed",
-            str(config.seed),
-        ]
-        if config.quick:
-            command.insert(5, "--quick")
-    write_manifest(
-        directory,
-        command=command,
+
+    def compute(progress: Progress) -> dict[str, Any]:
+        progress.stage(
+            f"simulating {config.networks} networks at each of {config.angles} angles "
+            f"(width {config.width})"
+        )
+        results = compute_fig2(config, progress=progress.counter("angles"))
+        results["simulation_seconds"] = round(progress.elapsed, 2)
+        return results
+
+    def render(results: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {
+            "fig2": plot_fig2(results),
+            "results.json": results,
+            "per_angle.csv": _csv(results),
+            "report.md": fig2_report(results, results["simulation_seconds"]),
+        }
+
+    return run_experiment(
+        "fig2",
+        out,
+        compute,
+        render,
+        command=command or python_call(run_fig2, config, str(out)),
         seed=config.seed,
         configuration=asdict(config),
-        duration_s=progress.elapsed,
-        files=[*files, "results.json", "per_angle.csv", "report.md"],
+        force=force,
+        quiet=quiet,
     )
-    progress.stage(f"done: {directory / 'fig2.png'}")
-    return results

@@ -13,14 +13,21 @@ rule cannot tell apart; and a grid of constant-width architectures, widths
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._architecture import format_architecture
-from ..report._output import write_json
+from ..report._output import python_call, run_experiment
+from ..report._plot import COLORS, new_figure, styled
 from ..theory._predict import predict, predict_final
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    from ..report._output import Progress
 
 __all__ = ["DEMO", "DEPTH3", "GRID_DEPTHS", "GRID_WIDTHS", "compute_fig4", "run_fig4"]
 
@@ -146,12 +153,11 @@ def fig4_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_fig4(results: dict[str, Any], directory: Path) -> list[str]:
+@styled
+def plot_fig4(results: dict[str, Any]) -> Figure:
     """Left: depth-3 architectures; right: finite vs infinite prediction on the grid."""
-    from ..report._plot import COLORS, pyplot, save_figure
-
-    plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 5.0), layout="constrained")
+    fig = new_figure(figsize=(12.5, 5.0), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
     d3 = results["depth3"]
     x = np.arange(len(d3))
     ax.errorbar(
@@ -211,25 +217,31 @@ def plot_fig4(results: dict[str, Any], directory: Path) -> list[str]:
     bx.set_title("Finite vs infinite width (θ₀ = π/2)")
     bx.legend(frameon=False, loc="upper left")
     fig.colorbar(sc, ax=bx, label="log₁₀(width)")
-    return save_figure(fig, directory, "fig4")
+    return fig
 
 
 def run_fig4(
     out: str | Path, *, force: bool = False, quiet: bool = False, command: list[str] | None = None
 ) -> dict[str, Any]:
-    """Compute, draw and write Figure 4 into ``out``."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
+    """Compute, draw and write Figure 4 into ``out``: figure, ``results.json``, ``report.md``."""
 
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("fig4", quiet=quiet)
-    progress.stage("predicting the demo, depth-3 and grid architectures")
-    results = compute_fig4()
-    files = plot_fig4(results, directory)
-    write_json(directory / "results.json", results)
-    (directory / "report.md").write_text(fig4_report(results))
-    write_manifest(
-        directory,
-        command=command or ["depthscope", "reproduce", "fig4", "--out", str(out)],
+    def compute(progress: Progress) -> dict[str, Any]:
+        progress.stage("predicting the demo, depth-3 and grid architectures")
+        return compute_fig4()
+
+    def render(results: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {
+            "fig4": plot_fig4(results),
+            "results.json": results,
+            "report.md": fig4_report(results),
+        }
+
+    return run_experiment(
+        "fig4",
+        out,
+        compute,
+        render,
+        command=command or python_call(run_fig4, str(out)),
         seed=None,
         configuration={
             "theta0": THETA0,
@@ -239,8 +251,6 @@ def run_fig4(
             "grid_widths": GRID_WIDTHS,
             "grid_depths": GRID_DEPTHS,
         },
-        duration_s=progress.elapsed,
-        files=[*files, "results.json", "report.md"],
+        force=force,
+        quiet=quiet,
     )
-    progress.stage(f"done: {directory / 'fig4.png'}")
-    return results
