@@ -38,13 +38,15 @@ from scipy import stats
 
 from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
-from ..report._output import Progress, prepare_out_dir, python_call, run_experiment, write_json
+from ..report._output import Progress, RunOptions, prepare_out_dir, run_experiment, write_json
 from ..report._plot import new_figure, styled
 from ._grid import full_grid, quick_grid
 from ._proxies import PROXIES
 from ._train import SCHEDULES, Task
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Unpack
+
     from matplotlib.figure import Figure
 
 __all__ = ["COLUMNS", "SCORES", "BenchConfig", "run_bench"]
@@ -220,12 +222,7 @@ def _prepare(out: str | os.PathLike[str], force: bool, config: BenchConfig) -> P
 
 
 def run_bench(
-    config: BenchConfig,
-    out: str | os.PathLike[str],
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: Sequence[str] | None = None,
+    config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[RunOptions]
 ) -> dict[str, Any]:
     """Run the bench into ``out`` (resuming finished rows) and write every output file.
 
@@ -234,12 +231,9 @@ def run_bench(
     config : BenchConfig
     out : str or path-like
         Output folder.
-    force : bool
-        Start afresh in a non-empty folder (results.csv is replaced).
-    quiet : bool
-        No progress messages on stderr.
-    command : sequence of str, optional
-        Command line recorded in the manifest.
+    **options
+        ``force`` (start afresh in a non-empty folder: results.csv is replaced), ``quiet`` (no
+        progress messages on stderr), ``command`` (the command line recorded in the manifest).
 
     Returns
     -------
@@ -285,13 +279,12 @@ def run_bench(
         out,
         compute,
         render,
-        command=list(command) if command is not None else python_call(run_bench, config, out),
+        call=(run_bench, config, out),
         seed=config.root_seed,
         configuration={**asdict(config), "grid": names},
-        force=force,
-        quiet=quiet,
         prepare=lambda path, fresh: _prepare(path, fresh, config),
         written=["results.csv", "bench.json"],
+        **options,
     )
     return correlations
 

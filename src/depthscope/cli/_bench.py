@@ -21,18 +21,18 @@ report.md, bench.json and manifest.json.  Run the same command again to resume.
 """
 
 
+_HELP = "train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy"
+_DESCRIPTION = (
+    "Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
+    "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
+    "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
+    "report Spearman/Kendall rank correlations with bootstrap 95%% intervals."
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``bench`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "bench",
-        help="train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy",
-        description="Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
-        "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
-        "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
-        "report Spearman/Kendall rank correlations with bootstrap 95%% intervals.",
-        epilog=_EPILOG,
-    )
+    parser = add_command(subparsers, "bench", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "--dataset",
         default="digits",

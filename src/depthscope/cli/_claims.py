@@ -19,17 +19,17 @@ report.md and manifest.json.
 """
 
 
+_HELP = "check the layerwise effective-dimension claims of arXiv:2507.07675"
+_DESCRIPTION = (
+    "Static checks of the claimed formulas and a measurement grid of the "
+    "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
+    "kinds), with verdicts computed from the measurements."
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``claims`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "claims",
-        help="check the layerwise effective-dimension claims of arXiv:2507.07675",
-        description="Static checks of the claimed formulas and a measurement grid of the "
-        "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
-        "kinds), with verdicts computed from the measurements.",
-        epilog=_EPILOG,
-    )
+    parser = add_command(subparsers, "claims", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("--out", default="runs/claims", help="output folder (default runs/claims)")
     parser.add_argument("--quick", action="store_true", help="a small grid (under a minute)")
     parser.add_argument(

@@ -9,7 +9,7 @@ __all__ = ["add_command", "command_line"]
 
 
 def add_command(
-    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+    subparsers: Any, name: str, help: str, description: str, epilog: str
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name`` with its one-line help, description and examples epilog."""
     parser: argparse.ArgumentParser = subparsers.add_parser(

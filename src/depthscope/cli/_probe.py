@@ -44,19 +44,17 @@ _COLUMNS = (
 )
 
 
+_HELP = "measure a saved PyTorch model layer by layer (angle, effective dimension, theory)"
+_DESCRIPTION = (
+    "Run a batch of inputs through a saved PyTorch model and report, per activation "
+    "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
+    "and the predicted band where the model is a bias-free Linear+ReLU stack."
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``probe`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "probe",
-        help="measure a saved PyTorch model layer by layer (angle, effective dimension, theory)",
-        description=(
-            "Run a batch of inputs through a saved PyTorch model and report, per activation "
-            "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
-            "and the predicted band where the model is a bias-free Linear+ReLU stack."
-        ),
-        epilog=_EXAMPLES,
-    )
+    parser = add_command(subparsers, "probe", _HELP, _DESCRIPTION, _EXAMPLES)
     parser.add_argument("--model", required=True, metavar="FILE", help="TorchScript or state_dict")
     parser.add_argument(
         "--inputs", required=True, metavar="FILE.npy", help="batch of m ≥ 2 inputs, shape (m, ...)"

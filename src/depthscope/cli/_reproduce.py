@@ -21,16 +21,16 @@ Each folder receives the figure (PNG and SVG), results.json, report.md and manif
 """
 
 
+_HELP = "reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder"
+_DESCRIPTION = (
+    "Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
+    "simulate, compare with the theory, draw the figure and write a plain-words report."
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``reproduce`` subcommand."""
-    parser = add_command(
-        subparsers,
-        "reproduce",
-        help="reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder",
-        description="Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
-        "simulate, compare with the theory, draw the figure and write a plain-words report.",
-        epilog=_EPILOG,
-    )
+    parser = add_command(subparsers, "reproduce", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("figure", choices=FIGURES, help="which figure")
     parser.add_argument("--out", default=None, help="output folder (default runs/FIGURE)")
     parser.add_argument(

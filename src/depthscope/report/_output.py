@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .._errors import DepthscopeError
 
 __all__ = [
     "Progress",
+    "RunOptions",
     "jsonable",
     "machine",
     "prepare_out_dir",
@@ -34,6 +35,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class RunOptions(TypedDict, total=False):
+    """Keyword options of every ``run_*`` function (see :func:`run_experiment`)."""
+
+    force: bool
+    quiet: bool
+    command: Sequence[str] | None
 
 
 def prepare_out_dir(path: str | os.PathLike[str], *, force: bool) -> Path:
@@ -207,13 +216,14 @@ def run_experiment(
     compute: Callable[[Progress], T],
     render: Callable[[T, Progress], Mapping[str, Any]],
     *,
-    command: Sequence[str],
+    call: tuple[Any, ...],
     seed: int | None,
     configuration: Mapping[str, Any] | Callable[[T], Mapping[str, Any]],
-    force: bool = False,
-    quiet: bool = False,
     prepare: Callable[[str | os.PathLike[str], bool], Path] | None = None,
     written: Sequence[str] = (),
+    force: bool = False,
+    quiet: bool = False,
+    command: Sequence[str] | None = None,
 ) -> T:
     """Prepare ``out``, compute, write the rendered outputs and the manifest; return the result.
 
@@ -228,16 +238,22 @@ def run_experiment(
     render : callable
         ``render(result, progress) -> outputs``: the named outputs written by
         :func:`write_outputs` (figures, JSON, text, arrays).
-    command, seed : see :func:`write_manifest`
+    call : tuple
+        The function run and its arguments, recorded (:func:`python_call`) when there is no
+        ``command``.
+    seed : int or None
+        Root seed, recorded in the manifest.
     configuration : mapping or callable
         The settings recorded in the manifest, or ``configuration(result) -> settings``.
-    force, quiet : bool
-        Write into a non-empty ``out``; silence the progress messages.
     prepare : callable, optional
         ``prepare(out, force) -> folder`` in place of :func:`prepare_out_dir` (a resumable run).
     written : sequence of str
         Files that ``prepare`` or ``compute`` wrote (a log appended as runs finish), listed in
         the manifest with the rendered ones.
+    force, quiet : bool
+        Write into a non-empty ``out``; silence the progress messages.
+    command : sequence of str, optional
+        The command line that made the run (the CLI's); default: the Python ``call``.
     """
     directory = (prepare or _prepare)(out, force)
     progress = Progress(name, quiet=quiet)
@@ -246,7 +262,7 @@ def run_experiment(
     files = [*written, *write_outputs(directory, render(result, progress))]
     write_manifest(
         directory,
-        command=command,
+        command=command or python_call(*call),
         seed=seed,
         configuration=configuration(result) if callable(configuration) else configuration,
         duration_s=progress.elapsed,

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, python_call, run_experiment
+from ..report._output import Progress, RunOptions, run_experiment
 from ..report._plot import new_figure, styled
 from ..simulation._simulate import simulate
 from ._verdicts import (
@@ -39,6 +39,7 @@ from ._verdicts import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
+    from typing import Unpack
 
     from matplotlib.figure import Figure
 
@@ -548,12 +549,7 @@ def plot_claims(
 
 
 def run_claims(
-    config: ClaimsConfig,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: list[str] | None = None,
+    config: ClaimsConfig, out: str | Path, **options: Unpack[RunOptions]
 ) -> dict[str, Any]:
     """Run the claim check end to end into ``out``; return the verdicts."""
     static = static_checks(config.batch_sizes)
@@ -590,10 +586,9 @@ def run_claims(
         out,
         compute,
         render,
-        command=command or python_call(run_claims, config, str(out)),
+        call=(run_claims, config, str(out)),
         seed=config.seed,
         configuration=config.to_dict(),
-        force=force,
-        quiet=quiet,
+        **options,
     )
     return results

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, python_call, run_experiment
+from ..report._output import Progress, RunOptions, run_experiment
 from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import SimulationResult, simulate
 from ..theory._predict import Prediction, predict
@@ -23,6 +23,7 @@ from ._stats import ks_lenient, ks_one_sample, mean_band
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
+    from typing import Unpack
 
     from matplotlib.figure import Figure
 
@@ -526,14 +527,7 @@ def fig1_outputs(result: Fig1Result) -> dict[str, Any]:
     }
 
 
-def run_fig1(
-    config: Fig1Config,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: list[str] | None = None,
-) -> Fig1Result:
+def run_fig1(config: Fig1Config, out: str | Path, **options: Unpack[RunOptions]) -> Fig1Result:
     """Run Figure 1 end to end and write every file into ``out`` (see the module docstring)."""
     config.validate()
 
@@ -548,13 +542,12 @@ def run_fig1(
         out,
         compute,
         lambda result, _: fig1_outputs(result),
-        command=command or python_call(run_fig1, config, str(out)),
+        call=(run_fig1, config, str(out)),
         seed=config.seed,
         configuration=lambda result: {
             **asdict(config),
             "sampler": "gram",
             "simulation": result.simulation.configuration(),
         },
-        force=force,
-        quiet=quiet,
+        **options,
     )

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, python_call, run_experiment
+from ..report._output import Progress, RunOptions, run_experiment
 from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import simulate
 from ..theory._predict import predict
@@ -31,6 +31,7 @@ from ..theory._theorem import infinite_width_map, mu, rho, sigma2
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
+    from typing import Unpack
 
     from matplotlib.figure import Figure
 
@@ -357,14 +358,7 @@ def _csv(results: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_fig2(
-    config: Fig2Config,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: list[str] | None = None,
-) -> dict[str, Any]:
+def run_fig2(config: Fig2Config, out: str | Path, **options: Unpack[RunOptions]) -> dict[str, Any]:
     """Run Figure 2 end to end into ``out``: figure, ``results.json``, CSV, report; return it."""
     config.validate()
 
@@ -390,9 +384,8 @@ def run_fig2(
         out,
         compute,
         render,
-        command=command or python_call(run_fig2, config, str(out)),
+        call=(run_fig2, config, str(out)),
         seed=config.seed,
         configuration=asdict(config),
-        force=force,
-        quiet=quiet,
+        **options,
     )

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._architecture import format_architecture
-from ..report._output import python_call, run_experiment
+from ..report._output import RunOptions, run_experiment
 from ..report._plot import COLORS, new_figure, styled
 from ..theory._predict import predict, predict_final
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
+    from typing import Unpack
 
     from matplotlib.figure import Figure
 
@@ -220,9 +221,7 @@ def plot_fig4(results: dict[str, Any]) -> Figure:
     return fig
 
 
-def run_fig4(
-    out: str | Path, *, force: bool = False, quiet: bool = False, command: list[str] | None = None
-) -> dict[str, Any]:
+def run_fig4(out: str | Path, **options: Unpack[RunOptions]) -> dict[str, Any]:
     """Compute, draw and write Figure 4 into ``out``: figure, ``results.json``, ``report.md``."""
 
     def compute(progress: Progress) -> dict[str, Any]:
@@ -241,7 +240,7 @@ def run_fig4(
         out,
         compute,
         render,
-        command=command or python_call(run_fig4, str(out)),
+        call=(run_fig4, str(out)),
         seed=None,
         configuration={
             "theta0": THETA0,
@@ -251,6 +250,5 @@ def run_fig4(
             "grid_widths": GRID_WIDTHS,
             "grid_depths": GRID_DEPTHS,
         },
-        force=force,
-        quiet=quiet,
+        **options,
     )
