@@ -38,7 +38,7 @@ from scipy import stats
 
 from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
-from ..report._output import Progress, RunOptions, prepare_out_dir, run_experiment, write_json
+from ..report._output import Provenance, RunOptions, prepare_out_dir, run_experiment, write_json
 from ..report._plot import new_figure, styled
 from ._grid import full_grid, quick_grid
 from ._proxies import PROXIES
@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Unpack
 
     from matplotlib.figure import Figure
+
+    from ..report._output import Progress
 
 __all__ = ["COLUMNS", "SCORES", "BenchConfig", "run_bench"]
 
@@ -274,14 +276,15 @@ def run_bench(
         outputs["report.md"] = bench_report(rows, correlations, config)
         return outputs
 
+    provenance = Provenance(
+        (run_bench, config, out), config.root_seed, {**asdict(config), "grid": names}
+    )
     _, correlations = run_experiment(
         "bench",
         out,
         compute,
         render,
-        call=(run_bench, config, out),
-        seed=config.root_seed,
-        configuration={**asdict(config), "grid": names},
+        provenance,
         prepare=lambda path, fresh: _prepare(path, fresh, config),
         written=["results.csv", "bench.json"],
         **options,

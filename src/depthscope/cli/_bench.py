@@ -10,6 +10,14 @@ from ._common import add_command, command_line
 
 __all__ = ["register"]
 
+_HELP = "train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy"
+_DESCRIPTION = (
+    "Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
+    "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
+    "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
+    "report Spearman/Kendall rank correlations with bootstrap 95%% intervals."
+)
+
 _EPILOG = """\
 examples:
   depthscope bench --dataset digits --quick --out runs/quick     # under 2 minutes
@@ -19,15 +27,6 @@ examples:
 The folder receives results.csv (written as runs finish), correlations.json, figure3.png/.svg,
 report.md, bench.json and manifest.json.  Run the same command again to resume.
 """
-
-
-_HELP = "train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy"
-_DESCRIPTION = (
-    "Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
-    "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
-    "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
-    "report Spearman/Kendall rank correlations with bootstrap 95%% intervals."
-)
 
 
 def register(subparsers: Any) -> None:

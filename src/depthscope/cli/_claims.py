@@ -9,6 +9,13 @@ from ._common import add_command, command_line
 
 __all__ = ["register"]
 
+_HELP = "check the layerwise effective-dimension claims of arXiv:2507.07675"
+_DESCRIPTION = (
+    "Static checks of the claimed formulas and a measurement grid of the "
+    "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
+    "kinds), with verdicts computed from the measurements."
+)
+
 _EPILOG = """\
 examples:
   depthscope claims --out runs/claims --quick     # n ∈ {64, 256}, m ∈ {4, 16}: under a minute
@@ -17,14 +24,6 @@ examples:
 Writes verdicts.json (C1..C6, each with its numeric evidence), measurements.json, claims.png/svg,
 report.md and manifest.json.
 """
-
-
-_HELP = "check the layerwise effective-dimension claims of arXiv:2507.07675"
-_DESCRIPTION = (
-    "Static checks of the claimed formulas and a measurement grid of the "
-    "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
-    "kinds), with verdicts computed from the measurements."
-)
 
 
 def register(subparsers: Any) -> None:

@@ -12,6 +12,12 @@ from ._common import add_command
 
 __all__ = ["register"]
 
+_HELP = "predict mean and sd of ln sin²θ per layer"
+_DESCRIPTION = (
+    "Predict the per-layer mean, sd and quantiles of ln sin²θ_ℓ for two inputs "
+    "at angle θ0 passing through a random bias-free He-initialised ReLU network."
+)
+
 _EPILOG = """\
 examples:
   depthscope predict 256x30 --theta0 0.1
@@ -22,13 +28,6 @@ methods: markov (default; the exact one-step law propagated as a distribution),
 infinite (arc-cosine map), mean (Theorem 1 iterated: the paper's Algorithm 1),
 approx1, approx2 (the paper's Approximations 1 and 2).
 """
-
-
-_HELP = "predict mean and sd of ln sin²θ per layer"
-_DESCRIPTION = (
-    "Predict the per-layer mean, sd and quantiles of ln sin²θ_ℓ for two inputs "
-    "at angle θ0 passing through a random bias-free He-initialised ReLU network."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -20,6 +20,13 @@ from ._common import add_command, command_line
 
 __all__ = ["register"]
 
+_HELP = "measure a saved PyTorch model layer by layer (angle, effective dimension, theory)"
+_DESCRIPTION = (
+    "Run a batch of inputs through a saved PyTorch model and report, per activation "
+    "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
+    "and the predicted band where the model is a bias-free Linear+ReLU stack."
+)
+
 _EXAMPLES = """\
 examples:
   depthscope probe --model model.pt --inputs batch.npy --out runs/probe
@@ -41,14 +48,6 @@ _COLUMNS = (
     ("erank_centered", "erank_c"),
     ("mean_cosine", "cos"),
     ("dead_fraction", "dead"),
-)
-
-
-_HELP = "measure a saved PyTorch model layer by layer (angle, effective dimension, theory)"
-_DESCRIPTION = (
-    "Run a batch of inputs through a saved PyTorch model and report, per activation "
-    "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
-    "and the predicted band where the model is a bias-free Linear+ReLU stack."
 )
 
 

@@ -9,6 +9,12 @@ from ._common import add_command, command_line
 
 __all__ = ["register"]
 
+_HELP = "reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder"
+_DESCRIPTION = (
+    "Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
+    "simulate, compare with the theory, draw the figure and write a plain-words report."
+)
+
 FIGURES = ("fig1", "fig2", "fig4")
 
 _EPILOG = """\
@@ -19,13 +25,6 @@ examples:
 
 Each folder receives the figure (PNG and SVG), results.json, report.md and manifest.json.
 """
-
-
-_HELP = "reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder"
-_DESCRIPTION = (
-    "Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
-    "simulate, compare with the theory, draw the figure and write a plain-words report."
-)
 
 
 def register(subparsers: Any) -> None:

@@ -14,6 +14,13 @@ from ._common import add_command
 
 __all__ = ["register"]
 
+_HELP = "rank architectures by predicted final angle (zero-cost, before training)"
+_DESCRIPTION = (
+    "Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
+    "of each architecture (bias-free He-initialised ReLU MLPs) and rank them: rank 1 is "
+    "the least degenerate."
+)
+
 _EPILOG = """\
 examples:
   depthscope screen 100x10 30x15 50x50 512,256,128 --input-dim 784 --output-dim 10
@@ -33,14 +40,6 @@ _COLUMNS = (
     "degeneracy_depth",
     "params",
     "flops",
-)
-
-
-_HELP = "rank architectures by predicted final angle (zero-cost, before training)"
-_DESCRIPTION = (
-    "Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
-    "of each architecture (bias-free He-initialised ReLU MLPs) and rank them: rank 1 is "
-    "the least degenerate."
 )
 
 

@@ -14,6 +14,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -23,6 +24,7 @@ from .._errors import DepthscopeError
 
 __all__ = [
     "Progress",
+    "Provenance",
     "RunOptions",
     "jsonable",
     "machine",
@@ -35,6 +37,26 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the manifest of a run records besides its files.
+
+    Attributes
+    ----------
+    call : tuple
+        The function run and its arguments, recorded (:func:`python_call`) when the run has no
+        command line.
+    seed : int or None
+        Root seed of the run.
+    configuration : mapping or callable
+        The settings of the run, or ``configuration(result) -> settings``.
+    """
+
+    call: tuple[Any, ...]
+    seed: int | None
+    configuration: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]]
 
 
 class RunOptions(TypedDict, total=False):
@@ -215,10 +237,8 @@ def run_experiment(
     out: str | os.PathLike[str],
     compute: Callable[[Progress], T],
     render: Callable[[T, Progress], Mapping[str, Any]],
+    provenance: Provenance,
     *,
-    call: tuple[Any, ...],
-    seed: int | None,
-    configuration: Mapping[str, Any] | Callable[[T], Mapping[str, Any]],
     prepare: Callable[[str | os.PathLike[str], bool], Path] | None = None,
     written: Sequence[str] = (),
     force: bool = False,
@@ -238,13 +258,8 @@ def run_experiment(
     render : callable
         ``render(result, progress) -> outputs``: the named outputs written by
         :func:`write_outputs` (figures, JSON, text, arrays).
-    call : tuple
-        The function run and its arguments, recorded (:func:`python_call`) when there is no
-        ``command``.
-    seed : int or None
-        Root seed, recorded in the manifest.
-    configuration : mapping or callable
-        The settings recorded in the manifest, or ``configuration(result) -> settings``.
+    provenance : Provenance
+        The call, seed and settings recorded in the manifest.
     prepare : callable, optional
         ``prepare(out, force) -> folder`` in place of :func:`prepare_out_dir` (a resumable run).
     written : sequence of str
@@ -260,11 +275,12 @@ def run_experiment(
     result = compute(progress)
     progress.stage("drawing the figure and writing the report")
     files = [*written, *write_outputs(directory, render(result, progress))]
+    settings = provenance.configuration
     write_manifest(
         directory,
-        command=command or python_call(*call),
-        seed=seed,
-        configuration=configuration(result) if callable(configuration) else configuration,
+        command=command or python_call(*provenance.call),
+        seed=provenance.seed,
+        configuration=settings(result) if callable(settings) else settings,
         duration_s=progress.elapsed,
         files=files,
     )

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, RunOptions, run_experiment
+from ..report._markdown import table as markdown_table
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
 from ..report._plot import new_figure, styled
 from ..simulation._simulate import simulate
 from ._verdicts import (
@@ -329,22 +330,21 @@ def evidence_line(key: str, verdict: dict[str, Any]) -> str:
 
 
 def _oscillation_table(summaries: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| variant | inputs | curves | oscillating (≥ 2 significant direction changes) |"
-        " max changes |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for variant in VARIANTS:
         for kind in INPUT_KINDS:
             picked = [s for s in summaries if s["variant"] == variant and s["inputs"] == kind]
-            if not picked:
-                continue
-            counts = [s["changes"][name]["changes"] for s in picked for name in CURVE_METRICS]
-            lines.append(
-                f"| {variant} | {kind} | {len(counts)} | "
-                f"{sum(c >= 2 for c in counts)} | {max(counts)} |"
-            )
-    return lines
+            if picked:
+                counts = [s["changes"][name]["changes"] for s in picked for name in CURVE_METRICS]
+                rows.append((variant, kind, len(counts), sum(c >= 2 for c in counts), max(counts)))
+    header = (
+        "variant",
+        "inputs",
+        "curves",
+        "oscillating (≥ 2 significant direction changes)",
+        "max changes",
+    )
+    return markdown_table(header, rows)
 
 
 def claims_report(
@@ -581,14 +581,6 @@ def run_claims(
             "report.md": claims_report(config, static, results, summaries),
         }
 
-    results, _ = run_experiment(
-        "claims",
-        out,
-        compute,
-        render,
-        call=(run_claims, config, str(out)),
-        seed=config.seed,
-        configuration=config.to_dict(),
-        **options,
-    )
+    provenance = Provenance((run_claims, config, str(out)), config.seed, config.to_dict())
+    results, _ = run_experiment("claims", out, compute, render, provenance, **options)
     return results

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, RunOptions, run_experiment
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
 from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import SimulationResult, simulate
 from ..theory._predict import Prediction, predict
@@ -537,17 +537,11 @@ def run_fig1(config: Fig1Config, out: str | Path, **options: Unpack[RunOptions])
         )
         return compute_fig1(config, progress=progress.counter("networks"))
 
+    def configuration(result: Fig1Result) -> dict[str, Any]:
+        simulation = result.simulation.configuration()
+        return {**asdict(config), "sampler": "gram", "simulation": simulation}
+
+    provenance = Provenance((run_fig1, config, str(out)), config.seed, configuration)
     return run_experiment(
-        "fig1",
-        out,
-        compute,
-        lambda result, _: fig1_outputs(result),
-        call=(run_fig1, config, str(out)),
-        seed=config.seed,
-        configuration=lambda result: {
-            **asdict(config),
-            "sampler": "gram",
-            "simulation": result.simulation.configuration(),
-        },
-        **options,
+        "fig1", out, compute, lambda result, _: fig1_outputs(result), provenance, **options
     )

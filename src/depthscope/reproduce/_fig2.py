@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from .._errors import DepthscopeError
-from ..report._output import Progress, RunOptions, run_experiment
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
 from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import simulate
 from ..theory._predict import predict
@@ -42,7 +42,23 @@ LEVEL = 0.99
 
 @dataclass(frozen=True)
 class Fig2Config:
-    """Setup of Figure 2 (defaults: the paper's 10,000 networks × 100 angles, width 1024)."""
+    """Setup of Figure 2 (defaults: the paper's 10,000 networks × 100 angles, width 1024).
+
+    Attributes
+    ----------
+    networks : int
+        Networks simulated at each angle.
+    angles : int
+        Number of initial angles θ, evenly spaced in [theta_min, theta_max].
+    theta_min, theta_max : float
+        The range of θ, radians.
+    width : int
+        Width n of the one hidden layer.
+    seed : int
+        Root seed (angle i draws from child i of ``SeedSequence(seed).spawn(angles)``).
+    quick : bool
+        Whether this is the smaller ``--quick`` setup (said in the report).
+    """
 
     networks: int = 10_000
     angles: int = 100
@@ -379,13 +395,5 @@ def run_fig2(config: Fig2Config, out: str | Path, **options: Unpack[RunOptions])
             "report.md": fig2_report(results, results["simulation_seconds"]),
         }
 
-    return run_experiment(
-        "fig2",
-        out,
-        compute,
-        render,
-        call=(run_fig2, config, str(out)),
-        seed=config.seed,
-        configuration=asdict(config),
-        **options,
-    )
+    provenance = Provenance((run_fig2, config, str(out)), config.seed, asdict(config))
+    return run_experiment("fig2", out, compute, render, provenance, **options)
