@@ -38,7 +38,7 @@ from scipy import stats
 
 from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
-from ..report._output import Provenance, RunOptions, prepare_out_dir, run_experiment, write_json
+from ..report import _output as output
 from ..report._plot import new_figure, styled
 from ._grid import full_grid, quick_grid
 from ._proxies import PROXIES
@@ -216,15 +216,14 @@ def _prepare(out: str | os.PathLike[str], force: bool, config: BenchConfig) -> P
                 "add --force to start afresh."
             )
         return directory
-    prepare_out_dir(directory, force=force)
-    write_json(marker, config.identity())
-    with results.open("w", newline="") as handle:
-        csv.writer(handle).writerow(COLUMNS)
+    output.prepare_out_dir(directory, force=force)
+    output.write_json(marker, config.identity())
+    output.append_csv_row(results, COLUMNS, fresh=True)
     return directory
 
 
 def run_bench(
-    config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[RunOptions]
+    config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[output.RunOptions]
 ) -> dict[str, Any]:
     """Run the bench into ``out`` (resuming finished rows) and write every output file.
 
@@ -276,10 +275,10 @@ def run_bench(
         outputs["report.md"] = bench_report(rows, correlations, config)
         return outputs
 
-    provenance = Provenance(
+    provenance = output.Provenance(
         (run_bench, config, out), config.root_seed, {**asdict(config), "grid": names}
     )
-    _, correlations = run_experiment(
+    _, correlations = output.run_experiment(
         "bench",
         out,
         compute,
@@ -329,24 +328,21 @@ def _train_missing(
         f"on {config.workers} worker(s)"
     )
     report = progress.counter("runs")
-    with log.open("a", newline="") as handle:
-        writer = csv.writer(handle)
 
-        def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
-            row = {
-                "architecture": name,
-                "seed": task.seed,
-                "schedule": task.schedule,
-                "epochs": task.epochs,
-                **static[name],
-                **measured,
-            }
-            writer.writerow([_format(row[c]) for c in COLUMNS])
-            handle.flush()
-            if report is not None:
-                report(count, len(tasks))
+    def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
+        row = {
+            "architecture": name,
+            "seed": task.seed,
+            "schedule": task.schedule,
+            "epochs": task.epochs,
+            **static[name],
+            **measured,
+        }
+        output.append_csv_row(log, [_format(row[c]) for c in COLUMNS])
+        if report is not None:
+            report(count, len(tasks))
 
-        _execute(tasks, dataset, config.workers, record)
+    _execute(tasks, dataset, config.workers, record)
 
 
 def _execute(

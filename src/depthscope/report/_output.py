@@ -7,6 +7,7 @@ shape, through :func:`prepare_out_dir`, :func:`write_outputs` and :func:`write_m
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -26,6 +27,7 @@ __all__ = [
     "Progress",
     "Provenance",
     "RunOptions",
+    "append_csv_row",
     "jsonable",
     "machine",
     "prepare_out_dir",
@@ -155,6 +157,15 @@ def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
             path.write_text(value)
         files.append(name)
     return files
+
+
+def append_csv_row(path: Path, cells: Sequence[Any], *, fresh: bool = False) -> None:
+    """Append one row to a CSV log (``fresh``: start the file anew with this row).
+
+    The file is closed after each row, so an interrupted run keeps every row already written.
+    """
+    with path.open("w" if fresh else "a", newline="") as handle:
+        csv.writer(handle).writerow(cells)
 
 
 def machine() -> dict[str, Any]:

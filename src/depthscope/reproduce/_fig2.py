@@ -42,30 +42,19 @@ LEVEL = 0.99
 
 @dataclass(frozen=True)
 class Fig2Config:
-    """Setup of Figure 2 (defaults: the paper's 10,000 networks × 100 angles, width 1024).
+    """Setup of Figure 2 (defaults: the paper's 10,000 networks × 100 angles, width 1024)."""
 
-    Attributes
-    ----------
-    networks : int
-        Networks simulated at each angle.
-    angles : int
-        Number of initial angles θ, evenly spaced in [theta_min, theta_max].
-    theta_min, theta_max : float
-        The range of θ, radians.
-    width : int
-        Width n of the one hidden layer.
-    seed : int
-        Root seed (angle i draws from child i of ``SeedSequence(seed).spawn(angles)``).
-    quick : bool
-        Whether this is the smaller ``--quick`` setup (said in the report).
-    """
-
+    #: Networks simulated at each angle.
     networks: int = 10_000
+    #: Number of initial angles θ, evenly spaced in [theta_min, theta_max] (radians).
     angles: int = 100
     theta_min: float = 0.005
     theta_max: float = 0.8
+    #: Width n of the one hidden layer.
     width: int = 1024
+    #: Root seed (angle i draws from child i of ``SeedSequence(seed).spawn(angles)``).
     seed: int = 3
+    #: Whether this is the smaller ``--quick`` setup (said in the report).
     quick: bool = False
 
     @classmethod
