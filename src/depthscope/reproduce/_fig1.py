@@ -1,8 +1,9 @@
 """Figure 1 of Jakub & Nica: the law of ln sin²θ_ℓ through 31 ReLU layers of width 256.
 
 ``compute_fig1`` simulates the paper's setup with the Gram chain, evaluates every predictor
-and the two Kolmogorov-Smirnov variants, and returns a :class:`Fig1Result`; ``write_fig1``
-writes the figure, ``results.json``, ``per_layer.csv``, ``report.md`` and the sample.
+and the two Kolmogorov-Smirnov variants, and returns a :class:`Fig1Result`; ``fig1_outputs``
+renders the figure, ``results.json``, ``per_layer.csv``, ``report.md`` and the sample, which
+``run_fig1`` writes through :func:`depthscope.report._output.run_experiment`.
 """
 
 from __future__ import annotations
