@@ -236,6 +236,53 @@ def test_snip_grad_norm_jacob_cov_and_angle_definitions() -> None:
     assert measured_angle(model, x[:2], x[:2]) == -math.inf  # identical inputs: θ = 0
 
 
+def test_measured_angle_keeps_a_tiny_angle() -> None:
+    """θ₀ = 1e-9 through a tiny net: finite and close to the truth (1 − cos² rounds it away).
+
+    Reference: the same float64 weights in mpmath at 50 digits (ReLU applied exactly there),
+    sin²θ_L = 1 − cos²θ_L at that precision. Tolerance 1e-5 on ln sin²θ_L (≈ −39.6): the float64
+    difference b − a of the last-layer outputs carries a relative error of order eps/θ ≈ 1e-7.
+    """
+    torch = pytest.importorskip("torch")
+    mpmath = pytest.importorskip("mpmath")
+    from depthscope.bench._proxies import measured_angle
+    from depthscope.bench._train import build_mlp
+
+    model = build_mlp(6, [5, 4], 3, seed=1)
+    theta = 1e-9
+    basis, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(6, 2)))
+    u, v = basis[:, 0], basis[:, 1]
+    x1, x2 = u, math.cos(theta) * u + math.sin(theta) * v
+    first = torch.tensor(x1[None, :], dtype=torch.float64)
+    second = torch.tensor(x2[None, :], dtype=torch.float64)
+    measured = measured_angle(model, first, second)
+
+    with mpmath.workdps(50):
+        mu = [mpmath.mpf(float(t)) for t in u]
+        mv = [mpmath.mpf(float(t)) for t in v]
+        mt = mpmath.mpf(theta)
+        h = [[mpmath.cos(mt) * p + mpmath.sin(mt) * q for p, q in zip(mu, mv, strict=True)], mu]
+        for index in (0, 2):  # the two hidden Linear layers, each followed by a ReLU
+            w = model[index].weight.detach().double().numpy()
+            h = [
+                [
+                    max(
+                        mpmath.fsum(mpmath.mpf(float(c)) * t for c, t in zip(row, x, strict=True)),
+                        0,
+                    )
+                    for row in w
+                ]
+                for x in h
+            ]
+        a, b = h
+        cos = mpmath.fsum(p * q for p, q in zip(a, b, strict=True)) / mpmath.sqrt(
+            mpmath.fsum(p * p for p in a) * mpmath.fsum(q * q for q in b)
+        )
+        truth = float(mpmath.log(1 - cos**2))
+    assert math.isfinite(measured)
+    assert measured == pytest.approx(truth, abs=1e-5)  # 1 − cos²θ gave −35.35 here
+
+
 def test_he_normal_truncated_variance() -> None:
     torch = pytest.importorskip("torch")
     from depthscope.bench._train import build_mlp

@@ -149,11 +149,11 @@ def test_import_depthscope_does_not_import_matplotlib():
 
 
 def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
-    from depthscope.report._plot import pyplot
+    from depthscope.report._plot import new_figure
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(DepthscopeError, match="plot"):
-        pyplot()
+        new_figure()
 
 
 def test_reproduce_fig1_cli_writes_the_folder_and_refuses_to_overwrite(tmp_path, capsys):

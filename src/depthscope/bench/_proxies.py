@@ -24,8 +24,9 @@ initialisation, before any training:
     (clipped at 0 against round-off), score = −Σ_i [ln(λ_i + k) + 1/(λ_i + k)], k = 1e−5.
 ``measured_angle``
     ln sin²θ_L between the last-hidden-layer outputs of two random training inputs, averaged
-    over a few pairs (float64) — the quantity the theory predicts, measured on the very network
-    that is then trained.  −inf when some pair's outputs are parallel or a layer died (θ = 0).
+    over a few pairs (float64, from the Gram determinant: exact for tiny angles too) — the
+    quantity the theory predicts, measured on the very network that is then trained.  −inf when
+    some pair's outputs are parallel or a layer died (θ = 0).
 
 A proxy that comes out NaN or −inf is returned as such; the runner records and reports it.
 """
@@ -38,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ..simulation._metrics import ln_sin2_from_pair
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -173,6 +176,14 @@ def jacob_cov(model: nn.Sequential, x: torch.Tensor) -> float:
     return float(-np.sum(np.log(eig + _JACOB_K) + 1.0 / (eig + _JACOB_K)))
 
 
+def _last_hidden(model: nn.Sequential) -> nn.Sequential:
+    """Return the layers up to the last ReLU (their output is the last hidden layer's)."""
+    from torch import nn
+
+    last = max(i for i, layer in enumerate(model) if isinstance(layer, nn.ReLU))
+    return nn.Sequential(*list(model)[: last + 1])
+
+
 def measured_angle(model: nn.Sequential, x_first: torch.Tensor, x_second: torch.Tensor) -> float:
     """Mean over pairs of ln sin²θ at the last hidden layer, in float64.
 
@@ -186,22 +197,24 @@ def measured_angle(model: nn.Sequential, x_first: torch.Tensor, x_second: torch.
     -------
     float
         Mean of ln sin²θ_L over the pairs; −inf if any pair collapsed (θ_L = 0 or a dead layer).
+
+    Notes
+    -----
+    Only the last hidden layer's outputs ``a`` and ``b`` are kept; sin²θ is computed from
+    their Gram determinant with ``Δ = b − a``
+    (:func:`depthscope.simulation._metrics.ln_sin2_from_pair`), not as ``1 − cos²θ``, so a tiny
+    angle keeps its value instead of rounding to zero.
     """
     import torch
 
-    net = copy.deepcopy(model).to(torch.float64)
+    head = _last_hidden(copy.deepcopy(model).to(torch.float64))
     with torch.no_grad():
-        a = _hidden_outputs(net, x_first.to(torch.float64))[-1].numpy()
-        b = _hidden_outputs(net, x_second.to(torch.float64))[-1].numpy()
-    norm_a = np.linalg.norm(a, axis=1)
-    norm_b = np.linalg.norm(b, axis=1)
-    if not np.all((norm_a > 0) & (norm_b > 0)):
+        a = head(x_first.to(torch.float64)).numpy()
+        b = head(x_second.to(torch.float64)).numpy()
+    ln_sin2, dead = ln_sin2_from_pair(a, b - a)
+    if np.any(dead):
         return -math.inf
-    cos = np.clip(np.einsum("ij,ij->i", a, b) / (norm_a * norm_b), -1.0, 1.0)
-    sin2 = 1.0 - cos * cos
-    if not np.all(sin2 > 0):
-        return -math.inf
-    return float(np.mean(np.log(sin2)))
+    return float(np.mean(ln_sin2))
 
 
 def measure_proxies(

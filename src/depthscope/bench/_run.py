@@ -31,16 +31,25 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
 
 from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
+from ..report import _output as output
+from ..report._plot import new_figure, styled
 from ._grid import full_grid, quick_grid
 from ._proxies import PROXIES
 from ._train import SCHEDULES, Task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Unpack
+
+    from matplotlib.figure import Figure
+
+    from ..report._output import Progress
 
 __all__ = ["COLUMNS", "SCORES", "BenchConfig", "run_bench"]
 
@@ -195,40 +204,26 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _prepare(directory: Path, config: BenchConfig, force: bool) -> list[dict[str, Any]]:
-    """Create or check the output folder; return the rows already finished."""
-    if directory.exists() and not directory.is_dir():
-        raise DepthscopeError(f"--out {str(directory)!r} exists and is not a directory.")
+def _prepare(out: str | os.PathLike[str], force: bool, config: BenchConfig) -> Path:
+    """Check a folder to resume (same settings), or prepare a fresh one with an empty log."""
+    directory = Path(out)
     results, marker = directory / "results.csv", directory / "bench.json"
-    if force and results.exists():
-        results.unlink()
-    if directory.is_dir() and any(directory.iterdir()) and not force:
-        if not (results.exists() and marker.exists()):
-            raise DepthscopeError(
-                f"output directory {str(directory)!r} is not empty and holds no bench results "
-                "to resume; add --force to write into it."
-            )
+    if not force and results.is_file() and marker.is_file():
         previous = json.loads(marker.read_text())
         if previous != config.identity():
             raise DepthscopeError(
                 f"{results} was made with other settings ({previous}); use another --out or "
                 "add --force to start afresh."
             )
-        return read_results(results)
-    directory.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(config.identity(), indent=2) + "\n")
-    with results.open("w", newline="") as handle:
-        csv.writer(handle).writerow(COLUMNS)
-    return []
+        return directory
+    output.prepare_out_dir(directory, force=force)
+    output.write_json(marker, config.identity())
+    output.append_csv_row(results, COLUMNS, fresh=True)
+    return directory
 
 
 def run_bench(
-    config: BenchConfig,
-    out: str | os.PathLike[str],
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: Sequence[str] | None = None,
+    config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[output.RunOptions]
 ) -> dict[str, Any]:
     """Run the bench into ``out`` (resuming finished rows) and write every output file.
 
@@ -237,25 +232,18 @@ def run_bench(
     config : BenchConfig
     out : str or path-like
         Output folder.
-    force : bool
-        Start afresh in a non-empty folder (results.csv is replaced).
-    quiet : bool
-        No progress messages on stderr.
-    command : sequence of str, optional
-        Command line recorded in the manifest.
+    **options
+        ``force`` (start afresh in a non-empty folder: results.csv is replaced), ``quiet`` (no
+        progress messages on stderr), ``command`` (the command line recorded in the manifest).
 
     Returns
     -------
     dict
         The content of correlations.json.
     """
-    from ..report._output import Progress, write_json, write_manifest
     from ._data import load_dataset
 
-    progress = Progress("bench", quiet=quiet)
-    directory = Path(out)
     dataset = load_dataset(config.dataset).subsample(config.max_train)
-    done_rows = _prepare(directory, config, force)
     grid = [parse_architecture(list(w)) for w in config.grid]
     names = [format_architecture(w) for w in grid]
     predicted = predicted_scores(grid, dataset.input_dim)
@@ -267,7 +255,52 @@ def run_bench(
         }
         for i, name in enumerate(names)
     }
-    done = {(r["architecture"], r["seed"], r["schedule"]) for r in done_rows}
+    log = Path(out) / "results.csv"
+
+    def compute(progress: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        _train_missing(config, dataset, static, list(zip(names, grid, strict=True)), log, progress)
+        rows = [r for r in read_results(log) if r["architecture"] in static]
+        progress.stage("correlations (bootstrap)")
+        return rows, correlate(rows, config)
+
+    def render(
+        computed: tuple[list[dict[str, Any]], dict[str, Any]], progress: Progress
+    ) -> dict[str, Any]:
+        rows, correlations = computed
+        outputs: dict[str, Any] = {"correlations.json": correlations}
+        try:
+            outputs["figure3"] = plot_figure3(rows)
+        except DepthscopeError as err:
+            progress.stage(f"no figure: {err}")
+        outputs["report.md"] = bench_report(rows, correlations, config)
+        return outputs
+
+    provenance = output.Provenance(
+        (run_bench, config, out), config.root_seed, {**asdict(config), "grid": names}
+    )
+    _, correlations = output.run_experiment(
+        "bench",
+        out,
+        compute,
+        render,
+        provenance,
+        prepare=lambda path, fresh: _prepare(path, fresh, config),
+        written=["results.csv", "bench.json"],
+        **options,
+    )
+    return correlations
+
+
+def _train_missing(
+    config: BenchConfig,
+    dataset: Any,
+    static: dict[str, dict[str, float]],
+    architectures: list[tuple[str, tuple[int, ...]]],
+    log: Path,
+    progress: Progress,
+) -> None:
+    """Train every run not yet in the log ``results.csv`` and append one row as each ends."""
+    done = {(r["architecture"], r["seed"], r["schedule"]) for r in read_results(log)}
     tasks = [
         (
             name,
@@ -283,56 +316,33 @@ def run_bench(
                 config.angle_pairs,
             ),
         )
-        for name, widths in zip(names, grid, strict=True)
+        for name, widths in architectures
         for seed in range(config.seeds)
         for schedule, epochs in config.schedules
         if (name, seed, schedule) not in done
     ]
     tasks.sort(key=lambda item: -static[item[0]]["params"] * item[1].epochs)
     progress.stage(
-        f"{config.dataset}: {len(grid)} architectures × {config.seeds} seeds × "
+        f"{config.dataset}: {len(architectures)} architectures × {config.seeds} seeds × "
         f"{len(config.schedules)} schedules; {len(done)} runs already done, {len(tasks)} to go "
         f"on {config.workers} worker(s)"
     )
     report = progress.counter("runs")
-    with (directory / "results.csv").open("a", newline="") as handle:
-        writer = csv.writer(handle)
 
-        def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
-            row = {
-                "architecture": name,
-                "seed": task.seed,
-                "schedule": task.schedule,
-                "epochs": task.epochs,
-                **static[name],
-                **measured,
-            }
-            writer.writerow([_format(row[c]) for c in COLUMNS])
-            handle.flush()
-            if report is not None:
-                report(count, len(tasks))
+    def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
+        row = {
+            "architecture": name,
+            "seed": task.seed,
+            "schedule": task.schedule,
+            "epochs": task.epochs,
+            **static[name],
+            **measured,
+        }
+        output.append_csv_row(log, [_format(row[c]) for c in COLUMNS])
+        if report is not None:
+            report(count, len(tasks))
 
-        _execute(tasks, dataset, config.workers, record)
-    rows = [r for r in read_results(directory / "results.csv") if r["architecture"] in static]
-    progress.stage("correlations (bootstrap)")
-    correlations = correlate(rows, config)
-    write_json(directory / "correlations.json", correlations)
-    files = ["results.csv", "bench.json", "correlations.json", "report.md"]
-    try:
-        files += plot_figure3(rows, directory)
-    except DepthscopeError as err:
-        progress.stage(f"no figure: {err}")
-    (directory / "report.md").write_text(bench_report(rows, correlations, config))
-    write_manifest(
-        directory,
-        command=list(command) if command is not None else ["depthscope", "bench"],
-        seed=config.root_seed,
-        configuration={**asdict(config), "grid": names},
-        duration_s=progress.elapsed,
-        files=files,
-    )
-    progress.stage(f"done: {directory}")
-    return correlations
+    _execute(tasks, dataset, config.workers, record)
 
 
 def _execute(
@@ -429,14 +439,13 @@ def _arch_table(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def plot_figure3(rows: list[dict[str, Any]], directory: Path) -> list[str]:
-    """Draw figure3.png/svg: predicted ln sin²θ_L vs mean accuracy, colour log10 #params."""
-    from ..report._plot import pyplot, save_figure
-
-    plt = pyplot()
+@styled
+def plot_figure3(rows: list[dict[str, Any]]) -> Figure:
+    """Draw figure 3: predicted ln sin²θ_L vs mean accuracy, colour log10 #params."""
     # The paper's schedule first, whatever order the (possibly resumed) runs finished in.
     groups = dict(sorted(_by_schedule(rows).items(), key=lambda kv: (kv[0] != "paper", kv[0])))
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), squeeze=False)
+    fig = new_figure(figsize=(5.2 * len(groups), 4.2))
+    axes = fig.subplots(1, len(groups), squeeze=False)
     for ax, (schedule, group) in zip(axes[0], groups.items(), strict=True):
         table = _arch_table(group)
         x = np.array([t["predicted"] for t in table])
@@ -451,7 +460,7 @@ def plot_figure3(rows: list[dict[str, Any]], directory: Path) -> list[str]:
         ax.set_ylabel("test accuracy (mean, 95% interval)")
         fig.colorbar(points, ax=ax, label="log10 #params")
     fig.tight_layout()
-    return save_figure(fig, directory, "figure3")
+    return fig
 
 
 def _fmt_ci(entry: dict[str, Any]) -> str:

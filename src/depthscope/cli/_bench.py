@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
+from ._common import add_command, command_line
+
 __all__ = ["register"]
+
+_HELP = "train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy"
+_DESCRIPTION = (
+    "Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
+    "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
+    "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
+    "report Spearman/Kendall rank correlations with bootstrap 95%% intervals."
+)
 
 _EPILOG = """\
 examples:
@@ -22,16 +31,7 @@ report.md, bench.json and manifest.json.  Run the same command again to resume.
 
 def register(subparsers: Any) -> None:
     """Add the ``bench`` subcommand."""
-    parser = subparsers.add_parser(
-        "bench",
-        help="train a grid of ReLU MLPs; correlate predicted angle and proxies with accuracy",
-        description="Train bias-free He-initialised ReLU MLPs (Adam, lr 1e-3, batch 100; the "
-        "paper's 1-epoch schedule and a longer one), score each at initialisation (predicted "
-        "and measured angle, NASWOT, synflow, snip, grad_norm, jacob_cov, #params, depth) and "
-        "report Spearman/Kendall rank correlations with bootstrap 95%% intervals.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "bench", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument(
         "--dataset",
         default="digits",
@@ -78,7 +78,5 @@ def run(args: argparse.Namespace) -> int:
     if args.max_train is not None:
         changes["max_train"] = args.max_train
     config = BenchConfig.quick(**changes) if args.quick else BenchConfig(**changes)
-    run_bench(
-        config, args.out, force=args.force, quiet=args.quiet, command=["depthscope", *sys.argv[1:]]
-    )
+    run_bench(config, args.out, force=args.force, quiet=args.quiet, command=command_line(args))
     return 0

@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._common import add_command, command_line
+
 __all__ = ["register"]
+
+_HELP = "check the layerwise effective-dimension claims of arXiv:2507.07675"
+_DESCRIPTION = (
+    "Static checks of the claimed formulas and a measurement grid of the "
+    "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
+    "kinds), with verdicts computed from the measurements."
+)
 
 _EPILOG = """\
 examples:
@@ -19,15 +28,7 @@ report.md and manifest.json.
 
 def register(subparsers: Any) -> None:
     """Add the ``claims`` subcommand."""
-    parser = subparsers.add_parser(
-        "claims",
-        help="check the layerwise effective-dimension claims of arXiv:2507.07675",
-        description="Static checks of the claimed formulas and a measurement grid of the "
-        "effective dimension of random ReLU networks (widths, batch sizes, variants, input "
-        "kinds), with verdicts computed from the measurements.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "claims", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("--out", default="runs/claims", help="output folder (default runs/claims)")
     parser.add_argument("--quick", action="store_true", help="a small grid (under a minute)")
     parser.add_argument(
@@ -46,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     config = ClaimsConfig.quick_grid(args.seed) if args.quick else ClaimsConfig(seed=args.seed)
     if args.networks is not None:
         config = config.with_networks(args.networks)
-    results = run_claims(config, args.out, force=args.force, quiet=args.quiet)
+    results = run_claims(
+        config, args.out, force=args.force, quiet=args.quiet, command=command_line(args)
+    )
     for key, verdict in results["verdicts"].items():
         print(f"{key}: {verdict['verdict']}")
     print(f"wrote {args.out}/")

@@ -8,8 +8,15 @@ import math
 import sys
 
 from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
+from ._common import add_command
 
 __all__ = ["register"]
+
+_HELP = "predict mean and sd of ln sin²θ per layer"
+_DESCRIPTION = (
+    "Predict the per-layer mean, sd and quantiles of ln sin²θ_ℓ for two inputs "
+    "at angle θ0 passing through a random bias-free He-initialised ReLU network."
+)
 
 _EPILOG = """\
 examples:
@@ -25,14 +32,7 @@ approx1, approx2 (the paper's Approximations 1 and 2).
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
-    parser = subparsers.add_parser(
-        "predict",
-        help="predict mean and sd of ln sin²θ per layer",
-        description="Predict the per-layer mean, sd and quantiles of ln sin²θ_ℓ for two inputs "
-        "at angle θ0 passing through a random bias-free He-initialised ReLU network.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "predict", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("architecture", help="hidden widths, e.g. 256x30, 512,256,128, 100x10,50")
     parser.add_argument(
         "--theta0",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
-import json
+import io
 import math
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,17 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
+from ..report._output import prepare_out_dir, write_manifest, write_outputs
+from ._common import add_command, command_line
 
 __all__ = ["register"]
+
+_HELP = "measure a saved PyTorch model layer by layer (angle, effective dimension, theory)"
+_DESCRIPTION = (
+    "Run a batch of inputs through a saved PyTorch model and report, per activation "
+    "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
+    "and the predicted band where the model is a bias-free Linear+ReLU stack."
+)
 
 _EXAMPLES = """\
 examples:
@@ -45,17 +53,7 @@ _COLUMNS = (
 
 def register(subparsers: Any) -> None:
     """Add the ``probe`` subcommand."""
-    parser = subparsers.add_parser(
-        "probe",
-        help="measure a saved PyTorch model layer by layer (angle, effective dimension, theory)",
-        description=(
-            "Run a batch of inputs through a saved PyTorch model and report, per activation "
-            "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
-            "and the predicted band where the model is a bias-free Linear+ReLU stack."
-        ),
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "probe", _HELP, _DESCRIPTION, _EXAMPLES)
     parser.add_argument("--model", required=True, metavar="FILE", help="TorchScript or state_dict")
     parser.add_argument(
         "--inputs", required=True, metavar="FILE.npy", help="batch of m ≥ 2 inputs, shape (m, ...)"
@@ -97,16 +95,6 @@ def _load_inputs(path: str) -> np.ndarray:
     if arr.ndim < 2 or arr.shape[0] < 2:
         raise DepthscopeError(f"{path!r} has shape {arr.shape}; need (m, ...) with m ≥ 2 inputs.")
     return arr
-
-
-def _prepare(path: str, force: bool) -> Path:
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise DepthscopeError(f"--out {path!r} exists and is not a directory.")
-    if directory.is_dir() and any(directory.iterdir()) and not force:
-        raise DepthscopeError(f"output directory {path!r} is not empty; add --force.")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def _sha256(path: str) -> str:
@@ -159,19 +147,16 @@ def run(args: argparse.Namespace) -> int:
         theory=not args.no_theory,
         rng=args.seed,
     )
-    out = _prepare(args.out, args.force)
+    out = prepare_out_dir(args.out, force=args.force)
     records = result.records()
-    files = ["layers.csv", "layers.json"]
-    import csv
-
-    with open(out / "layers.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-    (out / "layers.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    files = write_outputs(out, {"layers.csv": table.getvalue(), "layers.json": result.to_dict()})
     if not args.no_figure:
         try:
-            import matplotlib
+            import matplotlib  # noqa: F401
         except ImportError:
             raise DepthscopeError(
                 f"the table is written ({out / 'layers.csv'}); the figure needs matplotlib: "
@@ -180,48 +165,34 @@ def run(args: argparse.Namespace) -> int:
         from ..probing._plot import plot_probe
 
         figure = plot_probe(result, [Path(args.model).name], title=f"depthscope probe {args.model}")
-        for suffix in ("png", "svg"):
-            figure.savefig(out / f"probe.{suffix}", dpi=150)
-        files += ["probe.png", "probe.svg"]
-        matplotlib_version = matplotlib.__version__
-    else:
-        matplotlib_version = None
-    import torch
-
-    from .. import __version__
-
-    manifest = {
-        "depthscope_version": __version__,
-        "command": "depthscope " + " ".join(sys.argv[1:]),
-        "model": {"path": os.path.abspath(args.model), "sha256": _sha256(args.model)},
-        "inputs": {
-            "path": os.path.abspath(args.inputs),
-            "sha256": _sha256(args.inputs),
-            "shape": list(inputs.shape),
-            "dtype": str(inputs.dtype),
-        },
-        "settings": {
+        files += write_outputs(out, {"probe": figure})
+    write_manifest(
+        out,
+        command=command_line(args),
+        seed=args.seed,
+        configuration={
             "arch": args.arch,
             "final_relu": args.final_relu,
             "layers": args.layers,
             "pair": list(args.pair),
             "tolerance": args.tolerance,
             "subsample": dict(result.subsample),
-            "seed": args.seed,
             "theory": not args.no_theory,
             "mode": result.mode,
             "dtype": result.dtype,
         },
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-            "matplotlib": matplotlib_version,
+        duration_s=time.perf_counter() - started,
+        files=files,
+        extra={
+            "model": {"path": os.path.abspath(args.model), "sha256": _sha256(args.model)},
+            "inputs": {
+                "path": os.path.abspath(args.inputs),
+                "sha256": _sha256(args.inputs),
+                "shape": list(inputs.shape),
+                "dtype": str(inputs.dtype),
+            },
         },
-        "duration_s": round(time.perf_counter() - started, 3),
-        "files": sorted([*files, "manifest.json"]),
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    )
     print(format_table(records))
     print(f"# wrote {', '.join(files)}, manifest.json to {out}")
     return 0

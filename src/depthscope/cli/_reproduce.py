@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._common import add_command, command_line
+
 __all__ = ["register"]
+
+_HELP = "reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder"
+_DESCRIPTION = (
+    "Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
+    "simulate, compare with the theory, draw the figure and write a plain-words report."
+)
 
 FIGURES = ("fig1", "fig2", "fig4")
 
@@ -21,14 +29,7 @@ Each folder receives the figure (PNG and SVG), results.json, report.md and manif
 
 def register(subparsers: Any) -> None:
     """Add the ``reproduce`` subcommand."""
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="reproduce a figure of Jakub & Nica (fig1, fig2, fig4) into a folder",
-        description="Reproduce a published experiment of Jakub & Nica (arXiv:2302.09712): "
-        "simulate, compare with the theory, draw the figure and write a plain-words report.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "reproduce", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("figure", choices=FIGURES, help="which figure")
     parser.add_argument("--out", default=None, help="output folder (default runs/FIGURE)")
     parser.add_argument(
@@ -44,6 +45,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``depthscope reproduce`` with parsed arguments; return the exit status."""
     out = args.out or f"runs/{args.figure}"
+    command = command_line(args)
     if args.figure == "fig1":
         from ..reproduce._fig1 import Fig1Config, run_fig1
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             networks=args.networks or Fig1Config.networks,
             seed=Fig1Config.seed if args.seed is None else args.seed,
         )
-        run_fig1(config, out, force=args.force, quiet=args.quiet, command=None)
+        run_fig1(config, out, force=args.force, quiet=args.quiet, command=command)
     elif args.figure == "fig2":
         from ..reproduce._fig2 import Fig2Config, run_fig2
 
@@ -60,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
             config2 = config2.replace(networks=args.networks)
         if args.seed is not None:
             config2 = config2.replace(seed=args.seed)
-        run_fig2(config2, out, force=args.force, quiet=args.quiet, command=None)
+        run_fig2(config2, out, force=args.force, quiet=args.quiet, command=command)
     else:
         from ..reproduce._fig4 import run_fig4
 
-        run_fig4(out, force=args.force, quiet=args.quiet, command=None)
+        run_fig4(out, force=args.force, quiet=args.quiet, command=command)
     print(f"wrote {out}/")
     return 0

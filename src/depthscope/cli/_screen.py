@@ -10,8 +10,16 @@ import sys
 
 from .._errors import DepthscopeError
 from .._screen import DEFAULT_THRESHOLD, ScreenRow, read_architectures, screen
+from ._common import add_command
 
 __all__ = ["register"]
+
+_HELP = "rank architectures by predicted final angle (zero-cost, before training)"
+_DESCRIPTION = (
+    "Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
+    "of each architecture (bias-free He-initialised ReLU MLPs) and rank them: rank 1 is "
+    "the least degenerate."
+)
 
 _EPILOG = """\
 examples:
@@ -37,15 +45,7 @@ _COLUMNS = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``screen`` subcommand."""
-    parser = subparsers.add_parser(
-        "screen",
-        help="rank architectures by predicted final angle (zero-cost, before training)",
-        description="Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
-        "of each architecture (bias-free He-initialised ReLU MLPs) and rank them: rank 1 is "
-        "the least degenerate.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "screen", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("architectures", nargs="*", help="e.g. 100x10 30x15 512,256,128")
     parser.add_argument("--file", help="text, JSON or YAML file of architectures")
     parser.add_argument("--input-dim", type=int, help="input size (parameter count; paper)")

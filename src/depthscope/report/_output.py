@@ -1,7 +1,13 @@
-"""Output folders, manifests, JSON and progress messages shared by the reproductions."""
+"""The one writer of output files: folders, strict JSON, manifests and progress messages.
+
+Every command that writes a folder goes through :func:`run_experiment` (prepare the folder,
+compute, render the named outputs, write them and the manifest) or, for a command with its own
+shape, through :func:`prepare_out_dir`, :func:`write_outputs` and :func:`write_manifest`.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -9,8 +15,9 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 
@@ -18,12 +25,48 @@ from .._errors import DepthscopeError
 
 __all__ = [
     "Progress",
+    "Provenance",
+    "RunOptions",
+    "append_csv_row",
     "jsonable",
     "machine",
     "prepare_out_dir",
+    "python_call",
+    "run_experiment",
     "write_json",
     "write_manifest",
+    "write_outputs",
 ]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the manifest of a run records besides its files.
+
+    Attributes
+    ----------
+    call : tuple
+        The function run and its arguments, recorded (:func:`python_call`) when the run has no
+        command line.
+    seed : int or None
+        Root seed of the run.
+    configuration : mapping or callable
+        The settings of the run, or ``configuration(result) -> settings``.
+    """
+
+    call: tuple[Any, ...]
+    seed: int | None
+    configuration: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]]
+
+
+class RunOptions(TypedDict, total=False):
+    """Keyword options of every ``run_*`` function (see :func:`run_experiment`)."""
+
+    force: bool
+    quiet: bool
+    command: Sequence[str] | None
 
 
 def prepare_out_dir(path: str | os.PathLike[str], *, force: bool) -> Path:
@@ -79,8 +122,50 @@ def jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` (made JSON-ready by :func:`jsonable`) with indentation and a newline."""
+    """Write ``value`` (made JSON-ready by :func:`jsonable`) with indentation and a newline.
+
+    Strict JSON: non-finite numbers are written as ``null``, never as ``NaN`` or ``Infinity``.
+    """
     path.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
+
+
+def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
+    """Write named outputs into ``directory`` by the kind of their value; return the file names.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        An existing folder.
+    outputs : mapping of str to object
+        ``NAME.json``: any JSON-ready value (:func:`write_json`); ``NAME.npz``: a mapping of
+        arrays (compressed); any other name with a suffix: a ``str`` written as text; a name
+        without a suffix: a matplotlib figure, saved as ``NAME.png`` and ``NAME.svg``.
+    """
+    files: list[str] = []
+    for name, value in outputs.items():
+        path = directory / name
+        if not path.suffix:
+            from ._plot import save_figure
+
+            files += save_figure(value, directory, name)
+            continue
+        if path.suffix == ".json":
+            write_json(path, value)
+        elif path.suffix == ".npz":
+            np.savez_compressed(path, **value)
+        else:
+            path.write_text(value)
+        files.append(name)
+    return files
+
+
+def append_csv_row(path: Path, cells: Sequence[Any], *, fresh: bool = False) -> None:
+    """Append one row to a CSV log (``fresh``: start the file anew with this row).
+
+    The file is closed after each row, so an interrupted run keeps every row already written.
+    """
+    with path.open("w" if fresh else "a", newline="") as handle:
+        csv.writer(handle).writerow(cells)
 
 
 def machine() -> dict[str, Any]:
@@ -95,8 +180,9 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
     }
-    if "matplotlib" in sys.modules:
-        info["matplotlib"] = sys.modules["matplotlib"].__version__
+    for optional in ("matplotlib", "torch"):
+        if optional in sys.modules:
+            info[optional] = sys.modules[optional].__version__
     return info
 
 
@@ -108,15 +194,20 @@ def write_manifest(
     configuration: Mapping[str, Any],
     duration_s: float,
     files: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``manifest.json``: enough to repeat the run and to know where it ran.
+
+    Every manifest has the keys ``depthscope_version``, ``command``, ``seed``,
+    ``configuration``, ``machine``, ``duration_s``, ``created`` and ``files``, then the
+    command's own keys (``extra``).
 
     Parameters
     ----------
     directory : pathlib.Path
         Output folder.
     command : sequence of str
-        The command line that repeats the run (``depthscope reproduce fig1 ...``).
+        The command line (or Python call) that repeats the run.
     seed : int or None
         Root seed of all random streams.
     configuration : mapping
@@ -125,6 +216,8 @@ def write_manifest(
         Wall-clock duration in seconds (measured on a shared machine: indicative only).
     files : sequence of str
         Names of the files written next to the manifest.
+    extra : mapping, optional
+        Further top-level keys (e.g. the checksums of the input files a command read).
     """
     from .. import __version__
 
@@ -139,8 +232,76 @@ def write_manifest(
             "duration_s": round(duration_s, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "files": sorted({*files, "manifest.json"}),
+            **(extra or {}),
         },
     )
+
+
+def python_call(function: Callable[..., Any], *args: Any) -> list[str]:
+    """Describe a Python call that repeats a run, for the manifest of a run not made by the CLI."""
+    arguments = ", ".join(repr(a) for a in args)
+    return [f"{function.__module__}.{function.__qualname__}({arguments})"]
+
+
+def run_experiment(
+    name: str,
+    out: str | os.PathLike[str],
+    compute: Callable[[Progress], T],
+    render: Callable[[T, Progress], Mapping[str, Any]],
+    provenance: Provenance,
+    *,
+    prepare: Callable[[str | os.PathLike[str], bool], Path] | None = None,
+    written: Sequence[str] = (),
+    force: bool = False,
+    quiet: bool = False,
+    command: Sequence[str] | None = None,
+) -> T:
+    """Prepare ``out``, compute, write the rendered outputs and the manifest; return the result.
+
+    Parameters
+    ----------
+    name : str
+        Label of the progress messages (``fig1``, ``claims``, ``bench``...).
+    out : str or path-like
+        Output folder.
+    compute : callable
+        ``compute(progress) -> result``: the experiment (it may report progress).
+    render : callable
+        ``render(result, progress) -> outputs``: the named outputs written by
+        :func:`write_outputs` (figures, JSON, text, arrays).
+    provenance : Provenance
+        The call, seed and settings recorded in the manifest.
+    prepare : callable, optional
+        ``prepare(out, force) -> folder`` in place of :func:`prepare_out_dir` (a resumable run).
+    written : sequence of str
+        Files that ``prepare`` or ``compute`` wrote (a log appended as runs finish), listed in
+        the manifest with the rendered ones.
+    force, quiet : bool
+        Write into a non-empty ``out``; silence the progress messages.
+    command : sequence of str, optional
+        The command line that made the run (the CLI's); default: the Python ``call``.
+    """
+    directory = (prepare or _prepare)(out, force)
+    progress = Progress(name, quiet=quiet)
+    result = compute(progress)
+    progress.stage("drawing the figure and writing the report")
+    files = [*written, *write_outputs(directory, render(result, progress))]
+    settings = provenance.configuration
+    write_manifest(
+        directory,
+        command=command or python_call(*provenance.call),
+        seed=provenance.seed,
+        configuration=settings(result) if callable(settings) else settings,
+        duration_s=progress.elapsed,
+        files=files,
+    )
+    figure = next((f for f in files if f.endswith(".png")), None)
+    progress.stage(f"done: {directory / figure if figure else directory}")
+    return result
+
+
+def _prepare(out: str | os.PathLike[str], force: bool) -> Path:
+    return prepare_out_dir(out, force=force)
 
 
 class Progress:

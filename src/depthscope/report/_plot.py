@@ -1,18 +1,28 @@
-"""Matplotlib access for the reproductions: imported lazily, Agg backend, one house style.
+"""Figures of the reports: matplotlib imported lazily, object-oriented, one house style.
 
-``import depthscope`` never imports matplotlib; only drawing a figure does, and a missing
+One convention everywhere: a drawing function decorated with :func:`styled` builds a
+:class:`matplotlib.figure.Figure` from :func:`new_figure` (never ``pyplot``, no global state:
+the house style is applied with ``matplotlib.rc_context`` while drawing and saving) and returns
+it; :func:`save_figure` writes it. ``import depthscope`` never imports matplotlib; a missing
 installation raises :class:`~depthscope.DepthscopeError` naming the ``plot`` extra.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._errors import DepthscopeError
 
-__all__ = ["COLORS", "pyplot", "save_figure"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["COLORS", "new_figure", "save_figure", "styled"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: Colours of the curves, the same in every figure (colour-blind-safe Okabe-Ito palette).
 COLORS = {
@@ -40,14 +50,7 @@ _STYLE: dict[str, Any] = {
 }
 
 
-def pyplot() -> Any:
-    """Return ``matplotlib.pyplot`` with the Agg backend and the house style applied.
-
-    Raises
-    ------
-    DepthscopeError
-        If matplotlib is not installed (``pip install 'depthscope[plot]'``).
-    """
+def _matplotlib() -> Any:
     try:
         import matplotlib
     except ModuleNotFoundError:
@@ -55,22 +58,41 @@ def pyplot() -> Any:
             "drawing figures needs matplotlib: install the 'plot' extra "
             "(pip install 'depthscope[plot]', or bash scripts/setup.sh plot)."
         ) from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(_STYLE)  # type: ignore[arg-type]
-    return plt
+    return matplotlib
 
 
-def save_figure(fig: Any, directory: Path, stem: str) -> list[str]:
+def styled(draw: Callable[P, R]) -> Callable[P, R]:
+    """Run a drawing function with the house style (``rc_context``: nothing global changes)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _matplotlib().rc_context(_STYLE):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """Return a new :class:`matplotlib.figure.Figure` (``kwargs`` as for ``Figure``).
+
+    Raises
+    ------
+    DepthscopeError
+        If matplotlib is not installed (``pip install 'depthscope[plot]'``).
+    """
+    _matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+@styled
+def save_figure(fig: Figure, directory: Path, stem: str) -> list[str]:
     """Save ``fig`` as ``stem.png`` and ``stem.svg`` in ``directory``; return the file names."""
-    names: Sequence[str] = (f"{stem}.png", f"{stem}.svg")
+    names = [f"{stem}.png", f"{stem}.svg"]
     for name in names:
         fig.savefig(directory / name, bbox_inches="tight", metadata=_metadata(name))
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return list(names)
+    return names
 
 
 def _metadata(name: str) -> dict[str, Any]:

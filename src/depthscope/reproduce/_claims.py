@@ -14,19 +14,21 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import write_json
+from ..report._markdown import table as markdown_table
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
+from ..report._plot import new_figure, styled
 from ..simulation._simulate import simulate
 from ._verdicts import (
     CLAIMED_PEAK,
     CLAIMS,
     CURVE_METRICS,
+    EPSILONS,
     REGIME_RATIO,
     RHO,
     in_regime,
@@ -35,6 +37,12 @@ from ._verdicts import (
     summarize_configuration,
     verdicts,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+    from typing import Unpack
+
+    from matplotlib.figure import Figure
 
 __all__ = ["ClaimsConfig", "claims_grid", "claims_report", "measure", "run_claims"]
 
@@ -322,22 +330,21 @@ def evidence_line(key: str, verdict: dict[str, Any]) -> str:
 
 
 def _oscillation_table(summaries: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| variant | inputs | curves | oscillating (≥ 2 significant direction changes) |"
-        " max changes |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for variant in VARIANTS:
         for kind in INPUT_KINDS:
             picked = [s for s in summaries if s["variant"] == variant and s["inputs"] == kind]
-            if not picked:
-                continue
-            counts = [s["changes"][name]["changes"] for s in picked for name in CURVE_METRICS]
-            lines.append(
-                f"| {variant} | {kind} | {len(counts)} | "
-                f"{sum(c >= 2 for c in counts)} | {max(counts)} |"
-            )
-    return lines
+            if picked:
+                counts = [s["changes"][name]["changes"] for s in picked for name in CURVE_METRICS]
+                rows.append((variant, kind, len(counts), sum(c >= 2 for c in counts), max(counts)))
+    header = (
+        "variant",
+        "inputs",
+        "curves",
+        "oscillating (≥ 2 significant direction changes)",
+        "max changes",
+    )
+    return markdown_table(header, rows)
 
 
 def claims_report(
@@ -459,25 +466,16 @@ _CURVE_STYLE = {
 }
 
 
+@styled
 def plot_claims(
-    config: ClaimsConfig, static: dict[str, Any], summaries: list[dict[str, Any]], directory: Path
-) -> list[str]:
-    """Measured curves (ReLU He) against m(1 − ρ^ℓ) and the revival depths; file names."""
-    from ..report._plot import pyplot, save_figure
-
-    plt = pyplot()
+    config: ClaimsConfig, static: dict[str, Any], summaries: list[dict[str, Any]]
+) -> Figure:
+    """Measured curves (ReLU He) against m(1 − ρ^ℓ) and the revival depths."""
     n = 256 if 256 in config.widths else config.widths[-1]
     kinds = ("gaussian", "collinear")
     ms = [m for m in config.batch_sizes if m <= n]
-    fig, axes = plt.subplots(
-        len(kinds),
-        len(ms),
-        figsize=(4.3 * len(ms), 3.6 * len(kinds)),
-        sharex=True,
-        sharey=True,
-        layout="constrained",
-        squeeze=False,
-    )
+    fig = new_figure(figsize=(4.3 * len(ms), 3.6 * len(kinds)), layout="constrained")
+    axes = fig.subplots(len(kinds), len(ms), sharex=True, sharey=True, squeeze=False)
     layers = np.arange(config.depth + 1)
     for row, kind in enumerate(kinds):
         for col, m in enumerate(ms):
@@ -547,53 +545,42 @@ def plot_claims(
         "ReLU, He-normal weights: measured effective dimension (mean, 95% band) vs the "
         "claims of arXiv:2507.07675"
     )
-    return save_figure(fig, directory, "claims")
+    return fig
 
 
 def run_claims(
-    config: ClaimsConfig,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
+    config: ClaimsConfig, out: str | Path, **options: Unpack[RunOptions]
 ) -> dict[str, Any]:
     """Run the claim check end to end into ``out``; return the verdicts."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
-
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("claims", quiet=quiet)
     static = static_checks(config.batch_sizes)
 
-    def on_config(j: int, total: int, label: dict[str, Any]) -> None:
-        progress.stage(
-            f"[{j + 1}/{total}] {label['variant']} {label['inputs']} "
-            f"n={label['n']} m={label['m']} ({label['networks']} networks)"
-        )
+    def compute(progress: Progress) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        def on_config(j: int, total: int, label: dict[str, Any]) -> None:
+            progress.stage(
+                f"[{j + 1}/{total}] {label['variant']} {label['inputs']} "
+                f"n={label['n']} m={label['m']} ({label['networks']} networks)"
+            )
 
-    summaries = measure(config, on_config=on_config)
-    from ._verdicts import EPSILONS
+        summaries = measure(config, on_config=on_config)
+        results = {
+            "static": static,
+            "verdicts": verdicts(summaries, static),
+            "epsilons": list(EPSILONS),
+        }
+        return results, summaries
 
-    results = {
-        "static": static,
-        "verdicts": verdicts(summaries, static),
-        "epsilons": list(EPSILONS),
-    }
-    progress.stage("drawing the figure and writing the report")
-    files = plot_claims(config, static, summaries, directory)
-    write_json(directory / "verdicts.json", results["verdicts"])
-    write_json(directory / "static_checks.json", static)
-    write_json(directory / "measurements.json", summaries)
-    (directory / "report.md").write_text(claims_report(config, static, results, summaries))
-    command = ["depthscope", "claims", "--out", str(out), "--seed", str(config.seed)]
-    if config.quick:
-        command.append("--quick")
-    write_manifest(
-        directory,
-        command=command,
-        seed=config.seed,
-        configuration=config.to_dict(),
-        duration_s=progress.elapsed,
-        files=[*files, "verdicts.json", "static_checks.json", "measurements.json", "report.md"],
-    )
-    progress.stage(f"done: {directory / 'claims.png'}")
+    def render(
+        computed: tuple[dict[str, Any], list[dict[str, Any]]], progress: Progress
+    ) -> dict[str, Any]:
+        results, summaries = computed
+        return {
+            "claims": plot_claims(config, static, summaries),
+            "verdicts.json": results["verdicts"],
+            "static_checks.json": static,
+            "measurements.json": summaries,
+            "report.md": claims_report(config, static, results, summaries),
+        }
+
+    provenance = Provenance((run_claims, config, str(out)), config.seed, config.to_dict())
+    results, _ = run_experiment("claims", out, compute, render, provenance, **options)
     return results

@@ -1,27 +1,34 @@
 """Figure 1 of Jakub & Nica: the law of ln sin²θ_ℓ through 31 ReLU layers of width 256.
 
 ``compute_fig1`` simulates the paper's setup with the Gram chain, evaluates every predictor
-and the two Kolmogorov-Smirnov variants, and returns a :class:`Fig1Result`; ``write_fig1``
-writes the figure, ``results.json``, ``per_layer.csv``, ``report.md`` and the sample.
+and the two Kolmogorov-Smirnov variants, and returns a :class:`Fig1Result`; ``fig1_outputs``
+renders the figure, ``results.json``, ``per_layer.csv``, ``report.md`` and the sample, which
+``run_fig1`` writes through :func:`depthscope.report._output.run_experiment`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..report._output import write_json
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
+from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import SimulationResult, simulate
 from ..theory._predict import Prediction, predict
 from ._stats import ks_lenient, ks_one_sample, mean_band
 
-__all__ = ["Fig1Config", "Fig1Result", "compute_fig1", "fig1_report", "run_fig1", "write_fig1"]
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+    from typing import Unpack
+
+    from matplotlib.figure import Figure
+
+__all__ = ["Fig1Config", "Fig1Result", "compute_fig1", "fig1_outputs", "fig1_report", "run_fig1"]
 
 #: Predictors compared with the simulation, in the order they are reported.
 PREDICTORS = ("approx1", "approx2", "infinite", "mean", "markov")
@@ -376,15 +383,13 @@ def fig1_report(result: Fig1Result) -> str:
 # --------------------------------------------------------------------------------------------
 # Figure and files
 # --------------------------------------------------------------------------------------------
-def plot_fig1(result: Fig1Result, directory: Path) -> list[str]:
-    """Draw Figure 1 (left: per-layer mean ± sd; right: histograms); return the file names."""
-    from ..report._plot import COLORS, pyplot, save_figure
-
-    plt = pyplot()
+@styled
+def plot_fig1(result: Fig1Result) -> Figure:
+    """Draw Figure 1 (left: per-layer mean ± sd; right: histograms)."""
     cfg, res = result.config, result.results
     mc, preds = res["monte_carlo"], result.predictions
     layers = np.arange(cfg.depth + 1)
-    fig = plt.figure(figsize=(13.0, 6.2), layout="constrained")
+    fig = new_figure(figsize=(13.0, 6.2), layout="constrained")
     outer = fig.add_gridspec(1, 2, width_ratios=[1.55, 1.0])
     left = outer[0].subgridspec(2, 1, height_ratios=[3.0, 1.2])
     right = outer[1].subgridspec(len(cfg.histogram_layers), 1)
@@ -491,7 +496,7 @@ def plot_fig1(result: Fig1Result, directory: Path) -> list[str]:
         hx.legend(loc="upper left", frameon=False, fontsize=8)
         ymax = hx.get_ylim()[1]
         hx.set_ylim(0, ymax * 1.35)  # room for the legend above the histogram
-    return save_figure(fig, directory, "fig1")
+    return fig
 
 
 def _csv(result: Fig1Result) -> str:
@@ -511,66 +516,33 @@ def _csv(result: Fig1Result) -> str:
     return "\n".join(rows) + "\n"
 
 
-def write_fig1(result: Fig1Result, directory: Path, *, plot: bool = True) -> list[str]:
-    """Write the figure, ``results.json``, ``per_layer.csv``, ``samples.npz``, ``report.md``."""
-    files = plot_fig1(result, directory) if plot else []
-    write_json(directory / "results.json", result.results)
-    (directory / "per_layer.csv").write_text(_csv(result))
+def fig1_outputs(result: Fig1Result) -> dict[str, Any]:
+    """Render the files of Figure 1: figure, ``results.json``, CSV, samples and report."""
     assert result.simulation.ln_sin2 is not None
-    np.savez_compressed(
-        directory / "samples.npz",
-        ln_sin2=result.simulation.ln_sin2,
-        dead=result.simulation.dead,
-    )
-    (directory / "report.md").write_text(fig1_report(result))
-    return [*files, "results.json", "per_layer.csv", "samples.npz", "report.md"]
+    return {
+        "fig1": plot_fig1(result),
+        "results.json": result.results,
+        "per_layer.csv": _csv(result),
+        "samples.npz": {"ln_sin2": result.simulation.ln_sin2, "dead": result.simulation.dead},
+        "report.md": fig1_report(result),
+    }
 
 
-def run_fig1(
-    config: Fig1Config,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: list[str] | None = None,
-) -> Fig1Result:
+def run_fig1(config: Fig1Config, out: str | Path, **options: Unpack[RunOptions]) -> Fig1Result:
     """Run Figure 1 end to end and write every file into ``out`` (see the module docstring)."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
-
     config.validate()
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("fig1", quiet=quiet)
-    progress.stage(
-        f"simulating {config.networks} networks, {config.depth} layers of width {config.width}"
-    )
-    result = compute_fig1(config, progress=progress.counter("networks"))
-    progress.stage("drawing the figure and writing the report")
-    files = write_fig1(result, directory)
-    write_manifest(
-        directory,
-        command=command or _command(config, out),
-        seed=config.seed,
-        configuration={
-            **asdict(config),
-            "sampler": "gram",
-            "simulation": result.simulation.configuration(),
-        },
-        duration_s=progress.elapsed,
-        files=files,
-    )
-    progress.stage(f"done: {directory / 'fig1.png'}")
-    return result
 
+    def compute(progress: Progress) -> Fig1Result:
+        progress.stage(
+            f"simulating {config.networks} networks, {config.depth} layers of width {config.width}"
+        )
+        return compute_fig1(config, progress=progress.counter("networks"))
 
-def _command(config: Fig1Config, out: str | Path) -> list[str]:
-    return [
-        "depthscope",
-        "reproduce",
-        "fig1",
-        "--out",
-        str(out),
-        "--networks",
-        str(config.networks),
-        "--seed",
-        str(config.seed),
-    ]
+    def configuration(result: Fig1Result) -> dict[str, Any]:
+        simulation = result.simulation.configuration()
+        return {**asdict(config), "sampler": "gram", "simulation": simulation}
+
+    provenance = Provenance((run_fig1, config, str(out)), config.seed, configuration)
+    return run_experiment(
+        "fig1", out, compute, lambda result, _: fig1_outputs(result), provenance, **options
+    )

@@ -16,18 +16,24 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
 from .._errors import DepthscopeError
-from ..report._output import write_json
+from ..report._output import Progress, Provenance, RunOptions, run_experiment
+from ..report._plot import COLORS, new_figure, styled
 from ..simulation._simulate import simulate
 from ..theory._predict import predict
 from ..theory._theorem import infinite_width_map, mu, rho, sigma2
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+    from typing import Unpack
+
+    from matplotlib.figure import Figure
 
 __all__ = ["Fig2Config", "compute_fig2", "fig2_report", "run_fig2", "variance_band"]
 
@@ -38,12 +44,17 @@ LEVEL = 0.99
 class Fig2Config:
     """Setup of Figure 2 (defaults: the paper's 10,000 networks × 100 angles, width 1024)."""
 
+    #: Networks simulated at each angle.
     networks: int = 10_000
+    #: Number of initial angles θ, evenly spaced in [theta_min, theta_max] (radians).
     angles: int = 100
     theta_min: float = 0.005
     theta_max: float = 0.8
+    #: Width n of the one hidden layer.
     width: int = 1024
+    #: Root seed (angle i draws from child i of ``SeedSequence(seed).spawn(angles)``).
     seed: int = 3
+    #: Whether this is the smaller ``--quick`` setup (said in the report).
     quick: bool = False
 
     @classmethod
@@ -247,22 +258,14 @@ def fig2_report(results: dict[str, Any], duration_s: float | None = None) -> str
     return "\n".join(lines)
 
 
-def plot_fig2(results: dict[str, Any], directory: Path) -> list[str]:
+@styled
+def plot_fig2(results: dict[str, Any]) -> Figure:
     """Draw Figure 2 (top: values with bands; bottom: prediction − Monte Carlo)."""
-    from ..report._plot import COLORS, pyplot, save_figure
-
-    plt = pyplot()
     theta = np.asarray(results["theta"])
     mc = results["monte_carlo"]
     cfg = results["configuration"]
-    fig, axes = plt.subplots(
-        2,
-        2,
-        figsize=(12.5, 7.2),
-        sharex=True,
-        layout="constrained",
-        gridspec_kw={"height_ratios": [2.2, 1.0]},
-    )
+    fig = new_figure(figsize=(12.5, 7.2), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True, gridspec_kw={"height_ratios": [2.2, 1.0]})
     panels = (
         (
             "drop",
@@ -337,7 +340,7 @@ def plot_fig2(results: dict[str, Any], directory: Path) -> list[str]:
         f"One ReLU layer of width {cfg['width']}: {cfg['networks']} networks at each of "
         f"{cfg['angles']} angles"
     )
-    return save_figure(fig, directory, "fig2")
+    return fig
 
 
 def _csv(results: dict[str, Any]) -> str:
@@ -360,53 +363,26 @@ def _csv(results: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_fig2(
-    config: Fig2Config,
-    out: str | Path,
-    *,
-    force: bool = False,
-    quiet: bool = False,
-    command: list[str] | None = None,
-) -> dict[str, Any]:
-    """Run Figure 2 end to end into ``out``; return the results."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
-
+def run_fig2(config: Fig2Config, out: str | Path, **options: Unpack[RunOptions]) -> dict[str, Any]:
+    """Run Figure 2 end to end into ``out``: figure, ``results.json``, CSV, report; return it."""
     config.validate()
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("fig2", quiet=quiet)
-    progress.stage(
-        f"simulating {config.networks} networks at each of {config.angles} angles "
-        f"(width {config.width})"
-    )
-    results = compute_fig2(config, progress=progress.counter("angles"))
-    sim_seconds = progress.elapsed
-    progress.stage("drawing the figure and writing the report")
-    files = plot_fig2(results, directory)
-    results["simulation_seconds"] = round(sim_seconds, 2)
-    write_json(directory / "results.json", results)
-    (directory / "per_angle.csv").write_text(_csv(results))
-    (directory / "report.md").write_text(fig2_report(results, sim_seconds))
-    if command is None:
-        command = [
-            "depthscope",
-            "reproduce",
-            "fig2",
-            "--out",
-            str(out),
-            "--networks",
-            str(config.networks),
-            "--seed",
-            str(config.seed),
-        ]
-        if config.quick:
-            command.insert(5, "--quick")
-    write_manifest(
-        directory,
-        command=command,
-        seed=config.seed,
-        configuration=asdict(config),
-        duration_s=progress.elapsed,
-        files=[*files, "results.json", "per_angle.csv", "report.md"],
-    )
-    progress.stage(f"done: {directory / 'fig2.png'}")
-    return results
+
+    def compute(progress: Progress) -> dict[str, Any]:
+        progress.stage(
+            f"simulating {config.networks} networks at each of {config.angles} angles "
+            f"(width {config.width})"
+        )
+        results = compute_fig2(config, progress=progress.counter("angles"))
+        results["simulation_seconds"] = round(progress.elapsed, 2)
+        return results
+
+    def render(results: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {
+            "fig2": plot_fig2(results),
+            "results.json": results,
+            "per_angle.csv": _csv(results),
+            "report.md": fig2_report(results, results["simulation_seconds"]),
+        }
+
+    provenance = Provenance((run_fig2, config, str(out)), config.seed, asdict(config))
+    return run_experiment("fig2", out, compute, render, provenance, **options)

@@ -13,14 +13,23 @@ rule cannot tell apart; and a grid of constant-width architectures, widths
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._architecture import format_architecture
-from ..report._output import write_json
+from ..report._markdown import table as markdown_table
+from ..report._output import Provenance, RunOptions, run_experiment
+from ..report._plot import COLORS, new_figure, styled
 from ..theory._predict import predict, predict_final
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+    from typing import Unpack
+
+    from matplotlib.figure import Figure
+
+    from ..report._output import Progress
 
 __all__ = ["DEMO", "DEPTH3", "GRID_DEPTHS", "GRID_WIDTHS", "compute_fig4", "run_fig4"]
 
@@ -38,6 +47,15 @@ DEMO = ([85] * 2, [100] * 10, [30] * 15, [15] * 30, [75] * 35, [50] * 50)
 DEPTH3 = ([10, 10, 10], [20, 200, 20], [50, 50, 50], [100, 100, 100], [500, 500, 500])
 GRID_WIDTHS = (10, 15, 20, 30, 50, 75, 100, 200, 500)
 GRID_DEPTHS = (2, 3, 5, 10, 15, 20, 30, 35, 50)
+#: The settings recorded in the manifest.
+_CONFIGURATION = {
+    "theta0": THETA0,
+    "input_dim": INPUT_DIM,
+    "demo": DEMO,
+    "depth3": DEPTH3,
+    "grid_widths": GRID_WIDTHS,
+    "grid_depths": GRID_DEPTHS,
+}
 
 
 def _table(architectures: list[list[int]]) -> list[dict[str, Any]]:
@@ -92,66 +110,11 @@ def compute_fig4() -> dict[str, Any]:
     }
 
 
-def fig4_report(results: dict[str, Any]) -> str:
-    """``report.md`` for Figure 4."""
-
-    def table(rows: list[dict[str, Any]]) -> list[str]:
-        out = [
-            "| architecture | markov mean ± sd | Algorithm 1 (paper conv.) | "
-            "Algorithm 1 (exact conv.) | infinite width |",
-            "|---|---|---|---|---|",
-        ]
-        for r in rows:
-            out.append(
-                f"| {r['architecture']} | {r['markov_mean']:.3f} ± {r['markov_sd']:.3f} | "
-                f"{r['algorithm1_paper']:.3f} | {r['algorithm1_exact']:.3f} | "
-                f"{r['infinite']:.3f} |"
-            )
-        return out
-
-    d3 = results["depth3"]
-    spread = max(r["markov_mean"] for r in d3) - min(r["markov_mean"] for r in d3)
-    lines = [
-        "# Figure 4 of Jakub & Nica (arXiv:2302.09712), theory part",
-        "",
-        "Predicted ln sin²θ_L for two orthogonal inputs (θ₀ = π/2). Theory only: the trained "
-        "accuracies of the paper's Figure 4 (left) are not reproduced here, and the paper's 45 "
-        "architectures are not available; the grid below is our own.",
-        "",
-        "## The paper's demo architectures",
-        "",
-        *table(results["demo"]),
-        "",
-        "Published Algorithm-1 values (paper convention, 3 decimals): "
-        + ", ".join(f"{a} → {v}" for a, v in PUBLISHED_ALGORITHM_1.items())
-        + f"; largest difference from ours {results['published_max_abs_difference']:.4f}.",
-        "",
-        "## Five depth-3 architectures",
-        "",
-        *table(d3),
-        "",
-        f"The infinite-width rule gives {results['depth3_distinct_infinite_predictions']} "
-        f"distinct value(s) for these five (it depends on depth only); the finite-width markov "
-        f"predictions span {spread:.3f} in ln sin²θ_3.",
-        "",
-        "## Grid (constant widths × depths)",
-        "",
-        f"Markov mean below the infinite-width value (faster degeneracy than infinite width "
-        f"predicts): {results['grid_markov_below_infinite']} architectures. All numbers in "
-        "`results.json`.",
-        "",
-        "Files: `fig4.png`/`fig4.svg`, `results.json`, `manifest.json`.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def plot_fig4(results: dict[str, Any], directory: Path) -> list[str]:
+@styled
+def plot_fig4(results: dict[str, Any]) -> Figure:
     """Left: depth-3 architectures; right: finite vs infinite prediction on the grid."""
-    from ..report._plot import COLORS, pyplot, save_figure
-
-    plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 5.0), layout="constrained")
+    fig = new_figure(figsize=(12.5, 5.0), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
     d3 = results["depth3"]
     x = np.arange(len(d3))
     ax.errorbar(
@@ -211,36 +174,81 @@ def plot_fig4(results: dict[str, Any], directory: Path) -> list[str]:
     bx.set_title("Finite vs infinite width (θ₀ = π/2)")
     bx.legend(frameon=False, loc="upper left")
     fig.colorbar(sc, ax=bx, label="log₁₀(width)")
-    return save_figure(fig, directory, "fig4")
+    return fig
 
 
-def run_fig4(
-    out: str | Path, *, force: bool = False, quiet: bool = False, command: list[str] | None = None
-) -> dict[str, Any]:
-    """Compute, draw and write Figure 4 into ``out``."""
-    from ..report._output import Progress, prepare_out_dir, write_manifest
+def fig4_report(results: dict[str, Any]) -> str:
+    """``report.md`` for Figure 4."""
 
-    directory = prepare_out_dir(out, force=force)
-    progress = Progress("fig4", quiet=quiet)
-    progress.stage("predicting the demo, depth-3 and grid architectures")
-    results = compute_fig4()
-    files = plot_fig4(results, directory)
-    write_json(directory / "results.json", results)
-    (directory / "report.md").write_text(fig4_report(results))
-    write_manifest(
-        directory,
-        command=command or ["depthscope", "reproduce", "fig4", "--out", str(out)],
-        seed=None,
-        configuration={
-            "theta0": THETA0,
-            "input_dim": INPUT_DIM,
-            "demo": DEMO,
-            "depth3": DEPTH3,
-            "grid_widths": GRID_WIDTHS,
-            "grid_depths": GRID_DEPTHS,
-        },
-        duration_s=progress.elapsed,
-        files=[*files, "results.json", "report.md"],
-    )
-    progress.stage(f"done: {directory / 'fig4.png'}")
-    return results
+    def table(rows: list[dict[str, Any]]) -> list[str]:
+        return markdown_table(
+            (
+                "architecture",
+                "markov mean ± sd",
+                "Algorithm 1 (paper conv.)",
+                "Algorithm 1 (exact conv.)",
+                "infinite width",
+            ),
+            (
+                (
+                    r["architecture"],
+                    f"{r['markov_mean']:.3f} ± {r['markov_sd']:.3f}",
+                    *(f"{r[k]:.3f}" for k in ("algorithm1_paper", "algorithm1_exact", "infinite")),
+                )
+                for r in rows
+            ),
+        )
+
+    d3 = results["depth3"]
+    spread = max(r["markov_mean"] for r in d3) - min(r["markov_mean"] for r in d3)
+    lines = [
+        "# Figure 4 of Jakub & Nica (arXiv:2302.09712), theory part",
+        "",
+        "Predicted ln sin²θ_L for two orthogonal inputs (θ₀ = π/2). Theory only: the trained "
+        "accuracies of the paper's Figure 4 (left) are not reproduced here, and the paper's 45 "
+        "architectures are not available; the grid below is our own.",
+        "",
+        "## The paper's demo architectures",
+        "",
+        *table(results["demo"]),
+        "",
+        "Published Algorithm-1 values (paper convention, 3 decimals): "
+        + ", ".join(f"{a} → {v}" for a, v in PUBLISHED_ALGORITHM_1.items())
+        + f"; largest difference from ours {results['published_max_abs_difference']:.4f}.",
+        "",
+        "## Five depth-3 architectures",
+        "",
+        *table(d3),
+        "",
+        f"The infinite-width rule gives {results['depth3_distinct_infinite_predictions']} "
+        f"distinct value(s) for these five (it depends on depth only); the finite-width markov "
+        f"predictions span {spread:.3f} in ln sin²θ_3.",
+        "",
+        "## Grid (constant widths × depths)",
+        "",
+        f"Markov mean below the infinite-width value (faster degeneracy than infinite width "
+        f"predicts): {results['grid_markov_below_infinite']} architectures. All numbers in "
+        "`results.json`.",
+        "",
+        "Files: `fig4.png`/`fig4.svg`, `results.json`, `manifest.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_fig4(out: str | Path, **options: Unpack[RunOptions]) -> dict[str, Any]:
+    """Compute, draw and write Figure 4 into ``out``: figure, ``results.json``, ``report.md``."""
+
+    def compute(progress: Progress) -> dict[str, Any]:
+        progress.stage("predicting the demo, depth-3 and grid architectures")
+        return compute_fig4()
+
+    def render(results: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {
+            "fig4": plot_fig4(results),
+            "results.json": results,
+            "report.md": fig4_report(results),
+        }
+
+    provenance = Provenance((run_fig4, str(out)), None, _CONFIGURATION)
+    return run_experiment("fig4", out, compute, render, provenance, **options)

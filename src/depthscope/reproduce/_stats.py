@@ -69,10 +69,8 @@ def ks_lenient(sample: ArrayLike, cdf: CDF, points: ArrayLike | None = None) -> 
 
     Parameters
     ----------
-    sample : array_like
-        Observations (non-finite values are dropped).
-    cdf : callable
-        The predicted CDF, vectorised.
+    sample, cdf : array_like, callable
+        As for :func:`ks_one_sample`.
     points : array_like, optional
         Where both CDFs are evaluated; default the sorted sample itself.
 
