@@ -119,7 +119,7 @@ def _check_save_dir(path: str, force: bool) -> Path:
 
 
 def _read_inputs(args: argparse.Namespace) -> Any:
-    """The ``inputs`` argument of simulate: M Gaussian inputs, the --inputs-file array, or None."""
+    """Return the ``inputs`` of simulate: M Gaussian inputs, the --inputs-file array, or None."""
     if args.inputs_file is not None:
         return load_inputs(args.inputs_file)
     return args.inputs

@@ -72,8 +72,8 @@ class SimulationResult:
 
     Examples
     --------
-    >>> import depthscope as ds  # doctest: +SKIP
-    >>> res = simulate([64] * 5, theta0=0.3, n_networks=200, rng=0)
+    >>> import depthscope as ds
+    >>> res = ds.simulate([64] * 5, theta0=0.3, n_networks=200, rng=0)
     >>> res.ln_sin2.shape
     (6, 200)
     """
@@ -95,6 +95,17 @@ class SimulationResult:
     device: str = "cpu"
     seed: int | tuple[int, ...] = 0
     spawn_key: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.ln_sin2 is None) == (not self.panel):
+            raise ValueError("a SimulationResult holds either ln_sin2 (two inputs) or a panel.")
+
+    @property
+    def measures(self) -> dict[str, NDArray[np.float64]]:
+        """The per-layer, per-network measurements by name: ``ln_sin2``, or the panel's metrics."""
+        if self.ln_sin2 is not None:
+            return {"ln_sin2": self.ln_sin2}
+        return dict(self.panel)
 
     @property
     def depth(self) -> int:
@@ -151,13 +162,7 @@ class SimulationResult:
         """
         out: dict[str, Any] = {"layers": list(range(self.depth + 1))}
         if self.ln_sin2 is not None:
-            mean, sd = nan_mean_sd(self.ln_sin2)
-            out["mean"] = _jsonable(mean)
-            out["sd"] = _jsonable(sd)
-            out["dead_fraction"] = _jsonable(self.dead_fraction)
-            out["collapsed_fraction"] = _jsonable(self.collapsed_fraction)
-            out["n_used"] = [int(v) for v in np.isfinite(self.ln_sin2).sum(axis=1)]
-            return out
+            return out | self._angle_summary(self.ln_sin2)
         for name in PANEL_METRICS:
             mean, sd = nan_mean_sd(self.panel[name])
             out[name] = {"mean": _jsonable(mean), "sd": _jsonable(sd)}
@@ -165,12 +170,19 @@ class SimulationResult:
         out["dead_fraction"] = _jsonable(self.dead_fraction)
         return out
 
+    def _angle_summary(self, ln_sin2: NDArray[np.float64]) -> dict[str, Any]:
+        mean, sd = nan_mean_sd(ln_sin2)
+        return {
+            "mean": _jsonable(mean),
+            "sd": _jsonable(sd),
+            "dead_fraction": _jsonable(self.dead_fraction),
+            "collapsed_fraction": _jsonable(self.collapsed_fraction),
+            "n_used": [int(v) for v in np.isfinite(ln_sin2).sum(axis=1)],
+        }
+
     def arrays(self) -> dict[str, NDArray[Any]]:
-        """Return the per-network arrays by name (``ln_sin2`` or the panel, and ``dead``)."""
-        out: dict[str, NDArray[Any]] = {"dead": self.dead}
-        if self.ln_sin2 is not None:
-            out["ln_sin2"] = self.ln_sin2
-        out.update(self.panel)
+        """Return the per-network arrays by name (``dead``, :attr:`measures`, given ``inputs``)."""
+        out: dict[str, NDArray[Any]] = {"dead": self.dead, **self.measures}
         if self.inputs is not None:
             out["inputs"] = self.inputs
         return out
