@@ -25,13 +25,7 @@ import numpy as np
 from ..._errors import DepthscopeError
 from .._metrics import PANEL_METRICS, ln_sin2_rows, panel_from_factors
 from .._pair import HE_GAIN2, PairStats, gram_pair_chain, input_pair_stats
-from .._plan import (
-    SPLITMIX64_GAMMA,
-    SPLITMIX64_MIX1,
-    SPLITMIX64_MIX2,
-    Plan,
-    network_seeds,
-)
+from .._plan import SPLITMIX64_GAMMA, SPLITMIX64_MIX1, SPLITMIX64_MIX2, Plan, network_seeds
 from . import ChunkResult, RunChunk
 
 if TYPE_CHECKING:  # pragma: no cover
