@@ -51,13 +51,13 @@ def test_activate_pair_has_no_cancellation() -> None:
     x = np.array([[1.0, -1.0, 0.5, -2.0]])
     d = np.array([[1e-12, 1e-12, -1.0, 3.0]])
     for slope in (0.0, 0.1, -0.5):
-        a, delta = activate_pair(NUMPY, x, d, slope)
+        a, delta = activate_pair(NUMPY, x.copy(), d.copy(), slope)  # it overwrites x and d
         phi = np.where(x + d > 0, x + d, slope * (x + d)) - np.where(x > 0, x, slope * x)
         # the naive difference phi rounds to ε|x + d| ≈ 2e-16 absolute: the exact delta is within
         np.testing.assert_allclose(delta, phi, rtol=0, atol=1e-15)
         np.testing.assert_array_equal(a, np.where(x > 0, x, slope * x))
     # φ(x + d) − φ(x) = d exactly where x and x + d are positive (1 + 1e-12 − 1 would round).
-    assert activate_pair(NUMPY, x, d, 0.0)[1][0, 0] == 1e-12
+    assert activate_pair(NUMPY, x.copy(), d.copy(), 0.0)[1][0, 0] == 1e-12
 
 
 @pytest.mark.torch

@@ -54,11 +54,11 @@ class ArrayOps(Protocol):
     def abs(self, x: Any) -> Any:
         """Elementwise absolute value."""
 
-    def maximum(self, x: Any, y: Any) -> Any:
-        """Elementwise maximum; ``y`` is an array like ``x`` or a float."""
+    def maximum(self, x: Any, y: Any, out: Any = None) -> Any:
+        """Elementwise maximum; ``y`` is an array like ``x`` or a float; into ``out`` if given."""
 
-    def minimum(self, x: Any, y: Any) -> Any:
-        """Elementwise minimum; ``y`` is an array like ``x`` or a float."""
+    def minimum(self, x: Any, y: Any, out: Any = None) -> Any:
+        """Elementwise minimum; ``y`` is an array like ``x`` or a float; into ``out`` if given."""
 
     def dot(self, a: Any, b: Any) -> Any:
         """Inner products over the last axis, (..., n) × (..., n) → (...)."""
@@ -136,16 +136,24 @@ def pair_stats(ops: ArrayOps, a: Any, delta: Any) -> PairStats:
 def activate_pair(ops: ArrayOps, x: Any, d: Any, slope: float) -> tuple[Any, Any]:
     """Return (φ(x), φ(x + d) − φ(x)) for φ(x) = α x + (1 − α) max(x, 0), without cancellation.
 
-    Uses max(x + d, 0) − max(x, 0) = max(d, −x) + min(x, 0), exact when x and x + d share a sign.
+    Uses max(x + d, 0) − max(x, 0) = max(d, −x) + min(x, 0), exact when x and x + d share a
+    sign. Overwrites ``x`` and ``d`` (the caller's fresh pre-activations), so that a layer
+    allocates one array here, not six.
     """
-    relu_diff = ops.maximum(d, -x)
-    relu_diff += ops.minimum(x, 0.0)  # in place on fresh arrays: one temporary fewer
-    relu_x = ops.maximum(x, 0.0)
+    delta = -x
+    ops.maximum(d, delta, out=delta)
     if slope == 0.0:
-        return relu_x, relu_diff
+        delta += ops.minimum(x, 0.0, out=d)
+        return ops.maximum(x, 0.0, out=x), delta
+    d *= slope
+    relu_x = ops.maximum(x, 0.0)
+    delta += ops.minimum(x, 0.0)
+    delta *= 1.0 - slope
+    delta += d
+    x *= slope
     relu_x *= 1.0 - slope
-    relu_diff *= 1.0 - slope
-    return slope * x + relu_x, slope * d + relu_diff
+    x += relu_x
+    return x, delta
 
 
 def gram_preactivations(

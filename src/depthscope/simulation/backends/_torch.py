@@ -129,15 +129,19 @@ class _TorchOps:
         self.sqrt = torch.sqrt
         self.abs = torch.abs
 
-    def maximum(self, x: torch.Tensor, y: torch.Tensor | float) -> torch.Tensor:
+    def maximum(
+        self, x: torch.Tensor, y: torch.Tensor | float, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if isinstance(y, float):
-            return self._torch.clamp(x, min=y)
-        return self._torch.maximum(x, y)
+            return self._torch.clamp(x, min=y, out=out)
+        return self._torch.maximum(x, y, out=out)
 
-    def minimum(self, x: torch.Tensor, y: torch.Tensor | float) -> torch.Tensor:
+    def minimum(
+        self, x: torch.Tensor, y: torch.Tensor | float, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if isinstance(y, float):
-            return self._torch.clamp(x, max=y)
-        return self._torch.minimum(x, y)
+            return self._torch.clamp(x, max=y, out=out)
+        return self._torch.minimum(x, y, out=out)
 
     @staticmethod
     def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
