@@ -129,19 +129,17 @@ class _TorchOps:
         self.sqrt = torch.sqrt
         self.abs = torch.abs
 
-    def maximum(
-        self, x: torch.Tensor, y: torch.Tensor | float, out: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def _bounded(self, pairwise: Any, bound: str, x: Any, y: Any, out: Any) -> torch.Tensor:
+        """``pairwise(x, y)``, or torch.clamp with ``bound`` = y where y is a float."""
         if isinstance(y, float):
-            return self._torch.clamp(x, min=y, out=out)
-        return self._torch.maximum(x, y, out=out)
+            return self._torch.clamp(x, out=out, **{bound: y})
+        return pairwise(x, y, out=out)
 
-    def minimum(
-        self, x: torch.Tensor, y: torch.Tensor | float, out: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        if isinstance(y, float):
-            return self._torch.clamp(x, max=y, out=out)
-        return self._torch.minimum(x, y, out=out)
+    def maximum(self, x: Any, y: Any, out: Any = None) -> torch.Tensor:
+        return self._bounded(self._torch.maximum, "min", x, y, out)
+
+    def minimum(self, x: Any, y: Any, out: Any = None) -> torch.Tensor:
+        return self._bounded(self._torch.minimum, "max", x, y, out)
 
     @staticmethod
     def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
