@@ -317,7 +317,7 @@ def test_counter_based_normals(device: str) -> None:
     torch = pytest.importorskip("torch")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from depthscope.simulation._torch_backend import counter_normals, splitmix64
+    from depthscope.simulation.backends._torch import counter_normals, splitmix64
 
     bits = splitmix64(torch, torch.tensor([1234567], device=device), 0, 5)
     assert bits.cpu().numpy().view(np.uint64)[0].tolist() == [

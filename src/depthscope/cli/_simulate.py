@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
+from ..simulation._inputs import load_inputs
+from ..simulation._plan import MemoryBudgetError
 from ..simulation._simulate import SimulationResult, simulate
 
 __all__ = ["register"]
@@ -116,26 +118,36 @@ def _check_save_dir(path: str, force: bool) -> Path:
     return directory
 
 
+def _read_inputs(args: argparse.Namespace) -> Any:
+    """Return the ``inputs`` of simulate: M Gaussian inputs, the --inputs-file array, or None."""
+    if args.inputs_file is not None:
+        return load_inputs(args.inputs_file)
+    return args.inputs
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``depthscope simulate`` with parsed arguments; return the exit status."""
     directory = _check_save_dir(args.save, args.force) if args.save else None
     started = time.perf_counter()
-    result = simulate(
-        args.architecture,
-        args.theta0,
-        inputs=args.inputs if args.inputs is not None else args.inputs_file,
-        n_networks=args.networks,
-        rng=args.seed,
-        sampler=args.sampler,
-        init=args.init,
-        activation=args.activation,
-        bias_std=args.bias_std,
-        input_dim=args.input_dim,
-        tolerance=args.tolerance,
-        device=args.device,
-        **_budget(args.memory_budget),
-        progress=None if args.json else _progress(args.quiet),
-    )
+    try:
+        result = simulate(
+            args.architecture,
+            args.theta0,
+            inputs=_read_inputs(args),
+            n_networks=args.networks,
+            rng=args.seed,
+            sampler=args.sampler,
+            init=args.init,
+            activation=args.activation,
+            bias_std=args.bias_std,
+            input_dim=args.input_dim,
+            tolerance=args.tolerance,
+            device=args.device,
+            **_budget(args.memory_budget),
+            progress=None if args.json else _progress(args.quiet),
+        )
+    except MemoryBudgetError as err:
+        raise DepthscopeError(f"{err} On the command line: --memory-budget MIB.") from None
     duration = time.perf_counter() - started
     if directory is not None:
         save(result, directory, duration)

@@ -2,8 +2,8 @@
 
 Everything here is a pure function of arrays, vectorised over leading (network) axes.
 
-* :func:`ln_sin2_from_gram` -- ln sin²θ from the Gram entries of the pair ``(a, Δ = b − a)``,
-  which stays accurate when the angle is tiny (no ``1 − cos²θ`` cancellation).
+* :func:`ln_sin2_from_gram` -- ln sin²θ from the Gram entries of ``(a, Δ = b − a)``, accurate
+  at tiny angles (no ``1 − cos²θ``); :func:`nan_mean_sd` -- the summary over networks.
 * :func:`effective_dimension_panel` -- algebraic and numerical rank, entropy effective rank
   (uncentered and centered), participation ratio, stable rank, mean pairwise cosine and the
   activation-mask diagnostics of ``../shared/spec/effective-dimension.md``, all from a float64
@@ -15,7 +15,8 @@ Everything here is a pure function of arrays, vectorised over leading (network) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._errors import DepthscopeError
+from ._pair import NUMPY, gram_determinant, gram_entries
 
 __all__ = [
     "FULL_RANK_SHIFT",
@@ -33,7 +35,9 @@ __all__ = [
     "effective_dimension_panel",
     "ln_sin2_from_gram",
     "ln_sin2_from_pair",
+    "ln_sin2_rows",
     "mean_cosine_of_columns",
+    "nan_mean_sd",
     "pair_gram",
     "panel_from_factors",
     "panel_from_spectra",
@@ -71,13 +75,9 @@ def pair_gram(
     Returns
     -------
     aa, dd, ad, det : ndarray, shape (...)
-        ``|a|²``, ``|Δ|²``, ``a·Δ`` and ``max(|a|²|Δ|² − (a·Δ)², 0)``.
+        ``|a|²``, ``|Δ|²``, ``a·Δ`` and ``max(|a|²|Δ|² − (a·Δ)², 0)`` (:mod:`._pair`).
     """
-    aa = np.einsum("...i,...i->...", a, a)
-    dd = np.einsum("...i,...i->...", delta, delta)
-    ad = np.einsum("...i,...i->...", a, delta)
-    det = np.maximum(aa * dd - ad * ad, 0.0)
-    return aa, dd, ad, det
+    return gram_entries(NUMPY, a, delta)
 
 
 def ln_sin2_from_gram(
@@ -110,7 +110,7 @@ def ln_sin2_from_gram(
     dd = np.asarray(dd, dtype=np.float64)
     ad = np.asarray(ad, dtype=np.float64)
     if det is None:
-        det = np.maximum(aa * dd - ad * ad, 0.0)
+        det = gram_determinant(NUMPY, aa, dd, ad)
     det = np.asarray(det, dtype=np.float64)
     bb = np.maximum(aa + 2.0 * ad + dd, 0.0)
     dead = (aa <= 0.0) | (bb <= 0.0)
@@ -159,6 +159,35 @@ def ln_sin2_from_pair(
     """
     aa, dd, ad, det = pair_gram(a, delta)
     return ln_sin2_from_gram(aa, dd, ad, det)
+
+
+def ln_sin2_rows(
+    stats: Sequence[tuple[NDArray[np.float64], ...]], theta0: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Ln sin²θ and dead arrays (L+1, k) from per-layer Gram entries; row 0 = ln sin²θ₀ exactly."""
+    ln_sin2 = np.empty((len(stats), stats[0][0].shape[0]))
+    dead = np.empty(ln_sin2.shape, dtype=bool)
+    for i, (aa, dd, ad, det) in enumerate(stats):
+        ln_sin2[i], dead[i] = ln_sin2_from_gram(aa, dd, ad, det)
+    sin2 = 0.0 if theta0 in (0.0, math.pi) else math.sin(theta0) ** 2
+    with np.errstate(divide="ignore"):
+        ln_sin2[0] = np.log(sin2)
+    return ln_sin2, dead
+
+
+def nan_mean_sd(values: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and sample sd (ddof 1) over axis 1 of the finite entries of each row.
+
+    NaN where a row has no finite entry (mean) or fewer than two (sd); ±inf count as missing.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    total = np.where(finite, values, 0.0).sum(axis=1)
+    mean = np.divide(total, count, out=np.full(count.shape, np.nan), where=count > 0)
+    squares = (np.where(finite, values - mean[:, None], 0.0) ** 2).sum(axis=1)
+    var = np.divide(squares, count - 1, out=np.full(count.shape, np.nan), where=count > 1)
+    return mean, np.sqrt(var)
 
 
 def r_factor(columns: ArrayLike) -> NDArray[np.float64]:

@@ -1,0 +1,328 @@
+"""What one call of :func:`depthscope.simulate` will do: checked arguments, streams, chunks.
+
+* :func:`make_plan` validates the arguments into a frozen :class:`Plan`;
+* :func:`root_sequence`, :func:`network_streams` and :func:`network_seeds` derive every
+  network's random stream from one root ``SeedSequence`` (numpy generators for the numpy
+  backend, 64-bit counter seeds for the torch backend), as functions of the network's index
+  alone, so that results do not depend on the chunking;
+* :func:`chunk_size` sizes the chunks of networks under a memory budget, from the estimate of
+  :func:`memory_estimate`, and refuses a simulation that cannot fit before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._architecture import parse_architecture
+from .._errors import DepthscopeError, check_theta
+from ._inputs import check_inputs, load_inputs
+from ._metrics import PANEL_METRICS
+from ._samplers import INITS, parse_activation
+
+__all__ = [
+    "SAMPLERS",
+    "MemoryBudgetError",
+    "Plan",
+    "chunk_size",
+    "make_plan",
+    "memory_estimate",
+    "network_seeds",
+    "network_streams",
+    "positive_int",
+    "root_sequence",
+]
+
+SAMPLERS = ("gram", "dense")
+
+
+class MemoryBudgetError(DepthscopeError):
+    """The simulation needs more memory than its ``memory_budget`` allows."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Validated arguments of one simulation (see :func:`depthscope.simulate`).
+
+    ``theta0`` is set for two inputs at an angle and None for a batch of ``n_inputs`` inputs;
+    ``inputs`` is the fixed batch, or None when the inputs are drawn per network; ``slope`` is
+    the activation's negative-side slope α.
+    """
+
+    widths: tuple[int, ...]
+    n_networks: int
+    theta0: float | None
+    n_inputs: int
+    inputs: NDArray[np.float64] | None
+    input_dim: int | None
+    sampler: str
+    init: str
+    slope: float
+    bias_std: float
+    tolerance: float
+
+    @property
+    def pair(self) -> bool:
+        """True for two inputs at an angle (``theta0``), False for a batch of inputs."""
+        return self.theta0 is not None
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """Names of the per-layer, per-network arrays: ``ln_sin2``, or the panel's metrics."""
+        return ("ln_sin2",) if self.pair else PANEL_METRICS
+
+    @property
+    def layers(self) -> int:
+        """L + 1: the input and the L hidden layers."""
+        return len(self.widths) + 1
+
+
+def positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer ≥ ``minimum``."""
+    try:
+        number = int(value)
+        exact = float(value) == number
+    except (TypeError, ValueError):
+        exact = False
+    if not exact or number < minimum:
+        raise DepthscopeError(f"{name} = {value!r} must be an integer ≥ {minimum}.")
+    return number
+
+
+def _check_sampler(sampler: str, init: str) -> None:
+    if sampler not in SAMPLERS:
+        raise DepthscopeError(f"unknown sampler {sampler!r}; choose 'gram' or 'dense'.")
+    if init not in INITS:
+        raise DepthscopeError(f"unknown init {init!r}; choose one of {', '.join(INITS)}.")
+    if sampler == "gram" and init != "gaussian":
+        raise DepthscopeError(
+            f"the Gram chain is exact only for Gaussian weights; init={init!r} needs "
+            "sampler='dense'."
+        )
+
+
+def _check_numbers(bias_std: float, tolerance: float) -> None:
+    if not (math.isfinite(bias_std) and bias_std >= 0.0):
+        raise DepthscopeError(f"bias_std = {bias_std!r} must be a finite number ≥ 0.")
+    if not 0.0 < tolerance < 1.0:
+        raise DepthscopeError(f"tolerance = {tolerance!r} must be in (0, 1).")
+
+
+def _inputs(
+    inputs: int | ArrayLike | str | os.PathLike[str], input_dim: int | None, first_width: int
+) -> tuple[int, NDArray[np.float64] | None, int]:
+    """(m, fixed inputs or None, n₀) of a batch: m Gaussian inputs, an array or a ``.npy`` file."""
+    if isinstance(inputs, (int, np.integer)) and not isinstance(inputs, bool):
+        m = positive_int(inputs, "inputs (number of Gaussian inputs)", minimum=2)
+        return m, None, input_dim if input_dim is not None else first_width
+    if isinstance(inputs, (str, os.PathLike)):
+        fixed = load_inputs(inputs)
+    else:
+        fixed = check_inputs(inputs)
+    if input_dim is not None and input_dim != fixed.shape[1]:
+        raise DepthscopeError(
+            f"input_dim = {input_dim} disagrees with the inputs' dimension {fixed.shape[1]}."
+        )
+    return fixed.shape[0], fixed, fixed.shape[1]
+
+
+def make_plan(
+    widths: str | Sequence[int],
+    theta0: float | None,
+    inputs: int | ArrayLike | str | os.PathLike[str] | None,
+    *,
+    n_networks: int,
+    sampler: str,
+    init: str,
+    activation: str | float,
+    bias_std: float,
+    input_dim: int | None,
+    tolerance: float,
+) -> Plan:
+    """Check the arguments of :func:`depthscope.simulate` and return them as a :class:`Plan`.
+
+    Raises
+    ------
+    DepthscopeError
+        For any invalid argument, with a message naming it and what is accepted.
+    """
+    arch = parse_architecture(widths)
+    n_networks = positive_int(n_networks, "n_networks")
+    _check_sampler(sampler, init)
+    slope = parse_activation(activation)
+    bias_std, tolerance = float(bias_std), float(tolerance)
+    _check_numbers(bias_std, tolerance)
+    if input_dim is not None:
+        input_dim = positive_int(input_dim, "input_dim")
+    if (theta0 is None) == (inputs is None):
+        raise DepthscopeError("give exactly one of theta0 (two inputs) and inputs (a batch).")
+    fixed: NDArray[np.float64] | None = None
+    if theta0 is not None:
+        theta0 = float(check_theta(theta0, "theta0"))
+        n_inputs = 2
+        if sampler == "dense":
+            input_dim = input_dim if input_dim is not None else arch[0]
+            if input_dim < 2:
+                raise DepthscopeError("two inputs at an angle need input_dim ≥ 2.")
+    else:
+        assert inputs is not None
+        n_inputs, fixed, input_dim = _inputs(inputs, input_dim, arch[0])
+    return Plan(
+        widths=arch,
+        n_networks=n_networks,
+        theta0=theta0,
+        n_inputs=n_inputs,
+        inputs=fixed,
+        input_dim=input_dim,
+        sampler=sampler,
+        init=init,
+        slope=slope,
+        bias_std=bias_std,
+        tolerance=tolerance,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Random streams
+# --------------------------------------------------------------------------------------------
+def root_sequence(rng: np.random.Generator | int | None) -> np.random.SeedSequence:
+    """One root SeedSequence: fresh for an int or None, a spawned child for a Generator."""
+    generator = np.random.default_rng(rng)
+    if isinstance(rng, np.random.Generator):
+        generator = generator.spawn(1)[0]
+    seq = generator.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):  # pragma: no cover - custom bit generators
+        raise DepthscopeError("rng must be seeded from a numpy SeedSequence (the default).")
+    return seq
+
+
+def network_streams(
+    root: np.random.SeedSequence, start: int, stop: int
+) -> list[np.random.Generator]:
+    """Return independent generators of networks ``start..stop-1`` (child j of ``root``).
+
+    Child j is ``SeedSequence(root.entropy, spawn_key=root.spawn_key + (j,))``, the same
+    sequence as ``root.spawn(...)[j]`` but without mutating ``root``.
+    """
+    return [
+        np.random.Generator(
+            np.random.PCG64(
+                np.random.SeedSequence(
+                    root.entropy, spawn_key=(*root.spawn_key, j), pool_size=root.pool_size
+                )
+            )
+        )
+        for j in range(start, stop)
+    ]
+
+
+# SplitMix64's increment and finaliser constants (Steele, Lea & Flood 2014), as the signed int64
+# values with their bits.
+SPLITMIX64_GAMMA = 0x9E3779B97F4A7C15 - 2**64
+SPLITMIX64_MIX1 = 0xBF58476D1CE4E5B9 - 2**64
+SPLITMIX64_MIX2 = 0x94D049BB133111EB - 2**64
+
+
+def network_seeds(root: np.random.SeedSequence, start: int, stop: int) -> NDArray[np.int64]:
+    """Return the 64-bit seeds of networks ``start..stop-1`` (as int64 bit patterns).
+
+    Seed j is the SplitMix64 finaliser of ``k₀ + (j + 1)γ`` XOR ``k₁``, with (k₀, k₁) two
+    64-bit words of ``root``'s state: a function of the root and j alone (so independent of
+    the chunking), computed for a whole chunk at once. Making a numpy generator per network
+    instead costs ≈ 20 µs each, more than a GPU spends on the network.
+    """
+    k0, k1 = root.generate_state(2, dtype=np.uint64)
+    steps = np.arange(start + 1, stop + 1, dtype=np.uint64)
+    z = k0 + steps * np.uint64(SPLITMIX64_GAMMA % 2**64)  # uint64 arrays wrap modulo 2⁶⁴
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(SPLITMIX64_MIX1 % 2**64)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(SPLITMIX64_MIX2 % 2**64)
+    z = z ^ (z >> np.uint64(31))
+    return (z ^ k1).view(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+# --------------------------------------------------------------------------------------------
+_PAIR_CACHE_ELEMENTS = 2**14  # two-input chunks of ~16k units per array stay in cache
+_BATCH_CHUNK_BYTES = 2**25  # batch chunks of ~32 MiB per array
+
+
+def memory_estimate(plan: Plan) -> tuple[int, int, int]:
+    """Bytes (fixed, per network in a chunk, preferred chunk size) of a simulation plan.
+
+    Estimates count the float64 arrays each sampler holds at its peak: the two-input Gram
+    chain keeps 2 Σn_ℓ normals per network plus a few layer-sized work arrays; the batch
+    samplers a few m × n_ℓ arrays per network; the dense samplers one weight matrix (with its
+    QR work for orthogonal weights) at a time.
+    """
+    widths = plan.widths
+    fans = [plan.input_dim or 2, *widths]
+    widest = max(widths)
+    total = sum(widths)
+    outputs = plan.layers * plan.n_networks * (8 * (1 if plan.pair else len(PANEL_METRICS)) + 1)
+    if plan.sampler == "dense":
+        weights = 8 * max(n * f for n, f in zip(widths, fans, strict=False))
+        fixed = outputs + 3 * weights
+    else:
+        fixed = outputs + 20 * widest + 20 * total
+    if plan.pair:
+        per_network = 16 * total + 48 * widest + 64 * plan.layers
+        preferred = max(1, _PAIR_CACHE_ELEMENTS // widest)
+    else:
+        m = plan.n_inputs
+        rows = [min(m, f) + 1 for f in fans[:-1]]
+        sizes = zip(rows, widths, strict=True)
+        layer_bytes = max(8 * (r * n + 4 * m * n) + m * n for r, n in sizes)
+        per_network = layer_bytes + 8 * m * (fans[0] + 2 * m) + 8 * len(PANEL_METRICS) * plan.layers
+        preferred = max(1, _BATCH_CHUNK_BYTES // (8 * m * widest))
+    return fixed, per_network, preferred
+
+
+def _physical_memory() -> int | None:
+    """Total physical memory in bytes, where the platform says; None elsewhere."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def chunk_size(plan: Plan, memory_budget: int, *, cache_sized: bool = True) -> int:
+    """Networks per chunk: within the budget and, on the CPU, small enough to stay in cache.
+
+    On a GPU (``cache_sized=False``) the chunk is as large as the budget allows: the device
+    wants wide batches, and every chunk costs kernel launches and host transfers.
+
+    Raises
+    ------
+    MemoryBudgetError
+        If even one network at a time needs more than ``memory_budget`` bytes.
+    DepthscopeError
+        If it needs more than the machine's physical memory, whatever the budget.
+    """
+    fixed, per_network, preferred = memory_estimate(plan)
+    if not cache_sized:
+        preferred = plan.n_networks
+    need = fixed + per_network
+    estimate = (
+        f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
+        f"({fixed / 2**20:.1f} MiB for results and shared work, {per_network / 2**20:.1f} MiB "
+        "per network)"
+    )
+    physical = _physical_memory()
+    if physical is not None and need > physical:
+        raise DepthscopeError(
+            f"{estimate}, more than this machine's memory ({physical / 2**20:.1f} MiB); "
+            "simulate fewer networks or narrower layers."
+        )
+    if need > memory_budget:
+        raise MemoryBudgetError(
+            f"{estimate}, more than memory_budget = {memory_budget / 2**20:.1f} MiB; raise "
+            "memory_budget, or simulate fewer networks or narrower layers."
+        )
+    return max(1, min(plan.n_networks, preferred, (memory_budget - fixed) // per_network))
