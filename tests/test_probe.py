@@ -27,9 +27,9 @@ pytestmark = [
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+from depthscope._optional import import_torch  # noqa: E402
 from depthscope.cli import main  # noqa: E402
 from depthscope.probing import METRICS, ProbeResult, TrainingMonitor, load_model, probe  # noqa: E402
-from depthscope.probing._probe import import_torch  # noqa: E402
 from depthscope.probing._theory import predict_stack  # noqa: E402
 from depthscope.simulation._samplers import dense_batch, dense_pair, draw_weights  # noqa: E402
 
@@ -267,7 +267,7 @@ def test_rank_deficient_batch_takes_the_exact_route_and_equals_direct_forward(mo
 
     Negative control: without that pass, the failed rows would have no panel (NaN).
     """
-    from depthscope.probing import _probe
+    from depthscope.probing import _probe  # the driver, which calls _forward._exact_pass
 
     model = he_mlp([40, 40, 40], 12, np.random.default_rng(0))
     gen = np.random.default_rng(1)
@@ -303,8 +303,8 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 
     Negative control: redrawing the subsets in the second pass changes the subsampled rows.
     """
+    from depthscope.probing import _certify, _reduce
     from depthscope.simulation import _metrics
-    from depthscope.probing import _probe
 
     torch.manual_seed(2)
     options: dict = {}
@@ -326,7 +326,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
     def fail_all(grams, fractions, **kwargs):
         return np.zeros(len(fractions), dtype=bool)
 
-    monkeypatch.setattr(_probe, "certify_eigenvalues", fail_all)
+    monkeypatch.setattr(_certify, "certify_eigenvalues", fail_all)
     exact = probe(model, x, **options)
     assert fast.layers == exact.layers
     for name in METRICS:
@@ -336,9 +336,9 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
     np.testing.assert_array_equal(exact.ln_sin2, fast.ln_sin2)
     assert _metrics.certify_eigenvalues is not fail_all  # the real certificate is untouched
     if case == "conv-subsampled":
-        original = _probe._features
+        original = _reduce._features
         monkeypatch.setattr(
-            _probe, "_features", lambda t, h, sub, stream, picks=None: original(t, h, sub, stream)
+            _reduce, "_features", lambda t, h, sub, stream, picks=None: original(t, h, sub, stream)
         )
         redrawn = probe(model, x, **options)
         assert not np.allclose(redrawn.metrics["erank"][1:], fast.metrics["erank"][1:])
@@ -347,7 +347,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 def test_device_reduction_path_equals_host_path(monkeypatch) -> None:
     """The torch-only reductions used for tensors on a GPU give the numpy host path's numbers
     (run here on CPU tensors, so that CI covers that code without a GPU)."""
-    from depthscope.probing import _probe
+    from depthscope.probing import _reduce
 
     torch.manual_seed(4)
     model = nn.Sequential(
@@ -356,7 +356,7 @@ def test_device_reduction_path_equals_host_path(monkeypatch) -> None:
     x = torch.randn(7, 3, 6, 6, dtype=torch.float64)
     x[6] = x[5]  # one singular batch: the exact route runs too
     host = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
-    monkeypatch.setattr(_probe, "_host_reduction", lambda feats: False)
+    monkeypatch.setattr(_reduce, "_host_reduction", lambda feats: False)
     device = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
     np.testing.assert_allclose(device.ln_sin2, host.ln_sin2, rtol=1e-12)
     for name in METRICS:
@@ -681,10 +681,10 @@ def test_cli_probe_rejects_files_that_are_not_models(saved, capsys) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("on_device", [False, True])
 def test_cuda_probe_equals_cpu_probe(on_device: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from depthscope.probing import _probe
+    from depthscope.probing import _reduce
 
     if on_device:  # reduce every layer on the GPU (by default only large ones are)
-        monkeypatch.setattr(_probe, "_HOST_ELEMENTS", 0)
+        monkeypatch.setattr(_reduce, "_HOST_ELEMENTS", 0)
     model = he_mlp([128] * 6, 64, np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((32, 64))
     cpu = probe(model, x)

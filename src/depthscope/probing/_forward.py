@@ -1,0 +1,108 @@
+"""Run the model with forward hooks, and leave it as it was: mode, buffers, random state.
+
+:func:`_forward` is one hooked forward pass; :func:`_exact_pass` is the rare second pass
+that redoes the rows whose Gram certificate failed, from the same model and random state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ._reduce import INPUT, Stream, _redo_exact, _Row, _Subsample
+
+__all__: list[str] = []
+
+
+@contextlib.contextmanager
+def _restored_state(
+    torch: Any, model: Any, modules: Sequence[Any], mode: str, devices: list[int]
+) -> Iterator[None]:
+    """Set the mode; afterwards restore every module's mode, the buffers and the RNG state.
+
+    ``modules`` are all of ``model``'s modules (``model.modules()``).
+    """
+    flags = [(mod, mod.training) for mod in modules]
+    if mode != "keep":
+        target = mode == "train"
+        if all(type(mod).train is torch.nn.Module.train for mod, _ in flags):
+            for mod, _ in flags:  # what model.train(target) does, without its recursion
+                mod.__dict__["training"] = target
+        else:  # a module overrides train(): let it
+            model.train(target)
+    training = any(mod.training for mod, _ in flags)
+    saved = [(buf, buf.detach().clone()) for buf in model.buffers()] if training else []
+    # torch's random state: the CPU generator's directly (fork_rng costs more), or fork_rng
+    # for the CPU and the CUDA devices.
+    cpu_state = None if devices else torch.get_rng_state()
+    forked = torch.random.fork_rng(devices=devices) if devices else contextlib.nullcontext()
+    try:
+        with forked, torch.no_grad():
+            yield
+    finally:
+        if cpu_state is not None:
+            torch.set_rng_state(cpu_state)
+        for mod, flag in flags:
+            mod.__dict__["training"] = flag  # Module.__setattr__ costs ~5 µs a call
+        with torch.no_grad():
+            for buf, value in saved:
+                buf.copy_(value)
+
+
+def _forward(
+    torch: Any,
+    model: Any,
+    inputs: Any,
+    hooks: Mapping[str, tuple[Any, Callable[..., None]]],
+    modules: Sequence[Any],
+    mode: str,
+    devices: list[int],
+) -> None:
+    """Run ``model(inputs)`` with forward hooks, which are removed whatever happens."""
+    handles = []
+    try:
+        for module, hook in hooks.values():
+            handles.append(module.register_forward_hook(hook))
+        with _restored_state(torch, model, modules, mode, devices):
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _exact_pass(
+    torch: Any,
+    model: Any,
+    inputs: Any,
+    redo: Sequence[_Row],
+    sub: _Subsample,
+    stream: Stream,
+    mode: str,
+    devices: list[int],
+) -> None:
+    """Recompute ``redo``'s rows by the exact route, in a second forward pass if needed.
+
+    The pass starts from the same model state and torch random state as the first (both are
+    restored after each), and replays each row's subsampled subsets, so it sees the same
+    features.
+    """
+    wanted = {(row.module, row.call): row for row in redo}
+    if (INPUT, 1) in wanted:
+        _redo_exact(torch, wanted.pop((INPUT, 1)), inputs, sub, stream)
+    if not wanted:
+        return
+    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+
+    def make_hook(name: str) -> Callable[..., None]:
+        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            row = wanted.get((name, calls[name]))
+            if row is not None:
+                _redo_exact(torch, row, output, sub, stream)
+
+        return hook
+
+    hooks = {name: (modules[name], make_hook(name)) for name, _ in wanted}
+    _forward(torch, model, inputs, hooks, list(modules.values()), mode, devices)
