@@ -401,6 +401,41 @@ def test_import_depthscope_does_not_import_torch_and_missing_torch_is_explained(
         import_torch()
 
 
+@pytest.mark.parametrize(
+    ("name", "module", "extra"),
+    [
+        ("import_torch", "torch", "torch"),
+        ("import_yaml", "yaml", "yaml"),
+        ("import_matplotlib_figure", "matplotlib.figure", "plot"),
+        ("import_pyplot", "matplotlib", "plot"),
+    ],
+)
+def test_every_optional_import_names_its_extra(name, module, extra, monkeypatch) -> None:
+    from depthscope import _optional
+
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(DepthscopeError, match=rf"needs .*pip install 'depthscope\[{extra}\]'"):
+        getattr(_optional, name)()
+
+
+def test_probe_signature_has_no_private_parameter_and_the_monitor_path_takes_probes() -> None:
+    """``probe`` shows only public parameters; ``probe_with_cache`` binds its options to
+    ``probe``'s own signature (same defaults, same TypeError for a wrong option)."""
+    import dataclasses
+    import inspect
+
+    from depthscope.probing import _probe
+
+    parameters = list(inspect.signature(probe).parameters)
+    assert not [p for p in parameters if p.startswith("_")]
+    assert [f.name for f in dataclasses.fields(_probe._Settings)] == parameters[2:]
+    model = he_mlp([8], 4, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="_input_cache"):
+        probe(model, np.ones((2, 4)), _input_cache={})
+    with pytest.raises(TypeError, match="tolerence"):
+        _probe.probe_with_cache(model, np.ones((2, 4)), {}, tolerence=0.1)
+
+
 # --- theory overlay: statistics with a negative control --------------------------------------
 
 

@@ -6,16 +6,16 @@ those of the simulator (:mod:`depthscope.simulation._metrics`), computed in floa
 model's dtype. torch is imported when :func:`probe` is called, never by ``import depthscope``.
 
 This module is the driver; the steps live beside it: :mod:`._select` (which modules),
-:mod:`._reduce` (a layer's output → a row, in its hook), :mod:`._forward` (hooked forward
-passes that restore the model's state), :mod:`._certify` (certificates, panels and angles of
-all rows at once), :mod:`._theory` (the theory overlay) and :mod:`._result` (the result).
+:mod:`._reduce` (a layer's output → a row, in its hook), :mod:`._forward` (the hooks and the
+hooked forward passes, which restore the model's state), :mod:`._certify` (certificates,
+panels and angles of all rows at once), :mod:`._theory` (the theory overlay) and
+:mod:`._result` (the result).
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,11 +26,11 @@ from .._errors import DepthscopeError
 from .._optional import import_torch
 from ._certify import _certify, _fill_ln_sin2, _fill_panels
 from ._chain import OTHER, role
-from ._forward import _exact_pass, _forward
-from ._reduce import INPUT, Stream, _copy_row, _Row, _Subsample, _summarise
+from ._forward import _exact_pass, _forward, _Recorder
+from ._reduce import _copy_row, _streams, _Subsample
 from ._result import METRICS, ProbeResult
 from ._select import _select
-from ._theory import StackTracer, TheoryOverlay, build_overlay, pair_angle
+from ._theory import TheoryOverlay, build_overlay
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -242,75 +242,6 @@ def _batch(
     return inputs, (i, j), parameter if parameter is not None else inputs
 
 
-class _Recorder:
-    """What the forward hooks of one probe share: the rows, the call counts, the tracer.
-
-    ``entry`` is the batch's entry of an input cache (an empty dictionary without one): the
-    input pair's angle and row are read from it and written into it.
-    """
-
-    def __init__(
-        self,
-        torch: Any,
-        inputs: Any,
-        pair: tuple[int, int],
-        sub: _Subsample,
-        stream: Stream,
-        entry: dict[str, Any],
-        theory: bool,
-    ) -> None:
-        self.torch, self.inputs, self.pair, self.sub, self.stream = torch, inputs, pair, sub, stream
-        self.m = int(inputs.shape[0])
-        self.entry = entry
-        self.rows: list[_Row] = []
-        self.calls: dict[str, int] = {}
-        self.tracer = StackTracer(self.angle_of) if theory else None
-
-    def summarise(self, name: str, module_type: str, output: Any) -> int:
-        """Add the row of one call of module ``name``; return its index."""
-        calls = self.calls[name] = self.calls.get(name, 0) + 1
-        label = name if calls == 1 else f"{name}#{calls}"
-        row = _Row(label or "(model)", module_type, module=name, call=calls)
-        _summarise(self.torch, row, output, self.m, self.pair, self.sub, self.stream)
-        self.rows.append(row)
-        return len(self.rows) - 1
-
-    def add_input_row(self) -> None:
-        """Add the row of the batch itself (from the cache when it holds it)."""
-        cached = self.entry.get("row")
-        if cached is None:
-            self.summarise(INPUT, INPUT, self.inputs)
-        else:
-            self.calls[INPUT] = 1
-            self.rows.append(_copy_row(cached))
-
-    def angle_of(self, tensor: Any) -> float:
-        """Angle of the tracked pair in ``tensor`` (flattened per example), NaN if unreadable."""
-        torch, m, (i, j) = self.torch, self.m, self.pair
-        if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
-            return math.nan
-        is_input = tensor is self.inputs
-        if is_input and "angle" in self.entry:
-            return float(self.entry["angle"])
-        picked = tensor.detach()[[i, j]].reshape(2, -1).to(torch.float64)
-        angle = pair_angle(np.asarray(picked.cpu().numpy()))
-        if is_input:
-            self.entry["angle"] = angle
-        return angle
-
-    def hook(self, name: str, module: Any, probed: bool) -> Callable[..., None]:
-        """Make the forward hook of module ``name``: its row if ``probed``, the tracer's call."""
-        tracer, torch = self.tracer, self.torch
-        module_type = type(module).__name__
-
-        def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
-            row = self.summarise(name, module_type, output) if probed else None
-            if tracer is not None:  # the role now: a Dropout's depends on the mode it runs in
-                tracer.observe(role(torch, mod), mod, args, output, row)
-
-        return hook
-
-
 def _cache_entry(
     input_cache: InputCache | None, inputs: Any, x: Any, pair: tuple[int, int], tolerance: float
 ) -> dict[str, Any]:
@@ -411,23 +342,3 @@ def _as_input(torch: Any, reference: Any, x: Any) -> Any:
         if tensor.is_floating_point() and reference.is_floating_point():
             tensor = tensor.to(reference.dtype)
     return tensor
-
-
-def _streams(
-    rng: np.random.Generator | int | None,
-) -> tuple[Callable[[], np.random.Generator], int | None]:
-    """Return a maker of fresh independent streams and the root entropy."""
-    if isinstance(rng, np.random.Generator):
-        return (lambda: rng.spawn(1)[0]), None
-    if isinstance(rng, (int, np.integer)) and rng >= 0:  # the root is made when first needed
-        roots: list[np.random.SeedSequence] = []
-
-        def stream() -> np.random.Generator:
-            if not roots:
-                roots.append(np.random.SeedSequence(int(rng)))
-            return np.random.default_rng(roots[0].spawn(1)[0])
-
-        return stream, int(rng)
-    root = np.random.SeedSequence(rng)
-    entropy = root.entropy if isinstance(root.entropy, int) else None
-    return (lambda: np.random.default_rng(root.spawn(1)[0])), entropy

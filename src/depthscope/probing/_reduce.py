@@ -249,3 +249,23 @@ def _padded(values: NDArray[np.float64], length: int) -> NDArray[np.float64]:
     out = np.zeros(length)
     out[: len(values)] = values
     return out
+
+
+def _streams(
+    rng: np.random.Generator | int | None,
+) -> tuple[Callable[[], np.random.Generator], int | None]:
+    """Return a maker of fresh independent streams and the root entropy."""
+    if isinstance(rng, np.random.Generator):
+        return (lambda: rng.spawn(1)[0]), None
+    if isinstance(rng, (int, np.integer)) and rng >= 0:  # the root is made when first needed
+        roots: list[np.random.SeedSequence] = []
+
+        def stream() -> np.random.Generator:
+            if not roots:
+                roots.append(np.random.SeedSequence(int(rng)))
+            return np.random.default_rng(roots[0].spawn(1)[0])
+
+        return stream, int(rng)
+    root = np.random.SeedSequence(rng)
+    entropy = root.entropy if isinstance(root.entropy, int) else None
+    return (lambda: np.random.default_rng(root.spawn(1)[0])), entropy
