@@ -27,9 +27,9 @@ pytestmark = [
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+from depthscope._optional import import_torch  # noqa: E402
 from depthscope.cli import main  # noqa: E402
 from depthscope.probing import METRICS, ProbeResult, TrainingMonitor, load_model, probe  # noqa: E402
-from depthscope.probing._probe import import_torch  # noqa: E402
 from depthscope.probing._theory import predict_stack  # noqa: E402
 from depthscope.simulation._samplers import dense_batch, dense_pair, draw_weights  # noqa: E402
 
@@ -267,7 +267,7 @@ def test_rank_deficient_batch_takes_the_exact_route_and_equals_direct_forward(mo
 
     Negative control: without that pass, the failed rows would have no panel (NaN).
     """
-    from depthscope.probing import _probe
+    from depthscope.probing import _probe  # the driver, which calls _forward._exact_pass
 
     model = he_mlp([40, 40, 40], 12, np.random.default_rng(0))
     gen = np.random.default_rng(1)
@@ -303,7 +303,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 
     Negative control: redrawing the subsets in the second pass changes the subsampled rows.
     """
-    from depthscope.probing import _probe
+    from depthscope.probing import _certify, _reduce
     from depthscope.simulation import _metrics
 
     torch.manual_seed(2)
@@ -326,7 +326,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
     def fail_all(grams, fractions, **kwargs):
         return np.zeros(len(fractions), dtype=bool)
 
-    monkeypatch.setattr(_probe, "certify_eigenvalues", fail_all)
+    monkeypatch.setattr(_certify, "certify_eigenvalues", fail_all)
     exact = probe(model, x, **options)
     assert fast.layers == exact.layers
     for name in METRICS:
@@ -336,9 +336,9 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
     np.testing.assert_array_equal(exact.ln_sin2, fast.ln_sin2)
     assert _metrics.certify_eigenvalues is not fail_all  # the real certificate is untouched
     if case == "conv-subsampled":
-        original = _probe._features
+        original = _reduce._features
         monkeypatch.setattr(
-            _probe, "_features", lambda t, h, sub, stream, picks=None: original(t, h, sub, stream)
+            _reduce, "_features", lambda t, h, sub, stream, picks=None: original(t, h, sub, stream)
         )
         redrawn = probe(model, x, **options)
         assert not np.allclose(redrawn.metrics["erank"][1:], fast.metrics["erank"][1:])
@@ -347,7 +347,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
 def test_device_reduction_path_equals_host_path(monkeypatch) -> None:
     """The torch-only reductions used for tensors on a GPU give the numpy host path's numbers
     (run here on CPU tensors, so that CI covers that code without a GPU)."""
-    from depthscope.probing import _probe
+    from depthscope.probing import _reduce
 
     torch.manual_seed(4)
     model = nn.Sequential(
@@ -356,7 +356,7 @@ def test_device_reduction_path_equals_host_path(monkeypatch) -> None:
     x = torch.randn(7, 3, 6, 6, dtype=torch.float64)
     x[6] = x[5]  # one singular batch: the exact route runs too
     host = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
-    monkeypatch.setattr(_probe, "_host_reduction", lambda feats: False)
+    monkeypatch.setattr(_reduce, "_host_reduction", lambda feats: False)
     device = probe(model, x, layers=[nn.ReLU, nn.Conv2d])
     np.testing.assert_allclose(device.ln_sin2, host.ln_sin2, rtol=1e-12)
     for name in METRICS:
@@ -399,6 +399,41 @@ def test_import_depthscope_does_not_import_torch_and_missing_torch_is_explained(
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(DepthscopeError, match=r"depthscope\[torch\]"):
         import_torch()
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "extra"),
+    [
+        ("import_torch", "torch", "torch"),
+        ("import_yaml", "yaml", "yaml"),
+        ("import_matplotlib_figure", "matplotlib.figure", "plot"),
+        ("import_pyplot", "matplotlib", "plot"),
+    ],
+)
+def test_every_optional_import_names_its_extra(name, module, extra, monkeypatch) -> None:
+    from depthscope import _optional
+
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(DepthscopeError, match=rf"needs .*pip install 'depthscope\[{extra}\]'"):
+        getattr(_optional, name)()
+
+
+def test_probe_signature_has_no_private_parameter_and_the_monitor_path_takes_probes() -> None:
+    """``probe`` shows only public parameters; ``probe_with_cache`` binds its options to
+    ``probe``'s own signature (same defaults, same TypeError for a wrong option)."""
+    import dataclasses
+    import inspect
+
+    from depthscope.probing import _probe
+
+    parameters = list(inspect.signature(probe).parameters)
+    assert not [p for p in parameters if p.startswith("_")]
+    assert [f.name for f in dataclasses.fields(_probe._Settings)] == parameters[2:]
+    model = he_mlp([8], 4, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="_input_cache"):
+        probe(model, np.ones((2, 4)), _input_cache={})
+    with pytest.raises(TypeError, match="tolerence"):
+        _probe.probe_with_cache(model, np.ones((2, 4)), {}, tolerence=0.1)
 
 
 # --- theory overlay: statistics with a negative control --------------------------------------
@@ -681,10 +716,10 @@ def test_cli_probe_rejects_files_that_are_not_models(saved, capsys) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("on_device", [False, True])
 def test_cuda_probe_equals_cpu_probe(on_device: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from depthscope.probing import _probe
+    from depthscope.probing import _reduce
 
     if on_device:  # reduce every layer on the GPU (by default only large ones are)
-        monkeypatch.setattr(_probe, "_HOST_ELEMENTS", 0)
+        monkeypatch.setattr(_reduce, "_HOST_ELEMENTS", 0)
     model = he_mlp([128] * 6, 64, np.random.default_rng(0))
     x = np.random.default_rng(1).standard_normal((32, 64))
     cpu = probe(model, x)

@@ -105,6 +105,40 @@ class TestModules:
         with pytest.raises(ds.DepthscopeError, match="bias"):
             screen([nn.Sequential(nn.Linear(4, 4), nn.ReLU())])
 
+    def test_screen_and_probe_apply_one_coverage_rule(self):
+        """The screen (torch.fx graph) and the probe (forward hooks) read the same chain.
+
+        Transparent layers (Flatten, Identity, eval-mode Dropout) are skipped by both; a
+        non-zero bias is refused by both. Negative control: in training mode the probe's
+        Dropout is no identity, so the chain ends there and a new one starts after it.
+        """
+        torch, nn = self.torch, self.torch.nn
+
+        def model(bias: bool) -> nn.Module:
+            torch.manual_seed(0)
+            return nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(12, 16, bias=bias),
+                nn.ReLU(),
+                nn.Dropout(0.5),
+                nn.Linear(16, 8, bias=False),
+                nn.Identity(),
+                nn.ReLU(),
+                nn.Linear(8, 3, bias=False),
+            )
+
+        x = torch.randn(5, 3, 4)
+        (row,) = screen([model(bias=False)])
+        stacks = ds.probe(model(bias=False), x).theory.stacks
+        assert row.widths == (16, 8) and [s.widths for s in stacks] == [row.widths]
+        assert stacks[0].layers == ("input", "2", "6")
+        with pytest.raises(ds.DepthscopeError, match="bias"):
+            screen([model(bias=True)])
+        biased = ds.probe(model(bias=True), x).theory
+        assert "non-zero bias" in biased.status[1] and biased.stacks[0].widths == (8,)
+        trained = ds.probe(model(bias=False), x, mode="train").theory
+        assert [s.widths for s in trained.stacks] == [(16,), (8,)]
+
     def test_residual_connection_is_rejected(self):
         torch, nn = self.torch, self.torch.nn
 

@@ -21,6 +21,8 @@ import numpy as np
 
 from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError
+from ._optional import import_torch, import_yaml
+from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
 from .theory._predict import predict_layers
 
 __all__ = [
@@ -187,18 +189,15 @@ def screen(
     return rows
 
 
-_IGNORED = ("Dropout", "Flatten", "Identity")
+def _module_chain(module: Any) -> list[tuple[Role, Any]]:
+    """Trace ``module`` with torch.fx; return its (role, layer) in call order if it is a chain.
 
+    The coverage rule is :mod:`depthscope.probing._chain`'s, applied as the network is at
+    initialisation in eval mode; transparent layers are left out of the list.
+    """
+    torch = import_torch("screening a module")
+    from torch import fx
 
-def _module_chain(module: Any) -> list[tuple[str, Any]]:
-    """Trace ``module`` with torch.fx; return its layers in call order if it is a plain chain."""
-    try:
-        import torch
-        from torch import fx
-    except ImportError:  # pragma: no cover - a module implies torch is installed
-        raise DepthscopeError(
-            "screening a module needs PyTorch: pip install 'depthscope[torch]'."
-        ) from None
     try:
         graph = fx.symbolic_trace(module).graph
     except Exception as err:
@@ -206,8 +205,7 @@ def _module_chain(module: Any) -> list[tuple[str, Any]]:
             f"cannot trace {type(module).__name__} to check it is a plain Linear/ReLU chain "
             f"({type(err).__name__}); pass an nn.Sequential of Linear and ReLU layers."
         ) from None
-    relu_functions = (torch.relu, torch.nn.functional.relu)
-    chain: list[tuple[str, Any]] = []
+    chain: list[tuple[Role, Any]] = []
     previous = None
     for node in graph.nodes:
         if node.op == "placeholder":
@@ -215,26 +213,29 @@ def _module_chain(module: Any) -> list[tuple[str, Any]]:
             continue
         if node.op == "output":
             break
-        if node.op == "call_module":
-            layer = module.get_submodule(str(node.target))
-            name = type(layer).__name__
-        elif node.op in ("call_function", "call_method") and (
-            node.target in relu_functions or node.target == "relu"
-        ):
-            layer, name = None, "ReLU"
-        else:
-            name, layer = str(getattr(node.target, "__name__", node.target)), None
+        node_role, layer, name = _node_role(torch, module, node)
         inputs = [a for a in node.args if isinstance(a, fx.Node)]
-        if name not in ("Linear", "ReLU", *_IGNORED) or inputs != [previous]:
+        if node_role == OTHER or inputs != [previous]:
             raise DepthscopeError(
                 f"the angle theory covers plain chains of Linear + ReLU layers; "
                 f"{type(module).__name__} has {name!r}"
                 + ("" if inputs == [previous] else " applied to earlier outputs (a skip or branch)")
                 + ". Measure it empirically with depthscope.probe instead."
             )
-        chain.append((name, layer))
+        if node_role != TRANSPARENT:
+            chain.append((node_role, layer))
         previous = node
-    return [(n, m) for n, m in chain if n not in _IGNORED]
+    return chain
+
+
+def _node_role(torch: Any, module: Any, node: Any) -> tuple[Role, Any, str]:
+    """Role, layer (None for a function) and name of one node of a traced module's graph."""
+    if node.op == "call_module":
+        layer = module.get_submodule(str(node.target))
+        return role(torch, layer, training=False), layer, type(layer).__name__
+    if node.op in ("call_function", "call_method") and is_relu_function(torch, node.target):
+        return RELU, None, "ReLU"
+    return OTHER, None, str(getattr(node.target, "__name__", node.target))
 
 
 def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | None]:
@@ -242,9 +243,10 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
 
     The module is traced with ``torch.fx``: it must be a plain chain (no skip connections or
     branches) of ``Linear`` and ``ReLU`` (module or ``torch.relu``) layers; ``Dropout``,
-    ``Flatten`` and ``Identity`` are ignored (identities at initialization in eval mode).
-    Every ``Linear`` followed by a ``ReLU`` is a hidden layer; a final ``Linear`` is the
-    output layer.
+    ``Flatten`` and ``Identity`` are ignored (identities at initialization in eval mode). This
+    is the coverage rule of :mod:`depthscope.probing._chain`, which the probe's theory overlay
+    applies too. Every ``Linear`` followed by a ``ReLU`` is a hidden layer; a final ``Linear``
+    is the output layer.
 
     Raises
     ------
@@ -253,17 +255,16 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
         residual connections), or a Linear with a non-zero bias (the theory is bias-free).
     """
     core = _module_chain(module)
-    if not core or core[0][0] != "Linear":
+    if not core or core[0][0] != LINEAR:
         raise DepthscopeError("the module must start with a Linear layer.")
     widths: list[int] = []
     input_dim, output_dim = int(core[0][1].in_features), None
-    for i, (name, layer) in enumerate(core):
-        if name != "Linear":
+    for i, (layer_role, layer) in enumerate(core):
+        if layer_role != LINEAR:
             continue
-        bias = getattr(layer, "bias", None)
-        if bias is not None and bool((bias.detach() != 0).any()):
+        if has_bias(layer):
             raise DepthscopeError(f"Linear layer {i} has a non-zero bias; the theory is bias-free.")
-        if i + 1 < len(core) and core[i + 1][0] == "ReLU":
+        if i + 1 < len(core) and core[i + 1][0] == RELU:
             widths.append(int(layer.out_features))
         elif i == len(core) - 1:
             output_dim = int(layer.out_features)
@@ -282,12 +283,7 @@ def _load_json(file: Path, text: str) -> Any:
 
 
 def _load_yaml(file: Path, text: str) -> Any:
-    try:
-        import yaml
-    except ImportError:
-        raise DepthscopeError(
-            "reading YAML needs PyYAML: pip install 'depthscope[yaml]'."
-        ) from None
+    yaml = import_yaml()
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -13,9 +13,9 @@ from ._load import load_model as load_model
 from ._monitor import TrainingMonitor as TrainingMonitor
 from ._monitor import lightning_callback as lightning_callback
 from ._plot import plot_probe as plot_probe
-from ._probe import METRICS as METRICS
-from ._probe import ProbeResult as ProbeResult
 from ._probe import probe as probe
+from ._result import METRICS as METRICS
+from ._result import ProbeResult as ProbeResult
 from ._theory import Stack as Stack
 from ._theory import TheoryOverlay as TheoryOverlay
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from .._architecture import parse_architecture
 from .._errors import DepthscopeError
-from ._probe import import_torch
+from .._optional import import_torch
 
 __all__ = ["load_model", "mlp_from_spec"]
 

@@ -13,7 +13,8 @@ from typing import IO, Any
 import numpy as np
 
 from .._errors import DepthscopeError
-from ._probe import METRICS, ProbeResult, import_torch, probe
+from .._optional import import_torch
+from ._probe import METRICS, InputCache, ProbeResult, probe_with_cache
 
 __all__ = ["CSV_NAME", "JSON_NAME", "TrainingMonitor", "lightning_callback"]
 
@@ -107,7 +108,7 @@ class TrainingMonitor:
         self._csv: Any = None
         self._started = False  # whether this monitor has written its logs' headers
         self._writer: Any = None
-        self._input_cache: dict[Any, Any] = {}  # the batch's own row, the same at every probe
+        self._input_cache: InputCache = {}  # the batch's own row, the same at every probe
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         if tensorboard is None:
@@ -147,8 +148,8 @@ class TrainingMonitor:
 
     def record(self, step: int) -> ProbeResult:
         """Probe now and log the result under ``step`` (whatever ``every`` says)."""
-        result = probe(
-            self.model, self.probe_batch, _input_cache=self._input_cache, **self.probe_options
+        result = probe_with_cache(
+            self.model, self.probe_batch, self._input_cache, **self.probe_options
         )
         if self.keep_history:
             self.history.append((int(step), result))

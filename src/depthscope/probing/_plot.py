@@ -8,20 +8,17 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
-from ._probe import ProbeResult
+from .._optional import import_matplotlib_figure
+from ._result import ProbeResult
 from ._theory import COVERED
 
 __all__ = ["plot_probe"]
 
-
-def _matplotlib_figure() -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise DepthscopeError(
-            "plotting needs matplotlib: pip install 'depthscope[plot]'."
-        ) from None
-    return Figure
+#: The effective dimensions drawn on the right: metric, marker style, marker size, legend.
+_DIMENSIONS = (
+    ("erank_centered", "o-", 4, "erank centered"),
+    ("numerical_rank", "s--", 3, "numerical rank τ={tolerance:g}"),
+)
 
 
 def plot_probe(
@@ -57,7 +54,7 @@ def plot_probe(
     names = labels if labels is not None else [f"probe {k}" for k in range(len(items))]
     if len(names) != len(items):
         raise DepthscopeError(f"{len(names)} labels for {len(items)} results.")
-    figure = _matplotlib_figure()(figsize=(10.0, 4.0), layout="constrained")
+    figure = import_matplotlib_figure()(figsize=(10.0, 4.0), layout="constrained")
     ax_angle, ax_dim = figure.subplots(1, 2)
     colors = [f"C{k}" for k in range(10)]
     drawn_bands: list[np.ndarray] = []
@@ -80,22 +77,11 @@ def plot_probe(
                 )
                 ax_angle.plot(x, mean, color=color, lw=1, ls=":", label=f"theory mean ({label})")
         ax_angle.plot(x, res.ln_sin2, "o-", color=color, ms=4, label=f"measured ({label})")
-        ax_dim.plot(
-            x,
-            res.metrics["erank_centered"],
-            "o-",
-            color=color,
-            ms=4,
-            label=f"erank centered ({label})",
-        )
-        ax_dim.plot(
-            x,
-            res.metrics["numerical_rank"],
-            "s--",
-            color=color,
-            ms=3,
-            label=f"numerical rank τ={res.tolerance:g} ({label})",
-        )
+        for metric, style, size, legend in _DIMENSIONS:
+            name = legend.format(tolerance=res.tolerance)
+            ax_dim.plot(
+                x, res.metrics[metric], style, color=color, ms=size, label=f"{name} ({label})"
+            )
     first = items[0]
     for ax in (ax_angle, ax_dim):
         ax.set_xticks(np.arange(len(first.layers)))

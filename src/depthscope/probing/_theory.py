@@ -1,12 +1,14 @@
 """Theory overlay of a probe: find bias-free Linear+ReLU stacks and predict their angles.
 
-While the probe's forward pass runs, :class:`StackTracer` follows the data flow through
-``nn.Linear`` and ``nn.ReLU`` modules by *tensor identity*: a ReLU continues a stack only if its
-input is the very tensor the previous Linear returned, and a Linear continues it only if its
-input is the very tensor the previous ReLU returned. Anything in between -- a BatchNorm, a
-residual addition, a functional op -- creates a new tensor and ends the stack, so a stack is a
-chain ``x → W₁ → ReLU → W₂ → ReLU → ...`` in the sense of ``angle-theory.md`` §1, whatever the
-model's Python code looks like. Only weak references to tensors are kept.
+While the probe's forward pass runs, :class:`StackTracer` applies the coverage rule of
+:mod:`._chain` by following the data flow through ``nn.Linear`` and ``nn.ReLU`` modules by
+*tensor identity*: a ReLU continues a stack only if its input is the very tensor the previous
+Linear returned, and a Linear continues it only if its input is the very tensor the previous
+ReLU returned. Anything in between -- a BatchNorm, a residual addition, a functional op, a
+Dropout in training mode -- creates a new tensor and ends the stack; the transparent modules
+of the rule return their input itself (a Flatten of a 2-D tensor, an Identity, an eval-mode
+Dropout), so they do not. A stack is thus a chain ``x → W₁ → ReLU → W₂ → ReLU → ...``,
+whatever the model's Python code looks like. Only weak references to tensors are kept.
 
 For each stack the default predictor (:func:`depthscope.predict`, method ``"markov"``,
 convention ``"exact"``: step ℓ uses the ℓ-th Linear's ``out_features``) is evaluated at the
@@ -27,6 +29,17 @@ from numpy.typing import NDArray
 
 from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
+from ._chain import (
+    INPUT_NOT_COVERED,
+    LINEAR,
+    RELU,
+    RELU_AFTER_BIAS,
+    RELU_NOT_AFTER_LINEAR,
+    TRANSPARENT,
+    Role,
+    has_bias,
+    not_a_relu_after_linear,
+)
 
 __all__ = ["PROBABILITIES", "Stack", "StackTracer", "TheoryOverlay", "predict_stack"]
 
@@ -162,10 +175,12 @@ class StackTracer:
 
     Notes
     -----
-    Call :meth:`start` with the model input, then the hooks fire in execution order:
-    :meth:`on_linear`, :meth:`on_relu` (with the row index of the probe table when that ReLU
-    is probed, else None) and :meth:`on_flatten` (a Flatten of the model input keeps it the
-    model input). :meth:`finish` returns the stacks and, per probed row, why it is not covered.
+    Call :meth:`start` with the model input, then :meth:`observe` from the forward hooks of
+    the modules whose :func:`~depthscope.probing._chain.role` is not ``"other"``, in execution
+    order (it calls :meth:`on_linear`, :meth:`on_relu` with the row index of the probe table
+    when that ReLU is probed, else None, or :meth:`on_transparent`: a transparent module
+    applied to the model input keeps it the model input). :meth:`finish` returns the stacks
+    and, per probed row, why it is not covered.
     """
 
     def __init__(self, angle_of: Callable[[Any], float]) -> None:
@@ -190,24 +205,35 @@ class StackTracer:
         self._open = None
         self._last = None
 
-    def on_flatten(self, inputs: tuple[Any, ...], output: Any) -> None:
-        """Record a Flatten: applied to the model input, it keeps it the model input."""
+    def observe(
+        self, role: Role, module: Any, inputs: tuple[Any, ...], output: Any, row: int | None
+    ) -> None:
+        """Record one call of a module of the given role (``row``: see :meth:`on_relu`)."""
+        if role == RELU:
+            self.on_relu(inputs, output, row)
+        elif role == LINEAR:
+            self.on_linear(module, inputs, output)
+        elif role == TRANSPARENT:
+            self.on_transparent(inputs, output)
+
+    def on_transparent(self, inputs: tuple[Any, ...], output: Any) -> None:
+        """Record a transparent module: applied to the model input, it keeps it the input."""
         if inputs and any(ref() is inputs[0] for ref in self._inputs):
             self._inputs.append(weakref.ref(output))
 
     def on_linear(self, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
         """Record a Linear call: continue the open chain or start a new one."""
         x = inputs[0] if inputs else None
-        has_bias = module.bias is not None and bool(module.bias.detach().any())
+        biased = has_bias(module)
         continues = (
             self._open is not None and self._open.pending is None and self._is(self._last, x)
         )
         if not continues:
             self._close()
         self._biased = None
-        if has_bias or getattr(x, "ndim", 0) != 2:
+        if biased or getattr(x, "ndim", 0) != 2:
             self._close()
-            if has_bias:
+            if biased:
                 self._biased = weakref.ref(output)
             return
         if self._open is None:
@@ -231,10 +257,8 @@ class StackTracer:
             self._last = weakref.ref(output)
             return
         if row is not None:
-            if self._is(self._biased, x):
-                self.reasons[row] = "the Linear before this ReLU has a non-zero bias"
-            else:
-                self.reasons[row] = "input of this ReLU is not the output of a bias-free Linear"
+            biased = self._is(self._biased, x)
+            self.reasons[row] = RELU_AFTER_BIAS if biased else RELU_NOT_AFTER_LINEAR
         self._close()
 
     def finish(self) -> list[_Open]:
@@ -269,7 +293,7 @@ def build_overlay(
     n = len(names)
     mean, sd, low, high = (np.full(n, np.nan) for _ in range(4))
     status = [
-        f"not covered: {reasons.get(i, f'{module_types[i]} is not a ReLU after a Linear')}"
+        f"not covered: {reasons.get(i) or not_a_relu_after_linear(module_types[i])}"
         for i in range(n)
     ]
     stacks = []
@@ -290,7 +314,7 @@ def build_overlay(
             )
         )
     if input_row is not None and status[input_row] != COVERED:
-        status[input_row] = "not covered: no bias-free Linear+ReLU stack starts at the input"
+        status[input_row] = f"not covered: {INPUT_NOT_COVERED}"
     inside: list[bool | None] = []
     for i in range(n):
         if status[i] != COVERED or math.isnan(measured[i]):
