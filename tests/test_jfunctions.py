@@ -1,4 +1,4 @@
-"""Tests of J_{a,b}(θ) = E[φ(X)^a φ(Y)^b] (spec §3) and the Bessel numbers.
+"""Tests of J_{a,b}(θ) = E[φ(X)^a φ(Y)^b] (docs/theory/angle-theory.md §3) and the Bessel numbers.
 
 Reference values are computed here with mpmath (a dev dependency) from the defining expectation,
 by a route that shares nothing with the implementation: the quadrant integral in polar
@@ -101,7 +101,7 @@ def test_auto_matches_quadrature_on_reference_grid(a, b):
     assert relative_errors(a, b, THETA_GRID, "auto") < RTOL_AUTO
 
 
-# Spec §9 table (double precision, formulas of §3), 10 significant digits.
+# docs/theory/angle-theory.md §9 table (double precision, formulas of §3), 10 significant digits.
 SPEC_TABLE = {
     0.05: (0.4993817600, 1.4975020694, 1.4981254105),
     0.1: (0.4975550813, 1.4900328653, 1.4925068829),

@@ -5,8 +5,8 @@ While the probe's forward pass runs, :class:`StackTracer` follows the data flow 
 input is the very tensor the previous Linear returned, and a Linear continues it only if its
 input is the very tensor the previous ReLU returned. Anything in between -- a BatchNorm, a
 residual addition, a functional op -- creates a new tensor and ends the stack, so a stack is a
-chain ``x → W₁ → ReLU → W₂ → ReLU → ...`` in the sense of ``angle-theory.md`` §1, whatever the
-model's Python code looks like. Only weak references to tensors are kept.
+chain ``x → W₁ → ReLU → W₂ → ReLU → ...`` in the sense of ``docs/theory/angle-theory.md`` §1,
+whatever the model's Python code looks like. Only weak references to tensors are kept.
 
 For each stack the default predictor (:func:`depthscope.predict`, method ``"markov"``,
 convention ``"exact"``: step ℓ uses the ℓ-th Linear's ``out_features``) is evaluated at the

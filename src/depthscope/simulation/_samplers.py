@@ -2,7 +2,7 @@
 
 Two samplers, each for two inputs (tracking the angle) or for a batch of m inputs:
 
-* the **Gram chain** (``angle-theory.md`` §8): for iid Gaussian weights the next layer's
+* the **Gram chain** (``docs/theory/angle-theory.md`` §8): for iid Gaussian weights the next layer's
   pre-activations of m inputs are iid rows N(0, (2/n_prev) ΦᵀΦ + σ_b² 11ᵀ), so they are drawn
   from the m×m Gram matrix of the previous post-activations Φ, never forming a weight matrix;
 * the **dense** sampler: explicit weight matrices, for the initializations where the Gram chain

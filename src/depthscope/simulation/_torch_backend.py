@@ -2,8 +2,8 @@
 
 It runs the same algorithms as :mod:`depthscope.simulation._samplers` in float64 on a torch device:
 the
-two-input chain of ``angle-theory.md`` §8 and the m-input chain with QR factors. They are
-equal *in distribution* (not bit for bit) to the numpy backend's. torch is imported lazily:
+two-input chain of ``docs/theory/angle-theory.md`` §8 and the m-input chain with QR factors. They
+are equal *in distribution* (not bit for bit) to the numpy backend's. torch is imported lazily:
 ``import depthscope`` never needs it.
 
 Random numbers. Each network's normals are a fixed function of their position in the

@@ -161,7 +161,10 @@ def _basic_series() -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
 
 
 def _j_series(pi_minus: FloatArray, cos: FloatArray, sin: FloatArray) -> list[FloatArray]:
-    """Series of (J₁₁, J₂₂, J₃₁) from those of π − θ, cos θ and sin θ (spec §3 forms)."""
+    """Series of (J₁₁, J₂₂, J₃₁) from those of π − θ, cos θ and sin θ.
+
+    The forms are (3.10) of ``docs/theory/angle-theory.md`` §3.
+    """
     one = np.zeros(_ORDER + 1)
     one[0] = 1.0
     cos2 = _mul(cos, cos)
