@@ -122,9 +122,9 @@ def test_spec_section9_table(theta):
 @pytest.mark.parametrize(
     "a, b, theta, expected, rtol",
     [
-        (2, 2, 1.0, 0.7569272920, 1e-10),  # spec §9
-        (4, 4, 1.0, 15.9648249026, 1e-10),  # spec §9
-        (3, 3, 0.3, 6.9147404168, 1e-10),  # spec §9
+        (2, 2, 1.0, 0.7569272920, 1e-10),  # docs/theory/angle-theory.md §9
+        (4, 4, 1.0, 15.9648249026, 1e-10),  # docs/theory/angle-theory.md §9
+        (3, 3, 0.3, 6.9147404168, 1e-10),  # docs/theory/angle-theory.md §9
         (6, 6, 3.0, 5.5539514629e-12, 1e-10),  # issue 2; confirmed by j_quadrature (30 digits)
     ],
 )
