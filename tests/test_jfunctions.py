@@ -1,4 +1,4 @@
-"""Tests of J_{a,b}(θ) = E[φ(X)^a φ(Y)^b] (spec §3) and the Bessel numbers.
+"""Tests of J_{a,b}(θ) = E[φ(X)^a φ(Y)^b] (docs/theory/angle-theory.md §3) and the Bessel numbers.
 
 Reference values are computed here with mpmath (a dev dependency) from the defining expectation,
 by a route that shares nothing with the implementation: the quadrant integral in polar
@@ -101,7 +101,7 @@ def test_auto_matches_quadrature_on_reference_grid(a, b):
     assert relative_errors(a, b, THETA_GRID, "auto") < RTOL_AUTO
 
 
-# Spec §9 table (double precision, formulas of §3), 10 significant digits.
+# docs/theory/angle-theory.md §9 table (double precision, formulas of §3), 10 significant digits.
 SPEC_TABLE = {
     0.05: (0.4993817600, 1.4975020694, 1.4981254105),
     0.1: (0.4975550813, 1.4900328653, 1.4925068829),
@@ -122,9 +122,9 @@ def test_spec_section9_table(theta):
 @pytest.mark.parametrize(
     "a, b, theta, expected, rtol",
     [
-        (2, 2, 1.0, 0.7569272920, 1e-10),  # spec §9
-        (4, 4, 1.0, 15.9648249026, 1e-10),  # spec §9
-        (3, 3, 0.3, 6.9147404168, 1e-10),  # spec §9
+        (2, 2, 1.0, 0.7569272920, 1e-10),  # docs/theory/angle-theory.md §9
+        (4, 4, 1.0, 15.9648249026, 1e-10),  # docs/theory/angle-theory.md §9
+        (3, 3, 0.3, 6.9147404168, 1e-10),  # docs/theory/angle-theory.md §9
         (6, 6, 3.0, 5.5539514629e-12, 1e-10),  # issue 2; confirmed by j_quadrature (30 digits)
     ],
 )

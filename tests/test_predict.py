@@ -17,9 +17,9 @@ from depthscope.theory._predict import METHODS
 HALF_PI = math.pi / 2
 
 
-# Published by the authors (spec angle-theory.md §9, experiments.md): their Algorithm 1 in the
-# fan-in convention, widths [784] + hidden (+ the output layer, never used), θ0 = π/2, ln sin²θ_L
-# printed to 3 decimals.
+# Published by the authors (docs/theory/angle-theory.md §9, docs/theory/experiments.md): their
+# Algorithm 1 in the fan-in convention, widths [784] + hidden (+ the output layer, never used),
+# θ0 = π/2, ln sin²θ_L printed to 3 decimals.
 PUBLISHED_ALGORITHM_1 = [
     ("85x2", -0.500),
     ("100x10", -1.727),
@@ -73,7 +73,8 @@ class TestMethodsAgainstTheirDefinitions:
         # Layer 1 is N(μ, σ²) on a grid of spacing β/8 ≈ 0.02: moments to ~1e-4.
         assert p.mean[1] == pytest.approx(float(ds.mu(0.1, 256)), abs=1e-4)
         assert p.sd[1] == pytest.approx(math.sqrt(float(ds.sigma2(0.1, 256))), rel=2e-3)
-        # Spec §7: Approximation 2 tracks the mean path within ≈ 0.01-0.02 over 30 layers.
+        # docs/theory/angle-theory.md §7: Approximation 2 tracks the mean path within ≈ 0.01-0.02
+        # over 30 layers.
         path = ds.predict("256x30", 0.1, method="approx1").mean
         assert np.abs(p.mean[1:] - path[1:]).max() < 0.03
 
@@ -281,7 +282,8 @@ def test_default_predictor_and_negative_control_on_40x12():
     assert n >= 5990
     mean_err, sd_err = _errors(ds.predict(widths, theta0), sim_mean, sim_sd)
     assert mean_err < 0.1 and sd_err < 0.1
-    # Negative control: iterating Theorem 1's mean drifts ≈ 0.3 sd away (spec §7, issue 2).
+    # Negative control: iterating Theorem 1's mean drifts ≈ 0.3 sd away
+    # (docs/theory/angle-theory.md §7, issue 2).
     control_err, _ = _errors(ds.predict(widths, theta0, method="mean"), sim_mean, sim_sd)
     assert control_err > 0.2
 

@@ -36,8 +36,8 @@ def test_rows_agree_with_predict_and_rank_by_final_angle():
 
 
 def test_paper_convention_is_the_published_algorithm_1():
-    # Published (spec §9): [85]x2 -0.500, [100]x10 -1.727, [30]x15 -3.595, [75]x35 -4.126,
-    # [50]x50 -6.230 (input 784, θ0 = π/2, fan-in widths).
+    # Published (docs/theory/angle-theory.md §9): [85]x2 -0.500, [100]x10 -1.727, [30]x15 -3.595,
+    # [75]x35 -4.126, [50]x50 -6.230 (input 784, θ0 = π/2, fan-in widths).
     archs = ["85x2", "100x10", "30x15", "75x35", "50x50"]
     published = [-0.500, -1.727, -3.595, -4.126, -6.230]
     rows = screen(archs, input_dim=784, convention="paper")

@@ -31,7 +31,7 @@ def test_two_input_result_shapes_and_input_row() -> None:
 
 
 def test_one_layer_mean_matches_theorem_1() -> None:
-    # angle-theory.md §9 (double precision, Theorem 1): μ(0.1, 256) = −4.63924043,
+    # docs/theory/angle-theory.md §9 (double precision, Theorem 1): μ(0.1, 256) = −4.63924043,
     # σ²(0.1, 256) = 0.02926232; Theorem 1 is exact to O(n⁻²) ≈ 1e-5 in the mean and
     # underestimates the variance by ≈ 5 % at n = 256 (§7).
     res = simulate([256], theta0=0.1, n_networks=40_000, rng=7)

@@ -20,7 +20,7 @@ _SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Heal
 def test_figure1_layer30_matches_an_independent_sampler() -> None:
     # Reference: an independent sampler (dense-free Gram chain written separately by the
     # maintainer), 5000 networks, width 256, 31 weight layers, θ₀ = 0.1:
-    # layer-30 mean −5.398, sd 0.868 (angle-theory.md §7 quotes ≈ −5.40, 0.85).
+    # layer-30 mean −5.398, sd 0.868 (docs/theory/experiments.md, Figure 1, quotes ≈ −5.40, 0.85).
     res = simulate([256] * 31, theta0=0.1, n_networks=5000, rng=1)
     row = res.ln_sin2[30]
     n = row.size
@@ -66,8 +66,8 @@ def test_batch_gram_and_dense_agree() -> None:
 
 
 def test_infinite_width_limit_of_the_mean_cosine() -> None:
-    # cos θ₁ = (sin θ₀ + (π − θ₀) cos θ₀)/π for He weights (angle-theory.md §2): at width 4096
-    # the one-layer cosine of two inputs at θ₀ = 1 is within O(1/n) of it.
+    # cos θ₁ = (sin θ₀ + (π − θ₀) cos θ₀)/π for He weights (docs/theory/angle-theory.md §2): at
+    # width 4096 the one-layer cosine of two inputs at θ₀ = 1 is within O(1/n) of it.
     x = np.array([[1.0, 0.0], [math.cos(1.0), math.sin(1.0)]])
     res = simulate([4096], inputs=x, n_networks=200, rng=0)
     expected = (math.sin(1.0) + (math.pi - 1.0) * math.cos(1.0)) / math.pi

@@ -20,7 +20,7 @@ from depthscope.theory._theorem import (
     sigma2,
 )
 
-# Spec §9 (shared/spec/angle-theory.md): the closed forms of §4 evaluated in double precision
+# docs/theory/angle-theory.md §9: the closed forms of §4 evaluated in double precision
 # at angles where they are well-conditioned. Columns: θ, μ(θ,256), σ²(θ,256), μ(θ,1024),
 # σ²(θ,1024), printed to 8 decimals.
 SPEC_TABLE = [
@@ -41,15 +41,18 @@ def test_spec_reference_values(theta, mu256, s256, mu1024, s1024):
 
 
 def test_rho_reference_values():
-    # Spec §9, Corollary 2's formula in double precision, 8 decimals.
+    # docs/theory/angle-theory.md §9, Corollary 2's formula in double precision, 8 decimals.
     expected = [0.80712192, 0.07517157, 0.02935580, 0.00929836, 0.00204785]
     np.testing.assert_allclose(rho([10, 50, 100, 256, 1024]), expected, atol=6e-9)
-    # Its large-n expansion 2/n + 100/n² − 690/n³ (spec §5) at n = 10⁶.
+    # Its large-n expansion 2/n + 100/n² − 690/n³ (docs/theory/angle-theory.md §5) at n = 10⁶.
     assert rho(1e6) == pytest.approx(2e-6 + 100e-12 - 690e-18, rel=1e-9)
 
 
 def _closed_form(lib, theta, n):
-    """Theorem 1's closed forms (spec §4) written once, evaluated with ``lib`` (math or mpmath)."""
+    """Theorem 1's closed forms (docs/theory/angle-theory.md §4) written once.
+
+    Evaluated with ``lib`` (math or mpmath).
+    """
     c, s, pm = lib.cos(theta), lib.sin(theta), lib.pi - theta
     j11 = (s + pm * c) / (2 * lib.pi)
     j22 = (pm * (2 * c**2 + 1) + 3 * s * c) / (2 * lib.pi)
@@ -109,7 +112,10 @@ def test_theorem_uses_the_j_functions_of_jfunctions():
 
 
 def test_closed_form_loses_precision_where_the_series_takes_over():
-    """Negative control: the plain float64 closed form is far off at θ = 1e-4 (spec §4)."""
+    """Negative control: the plain float64 closed form is far off at θ = 1e-4.
+
+    (docs/theory/angle-theory.md §4.)
+    """
     theta, n = 1e-4, 256
     naive = _closed_form(math, theta, n)[1]
     reference = _mp_closed_form(theta, n)[1]
@@ -126,7 +132,10 @@ def test_series_and_closed_form_meet_at_the_switch():
 
 @pytest.mark.parametrize("n", [2, 7, 50, 256, 1e7])
 def test_corollary_2_small_angle_limits(n):
-    """μ − ln sin²θ → −ρ(n) − [2/(3π) + 8n/(15π(n−1)²)]θ and σ²(0) of Corollary 2 (spec §5)."""
+    """μ − ln sin²θ → −ρ(n) − [2/(3π) + 8n/(15π(n−1)²)]θ and σ²(0) of Corollary 2.
+
+    (docs/theory/angle-theory.md §5.)
+    """
     theta = 1e-9
     slope = 2 / (3 * math.pi) + 8 * n / (15 * math.pi * (n - 1) ** 2)
     drift = mu(theta, n) - 2 * math.log(math.sin(theta))
@@ -168,7 +177,8 @@ class TestInfiniteWidthMap:
         np.testing.assert_allclose(infinite_width_map(theta), expected, rtol=1e-12)
 
     def test_small_angle_expansion(self):
-        # θ_∞ = θ − θ²/(3π) + O(θ³) (spec §2); at θ = 1e-7 the O(θ³) term is ~1e-21.
+        # θ_∞ = θ − θ²/(3π) + O(θ³) (docs/theory/angle-theory.md §2); at θ = 1e-7 the O(θ³) term
+        # is ~1e-21.
         theta = 1e-7
         assert infinite_width_map(theta) == pytest.approx(
             theta - theta**2 / (3 * math.pi), rel=1e-13

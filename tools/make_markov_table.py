@@ -1,7 +1,7 @@
 """Generate ``src/depthscope/data/markov_table.npz``: the exact one-step law of the angle.
 
 For two inputs at angle θ, the angle θ' one ReLU layer of width n later has a law that
-depends only on (θ, n) (Jakub & Nica, arXiv:2302.09712; ``shared/spec/angle-theory.md`` §1):
+depends only on (θ, n) (Jakub & Nica, arXiv:2302.09712; ``docs/theory/angle-theory.md`` §1):
 with ξ, η iid N(0, I_n), X = ξ, Y = cos θ ξ + sin θ η, a = φ(X), b = φ(Y), Δ = b − a,
 
     θ' = atan2( sqrt(|a|²|Δ|² − (a·Δ)²), a·b ).

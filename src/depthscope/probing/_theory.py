@@ -7,7 +7,8 @@ Linear returned, and a Linear continues it only if its input is the very tensor 
 ReLU returned. Anything in between -- a BatchNorm, a residual addition, a functional op, a
 Dropout in training mode -- creates a new tensor and ends the stack; the transparent modules
 of the rule return their input itself (a Flatten of a 2-D tensor, an Identity, an eval-mode
-Dropout), so they do not. A stack is thus a chain ``x → W₁ → ReLU → W₂ → ReLU → ...``,
+Dropout), so they do not. A stack is thus a chain ``x → W₁ → ReLU → W₂ → ReLU → ...`` (the
+model of ``docs/theory/angle-theory.md`` §1),
 whatever the model's Python code looks like. Only weak references to tensors are kept.
 
 For each stack the default predictor (:func:`depthscope.predict`, method ``"markov"``,

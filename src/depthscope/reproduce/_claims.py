@@ -1,7 +1,7 @@
 """Check of arXiv:2507.07675 ("layerwise effective dimension oscillations"): grid, figure, report.
 
-``claims_grid`` lists the configurations of ``effective-dimension.md`` (widths, batch sizes,
-variants, input kinds); ``measure`` simulates each with
+``claims_grid`` lists the configurations of ``docs/theory/effective-dimension.md`` (widths,
+batch sizes, variants, input kinds); ``measure`` simulates each with
 :func:`depthscope.simulation._simulate.simulate`
 and reduces it with :func:`._verdicts.summarize_configuration`; ``run_claims`` writes
 ``verdicts.json``, ``measurements.json``, ``claims.png``/``.svg``, ``report.md`` and

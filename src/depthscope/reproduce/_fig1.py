@@ -45,7 +45,7 @@ LABELS = {
 Z_AGREE = 3.0
 #: Significance level at which a KS p-value counts as a rejection.
 KS_LEVEL = 0.05
-#: Approximate values read off the published figure (experiments.md).
+#: Approximate values read off the published figure (``docs/theory/experiments.md``, Figure 1).
 PUBLISHED = {
     "layer0_mean": -4.61,
     "layer30_mc_mean": -5.40,
@@ -162,9 +162,9 @@ def compute_fig1(
 
     Notes
     -----
-    The simulation is the exact Gram chain for iid N(0, 2/n) weights (``angle-theory.md`` §8),
-    so the inputs' dimension does not enter. Layer ℓ of every prediction (widths [n]·L, exact
-    convention) is the simulator's layer ℓ.
+    The simulation is the exact Gram chain for iid N(0, 2/n) weights
+    (``docs/theory/angle-theory.md`` §8), so the inputs' dimension does not enter. Layer ℓ of
+    every prediction (widths [n]·L, exact convention) is the simulator's layer ℓ.
     """
     config = config or Fig1Config()
     config.validate()
@@ -324,10 +324,11 @@ def fig1_report(result: Fig1Result) -> str:
         "Two variants, both against the predicted CDF at that layer:",
         "",
         "* **one-sample** (the standard test): `scipy.stats.kstest(sample, predicted_cdf)`.",
-        "* **lenient** (the paper's variant, angle-theory.md §7): the ECDF heights and the "
-        "predicted CDF values at the sorted sample points are passed to `scipy.stats.ks_2samp` "
-        "as if they were two samples. It answers a weaker question and gives larger p-values "
-        "for the same discrepancy; the paper's exact evaluation points are not known.",
+        "* **lenient** (the paper's variant, docs/theory/angle-theory.md §7): the ECDF heights "
+        "and the predicted CDF values at the sorted sample points are passed to "
+        "`scipy.stats.ks_2samp` as if they were two samples. It answers a weaker question and "
+        "gives larger p-values for the same discrepancy; the paper's exact evaluation points are "
+        "not known.",
         "",
         "| layer | predictor | one-sample D | one-sample p | lenient D | lenient p |",
         "|---|---|---|---|---|---|",

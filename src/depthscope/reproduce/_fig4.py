@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEMO", "DEPTH3", "GRID_DEPTHS", "GRID_WIDTHS", "compute_fig4", "run_fig4"]
 
 THETA0 = math.pi / 2
-#: The authors' published Algorithm-1 values of ln sin²θ_L (angle-theory.md §9).
+#: The authors' published Algorithm-1 values of ln sin²θ_L (``docs/theory/angle-theory.md`` §9).
 PUBLISHED_ALGORITHM_1 = {
     "85x2": -0.500,
     "100x10": -1.727,

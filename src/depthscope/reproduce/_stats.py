@@ -86,7 +86,7 @@ def ks_lenient(sample: ArrayLike, cdf: CDF, points: ArrayLike | None = None) -> 
     against the law: at the sample points it amounts to comparing the law of F(X) with the
     uniform one, with the two-sample null distribution (effective size n/2), so a given
     discrepancy gets a larger p-value than in :func:`ks_one_sample`. Reported because the paper
-    used it (``angle-theory.md`` §7); the evaluation points of the paper are not known.
+    used it (``docs/theory/angle-theory.md`` §7); the evaluation points of the paper are not known.
     """
     x = _finite_sample(sample)
     t = x if points is None else np.sort(np.asarray(points, dtype=np.float64).ravel())

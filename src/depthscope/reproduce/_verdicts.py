@@ -5,7 +5,7 @@ summaries (plain dicts, see :func:`summarize_configuration`) and return
 ``{"claim", "verdict", "evidence"}``. Nothing here simulates or writes files, so every rule can
 be tested on synthetic curves.
 
-Claims (as stated in the paper's abstract and summary, ``effective-dimension.md``):
+Claims (as stated in the paper's abstract and summary, ``docs/theory/effective-dimension.md`` §1):
 
 * C1: E[EDim(ℓ)] = m(1 − ρ^ℓ) + small error, ρ = 1 − 2/π.
 * C2: the rank deficit decays geometrically with ratio ρ per layer.

@@ -6,7 +6,7 @@ Everything here is a pure function of arrays, vectorised over leading (network) 
   at tiny angles (no ``1 − cos²θ``); :func:`nan_mean_sd` -- the summary over networks.
 * :func:`effective_dimension_panel` -- algebraic and numerical rank, entropy effective rank
   (uncentered and centered), participation ratio, stable rank, mean pairwise cosine and the
-  activation-mask diagnostics of ``../shared/spec/effective-dimension.md``, all from a float64
+  activation-mask diagnostics of ``docs/theory/effective-dimension.md`` §3, all from a float64
   thin QR followed by the singular values of the small triangular factor
   (:func:`panel_from_factors`), or, when the m × m Gram matrix is well conditioned, from its
   eigenvalues (:func:`spectra_from_grams`, the probe's fast route). The formulas themselves are

@@ -2,7 +2,7 @@
 
 Two samplers, each for two inputs (tracking the angle) or for a batch of m inputs:
 
-* the **Gram chain** (``angle-theory.md`` §8): for iid Gaussian weights the next layer's
+* the **Gram chain** (``docs/theory/angle-theory.md`` §8): for iid Gaussian weights the next layer's
   pre-activations of m inputs are iid rows N(0, (2/n_prev) ΦᵀΦ + σ_b² 11ᵀ), so they are drawn
   from the m×m Gram matrix of the previous post-activations Φ, never forming a weight matrix;
 * the **dense** sampler: explicit weight matrices, for the initializations where the Gram chain
@@ -199,7 +199,7 @@ def pair_chain(
 def _gram_pair(
     widths: Sequence[int], theta0: float, streams: Streams, slope: float, bias_std: float
 ) -> list[PairStats]:
-    """Run the two-input Gram chain (``angle-theory.md`` §8) of :func:`._pair.gram_pair_chain`.
+    """Run the two-input Gram chain (``docs/theory/angle-theory.md`` §8) of :func:`._pair.gram_pair_chain`.
 
     Per layer and network, ξ, η ~ N(0, I_n) (:func:`standard_normal`). All n-vectors of every
     layer are drawn per network first, so a network's numbers do not depend on the chunk it is

@@ -121,10 +121,10 @@ def simulate(
     z = W φ(z_prev) + β with W_ij ~ N(0, 2/n_{ℓ−1}), β_i ~ N(0, σ_b²) and
     φ(x) = α x + (1 − α) max(x, 0). With two inputs the angle is tracked through the
     difference of the representations, so ln sin²θ keeps full precision at tiny angles
-    (``angle-theory.md`` §8). A layer where one input has no active unit is *dead*: its angle is
-    NaN in ``ln_sin2``, flagged in ``dead``, excluded from the summary means and counted in
-    ``dead_fraction``. Exactly parallel representations (θ = 0) give ``-inf``, are counted in
-    ``collapsed_fraction`` and are likewise left out of the summary means.
+    (``docs/theory/angle-theory.md`` §8). A layer where one input has no active unit is *dead*:
+    its angle is NaN in ``ln_sin2``, flagged in ``dead``, excluded from the summary means and
+    counted in ``dead_fraction``. Exactly parallel representations (θ = 0) give ``-inf``, are
+    counted in ``collapsed_fraction`` and are likewise left out of the summary means.
 
     References
     ----------

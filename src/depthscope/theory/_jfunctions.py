@@ -1,6 +1,6 @@
 """The J functions J_{a,b}(θ) = E[φ(X)^a φ(Y)^b] of a ReLU applied to correlated Gaussians.
 
-Three evaluations of the same function (spec §3):
+Three evaluations of the same function (``docs/theory/angle-theory.md`` §3):
 
 * ``"closed"``: the polynomial form in ρ = cos θ, with P from the Bessel-number formula and Q, R
   from the integration-by-parts recursion carried out once in exact integer arithmetic;
@@ -136,7 +136,10 @@ def _boundary(k: int) -> tuple[Poly, ...]:
 
 @cache
 def _polynomial_table(a: int, b: int) -> dict[tuple[int, int], tuple[Poly, ...]]:
-    """All (P, Q) or (R,) for i ≥ j, i ≤ a, j ≤ b (a ≥ b), by the exact recursion of spec §3."""
+    """All (P, Q) or (R,) for i ≥ j, i ≤ a, j ≤ b (a ≥ b), by the exact recursion.
+
+    The recursion is (3.4)-(3.6) of ``docs/theory/angle-theory.md`` §3.
+    """
     table: dict[tuple[int, int], tuple[Poly, ...]] = {}
 
     def get(i: int, j: int) -> tuple[Poly, ...]:
@@ -194,9 +197,10 @@ def j_polynomials(a: int, b: int) -> tuple[Poly, ...]:
     * a + b even: J_{a,b}(θ) = [(π − θ) P_{a,b}(ρ) + sin θ · Q_{a,b}(ρ)] / (2π),
     * a + b odd:  J_{a,b}(θ) = R_{a,b}(ρ) / (2√(2π)).
 
-    They are built by the Gaussian integration-by-parts recursion (spec §3) in exact integer
-    arithmetic, with boundary terms D_k = m_k sin^k θ / √(2π): for odd k = 2j + 1,
-    D_k = 2^j j! sin^k θ / (2π); for even k = 2j, D_k = (2j − 1)!! sin^k θ / (2√(2π)).
+    They are built by the Gaussian integration-by-parts recursion
+    (``docs/theory/angle-theory.md`` §3) in exact integer arithmetic, with boundary terms
+    D_k = m_k sin^k θ / √(2π): for odd k = 2j + 1, D_k = 2^j j! sin^k θ / (2π); for even k = 2j,
+    D_k = (2j − 1)!! sin^k θ / (2√(2π)).
     P_{a,b}(ρ) = E[X^a Y^b] = Σ_k k! T(a, (a−k)/2) T(b, (b−k)/2) ρ^k (Bessel numbers T).
 
     Examples
@@ -399,7 +403,7 @@ def j_values(a: int, b: int, theta: FloatArray) -> FloatArray:
 
 
 def _recursion(a: int, b: int, theta: FloatArray) -> FloatArray:
-    """Spec §3's integration-by-parts recursion in float64, memoised over (i, j)."""
+    """Run the recursion of ``docs/theory/angle-theory.md`` §3 in float64, memoised over (i, j)."""
     rho, sin = np.cos(theta), np.sin(theta)
     sqrt_two_pi = math.sqrt(2.0 * math.pi)
 
