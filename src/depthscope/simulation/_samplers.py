@@ -199,7 +199,9 @@ def pair_chain(
 def _gram_pair(
     widths: Sequence[int], theta0: float, streams: Streams, slope: float, bias_std: float
 ) -> list[PairStats]:
-    """Run the two-input Gram chain (``docs/theory/angle-theory.md`` §8) of :func:`._pair.gram_pair_chain`.
+    """Run the two-input Gram chain of :func:`._pair.gram_pair_chain`.
+
+    The chain is that of ``docs/theory/angle-theory.md`` §8.
 
     Per layer and network, ξ, η ~ N(0, I_n) (:func:`standard_normal`). All n-vectors of every
     layer are drawn per network first, so a network's numbers do not depend on the chunk it is
