@@ -12,7 +12,13 @@ from typing import Any
 
 from ._errors import DepthscopeError
 
-__all__ = ["import_matplotlib_figure", "import_pyplot", "import_torch", "import_yaml"]
+__all__ = [
+    "import_matplotlib",
+    "import_matplotlib_figure",
+    "import_pyplot",
+    "import_torch",
+    "import_yaml",
+]
 
 
 def _import(module: str, purpose: str, package: str, extra: str) -> Any:
@@ -33,6 +39,11 @@ def import_torch(purpose: str = "probing PyTorch models") -> Any:
 def import_yaml(purpose: str = "reading YAML") -> Any:
     """Return the ``yaml`` module (PyYAML), or raise a DepthscopeError naming the ``yaml`` extra."""
     return _import("yaml", purpose, "PyYAML", "yaml")
+
+
+def import_matplotlib(purpose: str = "plotting") -> Any:
+    """Return the ``matplotlib`` module, or raise a DepthscopeError naming the ``plot`` extra."""
+    return _import("matplotlib", purpose, "matplotlib", "plot")
 
 
 def import_matplotlib_figure(purpose: str = "plotting") -> Any:

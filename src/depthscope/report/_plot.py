@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from .._errors import DepthscopeError
+from .._optional import import_matplotlib
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -51,14 +51,7 @@ _STYLE: dict[str, Any] = {
 
 
 def _matplotlib() -> Any:
-    try:
-        import matplotlib
-    except ModuleNotFoundError:
-        raise DepthscopeError(
-            "drawing figures needs matplotlib: install the 'plot' extra "
-            "(pip install 'depthscope[plot]', or bash scripts/setup.sh plot)."
-        ) from None
-    return matplotlib
+    return import_matplotlib("drawing figures")
 
 
 def styled(draw: Callable[P, R]) -> Callable[P, R]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..._errors import DepthscopeError
+from ..._optional import import_torch as _import_torch
 from .._metrics import PANEL_METRICS, ln_sin2_rows, panel_from_factors
 from .._pair import HE_GAIN2, PairStats, gram_pair_chain, input_pair_stats
 from .._plan import SPLITMIX64_GAMMA, SPLITMIX64_MIX1, SPLITMIX64_MIX2, Plan, network_seeds
@@ -36,13 +37,7 @@ __all__ = ["counter_normals", "import_torch", "splitmix64", "torch_backend"]
 
 def import_torch() -> Any:
     """Import torch, or raise a DepthscopeError naming the extra to install."""
-    try:
-        import torch
-    except ImportError:
-        raise DepthscopeError(
-            "the torch backend needs PyTorch: pip install 'depthscope[torch]'."
-        ) from None
-    return torch
+    return _import_torch("the torch backend")
 
 
 def _device(torch: Any, device: Any) -> Any:
