@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._errors import DepthscopeError
+from ..report._output import prepare_out_dir, write_manifest, write_outputs
 from ..simulation._inputs import load_inputs
 from ..simulation._plan import MemoryBudgetError
 from ..simulation._simulate import SimulationResult, simulate
+from ._common import add_command, command_line
 
 __all__ = ["register"]
 
@@ -43,16 +42,14 @@ _PANEL_COLUMNS = (
 
 def register(subparsers: Any) -> None:
     """Add the ``simulate`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "simulate",
-        help="simulate random networks: ln sin²θ per layer, or the effective-dimension panel",
-        description=(
-            "Simulate random fully connected networks at initialization and report, per layer, "
-            "the mean and sd over networks of ln sin²θ between two inputs (--theta0), or of the "
-            "effective-dimension panel of a batch of inputs (--inputs, --inputs-file)."
-        ),
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "simulate random networks: ln sin²θ per layer, or the effective-dimension panel",
+        "Simulate random fully connected networks at initialization and report, per layer, "
+        "the mean and sd over networks of ln sin²θ between two inputs (--theta0), or of the "
+        "effective-dimension panel of a batch of inputs (--inputs, --inputs-file).",
+        _EXAMPLES,
     )
     parser.add_argument(
         "architecture", metavar="ARCH", help="hidden widths, e.g. 256x31 or 512,256"
@@ -109,15 +106,6 @@ def _budget(mib: float | None) -> dict[str, int]:
     return {"memory_budget": int(mib * 2**20)}
 
 
-def _check_save_dir(path: str, force: bool) -> Path:
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise DepthscopeError(f"--save {path!r} exists and is not a directory.")
-    if directory.is_dir() and any(directory.iterdir()) and not force:
-        raise DepthscopeError(f"--save directory {path!r} is not empty; add --force to overwrite.")
-    return directory
-
-
 def _read_inputs(args: argparse.Namespace) -> Any:
     """Return the ``inputs`` of simulate: M Gaussian inputs, the --inputs-file array, or None."""
     if args.inputs_file is not None:
@@ -127,7 +115,7 @@ def _read_inputs(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``depthscope simulate`` with parsed arguments; return the exit status."""
-    directory = _check_save_dir(args.save, args.force) if args.save else None
+    directory = prepare_out_dir(args.save, force=args.force) if args.save else None
     started = time.perf_counter()
     try:
         result = simulate(
@@ -150,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise DepthscopeError(f"{err} On the command line: --memory-budget MIB.") from None
     duration = time.perf_counter() - started
     if directory is not None:
-        save(result, directory, duration)
+        save(result, directory, duration, command_line(args))
     if args.json:
         print(json.dumps(result.summary(), allow_nan=False))
     else:
@@ -158,28 +146,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save(result: SimulationResult, directory: Path, duration: float) -> None:
+def save(result: SimulationResult, directory: Path, duration: float, command: list[str]) -> None:
     """Write ``arrays.npz`` (per-network arrays) and ``manifest.json`` into ``directory``."""
-    from .. import __version__
-
-    directory.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(directory / "arrays.npz", **result.arrays())  # type: ignore[arg-type]
-    manifest = {
-        "depthscope_version": __version__,
-        "command": "simulate",
-        "seed": result.seed,
-        "configuration": result.configuration(),
-        "summary": result.summary(),
-        "machine": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
+    arrays = result.arrays()
+    write_outputs(directory, {"arrays.npz": arrays})
+    write_manifest(
+        directory,
+        command=command,
+        seed=result.seed,
+        configuration=result.configuration(),
+        duration_s=duration,
+        files=["arrays.npz"],
+        extra={
+            "summary": result.summary(),
+            "arrays": {name: list(arr.shape) for name, arr in arrays.items()},
         },
-        "duration_s": round(duration, 3),
-        "arrays": {name: list(arr.shape) for name, arr in result.arrays().items()},
-    }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+    )
 
 
 def _cell(value: float | None, width: int, digits: int) -> str:

@@ -190,7 +190,7 @@ def write_manifest(
     directory: Path,
     *,
     command: Sequence[str],
-    seed: int | None,
+    seed: int | Sequence[int] | None,
     configuration: Mapping[str, Any],
     duration_s: float,
     files: Sequence[str],
@@ -208,8 +208,8 @@ def write_manifest(
         Output folder.
     command : sequence of str
         The command line (or Python call) that repeats the run.
-    seed : int or None
-        Root seed of all random streams.
+    seed : int, sequence of int or None
+        Root seed (or root entropy) of all random streams.
     configuration : mapping
         Every setting of the experiment.
     duration_s : float
