@@ -71,7 +71,7 @@ def simulate(
     inputs : int, array_like of shape (m, n_0), or path, optional
         A batch of m inputs instead: an int m draws m iid N(0, I) inputs per network (a fresh
         batch per network, from its stream); an array (or a ``.npy`` file, read by
-        :func:`~depthscope.simulation._inputs.load_inputs`) is one fixed batch for all networks.
+        ``load_inputs``) is one fixed batch for all networks.
         The result holds the effective-dimension panel per layer.
     n_networks : int
         Number of independent networks N.

@@ -361,7 +361,7 @@ def predict(
         Hidden widths n_1..n_L, as a list or in the notation ``"256x30"``, ``"100x10,50"``.
     theta0 : float
         Angle between the two inputs, radians, in (0, π): the domain of every predictor,
-        checked by :func:`depthscope._errors.check_theta0`.
+        checked by ``depthscope._errors.check_theta0``.
     method : {"markov", "infinite", "mean", "approx1", "approx2"}
         See the module docstring. ``"markov"`` (default) is the most accurate.
     convention : {"exact", "paper"}

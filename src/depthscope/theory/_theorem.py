@@ -241,7 +241,7 @@ def mu(theta: ArrayLike, n: ArrayLike) -> FloatArray:
         μ = ln((n−1) Z/(4J₂₂ − 1 + n)) + 4(J₂₂ + 1)/(n((4J₂₂ − 1)/n + 1)²)
             − 4K/(n (1 − 1/n)² Z²)
 
-    The error is O(n⁻²). Below θ = :data:`SERIES_SWITCH` (0.5) the ratios K/Z² and Z/θ² come
+    The error is O(n⁻²). Below θ = ``SERIES_SWITCH`` (0.5) the ratios K/Z² and Z/θ² come
     from their Taylor series (see the module docstring), so μ keeps full precision down to
     θ = 1e-300.
 
