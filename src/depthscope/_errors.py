@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DepthscopeError", "check_theta", "check_theta0", "check_width"]
+__all__ = ["DepthscopeError", "check_int", "check_theta", "check_theta0", "check_width"]
 
 
 class DepthscopeError(ValueError):
@@ -33,6 +34,21 @@ def check_theta(theta: ArrayLike, name: str = "theta") -> NDArray[np.float64]:
         bad = arr[(arr < 0) | (arr > math.pi)].ravel()[0]
         raise DepthscopeError(f"{name} = {bad!r} is outside [0, π] (radians).")
     return arr
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int after checking it is an integer ≥ ``minimum``.
+
+    Integral floats (``3.0``) and numpy integers are accepted; ``True``/``False``, strings and
+    other types raise ``TypeError``; NaN, infinities, fractions and values below ``minimum``
+    raise :class:`DepthscopeError`.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__} ({value!r:.40}).")
+    number = float(value)
+    if not math.isfinite(number) or number != math.floor(number) or number < minimum:
+        raise DepthscopeError(f"{name} = {value!r} must be an integer ≥ {minimum}.")
+    return int(value) if isinstance(value, (int, np.integer)) else int(number)
 
 
 def check_theta0(theta0: object, name: str = "theta0") -> float:

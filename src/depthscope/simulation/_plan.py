@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._architecture import parse_architecture
-from .._errors import DepthscopeError, check_theta
+from .._errors import DepthscopeError, check_int, check_theta
 from ._inputs import check_inputs, load_inputs
 from ._metrics import PANEL_METRICS
 from ._samplers import INITS, parse_activation
@@ -85,14 +85,7 @@ class Plan:
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int after checking it is an integer ≥ ``minimum``."""
-    try:
-        number = int(value)
-        exact = float(value) == number
-    except (TypeError, ValueError):
-        exact = False
-    if not exact or number < minimum:
-        raise DepthscopeError(f"{name} = {value!r} must be an integer ≥ {minimum}.")
-    return number
+    return check_int(value, name, minimum)
 
 
 def _check_sampler(sampler: str, init: str) -> None:
@@ -193,6 +186,14 @@ def make_plan(
 # --------------------------------------------------------------------------------------------
 def root_sequence(rng: np.random.Generator | int | None) -> np.random.SeedSequence:
     """One root SeedSequence: fresh for an int or None, a spawned child for a Generator."""
+    if isinstance(rng, (bool, np.bool_)) or not (
+        rng is None or isinstance(rng, (int, np.integer, np.random.Generator))
+    ):
+        raise TypeError(
+            f"rng must be None, a non-negative int or a numpy Generator, not {type(rng).__name__}."
+        )
+    if isinstance(rng, (int, np.integer)) and rng < 0:
+        raise DepthscopeError(f"rng = {rng} must be a non-negative integer seed.")
     generator = np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         generator = generator.spawn(1)[0]

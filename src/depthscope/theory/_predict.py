@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from .._architecture import Architecture, format_architecture, parse_architecture
-from .._errors import DepthscopeError, check_theta0
+from .._errors import DepthscopeError, check_int, check_theta0
 from .._types import FloatArray
 from . import _markov
 from ._theorem import infinite_width_map, mu, rho, sigma2
@@ -170,14 +170,16 @@ def step_widths_for(
             raise DepthscopeError(
                 "convention 'paper' uses fan-in widths and needs input_dim (e.g. 784)."
             )
-        if int(input_dim) < 2:
-            raise DepthscopeError(f"input_dim = {input_dim} is too small: widths must be ≥ 2.")
-        return (int(input_dim), *widths)
+        return (check_int(input_dim, "input_dim", minimum=2), *widths)
     raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
 
 
 def _sin2_to_theta(x: FloatArray) -> FloatArray:
-    return np.arcsin(np.sqrt(np.minimum(np.exp(x), 1.0)))
+    # θ = arcsin(e^{X/2}); below X = −40, θ = e^{X/2} to rounding (and e^X would underflow
+    # below X ≈ −745 while e^{X/2} reaches the smallest subnormal angle).
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(under="ignore"):
+        return np.where(x < -40.0, np.exp(0.5 * x), np.arcsin(np.sqrt(np.minimum(np.exp(x), 1.0))))
 
 
 def _ln_sin2(theta: FloatArray) -> FloatArray:

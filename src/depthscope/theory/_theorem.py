@@ -94,7 +94,14 @@ def infinite_width_map(theta: ArrayLike) -> FloatArray:
     >>> float(infinite_width_map(np.pi / 2))  # doctest: +ELLIPSIS
     1.2468...
     """
-    result: FloatArray = 2.0 * np.arcsin(np.sqrt(one_minus_two_j11(theta) / 2.0))
+    t_in = check_theta(theta)
+    t = t_in.reshape(-1)
+    half_chord = np.sqrt(_one_minus_two_j11(t, j_values(1, 1, t)) / 2.0)  # sin(θ_∞/2)
+    small = t < SWITCH_THETA
+    if small.any():  # θ·√(series/2): no underflow of θ² below θ ≈ 1e-162
+        ts = t[small]
+        half_chord[small] = ts * np.sqrt(horner(_one_minus_two_j11_series(), ts) / 2.0)
+    result: FloatArray = (2.0 * np.arcsin(half_chord)).reshape(t_in.shape)[()]
     return result
 
 
