@@ -277,7 +277,9 @@ def _rule(sd: FloatArray, order: int | None, rule: str) -> tuple[FloatArray, Flo
     if rule != "trapezoid":
         raise DepthscopeError(f"quadrature rule must be 'trapezoid' or 'hermite', got {rule!r}.")
     sd = np.asarray(sd, dtype=np.float64)
-    with np.errstate(divide="ignore"):  # poles at distance a = (π/2)/sd: error ≈ e^(a²/2 − 2πa/h)
+    with np.errstate(
+        divide="ignore", over="ignore", invalid="ignore"
+    ):  # poles at a = (π/2)/sd: error ≈ e^(a²/2 − 2πa/h)
         strip = (math.pi / 2) / sd
         h = 2 * math.pi * strip / (strip * strip / 2 + _LOG_TOL)  # poles farther: plain Gaussian
         h = np.minimum(np.where(strip * strip <= 2 * _LOG_TOL, h, _H_MAX), _H_MAX)
