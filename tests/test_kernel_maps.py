@@ -11,6 +11,7 @@ from scipy.special import erf, ndtr
 from depthscope import infinite_width_map
 from depthscope._errors import DepthscopeError
 from depthscope.theory._kernel_maps import (
+    Activation,
     ab_relu,
     fixed_point_chi,
     gaussian_expectations,
@@ -177,6 +178,18 @@ def test_law_equals_iterated_kernel_map(act: str, residual: str | None) -> None:
         k = kernel_map(k, **kw)
         assert law.q1[layer] == pytest.approx(k[0, 0], rel=1e-12)
         assert law.cos_theta[layer] == pytest.approx(k[0, 1] / k[0, 0], rel=1e-12, abs=1e-13)
+
+
+@pytest.mark.parametrize("name", ["erf", "gelu"])
+@pytest.mark.parametrize("theta0", [1e-6, 0.05, 1.0, 3.0])
+def test_law_closed_form_equals_law_by_quadrature(name: str, theta0: float) -> None:
+    smooth = parse_activation(name)
+    quadrature_only = Activation(name, smooth.fn, smooth.derivative, odd=smooth.odd)
+    kw = {"weight_std": 1.4, "bias_std": 0.2, "q0": 1.3}
+    closed = infinite_width_law(20, theta0, activation=name, **kw)  # type: ignore[arg-type]
+    quad = infinite_width_law(20, theta0, activation=quadrature_only, **kw)  # type: ignore[arg-type]
+    np.testing.assert_allclose(closed.theta, quad.theta, rtol=1e-10)
+    np.testing.assert_allclose(closed.q1, quad.q1, rtol=1e-12)
 
 
 @pytest.mark.parametrize("act", ["relu", "leaky:0.1", "abs", "tanh", "gelu"])
