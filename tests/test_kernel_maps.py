@@ -10,15 +10,17 @@ from scipy.special import erf, ndtr
 
 from depthscope import infinite_width_map
 from depthscope._errors import DepthscopeError
-from depthscope.theory._kernel_maps import (
+from depthscope.theory._activations import (
     Activation,
     ab_relu,
-    fixed_point_chi,
     gaussian_expectations,
+    parse_activation,
+)
+from depthscope.theory._kernel_maps import (
+    fixed_point_chi,
     infinite_width_law,
     kernel_map,
     kernel_map_entries,
-    parse_activation,
     parse_residual,
 )
 
