@@ -1,0 +1,509 @@
+"""The whole per-layer law of ln sin²θ, propagated through an exact one-step kernel.
+
+Given two live inputs at angle θ, a bias-free ReLU layer of width n with Gaussian He weights
+produces θ' whose law depends only on (θ, n): three atoms (``dead``: an input has no active
+unit; ``collapsed``: θ' = 0 exactly; ``atom``: θ' = π/2 exactly, X' = 0) with closed-form
+probabilities, and a continuous part on (0, π/2), shipped as quantiles of
+z = √n (ln θ' − ln θ_∞(θ)) on a grid of (θ, n) (``tools/make_law_table.py``,
+``docs/law-table.md``). Below θ = 1e-8 the law of z does not depend on θ (scale invariance),
+so the kernel in u = ln θ is a convolution there and there is no floor on θ.
+
+The law of u_ℓ is carried on a uniform grid of cells in u (spacing h ∝ one-step sd of the
+narrowest... widest width), with the atom at π/2 as its own state and the dead and collapsed
+masses as absorbing states (a collapsed pair dies with probability 2⁻ⁿ per layer, as the
+simulator counts it). The grid is split at u_s = ln 1e-8: above, a sparse transition matrix;
+below, a convolution with one template over a moving window (so θ₀ down to 1e-300 and depth
+10,000 cost the same as moderate angles).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import sparse
+
+from .._types import FloatArray
+
+__all__ = ["LEVELS", "Law", "LawKernel", "atom_probabilities", "kernel", "propagate_law"]
+
+_U_TOP = math.log(math.pi / 2.0)
+_THETA_SMALL = 1e-8
+_U_SMALL = math.log(_THETA_SMALL)
+_CELLS_PER_SD = 4.0  # grid cells per one-step sd of ln θ in the scale-invariant limit
+_TRIM = 1e-18  # cells of the moving window below this mass are dropped at its ends
+_tail = np.array([1e-4, 1e-3, 5e-3])
+#: Levels at which each layer's continuous part is stored as quantiles (0 and 1: support ends).
+LEVELS = np.concatenate([[0.0], _tail, np.linspace(0.01, 0.99, 99), 1.0 - _tail[::-1], [1.0]])
+
+
+@cache
+def _table() -> dict[str, FloatArray]:
+    """Load the shipped table; split each node's knots into a centred shape and A = n·E[Δu]."""
+    path = resources.files("depthscope").joinpath("data/law_table.npz")
+    with resources.as_file(path) as file, np.load(file) as data:
+        table = {
+            key: np.asarray(data[key], dtype=np.float64)
+            for key in data.files
+            if key not in ("generator",)
+        }
+    levels, knots = table["levels"], table["knots"]
+    # Mean of the piecewise-linear quantile function: Σ Δp (q_i + q_{i+1})/2.
+    knot_mean = np.sum(np.diff(levels) * 0.5 * (knots[..., 1:] + knots[..., :-1]), axis=-1)
+    sample_mean = table["z_moments"][..., 1]
+    for i in range(1, len(sample_mean)):  # nodes with no continuous part (θ → π)
+        empty = ~np.isfinite(sample_mean[i])
+        sample_mean[i, empty] = sample_mean[i - 1, empty]
+    table["centred"] = knots - knot_mean[..., None]
+    # A = √n · E[z] = n (E[ln θ'] − ln θ_∞): tends to a constant as n → ∞ (held beyond 512).
+    table["A"] = np.sqrt(table["n"]) * sample_mean
+    return table
+
+
+def log_drift_inf(theta: FloatArray) -> FloatArray:
+    """Return ln θ_∞ − ln θ for the infinite-width arc-cosine map θ_∞ (exact at any small θ)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    small = theta < 0.05
+    t = np.where(small, theta, 0.0)
+    series = sum(
+        (-1) ** k * t ** (2 * k + 1) * (1 / math.factorial(2 * k) - 1 / math.factorial(2 * k + 1))
+        for k in range(1, 8)
+    )
+    tail = np.where(small, series, theta * np.cos(theta) - np.sin(theta))
+    d = (np.pi * 2.0 * np.sin(theta / 2.0) ** 2 + tail) / np.pi
+    with np.errstate(divide="ignore"):
+        value = np.log(2.0 * np.arcsin(np.sqrt(np.clip(d / 2.0, 0.0, 1.0))))
+    # θ_∞ = θ(1 − θ/(3π) + O(θ²)): ln θ_∞ − ln θ → 0 smoothly; safe below 1e-8 or underflow.
+    tiny = theta < _THETA_SMALL
+    # θ_∞ = θ(1 − θ/(3π) + O(θ²)) below 1e-8: return ln θ_∞ − ln θ there, finite for θ = 0.
+    return np.where(tiny, -theta / (3 * np.pi), value - np.log(np.where(tiny, 1.0, theta)))
+
+
+def atom_probabilities(theta: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Return P(dead), P(collapsed), P(θ' = π/2) after one layer of width n from angle θ.
+
+    With p = (π − θ)/(2π) = P(both pre-activations of a unit > 0) = P(both ≤ 0):
+    dead = 2·2⁻ⁿ − pⁿ, collapsed = n pⁿ (one shared active unit, all others off for both),
+    atom = (1 − p)ⁿ − 2·2⁻ⁿ + pⁿ (both live, no unit active for both).
+    """
+    p = (np.pi - np.asarray(theta, dtype=np.float64)) / (2.0 * np.pi)
+    half = 0.5**n
+    return 2.0 * half - p**n, n * p**n, np.maximum((1.0 - p) ** n - 2.0 * half + p**n, 0.0)
+
+
+def _knots(theta: FloatArray, n: int) -> FloatArray:
+    """Knots (z at the table's levels) of the continuous part, interpolated to (θ, n).
+
+    The centred shape and A = n·E[ln θ' − ln θ_∞] are interpolated linearly in 1/n (held at
+    the widest tabulated width beyond it) and in ln θ (held below θ = 1e-8: scale invariance),
+    then z = shape + A/√n.
+    """
+    table = _table()
+    widths, thetas = table["n"], table["theta"]
+    x = 1.0 / min(max(n, widths[0]), widths[-1])
+    inv = 1.0 / widths  # decreasing
+    k = int(np.clip(np.searchsorted(-inv, -x) - 1, 0, len(widths) - 2))
+    frac = (inv[k] - x) / (inv[k] - inv[k + 1])
+    centred, drift = table["centred"], table["A"]
+    by_width = centred[:, k] + frac * (centred[:, k + 1] - centred[:, k])  # (T, K)
+    by_width = (
+        by_width + ((drift[:, k] + frac * (drift[:, k + 1] - drift[:, k])) / math.sqrt(n))[:, None]
+    )
+    u_nodes = np.log(thetas)
+    u = np.log(np.clip(theta, thetas[0], thetas[-1]))
+    j = np.clip(np.searchsorted(u_nodes, u, side="right") - 1, 0, len(thetas) - 2)
+    w = ((u - u_nodes[j]) / (u_nodes[j + 1] - u_nodes[j]))[:, None]
+    out: FloatArray = by_width[j] + w * (by_width[j + 1] - by_width[j])
+    return np.maximum.accumulate(out, axis=1)
+
+
+@cache
+def _refine() -> tuple[FloatArray, FloatArray]:
+    """Linear map from the table's knot levels to fine sub-levels; and the sub-bin masses."""
+    levels = _table()["levels"]
+    fine = np.unique(np.concatenate([levels, np.linspace(0.0, 1.0, 401)]))
+    weights = np.zeros((len(levels), len(fine)))
+    j = np.clip(np.searchsorted(levels, fine, side="right") - 1, 0, len(levels) - 2)
+    frac = (fine - levels[j]) / (levels[j + 1] - levels[j])
+    weights[j, np.arange(len(fine))] = 1.0 - frac
+    weights[j + 1, np.arange(len(fine))] += frac
+    mid = 0.5 * (weights[:, 1:] + weights[:, :-1])  # quantile function at sub-bin mid-levels
+    return mid, np.diff(fine)
+
+
+def _targets(u: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Continuous-part sub-bins from sources at ln θ = ``u``: target ln θ', mass, and atoms.
+
+    Returns targets (S, F), masses (S, F) (the continuous probability included) and the
+    (3, S) atom probabilities (dead, collapsed, π/2).
+    """
+    theta = np.exp(u)
+    mid, mass = _refine()
+    z = _knots(theta, n) @ mid
+    target = np.minimum((u + log_drift_inf(theta))[:, None] + z / math.sqrt(n), _U_TOP)
+    atoms = np.stack(atom_probabilities(theta, n))
+    continuous = 1.0 - atoms.sum(axis=0)
+    return target, continuous[:, None] * mass[None, :], atoms
+
+
+def _rows(u: FloatArray, n: int, h: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """As :func:`_targets`, with the targets as grid cell indices (cell k: u_top − (k+½)h)."""
+    target, mass, atoms = _targets(u, n)
+    return np.floor((_U_TOP - target) / h), mass, atoms
+
+
+class LawKernel(NamedTuple):
+    """Transition structure for one width on a grid of spacing ``h``."""
+
+    n: int
+    h: float
+    n_moderate: int  # cells 0..n_moderate-1 (θ ≥ 1e-8) have their own rows
+    matrix: sparse.csr_matrix  # (1 + n_moderate + spill, 1 + n_moderate): target × source
+    absorb: FloatArray  # (2, 1 + n_moderate): P(dead), P(collapsed) per moderate source
+    template: FloatArray  # scale-invariant row: mass to cell k + offset + j
+    offset: int
+    absorb_small: tuple[float, float]  # P(dead), P(collapsed) in the scale-invariant limit
+
+
+def spacing(widths: tuple[int, ...]) -> float:
+    """Grid spacing for a set of widths: a quarter of the smallest one-step sd of ln θ."""
+    n = max(widths)
+    knots = _knots(np.array([_THETA_SMALL]), n)[0]
+    mid, mass = _refine()
+    z = knots @ mid
+    sd = math.sqrt(float(mass @ z**2 - (mass @ z) ** 2) / n)
+    return min(0.1, sd / _CELLS_PER_SD)
+
+
+@cache
+def kernel(n: int, h: float) -> LawKernel:
+    """Build (and cache) the transition structure of width ``n`` on the grid of spacing ``h``."""
+    n_mod = math.ceil((_U_TOP - _U_SMALL) / h)
+    u_src = np.concatenate([[_U_TOP], _U_TOP - (np.arange(n_mod) + 0.5) * h])
+    cells, mass, atoms = _rows(u_src, n, h)
+    spill = int(cells.max()) + 1 - n_mod
+    rows = np.repeat(np.arange(1 + n_mod), cells.shape[1])
+    cols = 1 + cells.astype(np.intp).ravel()
+    matrix = sparse.coo_matrix(
+        (mass.ravel(), (rows, cols)), shape=(1 + n_mod, 1 + n_mod + max(spill, 0))
+    ).tocsr()
+    matrix = matrix + sparse.csr_matrix(
+        (atoms[2], (np.arange(1 + n_mod), np.zeros(1 + n_mod, dtype=np.intp))),
+        shape=matrix.shape,
+    )
+    matrix = matrix.T.tocsr()
+    # Scale-invariant row: a source cell at index k0 deep below u_s.
+    k0 = n_mod + math.ceil(20.0 / h)
+    cells0, mass0, atoms0 = _rows(np.array([_U_TOP - (k0 + 0.5) * h]), n, h)
+    shift = cells0[0].astype(np.intp) - k0
+    offset = int(shift.min())
+    template = np.bincount(shift - offset, mass0[0]).astype(np.float64)
+    return LawKernel(
+        n, h, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
+    )
+
+
+@dataclass(frozen=True)
+class Law:
+    """Per-layer law of X_ℓ = ln sin²θ_ℓ at layers 0..L (layer 0 = the inputs).
+
+    Attributes
+    ----------
+    dead, collapsed : ndarray, shape (L+1,)
+        Probability that by layer ℓ an input has no active unit (angle undefined), or that the
+        angle is exactly 0 and not dead; both absorbing.
+    live : ndarray, shape (L+1,)
+        Probability carried by the defined, non-zero angles (1 − dead − collapsed up to the
+        mass dropped at the grid's far tails, < 1e-12: a check of conservation).
+    atom : ndarray, shape (L+1,)
+        P(X_ℓ = 0) given a defined, non-zero angle (θ_ℓ = π/2 exactly).
+    mean, sd : ndarray, shape (L+1,)
+        Mean and sd of X_ℓ given a defined, non-zero angle (atom included). NaN where no live
+        mass is left; mean[0] = −inf for θ₀ = π.
+    levels : ndarray, shape (Q,)
+        Probability levels of ``continuous_quantiles`` (first 0, last 1: the support's ends).
+    continuous_quantiles : ndarray, shape (L+1, Q)
+        Quantiles of the continuous part of X_ℓ (given defined, non-zero and X_ℓ ≠ 0).
+    """
+
+    widths: tuple[int, ...]
+    theta0: float
+    dead: FloatArray
+    collapsed: FloatArray
+    live: FloatArray
+    atom: FloatArray
+    mean: FloatArray
+    sd: FloatArray
+    levels: FloatArray
+    continuous_quantiles: FloatArray
+
+    def cdf(self, layer: int, x: FloatArray) -> FloatArray:
+        """CDF of X at ``layer`` (given a defined, non-zero angle), the atom at 0 included."""
+        x = np.asarray(x, dtype=np.float64)
+        q, a = self.continuous_quantiles[layer], self.atom[layer]
+        if layer == 0 or not np.isfinite(q).all():
+            return np.where(x >= self.mean[layer], 1.0, 0.0)
+        cont = np.interp(x, q, self.levels, left=0.0, right=1.0)
+        return np.asarray((1.0 - a) * cont + a * (x >= 0.0), dtype=np.float64)
+
+    def density(self, layer: int, x: FloatArray) -> FloatArray:
+        """Density of the continuous part (times its probability 1 − atom), piecewise constant."""
+        x = np.asarray(x, dtype=np.float64)
+        q = self.continuous_quantiles[layer]
+        width = np.diff(q)
+        dens = np.where(width > 0, np.diff(self.levels) / np.where(width > 0, width, 1.0), 0.0)
+        j = np.searchsorted(q, x, side="right") - 1
+        inside = (j >= 0) & (j < len(width))
+        out = np.where(inside, dens[np.clip(j, 0, len(width) - 1)], 0.0)
+        return np.asarray((1.0 - self.atom[layer]) * out, dtype=np.float64)
+
+    def quantiles(self, probabilities: FloatArray) -> FloatArray:
+        """Quantiles of X (atom included) at ``probabilities``, shape (L+1, P)."""
+        p = np.asarray(probabilities, dtype=np.float64)
+        out = np.empty((len(self.mean), len(p)))
+        for layer in range(len(self.mean)):
+            a = self.atom[layer]
+            q = self.continuous_quantiles[layer]
+            scaled = np.clip(p / max(1.0 - a, 1e-300), 0.0, 1.0)
+            out[layer] = np.where(p >= 1.0 - a, 0.0, np.interp(scaled, self.levels, q))
+        out[0] = self.mean[0]
+        return out
+
+
+def _x_of_u(values: ArrayLike) -> FloatArray:
+    """X = ln sin²(eᵘ), exact for any u (no underflow below θ = 1e-300)."""
+    u = np.asarray(values, dtype=np.float64)
+    theta = np.exp(np.minimum(u, _U_TOP))
+    small = theta < 1e-4
+    ratio = np.where(small, 1.0 - theta**2 / 6.0, np.sin(theta) / np.where(small, 1.0, theta))
+    return np.asarray(2.0 * u + 2.0 * np.log(ratio), dtype=np.float64)
+
+
+@cache
+def _x_half_cells(h: float) -> FloatArray:
+    """X at u_top − (k/2)·h for k = 0 … 2·(cells above 1e-8 + 1): cell edges and centres."""
+    count = 2 * (math.ceil((_U_TOP - _U_SMALL) / h) + 2)
+    return _x_of_u(_U_TOP - 0.5 * h * np.arange(count + 1))
+
+
+def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
+    """Propagate the law of the angle through bias-free ReLU layers of ``widths`` from ``theta0``.
+
+    Parameters
+    ----------
+    widths : tuple of int
+        Hidden widths n_1..n_L (each ≥ 4 for the stated accuracy; ≥ 2 accepted).
+    theta0 : float
+        Angle between the inputs, in (0, π].
+
+    Returns
+    -------
+    Law
+        Per-layer dead/collapsed probabilities and the conditional law of ln sin²θ_ℓ.
+    """
+    depth = len(widths)
+    h = spacing(tuple(sorted(set(widths))))
+    dead, coll, atom_out = np.zeros(depth + 1), np.zeros(depth + 1), np.zeros(depth + 1)
+    live = np.ones(depth + 1)
+    mean, sd = np.full(depth + 1, np.nan), np.zeros(depth + 1)
+    quant = np.full((depth + 1, len(LEVELS)), np.nan)
+    mean[0] = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
+    quant[0] = mean[0]
+    state_atom, d_mass, c_mass = 0.0, 0.0, 0.0
+    mod, low, low_start = np.zeros(0), np.zeros(0), 0
+    if depth:
+        # Layer 1 exactly from θ₀ (which may exceed π/2 and lie off the grid).
+        u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), widths[0])
+        d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
+        dead[1], coll[1], live[1] = d_mass, c_mass, float(w1[0].sum()) + a1
+        _first_layer(theta0, widths[0], u1[0], w1[0], a1, atom_out, mean, sd, quant)
+        if depth > 1:
+            ker = kernel(widths[1], h)
+            dies = c_mass * 0.5**ker.n
+            # Layer 2 from the exact layer-1 points (grouped by 4, mean-preserving) and the atom
+            # when layer 1's law is narrow on the grid (θ₀ near π); else from layer 1's cells.
+            w = w1[0] / max(float(w1[0].sum()), 1e-300)
+            spread = math.sqrt(max(float(w @ u1[0] ** 2) - float(w @ u1[0]) ** 2, 0.0))
+            if spread < 6.0 * h:
+                src_u = np.append(_group(u1[0] * w1[0]) / np.maximum(_group(w1[0]), 1e-300), _U_TOP)
+                src_w = np.append(_group(w1[0]), a1)
+                cells, mass, atoms = _rows(src_u, widths[1], h)
+                d_mass += dies + float(src_w @ atoms[0])
+                c_mass += float(src_w @ atoms[1]) - dies
+                state_atom = float(src_w @ atoms[2])
+                idx = cells.astype(np.intp).ravel()
+                start = int(idx.min())
+                dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(np.float64)
+                mod = np.zeros(ker.n_moderate)
+                low, low_start = _merge(mod, dense, start, ker.n_moderate)
+            else:
+                idx = np.floor((_U_TOP - u1[0]) / h).astype(np.intp)
+                start = int(idx.min())
+                dense = np.bincount(idx - start, w1[0]).astype(np.float64)
+                mod = np.zeros(ker.n_moderate)
+                low, low_start = _merge(mod, dense, start, ker.n_moderate)
+                d_mass += dies
+                c_mass -= dies
+                state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
+                d_mass += dd
+                c_mass += dc
+    for layer in range(2, depth + 1):
+        if layer > 2:
+            ker = kernel(widths[layer - 1], h)
+            c_to_dead = c_mass * 0.5**ker.n
+            d_mass += c_to_dead
+            c_mass -= c_to_dead
+            state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
+            d_mass += dd
+            c_mass += dc
+        dead[layer], coll[layer] = d_mass, c_mass
+        live[layer] = state_atom + float(mod.sum()) + float(low.sum())
+        _summarise(layer, state_atom, mod, low, low_start, h, atom_out, mean, sd, quant)
+    return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+def _group(values: FloatArray, size: int = 4) -> FloatArray:
+    """Return the sums of consecutive groups of ``size`` entries (the last may be shorter)."""
+    return np.add.reduceat(values, np.arange(0, len(values), size))
+
+
+def _first_layer(
+    theta0: float,
+    n: int,
+    u1: FloatArray,
+    w1: FloatArray,
+    a1: float,
+    atom_out: FloatArray,
+    mean: FloatArray,
+    sd: FloatArray,
+    quant: FloatArray,
+) -> None:
+    """Write layer 1's summary straight from the one-step law at θ₀ (no grid)."""
+    live = float(w1.sum()) + a1
+    if live <= 1e-300:
+        return
+    x_sub = _x_of_u(u1)
+    m = float(w1 @ x_sub) / live
+    mean[1] = m
+    sd[1] = math.sqrt(max(float(w1 @ (x_sub - m) ** 2) + a1 * m * m, 0.0) / live)
+    atom_out[1] = a1 / live
+    table = _table()
+    z = np.interp(LEVELS, table["levels"], _knots(np.array([theta0]), n)[0])
+    u0 = math.log(theta0)
+    drift = float(log_drift_inf(np.array([theta0]))[0])
+    quant[1] = _x_of_u(np.minimum(u0 + drift + z / math.sqrt(n), _U_TOP))
+
+
+def _merge(mod: FloatArray, dense: FloatArray, start: int, n_mod: int) -> tuple[FloatArray, int]:
+    """Add ``dense`` (cells start…) into ``mod`` (cells < n_mod); return the part ≥ n_mod."""
+    stop = start + len(dense)
+    if start < n_mod:
+        upto = min(stop, n_mod)
+        mod[start:upto] += dense[: upto - start]
+        dense, start = dense[upto - start :], upto
+    return dense, max(start, n_mod)
+
+
+def _step(
+    ker: LawKernel, atom: float, mod: FloatArray, low: FloatArray, low_start: int
+) -> tuple[float, FloatArray, FloatArray, int, float, float]:
+    """One layer: returns the new (atom, moderate cells, window, its start, Δdead, Δcollapsed)."""
+    n_mod = ker.n_moderate
+    new_mod = np.zeros(n_mod)
+    d_mass = c_mass = 0.0
+    pieces: list[tuple[int, FloatArray]] = []
+    new_atom = 0.0
+    if atom > 0.0 or mod.any():
+        src = np.concatenate([[atom], mod])
+        out = ker.matrix @ src
+        new_atom = float(out[0])
+        new_mod += out[1 : 1 + n_mod]
+        if len(out) > 1 + n_mod:
+            pieces.append((n_mod, out[1 + n_mod :]))
+        d_mass += float(ker.absorb[0] @ src)
+        c_mass += float(ker.absorb[1] @ src)
+    if len(low):
+        total = float(low.sum())
+        d_mass += total * ker.absorb_small[0]
+        c_mass += total * ker.absorb_small[1]
+        conv = np.convolve(low, ker.template)
+        start = low_start + ker.offset
+        if start < n_mod:
+            cut = min(n_mod - start, len(conv))
+            new_mod[start : start + cut] += conv[:cut]
+            conv, start = conv[cut:], start + cut
+        pieces.append((start, conv))
+    new_low, new_start = _join(pieces, n_mod)
+    return new_atom, new_mod, new_low, new_start, d_mass, c_mass
+
+
+def _join(pieces: list[tuple[int, FloatArray]], n_mod: int) -> tuple[FloatArray, int]:
+    """Sum windows given as (start, values) into one trimmed window."""
+    pieces = [(s, v) for s, v in pieces if len(v)]
+    if not pieces:
+        return np.zeros(0), n_mod
+    lo = min(s for s, _ in pieces)
+    hi = max(s + len(v) for s, v in pieces)
+    out = np.zeros(hi - lo)
+    for s, v in pieces:
+        out[s - lo : s - lo + len(v)] += v
+    keep = np.flatnonzero(out > _TRIM)
+    if not len(keep):
+        return np.zeros(0), n_mod
+    return out[keep[0] : keep[-1] + 1], lo + int(keep[0])
+
+
+def _summarise(
+    layer: int,
+    atom: float,
+    mod: FloatArray,
+    low: FloatArray,
+    low_start: int,
+    h: float,
+    atom_out: FloatArray,
+    mean: FloatArray,
+    sd: FloatArray,
+    quant: FloatArray,
+) -> None:
+    """Write layer's atom share, mean, sd and continuous quantiles of X from the grid state."""
+    # Cells in increasing X (= decreasing index): the window reversed, then moderate reversed.
+    # Below θ = 1e-8 (cells ≥ n_mod), X = 2u to within 1e-16: linear in the index.
+    nz = np.flatnonzero(mod)
+    top = int(nz[-1]) + 1 if len(nz) else 0
+    half = _x_half_cells(h)
+    if len(low):
+        k_hi = low_start + len(low)
+        k_lo = 0 if top else low_start
+        masses = np.zeros(k_hi - k_lo)
+        masses[: len(low)] = low[::-1]
+        if top:
+            masses[k_hi - top :] = mod[:top][::-1]
+        index = np.arange(k_hi - 1, k_lo - 1, -1, dtype=np.float64)
+        x_mid = 2.0 * (_U_TOP - (index + 0.5) * h)
+        edges = np.append(2.0 * (_U_TOP - k_hi * h), x_mid + h)
+        if top:  # exact X on the moderate cells
+            x_mid[k_hi - top :] = half[2 * top - 1 : 0 : -2]
+            edges[k_hi - top :] = half[2 * top :: -2]
+    else:
+        masses = mod[:top][::-1]
+        x_mid, edges = half[2 * top - 1 : 0 : -2], half[2 * top :: -2]
+    cont = float(masses.sum())
+    live = cont + atom
+    if live <= 1e-300:
+        return
+    m = float(masses @ x_mid) / live
+    mean[layer] = m
+    sd[layer] = math.sqrt(max(float(masses @ (x_mid - m) ** 2) + atom * m * m, 0.0) / live)
+    atom_out[layer] = atom / live
+    if cont <= 0.0:
+        quant[layer] = 0.0
+        return
+    cdf = np.concatenate([[0.0], np.cumsum(masses)]) / cont
+    nz = np.flatnonzero(masses)
+    first, last = int(nz[0]), int(nz[-1]) + 1
+    quant[layer] = np.interp(LEVELS, cdf[first : last + 1], edges[first : last + 1])
