@@ -53,9 +53,10 @@ def test_cdf_is_monotone_with_the_atom_and_no_mass_above_zero(widths, theta0):
         assert cdf[0] == pytest.approx(0.0, abs=1e-6)
         assert np.all(cdf[x >= 0.0] == 1.0)  # zero mass above 0
         jump = law.cdf(layer, np.array([0.0]))[0] - law.cdf(layer, np.array([-1e-300]))[0]
-        # The atom at 0; the continuous part's top 1e-4 may reach X = 0 at layer 1 (the table's
-        # last quantile level is 1 − 1e-4; beyond it the law is clipped to θ' ≤ π/2).
-        assert -1e-9 <= jump - law.atom[layer] <= 1.5e-4
+        # The atom at 0. At layer 1 of narrow widths the continuous part piles up just below 0
+        # (θ' → π/2: one shared unit with a tiny overlap); the clip θ' ≤ π/2 of the interpolated
+        # top quantiles puts up to 0.1% of it at 0, well below the 0.02 atom tolerance.
+        assert -1e-9 <= jump - law.atom[layer] <= 2e-3
         assert np.all(law.quantiles(np.array([0.01, 0.5, 0.99]))[layer] <= 0.0)
 
 
@@ -85,7 +86,9 @@ def test_atoms_in_closed_form_match_the_tables_monte_carlo():
     for k, n in enumerate(widths):
         exact = np.stack(_law.atom_probabilities(theta, int(n)), axis=-1)
         se = np.sqrt(np.maximum(exact * (1.0 - exact), 1e-12) / samples)
-        assert np.all(np.abs(mc[:, k] - exact) <= 5.0 * se + 1e-6)  # 5 se: ~1e-6 false alarms
+        # 5 se, plus 3 counts for the rare events (p ~ 1e-7: a single draw is a 3% event per
+        # node and there are ~4,000 node-atoms).
+        assert np.all(np.abs(mc[:, k] - exact) <= 5.0 * se + 3.0 / samples)
 
 
 def test_scale_invariance_at_tiny_angles():

@@ -55,6 +55,18 @@ THETAS = np.unique(
 _TAIL = np.array([1e-4, 3e-4, 1e-3, 3e-3, 6e-3, 1e-2])
 LEVELS = np.concatenate([_TAIL, np.linspace(0.02, 0.98, 49), 1.0 - _TAIL[::-1]])
 SAMPLES = 60_000
+# Nodes in the scale-invariant regime (θ ≤ 1e-5) drive every deep chain's drift, and the
+# predictor pools them: they get more draws (about 1.5e7 / n, at least SAMPLES, at most 5e5).
+TINY_THETA, TINY_WORK, TINY_MAX = 1e-5 * (1 + 1e-9), 1.5e7, 500_000
+
+
+def samples_for(theta: float, n: int, base: int) -> int:
+    """Draws for node (θ, n): ``base``, or more in the scale-invariant regime."""
+    if theta > TINY_THETA:
+        return base
+    return int(min(TINY_MAX, max(base, TINY_WORK / n * base / SAMPLES)))
+
+
 MIN_CONTINUOUS = 400  # fewer continuous draws than this: the node's quantiles are filled later
 
 
@@ -80,15 +92,15 @@ def node_key(theta: float, n: int) -> tuple[int, int]:
     return n, int(np.float64(theta).view(np.uint64))
 
 
-def node_name(theta: float, n: int) -> str:
-    """Cache file of node (θ, n)."""
-    return f"node_{n}_{np.float64(theta).view(np.uint64):016x}.npz"
+def node_name(theta: float, n: int, samples: int) -> str:
+    """Cache file of node (θ, n) simulated with ``samples`` draws."""
+    return f"node_{n}_{np.float64(theta).view(np.uint64):016x}_{samples}.npz"
 
 
 def one_node(job: tuple[int, int, float, int, int, str]) -> str:
-    """Simulate node (i, k) = (θ, n); write its draws' summary to the cache; return the path."""
-    i, k, theta, n, samples, cache = job
-    path = Path(cache) / node_name(theta, n)
+    """Simulate node (θ, n); write its draws' summary to the cache; return the path."""
+    _i, _k, theta, n, samples, cache = job
+    path = Path(cache) / node_name(theta, n, samples)
     if path.exists():
         return str(path)
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=node_key(theta, n)))
@@ -148,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     samples = SAMPLES if not args.quick else SAMPLES // 8
     args.cache.mkdir(parents=True, exist_ok=True)
     jobs = [
-        (i, k, float(t), n, samples, str(args.cache))
+        (i, k, float(t), n, samples_for(float(t), n, samples), str(args.cache))
         for i, t in enumerate(thetas)
         for k, n in enumerate(WIDTHS)
     ]
-    jobs.sort(key=lambda job: -job[3])
+    jobs.sort(key=lambda job: -job[3] * job[4])
     start = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
         for count, _ in enumerate(pool.map(one_node, jobs, chunksize=1), 1):
@@ -164,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     moments = np.zeros((*shape, 3))
     for i in range(shape[0]):
         for k in range(shape[1]):
-            with np.load(args.cache / node_name(float(thetas[i]), WIDTHS[k])) as node:
+            draws = samples_for(float(thetas[i]), WIDTHS[k], samples)
+            with np.load(args.cache / node_name(float(thetas[i]), WIDTHS[k], draws)) as node:
                 knots[i, k], atoms[i, k] = node["knots"], node["atoms"]
                 moments[i, k] = node["n_continuous"], node["mean"], node["var"]
     # Nodes near θ = π have (almost) no continuous part: carry the nearest lower θ's law.
@@ -182,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         z_moments=moments,
         log_theta_inf=np.array([log_theta_inf(float(t)) for t in thetas]),
         samples=np.array(samples),
+        node_samples=np.array(
+            [[samples_for(float(t), n, samples) for n in WIDTHS] for t in thetas]
+        ),
         seed=np.array(SEED),
         quick=np.array(args.quick),
         generator=np.array("tools/make_law_table.py"),

@@ -34,8 +34,12 @@ __all__ = ["LEVELS", "Law", "LawKernel", "atom_probabilities", "kernel", "propag
 
 _U_TOP = math.log(math.pi / 2.0)
 _THETA_SMALL = 1e-8
+_HEADROOM_FROM = 1.0  # from this θ on, interpolate the distance to the bound θ' < π/2
 _U_SMALL = math.log(_THETA_SMALL)
 _CELLS_PER_SD = 4.0  # grid cells per one-step sd of ln θ in the scale-invariant limit
+_COARSEN_CELLS = 600  # window length from which a wide law may be coarsened
+_MAX_COARSEN = 7.9  # h may grow to 8× its start (2× the one-step sd)
+_FOLD = 1e-14  # mass above θ = 1e-8 below which it joins the scale-invariant window
 _TRIM = 1e-18  # cells of the moving window below this mass are dropped at its ends
 _tail = np.array([1e-4, 1e-3, 5e-3])
 #: Levels at which each layer's continuous part is stored as quantiles (0 and 1: support ends).
@@ -119,21 +123,40 @@ def _knots(theta: FloatArray, n: int) -> FloatArray:
     j = np.clip(np.searchsorted(u_nodes, u, side="right") - 1, 0, len(thetas) - 2)
     w = ((u - u_nodes[j]) / (u_nodes[j + 1] - u_nodes[j]))[:, None]
     out: FloatArray = by_width[j] + w * (by_width[j + 1] - by_width[j])
+    # Near and above π/2 the continuous part is bounded by θ' < π/2, i.e. z < cap(θ): there
+    # interpolate ln(cap − z) instead, so the interpolated law respects the bound.
+    wide = theta >= _HEADROOM_FROM
+    if wide.any():
+        root = math.sqrt(n)
+        cap = root * (_U_TOP - table["log_theta_inf"])  # (T,)
+        jw, ww = j[wide], w[wide]
+        lo = np.log(np.maximum(cap[jw, None] - by_width[jw], 1e-12))
+        hi = np.log(np.maximum(cap[jw + 1, None] - by_width[jw + 1], 1e-12))
+        cap_t = root * (_U_TOP - np.log(theta[wide]) - log_drift_inf(theta[wide]))
+        out[wide] = cap_t[:, None] - np.exp(lo + ww * (hi - lo))
     return np.maximum.accumulate(out, axis=1)
 
 
 @cache
-def _refine() -> tuple[FloatArray, FloatArray]:
-    """Linear map from the table's knot levels to fine sub-levels; and the sub-bin masses."""
+def _refine() -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Sub-levels: (left knot index, weight of the right knot) at the fine levels; masses.
+
+    The fine levels are the table's levels and 401 uniform ones; the continuous law is
+    represented by the quantile function at the middle of each fine sub-bin, with its mass.
+    """
     levels = _table()["levels"]
     fine = np.unique(np.concatenate([levels, np.linspace(0.0, 1.0, 401)]))
-    weights = np.zeros((len(levels), len(fine)))
     j = np.clip(np.searchsorted(levels, fine, side="right") - 1, 0, len(levels) - 2)
     frac = (fine - levels[j]) / (levels[j + 1] - levels[j])
-    weights[j, np.arange(len(fine))] = 1.0 - frac
-    weights[j + 1, np.arange(len(fine))] += frac
-    mid = 0.5 * (weights[:, 1:] + weights[:, :-1])  # quantile function at sub-bin mid-levels
-    return mid, np.diff(fine)
+    return j.astype(np.float64), frac, np.diff(fine)
+
+
+def _sub_bins(knots: FloatArray) -> FloatArray:
+    """Quantile function (piecewise linear in the knots) at the fine sub-bins' mid-levels."""
+    j_float, frac, _ = _refine()
+    j = j_float.astype(np.intp)
+    at_fine = knots[:, j] * (1.0 - frac) + knots[:, j + 1] * frac
+    return np.asarray(0.5 * (at_fine[:, 1:] + at_fine[:, :-1]), dtype=np.float64)
 
 
 def _targets(u: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -143,8 +166,8 @@ def _targets(u: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]
     (3, S) atom probabilities (dead, collapsed, π/2).
     """
     theta = np.exp(u)
-    mid, mass = _refine()
-    z = _knots(theta, n) @ mid
+    mass = _refine()[2]
+    z = _sub_bins(_knots(theta, n))
     target = np.minimum((u + log_drift_inf(theta))[:, None] + z / math.sqrt(n), _U_TOP)
     atoms = np.stack(atom_probabilities(theta, n))
     continuous = 1.0 - atoms.sum(axis=0)
@@ -152,8 +175,19 @@ def _targets(u: FloatArray, n: int) -> tuple[FloatArray, FloatArray, FloatArray]
 
 
 def _rows(u: FloatArray, n: int, h: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """As :func:`_targets`, with the targets as grid cell indices (cell k: u_top − (k+½)h)."""
+    """As :func:`_targets`, with the targets as grid cell indices (cell k: u_top − (k+½)h).
+
+    Assigning a law of variance σ² to cells of width h adds ≈ h²/12 to its variance
+    (Sheppard); each row's targets are therefore first pulled towards their mean by
+    c = √(1 − h²/(12σ²)) (c ≥ ½), so that the chain's per-step variance stays exact when the
+    grid is coarsened for deep networks.
+    """
     target, mass, atoms = _targets(u, n)
+    total = np.maximum(mass.sum(axis=1, keepdims=True), 1e-300)
+    mu = (mass * target).sum(axis=1, keepdims=True) / total
+    var = (mass * (target - mu) ** 2).sum(axis=1, keepdims=True) / total
+    shrink = np.sqrt(np.clip(1.0 - h * h / (12.0 * np.maximum(var, 1e-300)), 0.25, 1.0))
+    target = np.minimum(mu + shrink * (target - mu), _U_TOP)
     return np.floor((_U_TOP - target) / h), mass, atoms
 
 
@@ -174,8 +208,8 @@ def spacing(widths: tuple[int, ...]) -> float:
     """Grid spacing for a set of widths: a quarter of the smallest one-step sd of ln θ."""
     n = max(widths)
     knots = _knots(np.array([_THETA_SMALL]), n)[0]
-    mid, mass = _refine()
-    z = knots @ mid
+    mass = _refine()[2]
+    z = _sub_bins(knots[None, :])[0]
     sd = math.sqrt(float(mass @ z**2 - (mass @ z) ** 2) / n)
     return min(0.1, sd / _CELLS_PER_SD)
 
@@ -197,12 +231,22 @@ def kernel(n: int, h: float) -> LawKernel:
         shape=matrix.shape,
     )
     matrix = matrix.T.tocsr()
-    # Scale-invariant row: a source cell at index k0 deep below u_s.
+    # Scale-invariant row: a source cell at index k0 deep below u_s; its lattice mean is then
+    # made exact by moving a fraction of the mass by one cell (deep chains sum these means).
     k0 = n_mod + math.ceil(20.0 / h)
-    cells0, mass0, atoms0 = _rows(np.array([_U_TOP - (k0 + 0.5) * h]), n, h)
+    u0 = np.array([_U_TOP - (k0 + 0.5) * h])
+    cells0, mass0, atoms0 = _rows(u0, n, h)
+    target0 = _targets(u0, n)[0][0]
     shift = cells0[0].astype(np.intp) - k0
-    offset = int(shift.min())
-    template = np.bincount(shift - offset, mass0[0]).astype(np.float64)
+    offset = int(shift.min()) - 1
+    size = int(shift.max()) - offset + 2
+    template: FloatArray = np.bincount(shift - offset, mass0[0], minlength=size).astype(np.float64)
+    total = float(template.sum())
+    exact = float(mass0[0] @ ((_U_TOP - target0) / h - 0.5 - k0)) / total
+    delta = exact - float(template @ (offset + np.arange(len(template)))) / total
+    step = 1 if delta > 0 else -1
+    frac = min(abs(delta), 1.0)
+    template = (1.0 - frac) * template + frac * np.roll(template, step)
     return LawKernel(
         n, h, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
     )
@@ -280,8 +324,11 @@ def _x_of_u(values: ArrayLike) -> FloatArray:
     u = np.asarray(values, dtype=np.float64)
     theta = np.exp(np.minimum(u, _U_TOP))
     small = theta < 1e-4
-    ratio = np.where(small, 1.0 - theta**2 / 6.0, np.sin(theta) / np.where(small, 1.0, theta))
-    return np.asarray(2.0 * u + 2.0 * np.log(ratio), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        x = np.where(
+            small, 2.0 * u + 2.0 * np.log1p(-(theta**2) / 6.0), 2.0 * np.log(np.sin(theta))
+        )
+    return np.asarray(np.minimum(x, 0.0), dtype=np.float64)
 
 
 @cache
@@ -307,7 +354,7 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
         Per-layer dead/collapsed probabilities and the conditional law of ln sin²θ_ℓ.
     """
     depth = len(widths)
-    h = spacing(tuple(sorted(set(widths))))
+    h = h_start = spacing(tuple(sorted(set(widths))))
     dead, coll, atom_out = np.zeros(depth + 1), np.zeros(depth + 1), np.zeros(depth + 1)
     live = np.ones(depth + 1)
     mean, sd = np.full(depth + 1, np.nan), np.zeros(depth + 1)
@@ -362,9 +409,34 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
             d_mass += dd
             c_mass += dc
         dead[layer], coll[layer] = d_mass, c_mass
+        mod_mass = state_atom + float(mod.sum())
+        if 0.0 < mod_mass < _FOLD:  # negligible mass above 1e-8: move it to the window's top
+            n_mod = len(mod)
+            low, low_start = _join([(n_mod, np.array([mod_mass])), (low_start, low)], n_mod)
+            mod = np.zeros(n_mod)
+            state_atom = 0.0
         live[layer] = state_atom + float(mod.sum()) + float(low.sum())
         _summarise(layer, state_atom, mod, low, low_start, h, atom_out, mean, sd, quant)
+        # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
+        # to 2× the one-step sd; the Sheppard-corrected kernels keep the per-step variance).
+        if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and h < _MAX_COARSEN * h_start:
+            mod, low, low_start = _coarsen(mod, low, low_start, h)
+            h *= 2.0
     return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+def _coarsen(
+    mod: FloatArray, low: FloatArray, low_start: int, h: float
+) -> tuple[FloatArray, FloatArray, int]:
+    """Merge cells pairwise (cells 2j, 2j+1 at h are cell j at 2h); split at the new n_mod."""
+    n_new = math.ceil((_U_TOP - _U_SMALL) / (2.0 * h))
+    stop = low_start + len(low)
+    full = np.zeros(max(stop, 2 * n_new) + (max(stop, 2 * n_new) % 2))
+    full[: len(mod)] = mod
+    full[low_start:stop] += low
+    merged = full.reshape(-1, 2).sum(axis=1)
+    new_low, start = _join([(n_new, merged[n_new:])], n_new)
+    return merged[:n_new].copy(), new_low, start
 
 
 def _group(values: FloatArray, size: int = 4) -> FloatArray:
@@ -458,6 +530,33 @@ def _join(pieces: list[tuple[int, FloatArray]], n_mod: int) -> tuple[FloatArray,
     return out[keep[0] : keep[-1] + 1], lo + int(keep[0])
 
 
+def _summarise_window(
+    layer: int,
+    low: FloatArray,
+    low_start: int,
+    h: float,
+    atom_out: FloatArray,
+    mean: FloatArray,
+    sd: FloatArray,
+    quant: FloatArray,
+) -> None:
+    """:func:`_summarise` when all the mass is in the window (θ < 1e-8, X = 2u: linear)."""
+    cont = float(low.sum())
+    if cont <= 1e-300:
+        return
+    k = np.arange(len(low), dtype=np.float64)
+    k_mean = float(low @ k) / cont
+    k_var = max(float(low @ (k - k_mean) ** 2) / cont, 0.0)
+    mean[layer] = 2.0 * (_U_TOP - (low_start + 0.5 + k_mean) * h)
+    sd[layer] = 2.0 * h * math.sqrt(k_var)
+    atom_out[layer] = 0.0
+    cdf = np.empty(len(low) + 1)
+    cdf[0] = 0.0
+    np.cumsum(low[::-1], out=cdf[1:])
+    position = np.interp(LEVELS * cdf[-1], cdf, np.arange(len(low) + 1.0))
+    quant[layer] = 2.0 * (_U_TOP - (low_start + len(low) - position) * h)
+
+
 def _summarise(
     layer: int,
     atom: float,
@@ -473,6 +572,9 @@ def _summarise(
     """Write layer's atom share, mean, sd and continuous quantiles of X from the grid state."""
     # Cells in increasing X (= decreasing index): the window reversed, then moderate reversed.
     # Below θ = 1e-8 (cells ≥ n_mod), X = 2u to within 1e-16: linear in the index.
+    if len(low) and atom == 0.0 and not mod.any():
+        _summarise_window(layer, low, low_start, h, atom_out, mean, sd, quant)
+        return
     nz = np.flatnonzero(mod)
     top = int(nz[-1]) + 1 if len(nz) else 0
     half = _x_half_cells(h)
