@@ -180,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
             with np.load(args.cache / node_name(float(thetas[i]), WIDTHS[k], draws)) as node:
                 knots[i, k], atoms[i, k] = node["knots"], node["atoms"]
                 moments[i, k] = node["n_continuous"], node["mean"], node["var"]
+    # The continuous part has θ' < π/2, i.e. z < z_max(θ, n): clamp the top knots (the end knot
+    # is extrapolated from the tail mean and can overshoot).
+    z_max = np.sqrt(np.asarray(WIDTHS, dtype=np.float64))[None, :] * (
+        math.log(math.pi / 2) - np.array([log_theta_inf(float(t)) for t in thetas])[:, None]
+    )
+    knots = np.minimum(knots, z_max[..., None])
     # Nodes near θ = π have (almost) no continuous part: carry the nearest lower θ's law.
     for i in range(1, shape[0]):
         empty = np.isnan(knots[i, :, 0])
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         theta=thetas,
         n=np.asarray(WIDTHS, dtype=np.float64),
         levels=np.concatenate([[0.0], LEVELS, [1.0]]),
-        knots=knots.astype(np.float32),
+        knots=knots,  # float64: near θ = π the headroom z_max − z is far below float32's ulp
         atoms_mc=atoms.astype(np.float32),
         z_moments=moments,
         log_theta_inf=np.array([log_theta_inf(float(t)) for t in thetas]),

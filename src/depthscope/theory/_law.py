@@ -8,8 +8,8 @@ z = √n (ln θ' − ln θ_∞(θ)) on a grid of (θ, n) (``tools/make_law_table
 ``docs/law-table.md``). Below θ = 1e-8 the law of z does not depend on θ (scale invariance),
 so the kernel in u = ln θ is a convolution there and there is no floor on θ.
 
-The law of u_ℓ is carried on a uniform grid of cells in u (spacing h ∝ one-step sd of the
-narrowest... widest width), with the atom at π/2 as its own state and the dead and collapsed
+The law of u_ℓ is carried on a uniform grid of cells in u (spacing h: a quarter of the widest
+width's one-step sd), with the atom at π/2 as its own state and the dead and collapsed
 masses as absorbing states (a collapsed pair dies with probability 2⁻ⁿ per layer, as the
 simulator counts it). The grid is split at u_s = ln 1e-8: above, a sparse transition matrix;
 below, a convolution with one template over a moving window (so θ₀ down to 1e-300 and depth
@@ -34,6 +34,7 @@ __all__ = ["LEVELS", "Law", "LawKernel", "atom_probabilities", "kernel", "propag
 
 _U_TOP = math.log(math.pi / 2.0)
 _THETA_SMALL = 1e-8
+_POOL_BELOW = 1e-5 * (1 + 1e-9)
 _HEADROOM_FROM = 1.0  # from this θ on, interpolate the distance to the bound θ' < π/2
 _U_SMALL = math.log(_THETA_SMALL)
 _CELLS_PER_SD = 4.0  # grid cells per one-step sd of ln θ in the scale-invariant limit
@@ -66,6 +67,16 @@ def _table() -> dict[str, FloatArray]:
     table["centred"] = knots - knot_mean[..., None]
     # A = √n · E[z] = n (E[ln θ'] − ln θ_∞): tends to a constant as n → ∞ (held beyond 512).
     table["A"] = np.sqrt(table["n"]) * sample_mean
+    # The nodes θ ≤ 1e-5 are in the scale-invariant regime (their laws differ by O(θ)): pool
+    # them, weighted by their draws, so that a deep chain's drift has the smallest Monte Carlo
+    # error the table can give.
+    tiny = table["theta"] <= _POOL_BELOW
+    if tiny.sum() > 1:
+        weight = table.get("node_samples", np.ones(knots.shape[:2]))[tiny]
+        weight = weight / weight.sum(axis=0)
+        for key in ("centred", "A"):
+            pooled = np.einsum("ik,ik...->k...", weight, table[key][tiny])
+            table[key][tiny] = pooled
     return table
 
 
@@ -123,17 +134,20 @@ def _knots(theta: FloatArray, n: int) -> FloatArray:
     j = np.clip(np.searchsorted(u_nodes, u, side="right") - 1, 0, len(thetas) - 2)
     w = ((u - u_nodes[j]) / (u_nodes[j + 1] - u_nodes[j]))[:, None]
     out: FloatArray = by_width[j] + w * (by_width[j + 1] - by_width[j])
-    # Near and above π/2 the continuous part is bounded by θ' < π/2, i.e. z < cap(θ): there
-    # interpolate ln(cap − z) instead, so the interpolated law respects the bound.
+    # Near and above π/2 the continuous part is bounded by θ' < π/2, i.e. z < cap = √n·gap(θ):
+    # there interpolate the log headroom ln(cap − z) (in 1/n, then in ln θ) instead, so the law
+    # keeps to the bound however close to it it lies (X down to −1e-13 at θ₀ = 3).
     wide = theta >= _HEADROOM_FROM
     if wide.any():
-        root = math.sqrt(n)
-        cap = root * (_U_TOP - table["log_theta_inf"])  # (T,)
+        gap = _U_TOP - table["log_theta_inf"]  # (T,)
         jw, ww = j[wide], w[wide]
-        lo = np.log(np.maximum(cap[jw, None] - by_width[jw], 1e-12))
-        hi = np.log(np.maximum(cap[jw + 1, None] - by_width[jw + 1], 1e-12))
-        cap_t = root * (_U_TOP - np.log(theta[wide]) - log_drift_inf(theta[wide]))
-        out[wide] = cap_t[:, None] - np.exp(lo + ww * (hi - lo))
+        room = []
+        for rows in (jw, jw + 1):
+            caps = np.sqrt(widths[[k, k + 1]])[None, :, None] * gap[rows, None, None]
+            log_room = np.log(np.maximum(caps - table["knots"][rows][:, [k, k + 1]], 1e-300))
+            room.append(log_room[:, 0] + frac * (log_room[:, 1] - log_room[:, 0]))
+        gap_t = _U_TOP - np.log(theta[wide]) - log_drift_inf(theta[wide])
+        out[wide] = math.sqrt(n) * gap_t[:, None] - np.exp(room[0] + ww * (room[1] - room[0]))
     return np.maximum.accumulate(out, axis=1)
 
 
@@ -195,7 +209,6 @@ class LawKernel(NamedTuple):
     """Transition structure for one width on a grid of spacing ``h``."""
 
     n: int
-    h: float
     n_moderate: int  # cells 0..n_moderate-1 (θ ≥ 1e-8) have their own rows
     matrix: sparse.csr_matrix  # (1 + n_moderate + spill, 1 + n_moderate): target × source
     absorb: FloatArray  # (2, 1 + n_moderate): P(dead), P(collapsed) per moderate source
@@ -248,7 +261,7 @@ def kernel(n: int, h: float) -> LawKernel:
     frac = min(abs(delta), 1.0)
     template = (1.0 - frac) * template + frac * np.roll(template, step)
     return LawKernel(
-        n, h, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
+        n, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
     )
 
 
@@ -368,7 +381,7 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
         u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), widths[0])
         d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
         dead[1], coll[1], live[1] = d_mass, c_mass, float(w1[0].sum()) + a1
-        _first_layer(theta0, widths[0], u1[0], w1[0], a1, atom_out, mean, sd, quant)
+        mean[1], sd[1], atom_out[1], quant[1] = _first_layer(theta0, widths[0], u1[0], w1[0], a1)
         if depth > 1:
             ker = kernel(widths[1], h)
             dies = c_mass * 0.5**ker.n
@@ -385,29 +398,21 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
                 state_atom = float(src_w @ atoms[2])
                 idx = cells.astype(np.intp).ravel()
                 start = int(idx.min())
-                dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(np.float64)
-                mod = np.zeros(ker.n_moderate)
-                low, low_start = _merge(mod, dense, start, ker.n_moderate)
+                dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(float)
+                mod, low, low_start = _place(dense, start, ker.n_moderate)
             else:
                 idx = np.floor((_U_TOP - u1[0]) / h).astype(np.intp)
                 start = int(idx.min())
-                dense = np.bincount(idx - start, w1[0]).astype(np.float64)
-                mod = np.zeros(ker.n_moderate)
-                low, low_start = _merge(mod, dense, start, ker.n_moderate)
-                d_mass += dies
-                c_mass -= dies
+                dense = np.bincount(idx - start, w1[0]).astype(float)
+                mod, low, low_start = _place(dense, start, ker.n_moderate)
                 state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
-                d_mass += dd
-                c_mass += dc
+                d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
     for layer in range(2, depth + 1):
         if layer > 2:
             ker = kernel(widths[layer - 1], h)
-            c_to_dead = c_mass * 0.5**ker.n
-            d_mass += c_to_dead
-            c_mass -= c_to_dead
+            dies = c_mass * 0.5**ker.n
             state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
-            d_mass += dd
-            c_mass += dc
+            d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
         dead[layer], coll[layer] = d_mass, c_mass
         mod_mass = state_atom + float(mod.sum())
         if 0.0 < mod_mass < _FOLD:  # negligible mass above 1e-8: move it to the window's top
@@ -445,40 +450,28 @@ def _group(values: FloatArray, size: int = 4) -> FloatArray:
 
 
 def _first_layer(
-    theta0: float,
-    n: int,
-    u1: FloatArray,
-    w1: FloatArray,
-    a1: float,
-    atom_out: FloatArray,
-    mean: FloatArray,
-    sd: FloatArray,
-    quant: FloatArray,
-) -> None:
-    """Write layer 1's summary straight from the one-step law at θ₀ (no grid)."""
+    theta0: float, n: int, u1: FloatArray, w1: FloatArray, a1: float
+) -> tuple[float, float, float, FloatArray]:
+    """Layer 1's (mean, sd, atom share, continuous quantiles) from the law at θ₀ (no grid)."""
     live = float(w1.sum()) + a1
     if live <= 1e-300:
-        return
+        return math.nan, 0.0, 0.0, np.full(len(LEVELS), np.nan)
     x_sub = _x_of_u(u1)
     m = float(w1 @ x_sub) / live
-    mean[1] = m
-    sd[1] = math.sqrt(max(float(w1 @ (x_sub - m) ** 2) + a1 * m * m, 0.0) / live)
-    atom_out[1] = a1 / live
-    table = _table()
-    z = np.interp(LEVELS, table["levels"], _knots(np.array([theta0]), n)[0])
-    u0 = math.log(theta0)
+    s = math.sqrt(max(float(w1 @ (x_sub - m) ** 2) + a1 * m * m, 0.0) / live)
+    z = np.interp(LEVELS, _table()["levels"], _knots(np.array([theta0]), n)[0])
     drift = float(log_drift_inf(np.array([theta0]))[0])
-    quant[1] = _x_of_u(np.minimum(u0 + drift + z / math.sqrt(n), _U_TOP))
+    return m, s, a1 / live, _x_of_u(math.log(theta0) + drift + z / math.sqrt(n))
 
 
-def _merge(mod: FloatArray, dense: FloatArray, start: int, n_mod: int) -> tuple[FloatArray, int]:
-    """Add ``dense`` (cells start…) into ``mod`` (cells < n_mod); return the part ≥ n_mod."""
-    stop = start + len(dense)
+def _place(dense: FloatArray, start: int, n_mod: int) -> tuple[FloatArray, FloatArray, int]:
+    """Split cells ``start…`` holding ``dense`` into (moderate cells, window, window start)."""
+    mod = np.zeros(n_mod)
     if start < n_mod:
-        upto = min(stop, n_mod)
+        upto = min(start + len(dense), n_mod)
         mod[start:upto] += dense[: upto - start]
         dense, start = dense[upto - start :], upto
-    return dense, max(start, n_mod)
+    return mod, dense, max(start, n_mod)
 
 
 def _step(
@@ -525,9 +518,7 @@ def _join(pieces: list[tuple[int, FloatArray]], n_mod: int) -> tuple[FloatArray,
     for s, v in pieces:
         out[s - lo : s - lo + len(v)] += v
     keep = np.flatnonzero(out > _TRIM)
-    if not len(keep):
-        return np.zeros(0), n_mod
-    return out[keep[0] : keep[-1] + 1], lo + int(keep[0])
+    return (out[keep[0] : keep[-1] + 1], lo + int(keep[0])) if len(keep) else (out[:0], n_mod)
 
 
 def _summarise_window(
@@ -573,8 +564,7 @@ def _summarise(
     # Cells in increasing X (= decreasing index): the window reversed, then moderate reversed.
     # Below θ = 1e-8 (cells ≥ n_mod), X = 2u to within 1e-16: linear in the index.
     if len(low) and atom == 0.0 and not mod.any():
-        _summarise_window(layer, low, low_start, h, atom_out, mean, sd, quant)
-        return
+        return _summarise_window(layer, low, low_start, h, atom_out, mean, sd, quant)
     nz = np.flatnonzero(mod)
     top = int(nz[-1]) + 1 if len(nz) else 0
     half = _x_half_cells(h)
@@ -603,8 +593,7 @@ def _summarise(
     sd[layer] = math.sqrt(max(float(masses @ (x_mid - m) ** 2) + atom * m * m, 0.0) / live)
     atom_out[layer] = atom / live
     if cont <= 0.0:
-        quant[layer] = 0.0
-        return
+        return quant.__setitem__(layer, 0.0)
     cdf = np.concatenate([[0.0], np.cumsum(masses)]) / cont
     nz = np.flatnonzero(masses)
     first, last = int(nz[0]), int(nz[-1]) + 1
