@@ -137,7 +137,9 @@ def _knots(theta: FloatArray, n: int) -> FloatArray:
     # Near and above π/2 the continuous part is bounded by θ' < π/2, i.e. z < cap = √n·gap(θ):
     # there interpolate the log headroom ln(cap − z) (in 1/n, then in ln θ) instead, so the law
     # keeps to the bound however close to it it lies (X down to −1e-13 at θ₀ = 3).
-    wide = theta >= _HEADROOM_FROM
+    # Upper half of the levels only (the lower tail keeps the linear interpolation, which
+    # carries the tail means), and only inside the table's widths.
+    wide = (theta >= _HEADROOM_FROM) & (n <= widths[-1])
     if wide.any():
         gap = _U_TOP - table["log_theta_inf"]  # (T,)
         jw, ww = j[wide], w[wide]
@@ -147,7 +149,9 @@ def _knots(theta: FloatArray, n: int) -> FloatArray:
             log_room = np.log(np.maximum(caps - table["knots"][rows][:, [k, k + 1]], 1e-300))
             room.append(log_room[:, 0] + frac * (log_room[:, 1] - log_room[:, 0]))
         gap_t = _U_TOP - np.log(theta[wide]) - log_drift_inf(theta[wide])
-        out[wide] = math.sqrt(n) * gap_t[:, None] - np.exp(room[0] + ww * (room[1] - room[0]))
+        top = table["levels"] >= 0.5
+        head = math.sqrt(n) * gap_t[:, None] - np.exp(room[0] + ww * (room[1] - room[0]))
+        out[np.ix_(np.flatnonzero(wide), np.flatnonzero(top))] = head[:, top]
     return np.maximum.accumulate(out, axis=1)
 
 
@@ -421,7 +425,9 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
             mod = np.zeros(n_mod)
             state_atom = 0.0
         live[layer] = state_atom + float(mod.sum()) + float(low.sum())
-        _summarise(layer, state_atom, mod, low, low_start, h, atom_out, mean, sd, quant)
+        mean[layer], sd[layer], atom_out[layer], quant[layer] = _summarise(
+            state_atom, mod, low, low_start, h
+        )
         # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
         # to 2× the one-step sd; the Sheppard-corrected kernels keep the per-step variance).
         if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and h < _MAX_COARSEN * h_start:
@@ -521,50 +527,37 @@ def _join(pieces: list[tuple[int, FloatArray]], n_mod: int) -> tuple[FloatArray,
     return (out[keep[0] : keep[-1] + 1], lo + int(keep[0])) if len(keep) else (out[:0], n_mod)
 
 
-def _summarise_window(
-    layer: int,
-    low: FloatArray,
-    low_start: int,
-    h: float,
-    atom_out: FloatArray,
-    mean: FloatArray,
-    sd: FloatArray,
-    quant: FloatArray,
-) -> None:
+Summary = tuple[float, float, float, FloatArray]  # mean, sd, atom share, continuous quantiles
+_EMPTY: Summary = (math.nan, 0.0, 0.0, np.full(len(LEVELS), np.nan))
+
+
+def _summarise_window(low: FloatArray, low_start: int, h: float) -> Summary:
     """:func:`_summarise` when all the mass is in the window (θ < 1e-8, X = 2u: linear)."""
     cont = float(low.sum())
     if cont <= 1e-300:
-        return
+        return _EMPTY
     k = np.arange(len(low), dtype=np.float64)
     k_mean = float(low @ k) / cont
     k_var = max(float(low @ (k - k_mean) ** 2) / cont, 0.0)
-    mean[layer] = 2.0 * (_U_TOP - (low_start + 0.5 + k_mean) * h)
-    sd[layer] = 2.0 * h * math.sqrt(k_var)
-    atom_out[layer] = 0.0
     cdf = np.empty(len(low) + 1)
     cdf[0] = 0.0
     np.cumsum(low[::-1], out=cdf[1:])
     position = np.interp(LEVELS * cdf[-1], cdf, np.arange(len(low) + 1.0))
-    quant[layer] = 2.0 * (_U_TOP - (low_start + len(low) - position) * h)
+    quantiles = 2.0 * (_U_TOP - (low_start + len(low) - position) * h)
+    return (
+        2.0 * (_U_TOP - (low_start + 0.5 + k_mean) * h),
+        2.0 * h * math.sqrt(k_var),
+        0.0,
+        quantiles,
+    )
 
 
-def _summarise(
-    layer: int,
-    atom: float,
-    mod: FloatArray,
-    low: FloatArray,
-    low_start: int,
-    h: float,
-    atom_out: FloatArray,
-    mean: FloatArray,
-    sd: FloatArray,
-    quant: FloatArray,
-) -> None:
-    """Write layer's atom share, mean, sd and continuous quantiles of X from the grid state."""
+def _summarise(atom: float, mod: FloatArray, low: FloatArray, low_start: int, h: float) -> Summary:
+    """Return the layer's mean, sd, atom share and continuous quantiles of X from the grid."""
     # Cells in increasing X (= decreasing index): the window reversed, then moderate reversed.
     # Below θ = 1e-8 (cells ≥ n_mod), X = 2u to within 1e-16: linear in the index.
     if len(low) and atom == 0.0 and not mod.any():
-        return _summarise_window(layer, low, low_start, h, atom_out, mean, sd, quant)
+        return _summarise_window(low, low_start, h)
     nz = np.flatnonzero(mod)
     top = int(nz[-1]) + 1 if len(nz) else 0
     half = _x_half_cells(h)
@@ -587,14 +580,12 @@ def _summarise(
     cont = float(masses.sum())
     live = cont + atom
     if live <= 1e-300:
-        return
+        return _EMPTY
     m = float(masses @ x_mid) / live
-    mean[layer] = m
-    sd[layer] = math.sqrt(max(float(masses @ (x_mid - m) ** 2) + atom * m * m, 0.0) / live)
-    atom_out[layer] = atom / live
-    if cont <= 0.0:
-        return quant.__setitem__(layer, 0.0)
+    s = math.sqrt(max(float(masses @ (x_mid - m) ** 2) + atom * m * m, 0.0) / live)
+    if cont <= 0.0:  # all of the live mass at θ = π/2
+        return m, s, 1.0, np.zeros(len(LEVELS))
     cdf = np.concatenate([[0.0], np.cumsum(masses)]) / cont
     nz = np.flatnonzero(masses)
     first, last = int(nz[0]), int(nz[-1]) + 1
-    quant[layer] = np.interp(LEVELS, cdf[first : last + 1], edges[first : last + 1])
+    return m, s, atom / live, np.interp(LEVELS, cdf[first : last + 1], edges[first : last + 1])
