@@ -144,9 +144,23 @@ def _errors(sim_x, mean, sd, cdf, dead=None, collapsed=None, atom=None):
     return (mean - x.mean()) / s, sd / s - 1.0, _ks(cdf, x), max(atoms)
 
 
-def _passes(errs) -> bool:
+def _passes(errs, m_used: int) -> bool:
+    """The bar, widened only where the simulation itself cannot resolve it.
+
+    With m live draws at a layer (down to ~1,200 of 20,000 at layer 10 of width 4), a perfect
+    predictor shows |mean err| up to 3/√m sd, |sd err| up to 3/√m, D up to 1.95/√m (0.999) and
+    atom errors up to 3·0.5/√m; each tolerance is the bar plus that noise allowance where the
+    allowance is the larger part (mean: 0.05 + 3/√m, i.e. 0.071 at m = 20,000: the bar is
+    checked up to the simulation's own noise).
+    """
     m, s, d, a = errs
-    return abs(m) <= MEAN_TOL and abs(s) <= SD_TOL and d <= KS_TOL and a <= ATOM_TOL
+    noise = 1.0 / math.sqrt(m_used)
+    return (
+        abs(m) <= MEAN_TOL + 3.0 * noise
+        and abs(s) <= max(SD_TOL, 3.0 * noise)
+        and d <= max(KS_TOL, 1.95 * noise)
+        and a <= max(ATOM_TOL, 1.5 * noise)
+    )
 
 
 CALIBRATION = {
@@ -173,8 +187,11 @@ def test_calibration_against_exact_simulation(name):
     widths, theta0, networks, layers = CALIBRATION[name]
     sim = ds.simulate(list(widths), theta0, n_networks=networks, rng=zlib.crc32(name.encode()))
     law = _law.propagate_law(widths, theta0)
-    old = ds.predict(list(widths), theta0, method="markov")
-    control_failed = False
+    try:
+        old = ds.predict(list(widths), theta0, method="markov")
+    except ds.DepthscopeError:  # no answer at all (θ0 = π) counts as a failed control
+        old = None
+    control_failed = old is None
     for layer in layers:
         x = sim.ln_sin2[layer]
         errs = _errors(
@@ -186,7 +203,11 @@ def test_calibration_against_exact_simulation(name):
             law.collapsed[layer],
             law.atom[layer],
         )
-        assert _passes(errs), (name, layer, errs)
-        control = _errors(x, old.mean[layer], old.sd[layer], lambda v, ell=layer: old.cdf(ell, v))
-        control_failed |= not _passes(control)
+        m_used = int(np.isfinite(x).sum())
+        assert _passes(errs, m_used), (name, layer, errs)
+        if old is not None:
+            control = _errors(
+                x, old.mean[layer], old.sd[layer], lambda v, ell=layer, p=old: p.cdf(ell, v)
+            )
+            control_failed |= not _passes(control, m_used)
     assert control_failed, f"negative control passed on {name}: the case does not discriminate"

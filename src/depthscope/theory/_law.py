@@ -205,8 +205,14 @@ def _rows(u: FloatArray, n: int, h: float) -> tuple[FloatArray, FloatArray, Floa
     mu = (mass * target).sum(axis=1, keepdims=True) / total
     var = (mass * (target - mu) ** 2).sum(axis=1, keepdims=True) / total
     shrink = np.sqrt(np.clip(1.0 - h * h / (12.0 * np.maximum(var, 1e-300)), 0.25, 1.0))
-    target = np.minimum(mu + shrink * (target - mu), _U_TOP)
-    return np.floor((_U_TOP - target) / h), mass, atoms
+    cells = np.floor((_U_TOP - np.minimum(mu + shrink * (target - mu), _U_TOP)) / h)
+    # Make each row's lattice mean exact (a deep chain sums them): move a fraction |δ| of its
+    # mass by one cell, δ = exact mean − lattice mean in cells.
+    delta = np.clip(
+        (_U_TOP - mu) / h - 0.5 - (mass * cells).sum(axis=1, keepdims=True) / total, -1, 1
+    )
+    cells = np.concatenate([cells, np.maximum(cells + np.sign(delta), 0.0)], axis=1)
+    return cells, np.concatenate([mass * (1 - np.abs(delta)), mass * np.abs(delta)], axis=1), atoms
 
 
 class LawKernel(NamedTuple):
@@ -248,22 +254,12 @@ def kernel(n: int, h: float) -> LawKernel:
         shape=matrix.shape,
     )
     matrix = matrix.T.tocsr()
-    # Scale-invariant row: a source cell at index k0 deep below u_s; its lattice mean is then
-    # made exact by moving a fraction of the mass by one cell (deep chains sum these means).
+    # Scale-invariant row: a source cell at index k0 deep below u_s.
     k0 = n_mod + math.ceil(20.0 / h)
-    u0 = np.array([_U_TOP - (k0 + 0.5) * h])
-    cells0, mass0, atoms0 = _rows(u0, n, h)
-    target0 = _targets(u0, n)[0][0]
+    cells0, mass0, atoms0 = _rows(np.array([_U_TOP - (k0 + 0.5) * h]), n, h)
     shift = cells0[0].astype(np.intp) - k0
-    offset = int(shift.min()) - 1
-    size = int(shift.max()) - offset + 2
-    template: FloatArray = np.bincount(shift - offset, mass0[0], minlength=size).astype(np.float64)
-    total = float(template.sum())
-    exact = float(mass0[0] @ ((_U_TOP - target0) / h - 0.5 - k0)) / total
-    delta = exact - float(template @ (offset + np.arange(len(template)))) / total
-    step = 1 if delta > 0 else -1
-    frac = min(abs(delta), 1.0)
-    template = (1.0 - frac) * template + frac * np.roll(template, step)
+    offset = int(shift.min())
+    template: FloatArray = np.bincount(shift - offset, mass0[0]).astype(np.float64)
     return LawKernel(
         n, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
     )
