@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import NamedTuple
 
@@ -237,7 +237,7 @@ def spacing(widths: tuple[int, ...]) -> float:
     return min(0.1, sd / _CELLS_PER_SD)
 
 
-@cache
+@lru_cache(maxsize=64)  # a fine grid × a narrow width is ~10 MB: bound the cache
 def kernel(n: int, h: float) -> LawKernel:
     """Build (and cache) the transition structure of width ``n`` on the grid of spacing ``h``."""
     n_mod = math.ceil((_U_TOP - _U_SMALL) / h)
