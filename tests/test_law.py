@@ -7,7 +7,8 @@ scale invariance at tiny angles). The slow tests compare it with exact simulatio
 near-π architectures, each with a negative control: the current default predictor
 (``ds.predict(..., method="markov")``) must fail the same criterion.
 
-Tolerances (the bar of issue 13), and why a pass is not luck: with m finite draws per layer,
+Tolerances (the bar of issue 13, widened by the simulation's own noise where that is larger:
+see ``_passes``), and why a pass is not luck: with m finite draws per layer,
 * mean error ≤ 0.05 sd: the sample mean's se is 1/√m sd (0.007 at m = 20,000; 0.010 at 10,000);
 * sd error ≤ 5%: the sample sd's relative se is √((κ − 1)/(4m)) ≤ 0.01 for the kurtoses κ ≤ 9
   seen here;
