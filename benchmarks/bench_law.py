@@ -1,0 +1,69 @@
+"""Benchmark the law predictor (``depthscope.theory._law.propagate_law``).
+
+Three timings, each warm (the per-width kernels are built and cached on the first call, which is
+timed separately):
+
+* depth 50 (64x50 and 8x50), target ≤ 5 ms;
+* depth 10,000 (64x10000), target ≤ 1 s;
+* 10,000 architectures of depth 10-50 screened (widths drawn from a fixed menu of 8 widths, so
+  the kernels are shared), target ≤ 10 s.
+
+Usage::
+
+    python benchmarks/bench_law.py [--screen 10000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+from depthscope.theory._law import propagate_law
+
+
+def _best(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screen", type=int, default=10_000, help="architectures to screen")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, 1,000 screened")
+    args = parser.parse_args()
+    repeat = 2 if args.quick else 5
+    screen = 1_000 if args.quick else args.screen
+    out: dict[str, object] = {"machine": platform.processor() or platform.machine()}
+    for widths, name in (((64,) * 50, "64x50"), ((8,) * 50, "8x50")):
+        start = time.perf_counter()
+        propagate_law(widths, 1.0)
+        out[f"{name} first call (builds kernel) s"] = round(time.perf_counter() - start, 4)
+        out[f"{name} warm s"] = round(_best(lambda w=widths: propagate_law(w, 1.0), repeat), 5)
+    deep = (64,) * 10_000
+    propagate_law((64,) * 2, 1.0)
+    out["64x10000 s"] = round(_best(lambda: propagate_law(deep, 1.0), 1 if args.quick else 2), 3)
+    rng = np.random.default_rng(0)
+    menu = np.array([8, 12, 16, 32, 64, 128, 256, 512])
+    archs = [
+        tuple(int(n) for n in rng.choice(menu, size=int(rng.integers(10, 51))))
+        for _ in range(screen)
+    ]
+    for n in menu:  # warm the shared kernels at the screen's common spacing
+        propagate_law((int(n), 8, 512), 1.0)
+    start = time.perf_counter()
+    finals = [propagate_law(a, 1.0).mean[-1] for a in archs]
+    out[f"screen {screen} architectures s"] = round(time.perf_counter() - start, 2)
+    out["screened finite"] = int(np.isfinite(finals).sum())
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
