@@ -5,7 +5,7 @@ mass above 0, conservation of probability, closed-form atoms against the table's
 scale invariance at tiny angles). The slow tests compare it with exact simulation
 (``ds.simulate``, the two-input Gram chain) over narrow, deep, bottleneck, ramp, tiny-angle and
 near-π architectures, each with a negative control: the current default predictor
-(``ds.predict(..., method="markov")``) must fail the same criterion.
+(``ds.predict(..., method="lattice")``, the previous default) must fail the same criterion.
 
 Tolerances (the bar of issue 13, widened by the simulation's own noise where that is larger:
 see ``_passes``), and why a pass is not luck: with m finite draws per layer,
@@ -187,12 +187,10 @@ CALIBRATION = {
 def test_calibration_against_exact_simulation(name):
     widths, theta0, networks, layers = CALIBRATION[name]
     sim = ds.simulate(list(widths), theta0, n_networks=networks, rng=zlib.crc32(name.encode()))
-    law = _law.propagate_law(widths, theta0)
-    try:
-        old = ds.predict(list(widths), theta0, method="markov")
-    except ds.DepthscopeError:  # no answer at all (θ0 = π) counts as a failed control
-        old = None
-    control_failed = old is None
+    law = ds.predict(list(widths), theta0)  # the default method: the propagated law
+    assert law.method == "markov"
+    old = ds.predict(list(widths), theta0, method="lattice")  # the previous default
+    control_failed = False
     for layer in layers:
         x = sim.ln_sin2[layer]
         errs = _errors(

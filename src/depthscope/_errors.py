@@ -8,7 +8,14 @@ import numbers
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DepthscopeError", "check_int", "check_theta", "check_theta0", "check_width"]
+__all__ = [
+    "DepthscopeError",
+    "DepthscopeWarning",
+    "check_int",
+    "check_theta",
+    "check_theta0",
+    "check_width",
+]
 
 
 class DepthscopeError(ValueError):
@@ -52,27 +59,32 @@ def check_int(value: object, name: str, minimum: int = 1) -> int:
 
 
 def check_theta0(theta0: object, name: str = "theta0") -> float:
-    """Return the angle between two inputs as a float after checking it is in (0, π).
+    """Return the angle between two inputs as a float after checking it is in (0, π].
 
     The one statement of the input angle's domain, used by every predictor, the probe's theory
-    overlay and the command line.
+    overlay and the command line. θ0 = π (antipodal inputs, y = −x) is valid: ln sin²θ0 = −∞
+    at layer 0, and after one ReLU layer the two inputs share no active unit, so θ1 = π/2.
 
     Raises
     ------
+    TypeError
+        If ``theta0`` is not a real number.
     DepthscopeError
-        If ``theta0`` is not a number, NaN, or outside (0, π): ln sin²θ0 is −∞ for parallel
-        (θ0 = 0) and antipodal (θ0 = π) inputs.
+        If ``theta0`` is NaN or outside (0, π] (θ0 = 0: parallel inputs have no angle to lose).
     """
-    try:
-        value = float(theta0)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DepthscopeError(f"{name} must be a number in (0, π), got {theta0!r}.") from None
-    if not (0.0 < value < math.pi):  # also rejects NaN
+    if isinstance(theta0, (bool, np.bool_)) or not isinstance(theta0, (numbers.Real, np.number)):
+        raise TypeError(f"{name} must be a real number in (0, π], not {type(theta0).__name__}.")
+    value = float(theta0)
+    if not (0.0 < value <= math.pi):  # also rejects NaN
         raise DepthscopeError(
-            f"{name} = {value!r} is outside (0, π) (radians): ln sin²θ0 is −∞ for parallel "
-            "(θ0 = 0) and antipodal (θ0 = π) inputs."
+            f"{name} = {value!r} is outside (0, π] (radians): parallel inputs (θ0 = 0) have "
+            "no angle to predict."
         )
     return value
+
+
+class DepthscopeWarning(UserWarning):
+    """A result outside the stated domain of a predictor or metric: the message says why."""
 
 
 def check_width(n: ArrayLike, name: str = "n", minimum: int = 2) -> NDArray[np.float64]:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import DepthscopeError
+from ._warnings import one_line_warnings
 
 __all__ = ["main"]
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    one_line_warnings()
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)

@@ -7,6 +7,8 @@ import json
 import math
 import sys
 
+import numpy as np
+
 from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
 from ._common import add_command
 
@@ -38,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--theta0",
         type=float,
         default=math.pi / 2,
-        help="angle between the two inputs, radians in (0, π) (default π/2)",
+        help="angle between the two inputs, radians in (0, π] (default π/2)",
     )
     parser.add_argument("--method", choices=METHODS, default="markov")
     parser.add_argument(
@@ -65,12 +67,26 @@ def format_table(prediction: Prediction) -> str:
     lo = probs.index(0.025) if 0.025 in probs else 0
     hi = probs.index(0.975) if 0.975 in probs else len(probs) - 1
     widths = ("-", *map(str, prediction.step_widths))
+    atoms = any(np.any(getattr(prediction, name) > 0) for name in ("dead", "collapsed", "atom"))
+    if atoms:
+        lines.insert(
+            2,
+            "# dead, collapsed: P(angle undefined, exactly 0) by layer ℓ; at 0: P(θ = π/2);"
+            " mean, sd, q: given a defined, non-zero angle",
+        )
+        lines[3] += f" {'dead':>7} {'collapsed':>9} {'at 0':>7}"
     for layer in prediction.layers:
         q = prediction.quantiles[layer]
-        lines.append(
+        line = (
             f"{layer:>5} {widths[layer]:>6} {prediction.mean[layer]:>10.4f} "
             f"{prediction.sd[layer]:>8.4f} {q[lo]:>10.4f} {q[hi]:>10.4f}"
         )
+        if atoms:
+            line += (
+                f" {prediction.dead[layer]:>7.4f} {prediction.collapsed[layer]:>9.4f}"
+                f" {prediction.atom[layer]:>7.4f}"
+            )
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -84,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         input_dim=args.input_dim,
     )
     if args.json:
-        json.dump(prediction.to_dict(), sys.stdout)
+        json.dump(prediction.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(format_table(prediction))

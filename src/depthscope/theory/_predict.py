@@ -3,8 +3,14 @@
 Methods (all take the same inputs and return a :class:`Prediction`):
 
 ``markov`` (default)
-    The exact one-step law of θ tabulated by Monte Carlo and propagated as a distribution
-    (:mod:`depthscope.theory._markov`). Deterministic at prediction time.
+    The exact one-step law of θ given (θ, n), tabulated by its quantiles and atoms
+    (``tools/make_law_table.py``, ``docs/law-table.md``) and propagated as a transition matrix on
+    a grid in ln θ, with the dead and collapsed states absorbing
+    (:mod:`depthscope.theory._law`). Deterministic at prediction time.
+``lattice``
+    The previous default: the one-step law's mean and variance only (a moment table,
+    :mod:`depthscope.theory._markov`) on a moment-preserving lattice. Kept as a reference and a
+    negative control; wrong for narrow widths, tiny angles and early layers.
 ``infinite``
     The infinite-width arc-cosine map cos θ_{ℓ+1} = 2 J₁₁(θ_ℓ): no spread, depth only.
 ``mean``
@@ -22,6 +28,7 @@ the angle is measured) and ``paper`` (the authors' Algorithm-1 code: fan-in widt
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,14 +39,14 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from .._architecture import Architecture, format_architecture, parse_architecture
-from .._errors import DepthscopeError, check_int, check_theta0
+from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
-from . import _markov
+from . import _law, _markov
 from ._theorem import infinite_width_map, mu, rho, sigma2
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 
-METHODS = ("markov", "infinite", "mean", "approx1", "approx2")
+METHODS = ("markov", "lattice", "infinite", "mean", "approx1", "approx2")
 CONVENTIONS = ("exact", "paper")
 DEFAULT_PROBABILITIES = (0.025, 0.25, 0.5, 0.75, 0.975)
 _TWO_OVER_THREE_PI = 2.0 / (3.0 * math.pi)
@@ -73,8 +80,19 @@ class Prediction:
     mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
         Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
         are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
-        ``markov`` these are the one-step conditional laws given the previous layer's
-        lattice; for the deterministic methods, a single point mass.
+        ``lattice`` these are the one-step conditional laws given the previous layer's
+        lattice; for the deterministic methods, a single point mass; empty for ``markov``.
+    dead, collapsed : ndarray, shape (L+1,)
+        Probability that by layer ℓ the angle is undefined (an input has no active unit) or
+        exactly zero (the two representations are parallel); both absorbing. ``mean``, ``sd``,
+        the quantiles, :meth:`cdf` and :meth:`density` describe ln sin²θ_ℓ *given* a defined,
+        non-zero angle. Zero for every method but ``markov``, which is the only one that
+        models them.
+    atom : ndarray, shape (L+1,)
+        P(ln sin²θ_ℓ = 0 | defined, non-zero): θ_ℓ = π/2 exactly, when the two inputs share no
+        active unit. Carried by :meth:`cdf` as a jump at 0 (``markov`` only; else 0).
+    law : object or None
+        The propagated law behind ``markov`` (internal).
     """
 
     widths: Architecture
@@ -89,10 +107,21 @@ class Prediction:
     mixture_weights: FloatArray = field(repr=False)
     mixture_means: FloatArray = field(repr=False)
     mixture_sds: FloatArray = field(repr=False)
+    dead: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    collapsed: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    atom: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    law: _law.Law | None = field(repr=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("dead", "collapsed", "atom"):
+            if len(getattr(self, name)) == 0:
+                object.__setattr__(self, name, np.zeros(len(self.mean)))
 
     @cached_property
     def quantiles(self) -> FloatArray:
         """Quantiles of ln sin²θ_ℓ at ``probabilities``, shape (L+1, len(probabilities))."""
+        if self.law is not None:
+            return self.law.quantiles(np.asarray(self.probabilities))
         if self.method == "approx2":  # a density on a fine uniform grid: invert its cumsum
             return _grid_quantiles(self.mixture_weights, self.mixture_means, self.probabilities)
         return _mixture_quantiles(
@@ -110,7 +139,14 @@ class Prediction:
         return format_architecture(self.widths)
 
     def cdf(self, layer: int, x: ArrayLike) -> FloatArray:
-        """Return the predicted CDF of ln sin²θ at ``layer``, evaluated at ``x``."""
+        """Return the predicted CDF of ln sin²θ at ``layer``, evaluated at ``x``.
+
+        Given a defined, non-zero angle (see ``dead`` and ``collapsed``); the atom at 0
+        (θ = π/2) is a jump. Monotone, 0 below the support and 1 from 0 on.
+        """
+        if self.law is not None:
+            self._check_layer(layer)
+            return self.law.cdf(layer, np.asarray(x, dtype=np.float64))
         w, m, s = self._components(layer)
         return _mixture_cdf(np.asarray(x, dtype=np.float64), w, m, s)
 
@@ -121,7 +157,18 @@ class Prediction:
         ------
         DepthscopeError
             Where the predicted law is a point mass (deterministic methods, layer 0).
+
+        Notes
+        -----
+        For ``markov`` this is the density of the continuous part times its probability
+        (1 − ``atom``), piecewise constant between the law's quantiles; the atom at 0 has no
+        density.
         """
+        if self.law is not None:
+            self._check_layer(layer)
+            if layer == 0:
+                raise DepthscopeError("layer 0 (the inputs) is a point mass: no density.")
+            return self.law.density(layer, np.asarray(x, dtype=np.float64))
         w, m, s = self._components(layer)
         if not (s > 0).any():
             raise DepthscopeError(
@@ -131,9 +178,12 @@ class Prediction:
         pdf = np.where(s > 0, np.exp(-0.5 * z * z) / (np.where(s > 0, s, 1.0) * _SQRT_2PI), 0.0)
         return np.asarray(pdf @ w, dtype=np.float64)
 
-    def _components(self, layer: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _check_layer(self, layer: int) -> None:
         if not 0 <= layer < len(self.mean):
             raise DepthscopeError(f"layer {layer} is outside 0..{len(self.mean) - 1}.")
+
+    def _components(self, layer: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        self._check_layer(layer)
         keep = self.mixture_weights[layer] != 0
         return (
             self.mixture_weights[layer][keep],
@@ -142,14 +192,34 @@ class Prediction:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary: ``layers``, ``mean``, ``sd``, ``method``, ``convention``, ..."""
+        """Strict-JSON-ready dictionary: ``layers``, ``mean``, ``sd``, ``quantiles``, ...
+
+        Non-finite numbers (ln sin²θ0 = −∞ for θ0 = π; NaN where no defined angle is left) are
+        written as ``null`` and listed under ``nonfinite``: per key, the layer indices.
+        """
+        columns = {
+            "mean": self.mean,
+            "sd": self.sd,
+            "dead": self.dead,
+            "collapsed": self.collapsed,
+            "atom": self.atom,
+            **{f"q{p:g}": self.quantiles[:, i] for i, p in enumerate(self.probabilities)},
+        }
+        values = {key: _finite_or_none(column) for key, column in columns.items()}
+        nonfinite = {
+            key: np.flatnonzero(~np.isfinite(column)).tolist()
+            for key, column in columns.items()
+            if not np.isfinite(column).all()
+        }
         return {
             "layers": self.layers.tolist(),
-            "mean": self.mean.tolist(),
-            "sd": self.sd.tolist(),
-            "quantiles": {
-                str(p): self.quantiles[:, i].tolist() for i, p in enumerate(self.probabilities)
-            },
+            "mean": values["mean"],
+            "sd": values["sd"],
+            "quantiles": {str(p): values[f"q{p:g}"] for p in self.probabilities},
+            "dead": values["dead"],
+            "collapsed": values["collapsed"],
+            "atom": values["atom"],
+            "nonfinite": nonfinite,
             "method": self.method,
             "convention": self.convention,
             "widths": list(self.widths),
@@ -157,6 +227,10 @@ class Prediction:
             "theta0": self.theta0,
             "input_dim": self.input_dim,
         }
+
+
+def _finite_or_none(values: FloatArray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
 def step_widths_for(
@@ -183,7 +257,10 @@ def _sin2_to_theta(x: FloatArray) -> FloatArray:
 
 
 def _ln_sin2(theta: FloatArray) -> FloatArray:
-    return np.asarray(2.0 * np.log(np.sin(theta)), dtype=np.float64)
+    # θ = π (antipodal inputs) is exactly −∞; sin(float π) would give 1.2e-16 instead.
+    theta = np.asarray(theta, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(theta == math.pi, -np.inf, 2.0 * np.log(np.sin(theta)))
 
 
 def _point_masses(x: FloatArray) -> tuple[FloatArray, ...]:
@@ -410,7 +487,14 @@ def predict(
     if not all(0.0 < p < 1.0 for p in probs):
         raise DepthscopeError(f"probabilities must lie in (0, 1), got {probs}.")
     arch, steps = _resolve(widths, convention, input_dim)
+    _check_domain(method, theta, steps)
+    extra: dict[str, Any] = {}
     if method == "markov":
+        law = _law.propagate_law(tuple(steps), theta)
+        mean, sd = law.mean, law.sd
+        mix_w = mix_m = mix_s = np.zeros((len(mean), 0))
+        extra = {"dead": law.dead, "collapsed": law.collapsed, "atom": law.atom, "law": law}
+    elif method == "lattice":
         chain = _markov.propagate(theta, np.asarray([steps]))
         mean, sd = chain.x_mean[:, 0], np.sqrt(chain.x_var[:, 0])
         # Layer ℓ ≥ 1 mixes the one-step laws over layer ℓ−1's lattice; layer 0 is a point.
@@ -435,12 +519,59 @@ def predict(
         mixture_weights=mix_w,
         mixture_means=mix_m,
         mixture_sds=mix_s,
+        **extra,
     )
+
+
+#: The stated domain of the default predictor (``markov``): widths ≥ MIN_WIDTH, depth up to
+#: MAX_CALIBRATED_DEPTH, θ0 in (0, π]; widths above 512 are read from the 512 column, which is
+#: calibrated up to θ0 = 2.5 (docs/law-table.md).
+MIN_WIDTH = 4
+MAX_CALIBRATED_DEPTH = 10_000
+_WIDE = 512
+_WIDE_THETA = 2.5
+
+
+def domain_warnings(method: str, theta0: float, steps: Sequence[int]) -> list[str]:
+    """Why a prediction falls outside its method's measured domain (empty: inside it)."""
+    reasons = []
+    if method == "markov":
+        if min(steps) < MIN_WIDTH:
+            reasons.append(
+                f"width {min(steps)} < {MIN_WIDTH}: the one-step law is tabulated from width 4 "
+                "and narrower layers are read as width 4 (dead and collapsed networks are "
+                "frequent there; simulate them with depthscope.simulate)"
+            )
+        if len(steps) > MAX_CALIBRATED_DEPTH:
+            reasons.append(
+                f"depth {len(steps)} > {MAX_CALIBRATED_DEPTH}: calibrated up to "
+                f"{MAX_CALIBRATED_DEPTH} layers"
+            )
+        if max(steps) > _WIDE and theta0 > _WIDE_THETA:
+            reasons.append(
+                f"width {max(steps)} > {_WIDE} with θ0 > {_WIDE_THETA}: the near-π law of widths "
+                f"above {_WIDE} is read from width {_WIDE} and is not calibrated there"
+            )
+    elif method != "lattice" and theta0 == math.pi and method in ("approx1", "approx2"):
+        reasons.append("Approximations 1 and 2 linearise at small angles: not meant for θ0 = π")
+    return reasons
+
+
+def _check_domain(method: str, theta0: float, steps: Sequence[int]) -> None:
+    for reason in domain_warnings(method, theta0, steps):
+        warnings.warn(f"predict(method={method!r}): {reason}.", DepthscopeWarning, stacklevel=3)
 
 
 def _layers_same_depth(theta: float, steps: np.ndarray, method: str) -> tuple[FloatArray, ...]:
     """Per-layer mean and sd of X for B architectures of equal depth: arrays (L+1, B)."""
-    if method == "markov":
+    if method == "markov":  # one propagation per architecture (identical ones shared)
+        laws = {key: _law.propagate_law(key, theta) for key in {tuple(row) for row in steps}}
+        rows = [laws[tuple(row)] for row in steps]
+        return (
+            np.stack([law.mean for law in rows], axis=1),
+            np.stack([law.sd for law in rows], axis=1),
+        )
+    if method == "lattice":
         chain = _markov.propagate(theta, steps)
         return chain.x_mean, np.sqrt(chain.x_var)
     x = _deterministic_path(theta, steps, method)
@@ -478,6 +609,9 @@ def predict_layers(
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
     resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
+    reasons = sorted({r for steps in resolved for r in domain_warnings(method, theta, steps)})
+    for reason in reasons:
+        warnings.warn(f"predict(method={method!r}): {reason}.", DepthscopeWarning, stacklevel=2)
     out: list[tuple[FloatArray, FloatArray]] = [(np.empty(0), np.empty(0))] * len(resolved)
     if method == "approx2":
         for i, spec in enumerate(architectures):
