@@ -326,3 +326,53 @@ def test_paper_methods_miss_the_bar_somewhere(method):
         sim_mean, sim_sd, _ = _simulated_moments(widths, theta0, 5000, seed=7)
         worst = max(worst, _errors(ds.predict(widths, theta0, method=method), sim_mean, sim_sd)[0])
     assert worst > 0.2
+
+
+# --- the stated domain: antipodal inputs, narrow widths, strict JSON ------------------------
+
+
+def test_antipodal_inputs_are_valid() -> None:
+    # θ0 = π: layer 0 is −∞; after one ReLU layer the inputs share no active unit, so every
+    # live network has θ1 = π/2 exactly (an atom at X = 0 of mass 1 given a defined angle).
+    p = ds.predict("30x3", math.pi)
+    assert p.mean[0] == -math.inf
+    assert p.atom[1] == pytest.approx(1.0, abs=1e-12)
+    assert p.mean[1] == 0.0 and p.sd[1] == pytest.approx(0.0, abs=1e-12)
+    d = p.to_dict()
+    json.dumps(d, allow_nan=False)  # strict: −∞ is written as null and flagged
+    assert d["mean"][0] is None and d["nonfinite"]["mean"] == [0]
+    assert (p.dead[1:] > 0).all()  # an input with no active unit has probability 2^-30 > 0
+
+
+def test_narrow_widths_warn_and_show_their_atoms() -> None:
+    with pytest.warns(ds.DepthscopeWarning, match="width 3 < 4"):
+        ds.predict("3x5", 1.0)
+    with pytest.warns(ds.DepthscopeWarning, match="width 2 < 4"):
+        ds.predict_layers(["30x3", "2x3"], 1.0)
+    p = ds.predict("4x10", 1.5)  # inside the domain: no warning (warnings are errors here)
+    # Dead is absorbing; a collapsed pair (one shared active unit) can later die, so only
+    # dead + collapsed is non-decreasing.
+    assert (np.diff(p.dead) >= 0).all() and (np.diff(p.dead + p.collapsed) >= -1e-12).all()
+    assert p.dead[-1] > 0.05 and p.collapsed[-1] > 0.01
+    x = np.linspace(-30, 2, 400)
+    for layer in (1, 5, 10):
+        cdf = p.cdf(layer, x)
+        assert (np.diff(cdf) >= 0).all() and cdf[-1] == 1.0 and (p.density(layer, x) >= 0).all()
+        assert p.cdf(layer, np.array([0.0]))[0] == 1.0  # no mass above 0
+    assert (p.quantiles <= 0).all()  # before: q97.5 = +17.7 for 2x30, +0.09 at layer 1 of 30x15
+
+
+def test_cli_predict_shows_atoms_and_prints_strict_json(capsys) -> None:
+    from depthscope.cli import main
+
+    assert main(["predict", "6x4", "--theta0", "1.5"]) == 0
+    out = capsys.readouterr().out
+    assert "dead" in out and "collapsed" in out
+    assert main(["predict", "30x3", "--theta0", repr(math.pi), "--json"]) == 0
+    text = capsys.readouterr().out
+
+    def reject(constant: str) -> None:
+        raise AssertionError(constant)
+
+    d = json.loads(text, parse_constant=reject)
+    assert d["mean"][0] is None and d["atom"][1] == pytest.approx(1.0)
