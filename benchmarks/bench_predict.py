@@ -2,7 +2,8 @@
 
 Run:  python benchmarks/bench_predict.py
 
-Targets (issue 2): the default predictor ≤ 5 ms for a depth-50 network; Approximation 2 on
+Targets: the default predictor ≤ 5 ms for a depth-50 network and ≤ 1 s for depth 10,000
+(screening 10,000 architectures ≤ 10 s: benchmarks/bench_screen.py); Approximation 2 on
 the Figure-1 setup (31 layers of width 256, θ0 = 0.1) ≤ 20 ms, against the authors' method of a
 dense 10⁴ × 10⁴ kernel on a 10,000-point grid over [−15, 0] (timed on two layers here and
 scaled to 30 — the full run takes minutes).
@@ -57,6 +58,12 @@ def main() -> None:
     # 1. Default predictor, depth 50, against exact simulation with ~1% standard error.
     t_markov = best_of(lambda: ds.predict([50] * 50, math.pi / 2))
     print(f"predict 50x50 (markov, full per-layer law)   {1e3 * t_markov:8.2f} ms   target ≤ 5 ms")
+    t_narrow = best_of(lambda: ds.predict([8] * 50, math.pi / 2))
+    print(f"predict 8x50 (markov)                        {1e3 * t_narrow:8.2f} ms   target ≤ 5 ms")
+    t_deep = best_of(lambda: ds.predict([64] * 10_000, math.pi / 2), repeat=3, number=1)
+    print(f"predict 64x10000 (markov)                    {t_deep:8.2f} s    target ≤ 1 s")
+    t_lattice = best_of(lambda: ds.predict([50] * 50, math.pi / 2, method="lattice"))
+    print(f"predict 50x50 (lattice, the previous default) {1e3 * t_lattice:7.2f} ms")
     t_final = best_of(lambda: ds.predict_final(["50x50"] * 1000), repeat=3, number=1)
     print(
         f"predict_final, 1000 archs of depth 50        {1e3 * t_final:8.2f} ms "

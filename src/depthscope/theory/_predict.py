@@ -439,10 +439,13 @@ def predict(
     widths : str or sequence of int
         Hidden widths n_1..n_L, as a list or in the notation ``"256x30"``, ``"100x10,50"``.
     theta0 : float
-        Angle between the two inputs, radians, in (0, π): the domain of every predictor,
+        Angle between the two inputs, radians, in (0, π]: the domain of every predictor,
         checked by ``depthscope._errors.check_theta0``.
-    method : {"markov", "infinite", "mean", "approx1", "approx2"}
-        See the module docstring. ``"markov"`` (default) is the most accurate.
+    method : {"markov", "lattice", "infinite", "mean", "approx1", "approx2"}
+        ``"markov"`` (default): the exact one-step law of θ propagated through the layers, with
+        the dead and collapsed states; the most accurate. ``"lattice"``: the previous default
+        (moments only). ``"infinite"``: the arc-cosine map. ``"mean"``: Theorem 1 iterated
+        (Algorithm 1). ``"approx1"``, ``"approx2"``: the paper's Approximations 1 and 2.
     convention : {"exact", "paper"}
         Which width each step uses; ``"paper"`` needs ``input_dim`` and adds the output step.
     input_dim : int, optional
@@ -458,12 +461,27 @@ def predict(
     Raises
     ------
     DepthscopeError
-        For a bad architecture, θ0 outside (0, π), widths < 2, or an unknown method/convention.
+        For a bad architecture, θ0 outside (0, π], widths < 2, or an unknown method/convention.
+
+    Warns
+    -----
+    DepthscopeWarning
+        Outside the default method's measured domain (see Notes).
 
     Notes
     -----
     Fully connected, bias-free ReLU network with iid N(0, 2/fan-in) weights; θ_ℓ is the angle
     between the post-activation vectors of the two inputs at layer ℓ.
+
+    **Domain of the default method** (``markov``): widths ≥ 4, depth ≤ 10,000, θ0 in (0, π]
+    (θ0 = π: antipodal inputs). Widths above 512 are read from the 512 column of the table,
+    calibrated there up to θ0 = 2.5. Measured against exact simulation (10,000-20,000
+    networks per case, narrow, deep, bottleneck, ramp, tiny-angle and near-π cases,
+    ``docs/law-table.md``): per-layer mean within 0.05 sd, sd within 3%, Kolmogorov-Smirnov
+    distance ≤ 0.03 at every layer (layer 1 included), dead/collapsed/atom probabilities
+    within 0.006. Outside the domain a :class:`~depthscope.DepthscopeWarning` says what is
+    not covered. The other methods are the paper's approximations: their errors are in the
+    README's accuracy table.
 
     References
     ----------
