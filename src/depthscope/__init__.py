@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._architecture import format_architecture as format_architecture
 from ._architecture import parse_architecture as parse_architecture
 from ._errors import DepthscopeError as DepthscopeError
+from ._errors import DepthscopeWarning as DepthscopeWarning
 from ._screen import ScreenRow as ScreenRow
 from ._screen import screen as screen
 from .probing import ProbeResult as ProbeResult

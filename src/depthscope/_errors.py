@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["DepthscopeError", "check_theta", "check_theta0", "check_width"]
+__all__ = ["DepthscopeError", "DepthscopeWarning", "check_theta", "check_theta0", "check_width"]
 
 
 class DepthscopeError(ValueError):
@@ -15,6 +15,13 @@ class DepthscopeError(ValueError):
 
     A subclass of ``ValueError`` so that callers who catch ``ValueError`` keep working.
     The command line prints the message and exits with status 2 instead of a traceback.
+    """
+
+
+class DepthscopeWarning(UserWarning):
+    """A result depthscope computed but that needs attention (e.g. non-finite values met).
+
+    Filter it with ``warnings.filterwarnings("ignore", category=ds.DepthscopeWarning)``.
     """
 
 
