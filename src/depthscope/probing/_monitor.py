@@ -244,9 +244,10 @@ class TrainingMonitor:
 
 def _check_every(every: object) -> None:
     """Refuse an ``every`` that is not a positive whole number (bool, NaN, 1.5, 0, -1)."""
-    if isinstance(every, bool) or not isinstance(every, (numbers.Integral, numbers.Real)):
+    if isinstance(every, bool) or not isinstance(every, numbers.Real):
         raise TypeError(f"every must be a positive integer, not {type(every).__name__} {every!r}.")
-    if not (math.isfinite(every) and every >= 1 and int(every) == every):
+    value = float(every)
+    if not (math.isfinite(value) and value >= 1 and value.is_integer()):
         raise DepthscopeError(f"every = {every!r} must be a positive integer (1, 2, ...).")
 
 
