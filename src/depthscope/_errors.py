@@ -26,6 +26,14 @@ class DepthscopeError(ValueError):
     """
 
 
+class DepthscopeWarning(UserWarning):
+    """A result depthscope computed but that needs attention: outside the stated domain of a
+    predictor or metric, or non-finite values met. The message says why.
+
+    Filter it with ``warnings.filterwarnings("ignore", category=ds.DepthscopeWarning)``.
+    """
+
+
 def check_theta(theta: ArrayLike, name: str = "theta") -> NDArray[np.float64]:
     """Return ``theta`` as a float64 array after checking every entry is in [0, π].
 
@@ -81,10 +89,6 @@ def check_theta0(theta0: object, name: str = "theta0") -> float:
             "no angle to predict."
         )
     return value
-
-
-class DepthscopeWarning(UserWarning):
-    """A result outside the stated domain of a predictor or metric: the message says why."""
 
 
 def check_width(n: ArrayLike, name: str = "n", minimum: int = 2) -> NDArray[np.float64]:

@@ -89,7 +89,7 @@ def _params(widths: Sequence[int], input_dim: int | None, output_dim: int | None
 
 
 def screen(
-    architectures: Iterable[str | Sequence[int] | Any],
+    architectures: str | Iterable[str | Sequence[int] | Any] | Any,
     *,
     input_dim: int | None = None,
     output_dim: int | None = None,
@@ -101,10 +101,11 @@ def screen(
 
     Parameters
     ----------
-    architectures : iterable
+    architectures : str, nn.Module or iterable
         Each an architecture string (``"100x10"``), a sequence of hidden widths, or a PyTorch
         ``nn.Module`` made of ``Linear`` and ``ReLU`` layers (see
-        :func:`architectures_from_module`).
+        :func:`architectures_from_module`). A single string or module is one architecture:
+        ``screen("256")`` screens one network of width 256, not ``"2"``, ``"5"``, ``"6"``.
     input_dim, output_dim : int, optional
         Input and output sizes: for the parameter count, and ``input_dim`` for the ``paper``
         convention. A module supplies its own.
@@ -122,13 +123,20 @@ def screen(
     list of ScreenRow
         In the order given; ``rank`` orders them (1 = least degenerate).
 
+    Raises
+    ------
+    TypeError
+        If ``architectures`` is bytes or not iterable.
+    DepthscopeError
+        If an architecture is invalid, or a module is not a plain bias-free Linear+ReLU chain.
+
     Examples
     --------
     >>> rows = screen(["100x10", "30x15"], input_dim=784, output_dim=10)
     >>> [(r.architecture, r.rank) for r in rows]
     [('100x10', 1), ('30x15', 2)]
     """
-    items = list(architectures)
+    items = _as_items(architectures)
     if not items:
         raise DepthscopeError("no architectures to screen.")
     labels, widths_list, dims = [], [], []
@@ -137,7 +145,7 @@ def screen(
             labels.append(item.strip())
             widths_list.append(parse_architecture(item))
             dims.append((input_dim, output_dim))
-        elif hasattr(item, "modules") and hasattr(item, "forward"):
+        elif _is_module(item):
             arch, n_in, n_out = architectures_from_module(item)
             labels.append(format_architecture(arch))
             widths_list.append(arch)
@@ -187,6 +195,28 @@ def screen(
             )
         )
     return rows
+
+
+def _as_items(architectures: Any) -> list[Any]:
+    """Return the architectures as a list: one string or one module is one architecture."""
+    accepted = "a string ('100x10'), a sequence of widths, an nn.Module, or a list of them"
+    if isinstance(architectures, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"architectures must be {accepted}, not {type(architectures).__name__}; "
+            "decode bytes first."
+        )
+    if isinstance(architectures, str) or _is_module(architectures):
+        return [architectures]
+    try:
+        return list(architectures)
+    except TypeError:
+        raise TypeError(
+            f"architectures must be {accepted}, not {type(architectures).__name__}."
+        ) from None
+
+
+def _is_module(item: Any) -> bool:
+    return hasattr(item, "modules") and hasattr(item, "forward")
 
 
 def _module_chain(module: Any) -> list[tuple[Role, Any]]:

@@ -8,13 +8,16 @@ import hashlib
 import io
 import math
 import os
+import pickle
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import DepthscopeError
+from .._errors import DepthscopeError, DepthscopeWarning
 from ..report._output import prepare_out_dir, write_manifest, write_outputs
 from ._common import add_command, command_line
 
@@ -88,10 +91,25 @@ def _load_inputs(path: str) -> np.ndarray:
         raise DepthscopeError(f"inputs file {path!r} does not exist.")
     try:
         arr = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise DepthscopeError(f"{path!r} is not a numeric .npy array: {err}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+    except (ValueError, EOFError, OSError, pickle.UnpicklingError) as err:
+        reason = " ".join(str(err).split())[:200] or type(err).__name__
+        if "pickled" in reason:  # numpy's advice to unpickle is not ours to give
+            reason = "it holds pickled Python objects, which depthscope never loads"
+        raise DepthscopeError(
+            f"{path!r} is not a numeric .npy array file (np.save): {reason}"
+        ) from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
         raise DepthscopeError(f"{path!r} must hold one numeric array (an .npy file), not a .npz.")
+    if arr.dtype.kind == "c":
+        raise DepthscopeError(
+            f"{path!r} holds complex numbers ({arr.dtype}); the probe takes real inputs. Save "
+            "the real part (or the modulus) yourself if that is what you mean."
+        )
+    if arr.dtype.kind not in "biuf":
+        raise DepthscopeError(
+            f"{path!r} holds {arr.dtype} values; need a real numeric array (bool, int, float)."
+        )
     if arr.ndim < 2 or arr.shape[0] < 2:
         raise DepthscopeError(f"{path!r} has shape {arr.shape}; need (m, ...) with m ≥ 2 inputs.")
     return arr
@@ -120,9 +138,12 @@ def format_table(records: list[dict[str, Any]]) -> str:
     for row in records:
         cells = " ".join(f"{_format(row[key]):>8}" for key, _ in _COLUMNS)
         inside = {True: "inside", False: "OUTSIDE", None: "-"}[row["theory_inside"]]
+        verdict = inside if row["theory_status"] == "covered" else "not covered"
+        if row.get("nonfinite"):
+            verdict = "NON-FINITE (NaN/inf output)"
         lines.append(
             f"{row['layer'][:14]:<14} {row['module'][:10]:<10} {row['n_features']:>6} {cells}  "
-            f"{inside if row['theory_status'] == 'covered' else 'not covered'}"
+            f"{verdict}"
         )
     return "\n".join(lines)
 
@@ -135,18 +156,27 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     inputs = _load_inputs(args.inputs)
     model = load_model(args.model, arch=args.arch, final_relu=args.final_relu)
-    result = probe(
-        model,
-        inputs,
-        args.layers,
-        tolerance=args.tolerance,
-        pair=tuple(args.pair),
-        max_features=args.max_features,
-        channels=args.channels,
-        positions=args.positions,
-        theory=not args.no_theory,
-        rng=args.seed,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DepthscopeWarning)
+        result = probe(
+            model,
+            inputs,
+            args.layers,
+            tolerance=args.tolerance,
+            pair=tuple(args.pair),
+            max_features=args.max_features,
+            channels=args.channels,
+            positions=args.positions,
+            theory=not args.no_theory,
+            rng=args.seed,
+        )
+    for warning in caught:  # one line each, like the errors
+        if issubclass(warning.category, DepthscopeWarning):
+            print(f"depthscope: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     out = prepare_out_dir(args.out, force=args.force)
     records = result.records()
     table = io.StringIO()

@@ -90,9 +90,13 @@ def _fill_panels(rows: Sequence[_Row], m: int, tolerance: float) -> None:
     done = [row for row in rows if row.singular is not None]
     if not done:
         return
+    singular = np.stack([row.singular for row in done if row.singular is not None])
+    centered = np.stack(
+        [row.singular_centered for row in done if row.singular_centered is not None]
+    )
     panel = panel_from_spectra(
-        np.stack([row.singular for row in done if row.singular is not None]),
-        np.stack([row.singular_centered for row in done if row.singular_centered is not None]),
+        singular,
+        _without_rounding_noise(singular, centered, m, [row.n_features for row in done]),
         n_inputs=m,
         n_features=np.array([row.n_features for row in done]),
         mean_cosine=np.array([row.metrics["mean_cosine"] for row in done]),
@@ -103,6 +107,29 @@ def _fill_panels(rows: Sequence[_Row], m: int, tolerance: float) -> None:
     for index, row in enumerate(done):
         row.metrics.update({name: float(panel[name][index]) for name in PANEL_METRICS})
         row.singular = row.singular_centered = None
+
+
+def _without_rounding_noise(
+    singular: NDArray[np.float64],
+    centered: NDArray[np.float64],
+    m: int,
+    n_features: Sequence[int],
+) -> NDArray[np.float64]:
+    """``centered`` with the rows that are rounding noise set to zero (their metrics: NaN).
+
+    Where every singular value of the batch-centered representations is at most
+    σ_max(A) · max(m, n) · ε (numpy's ``matrix_rank`` tolerance, relative to the uncentered
+    matrix), the centered matrix is zero within rounding: all m inputs are the same point, and
+    ``erank_centered`` is undefined rather than the entropy of rounding errors.
+    """
+    eps = float(np.finfo(np.float64).eps)
+    bound = singular.max(axis=-1) * np.maximum(m, np.asarray(n_features)) * eps
+    noise = centered.max(axis=-1) <= bound
+    if not noise.any():
+        return centered
+    out = centered.copy()
+    out[noise] = 0.0
+    return out
 
 
 def _fill_ln_sin2(rows: Sequence[_Row]) -> None:

@@ -165,7 +165,7 @@ class _Recorder:
         if is_input and "angle" in self.entry:
             return float(self.entry["angle"])
         picked = tensor.detach()[[i, j]].reshape(2, -1).to(torch.float64)
-        angle = pair_angle(np.asarray(picked.cpu().numpy()))
+        angle = pair_angle(np.asarray(picked.cpu().numpy()))  # NaN if not finite
         if is_input:
             self.entry["angle"] = angle
         return angle

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import math
+import numbers
 import os
+import warnings
 import weakref
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from .._errors import DepthscopeError
+from .._errors import DepthscopeError, DepthscopeWarning
 from .._optional import import_torch
 from ._probe import METRICS, InputCache, ProbeResult, probe_with_cache
 
@@ -36,7 +38,8 @@ class TrainingMonitor:
         array is copied into a tensor now; a tensor is used as is (an in-place change of it is
         noticed at the next probe).
     every : int, default 10
-        Probe when the step number is a multiple of ``every``.
+        Probe when the step number is a multiple of ``every`` (a positive integer; a bool
+        raises TypeError, NaN, 0, -1 or 1.5 DepthscopeError).
     log_dir : str or path-like, optional
         Folder for the logs (created; files of an earlier run there are replaced):
         ``probe_log.csv`` (one row per step and layer, the columns of
@@ -64,6 +67,10 @@ class TrainingMonitor:
 
     Notes
     -----
+    A layer whose output holds NaN or ±inf (training diverged) is logged with NaN metrics and
+    ``nonfinite`` True, and the monitor warns once (:class:`depthscope.DepthscopeWarning`)
+    instead of raising: the training loop goes on. The JSON lines stay strict JSON (null).
+
     Call :meth:`step` once per optimisation step, after ``optimizer.step()``: the k-th call
     is step k (1, 2, ...), so with ``every=10`` the model is probed after 10, 20, ... updates.
     :meth:`record` probes unconditionally, e.g. ``monitor.record(0)`` before training.
@@ -92,8 +99,7 @@ class TrainingMonitor:
         **probe_options: Any,
     ) -> None:
         torch = import_torch()
-        if int(every) != every or every < 1:
-            raise DepthscopeError(f"every = {every!r} must be a positive integer.")
+        _check_every(every)
         self.model = model
         if not isinstance(probe_batch, torch.Tensor):  # a copy: the batch is fixed from here on
             probe_batch = torch.as_tensor(np.array(probe_batch))
@@ -109,6 +115,7 @@ class TrainingMonitor:
         self._started = False  # whether this monitor has written its logs' headers
         self._writer: Any = None
         self._input_cache: InputCache = {}  # the batch's own row, the same at every probe
+        self._warned = False  # whether non-finite layers were reported (once per monitor)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         if tensorboard is None:
@@ -151,6 +158,18 @@ class TrainingMonitor:
         result = probe_with_cache(
             self.model, self.probe_batch, self._input_cache, **self.probe_options
         )
+        if any(result.nonfinite) and not self._warned:
+            self._warned = True
+            flagged = [
+                name for name, bad in zip(result.layers, result.nonfinite, strict=True) if bad
+            ]
+            warnings.warn(
+                f"TrainingMonitor: non-finite values (NaN or ±inf) at step {step} in "
+                f"{len(flagged)} layer(s), first {flagged[0]!r}: training may have diverged. "
+                "Their metrics are logged as NaN with nonfinite = True; this monitor warns once.",
+                DepthscopeWarning,
+                stacklevel=3 if self.steps_done == step else 2,
+            )
         if self.keep_history:
             self.history.append((int(step), result))
         if self.log_dir is not None:
@@ -221,6 +240,15 @@ class TrainingMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_every(every: object) -> None:
+    """Refuse an ``every`` that is not a positive whole number (bool, NaN, 1.5, 0, -1)."""
+    if isinstance(every, bool) or not isinstance(every, numbers.Real):
+        raise TypeError(f"every must be a positive integer, not {type(every).__name__} {every!r}.")
+    value = float(every)
+    if not (math.isfinite(value) and value >= 1 and value.is_integer()):
+        raise DepthscopeError(f"every = {every!r} must be a positive integer (1, 2, ...).")
 
 
 def _close_all(files: list[IO[str]]) -> None:

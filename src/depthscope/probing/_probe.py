@@ -15,6 +15,7 @@ panels and angles of all rows at once), :mod:`._theory` (the theory overlay) and
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._errors import DepthscopeError
+from .._errors import DepthscopeError, DepthscopeWarning
 from .._optional import import_torch
 from ._certify import _certify, _fill_ln_sin2, _fill_panels
 from ._chain import OTHER, role
@@ -67,8 +68,9 @@ def probe(
         Any module called as ``model(x)`` (an eager module: TorchScript modules cannot carry
         hooks; see :func:`depthscope.probing.load_model` for how the CLI opens them).
     x : torch.Tensor or array_like, shape (m, ...)
-        A batch of m ≥ 2 inputs. Moved to the model's device; floating inputs are cast to the
-        model's dtype.
+        A batch of m ≥ 2 real inputs. Moved to the model's device and cast to the dtype of
+        its first parameter when that is floating: floating, integer and boolean inputs alike
+        (integers and booleans without rescaling, True → 1.0). Complex inputs are refused.
     layers : str, module type, or sequence of them, optional
         Which modules to probe: fnmatch patterns on qualified names (``"*.relu"``,
         ``"blocks.*"``) and/or module classes (``torch.nn.ReLU``). Default: every activation
@@ -104,8 +106,16 @@ def probe(
     Raises
     ------
     DepthscopeError
-        If torch is missing, the batch has fewer than 2 inputs, ``pair`` or ``layers`` is
-        invalid. An exception of the forward pass propagates after the hooks are removed.
+        If torch is missing, the batch has fewer than 2 inputs, is complex or not numeric,
+        has the wrong width for an ``nn.Sequential`` starting with a Linear, or ``pair`` or
+        ``layers`` is invalid. An exception of the forward pass (torch's ``RuntimeError`` for
+        a batch another model cannot take) propagates after the hooks are removed.
+
+    Warns
+    -----
+    DepthscopeWarning
+        Once, if any layer's output holds NaN or ±inf (a NaN input or weight, a diverged
+        training run): those rows have NaN metrics and ``nonfinite`` True; the probe goes on.
 
     Notes
     -----
@@ -159,7 +169,9 @@ def probe(
         include_input,
         rng,
     )
-    return _probe(model, x, settings, None)
+    result = _probe(model, x, settings, None)
+    _warn_nonfinite(result)
+    return result
 
 
 def probe_with_cache(model: Any, x: Any, input_cache: InputCache, **options: Any) -> ProbeResult:
@@ -169,7 +181,7 @@ def probe_with_cache(model: Any, x: Any, input_cache: InputCache, **options: Any
     (:class:`~depthscope.probing.TrainingMonitor`): the ``"input"`` row and the input pair's
     angle are computed once per dtype, device and version (in-place changes) of the batch, and
     reused; not with subsampling, which draws from the random streams. The result is the one
-    :func:`probe` gives.
+    :func:`probe` gives; the caller warns about non-finite layers (``result.nonfinite``).
     """
     bound = _SIGNATURE.bind(model, x, **options)  # probe's own TypeError for a wrong option
     bound.apply_defaults()
@@ -234,6 +246,7 @@ def _batch(
         raise DepthscopeError(
             f"x must hold a batch of at least 2 inputs, got shape {tuple(inputs.shape)}."
         )
+    _check_width(torch, model, inputs)
     i, j = (int(p) for p in pair)
     if not (0 <= i < m and 0 <= j < m and i != j):
         raise DepthscopeError(
@@ -328,17 +341,60 @@ def _result(
         mode=settings.mode,
         subsample=sub.as_dict(),
         seed=seed,
+        nonfinite=tuple(row.nonfinite for row in rows),
     )
 
 
 def _as_input(torch: Any, reference: Any, x: Any) -> Any:
-    """Return the batch as a tensor on ``reference``'s device, floating inputs in its dtype.
+    """Return the batch as a tensor on ``reference``'s device, real inputs in its dtype.
 
-    ``reference`` is the model's first parameter (else its first buffer, else None).
+    ``reference`` is the model's first parameter (else its first buffer, else None). Floating,
+    integer and boolean inputs are cast to its floating dtype (integers and booleans without
+    rescaling: ``True`` is 1.0, a uint8 pixel 255 is 255.0); complex inputs and non-numeric
+    arrays are refused.
     """
-    tensor = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if isinstance(x, torch.Tensor):
+        tensor = x
+    else:
+        array = np.asarray(x)
+        if array.dtype.kind not in "biuf":
+            raise DepthscopeError(
+                f"x must be a real numeric array (bool, integer or float), not dtype "
+                f"{array.dtype} ({type(x).__name__})."
+            )
+        tensor = torch.as_tensor(array)
+    if tensor.is_complex():
+        raise DepthscopeError(f"x has complex dtype {tensor.dtype}; the probe takes real inputs.")
     if reference is not None:
         tensor = tensor.to(reference.device)
-        if tensor.is_floating_point() and reference.is_floating_point():
+        if reference.is_floating_point() and tensor.dtype != reference.dtype:
             tensor = tensor.to(reference.dtype)
     return tensor
+
+
+def _check_width(torch: Any, model: Any, inputs: Any) -> None:
+    """Refuse a batch whose width does not fit an ``nn.Sequential`` that starts with a Linear."""
+    if not isinstance(model, torch.nn.Sequential) or not len(model):
+        return
+    first = model[0]
+    if isinstance(first, torch.nn.Linear) and inputs.shape[-1] != first.in_features:
+        raise DepthscopeError(
+            f"x has shape {tuple(inputs.shape)}: {inputs.shape[-1]} features per example, but "
+            f"the model's first Linear takes in_features = {first.in_features}."
+        )
+
+
+def _warn_nonfinite(result: ProbeResult) -> None:
+    """Warn once that layers held NaN or ±inf (their rows are flagged ``nonfinite``)."""
+    flagged = [name for name, bad in zip(result.layers, result.nonfinite, strict=True) if bad]
+    if flagged:
+        shown = ", ".join(flagged[:5]) + (
+            f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
+        )
+        warnings.warn(
+            f"non-finite values (NaN or ±inf) in {len(flagged)} layer(s): {shown}; their "
+            "metrics are NaN and flagged in the 'nonfinite' column (a NaN input or weight, or "
+            "a diverged training run).",
+            DepthscopeWarning,
+            stacklevel=3,
+        )

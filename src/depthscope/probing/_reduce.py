@@ -20,11 +20,12 @@ from numpy.typing import NDArray
 from .._errors import DepthscopeError
 from ..simulation._metrics import mean_cosine_of_columns, pair_gram, rank_from_singular
 from ._result import METRICS
+from ._scale import power_of_two_scale
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["INPUT", "Stream"]
+__all__ = ["INPUT", "NONFINITE", "Stream"]
 
 #: Name (and module type) of the row of the batch itself.
 INPUT = "input"
@@ -32,6 +33,8 @@ INPUT = "input"
 Stream = Callable[[], np.random.Generator]
 #: Layers with at most this many float64 features in all (m · n; 8 MiB) are reduced on the host.
 _HOST_ELEMENTS = 2**20
+#: A row's status when its output holds NaN or ±inf (its metrics are then NaN).
+NONFINITE = "non-finite: the output holds NaN or ±inf"
 
 
 @dataclass
@@ -45,6 +48,7 @@ class _Row:
     ln_sin2: float = math.nan
     metrics: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, math.nan))
     status: str = "ok"
+    nonfinite: bool = False  # the output held NaN or ±inf (metrics NaN, status NONFINITE)
     picks: list[NDArray[np.int64] | None] = field(default_factory=list)  # subsampled subsets
     pair_gram: tuple[float, float, float] | None = None  # |a|², |Δ|², a·Δ of the tracked pair
     # The fast route keeps the m × m Gram matrices of the features and of their 0/1 pattern
@@ -173,6 +177,11 @@ def _summarise(
     if n == 0:
         row.status = "unsupported: no features"
         return
+    scaled = _scaled(torch, feats)
+    if scaled is None:
+        row.status, row.nonfinite = NONFINITE, True
+        return
+    feats = scaled
     # Where to reduce: a small layer goes to the host (one copy; a GPU's factorisation of a
     # 512 × 32 matrix costs more in launches and synchronisations than the copy), a large one
     # is reduced on its device and only m × m matrices and two rows travel.
@@ -184,6 +193,17 @@ def _summarise(
         row.mask_gram = (mask @ mask.T).cpu().numpy().astype(np.float64)  # exact integers
     else:
         _exact(torch, row, feats, features=True, mask=True)
+
+
+def _scaled(torch: Any, feats: torch.Tensor) -> torch.Tensor | None:
+    """``feats`` rescaled by :func:`power_of_two_scale` if needed; None if not all finite."""
+    low, high = (float(v) for v in torch.aminmax(feats))
+    factors = power_of_two_scale(max(abs(low), abs(high)))
+    if factors is None:
+        return None
+    for factor in factors:
+        feats = feats * factor
+    return feats
 
 
 def _pair_and_units(
@@ -231,7 +251,13 @@ def _exact(torch: Any, row: _Row, feats: torch.Tensor, *, features: bool, mask: 
 def _redo_exact(torch: Any, row: _Row, output: Any, sub: _Subsample, stream: Stream) -> None:
     """Redo a row whose certificate failed by the exact route, replaying its subsets."""
     feats, _ = _features(torch, output.detach(), sub, stream, picks=row.picks)
-    _exact(torch, row, feats, features=row.exact_features, mask=row.exact_mask)
+    scaled = _scaled(torch, feats)  # finite, unless the model is not deterministic
+    if scaled is None:
+        row.status, row.nonfinite = NONFINITE, True
+        row.metrics = dict.fromkeys(METRICS, math.nan)
+        row.pair_gram = row.singular = row.singular_centered = None
+        return
+    _exact(torch, row, scaled, features=row.exact_features, mask=row.exact_mask)
 
 
 def _host_reduction(feats: torch.Tensor) -> bool:

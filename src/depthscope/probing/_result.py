@@ -50,9 +50,12 @@ class ProbeResult:
         ``participation_ratio``, ``stable_rank``, ``mean_cosine``, ``active_fraction``,
         ``mask_rank``) and ``dead_fraction``, the fraction of units inactive for all m inputs.
         "Active" means output > 0 (for ReLU and leaky ReLU: pre-activation > 0).
+        ``erank_centered`` is NaN where the batch-centered representations are zero within
+        rounding (all m inputs are the same point there): the entropy of rounding errors is not
+        a measurement.
     status : tuple of str
-        ``"ok"`` or ``"unsupported: <reason>"`` (a non-tensor output, a batch dimension that is
-        not m); unsupported rows hold NaN.
+        ``"ok"``, ``"unsupported: <reason>"`` (a non-tensor output, a batch dimension that is
+        not m) or ``"non-finite: ..."`` (the output holds NaN or ±inf); such rows hold NaN.
     theory : TheoryOverlay
         The predicted band per row, ``"covered"`` or ``"not covered: <reason>"``.
     n_inputs : int
@@ -70,6 +73,10 @@ class ProbeResult:
     seed : int or None
         Entropy of the root ``SeedSequence`` of the subsampling streams (None when a Generator
         was passed).
+    nonfinite : tuple of bool
+        Per layer: True where the output held NaN or ±inf (a diverged training run, a NaN
+        input): its metrics and ln sin²θ are NaN. :func:`~depthscope.probing.probe` then warns
+        once (:class:`depthscope.DepthscopeWarning`) instead of failing.
     """
 
     layers: tuple[str, ...]
@@ -88,6 +95,11 @@ class ProbeResult:
     mode: str
     subsample: Mapping[str, int | None] = field(default_factory=dict)
     seed: int | None = None
+    nonfinite: tuple[bool, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.nonfinite:  # a result made without the flags: no layer is flagged
+            object.__setattr__(self, "nonfinite", (False,) * len(self.layers))
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -106,6 +118,7 @@ class ProbeResult:
             "shape": ["x".join(map(str, shape)) for shape in self.shapes],
             "n_features": np.asarray(self.n_features).tolist(),
             "status": list(self.status),
+            "nonfinite": list(self.nonfinite),
             "ln_sin2": _floats(self.ln_sin2),
             **{name: _floats(self.metrics[name]) for name in METRICS},
             "theory_status": list(theory.status),
@@ -128,11 +141,21 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: per-layer lists of every metric, the overlay and the settings.
 
-        NaN and ±inf become None (JSON has neither); ``status`` says why a value is missing.
+        Strict JSON: NaN and ±inf become None (JSON has neither). A None that stands for ±inf
+        is listed in ``"infinite"`` (``{"field": "ln_sin2", "layer": "input", "value": "-inf"}``:
+        ln sin²θ = −∞ for parallel or antipodal representations); any other None is NaN, an
+        undefined or missing value, and ``status`` / ``nonfinite`` say why.
         """
+        infinite: list[dict[str, str]] = []
 
-        def clean(values: Sequence[float] | NDArray[np.float64]) -> list[float | None]:
-            return [v if math.isfinite(v) else None for v in _floats(values)]
+        def clean(
+            values: Sequence[float] | NDArray[np.float64], name: str = ""
+        ) -> list[float | None]:
+            floats = _floats(values)
+            for layer, v in zip(self.layers, floats, strict=True):
+                if name and math.isinf(v):
+                    infinite.append({"field": name, "layer": layer, "value": str(v)})
+            return [v if math.isfinite(v) else None for v in floats]
 
         return {
             "layers": list(self.layers),
@@ -140,8 +163,10 @@ class ProbeResult:
             "shapes": [list(s) for s in self.shapes],
             "n_features": [int(v) for v in self.n_features],
             "status": list(self.status),
-            "ln_sin2": clean(self.ln_sin2),
-            "metrics": {name: clean(self.metrics[name]) for name in METRICS},
+            "nonfinite": list(self.nonfinite),
+            "ln_sin2": clean(self.ln_sin2, "ln_sin2"),
+            "metrics": {name: clean(self.metrics[name], name) for name in METRICS},
+            "infinite": infinite,
             "theory": {
                 "method": self.theory.method,
                 "probabilities": list(PROBABILITIES),

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._errors import DepthscopeError
 from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
 from ._chain import (
@@ -41,12 +42,15 @@ from ._chain import (
     has_bias,
     not_a_relu_after_linear,
 )
+from ._scale import power_of_two_scale
 
 __all__ = ["PROBABILITIES", "Stack", "StackTracer", "TheoryOverlay", "predict_stack"]
 
 #: Probability levels of the predicted band (central 95% interval).
 PROBABILITIES: tuple[float, float] = (0.025, 0.975)
 COVERED = "covered"
+#: Why a stack entered by an antipodal pair (θ0 = π exactly) is not covered (yet).
+ANTIPODAL = "antipodal inputs (θ0 = π): the predictor takes θ0 in (0, π)"
 
 
 @dataclass(frozen=True)
@@ -148,8 +152,16 @@ def predict_stack(
 def pair_angle(rows: NDArray[np.float64]) -> float:
     """Angle in [0, π] between the two rows of ``rows`` (shape (2, n)), NaN if one is zero.
 
+    NaN too where an entry is NaN or ±inf; rows of any finite magnitude are rescaled first.
+
     See :func:`depthscope.simulation._metrics.angle_from_gram`.
     """
+    largest = float(np.abs(rows).max(initial=0.0))
+    factors = power_of_two_scale(largest)  # exact rescaling: no overflow in the products
+    if factors is None:
+        return math.nan
+    for factor in factors:
+        rows = rows * factor
     a = rows[0]
     return float(angle_from_gram(*pair_gram(a, rows[1] - a)))
 
@@ -298,11 +310,19 @@ def build_overlay(
         for i in range(n)
     ]
     stacks = []
+    unpredicted: set[int] = set()  # rows of stacks the predictor refused
     for chain in chains:
-        pm, ps, pl, ph = predict_stack(chain.widths, chain.theta0)
         members = list(chain.members)
         if chain.at_input and input_row is not None and status[input_row] != COVERED:
             members.insert(0, (input_row, 0))
+        try:
+            pm, ps, pl, ph = predict_stack(chain.widths, chain.theta0)
+        except DepthscopeError as err:  # an angle the predictor does not take (θ0 = π)
+            reason = ANTIPODAL if chain.theta0 == math.pi else " ".join(str(err).split())
+            for row, _ in members:
+                status[row] = f"not covered: {reason}"
+                unpredicted.add(row)
+            continue
         for row, step in members:
             mean[row], sd[row], low[row], high[row] = pm[step], ps[step], pl[step], ph[step]
             status[row] = COVERED
@@ -314,7 +334,7 @@ def build_overlay(
                 steps=tuple(step for _, step in members),
             )
         )
-    if input_row is not None and status[input_row] != COVERED:
+    if input_row is not None and status[input_row] != COVERED and input_row not in unpredicted:
         status[input_row] = f"not covered: {INPUT_NOT_COVERED}"
     inside: list[bool | None] = []
     for i in range(n):
