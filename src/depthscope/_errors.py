@@ -27,8 +27,9 @@ class DepthscopeError(ValueError):
 
 
 class DepthscopeWarning(UserWarning):
-    """A result depthscope computed but that needs attention: outside the stated domain of a
-    predictor or metric, or non-finite values met. The message says why.
+    """A result that needs attention: outside a stated domain, or non-finite values met.
+
+    The message says why (e.g. a width below the default predictor's calibrated range).
 
     Filter it with ``warnings.filterwarnings("ignore", category=ds.DepthscopeWarning)``.
     """
