@@ -98,8 +98,11 @@ def test_probe_measures_an_antipodal_pair() -> None:
     assert res.ln_sin2[1] == pytest.approx(
         0.0, abs=1e-12
     )  # ReLU of x and -x: disjoint supports, orthogonal
-    assert all("antipodal" in status for status in res.theory.status)
-    assert res.theory.inside == (None, None, None)
+    # The default predictor covers θ0 = π: layer 0 is the point mass at −∞, layer 1 the atom
+    # at 0 (every live network has θ1 = π/2 exactly).
+    assert res.theory.status[0] == "covered"
+    assert res.theory.inside[0] is True and res.theory.inside[1] is True
+    assert res.theory.low[1] == res.theory.high[1] == 0.0
     out = _strict(res.to_dict())
     assert out["ln_sin2"][0] is None
     assert {"field": "ln_sin2", "layer": "input", "value": "-inf"} in out["infinite"]

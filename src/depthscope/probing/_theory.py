@@ -341,6 +341,9 @@ def build_overlay(
         if status[i] != COVERED or math.isnan(measured[i]):
             inside.append(None)
         else:
+            if math.isinf(measured[i]):  # ln sin²θ0 = −∞ (antipodal inputs): a point mass
+                inside.append(bool(measured[i] == low[i] == high[i]))
+                continue
             slack = 1e-9 * (1.0 + abs(mean[i]))  # layer 0 is a point mass: allow rounding
             inside.append(bool(low[i] - slack <= measured[i] <= high[i] + slack))
     return TheoryOverlay(
