@@ -70,3 +70,20 @@ def test_deterministic_methods_stay_finite_at_tiny_angles(method: str, theta0: f
 def test_infinite_width_map_is_the_identity_to_rounding_at_tiny_angles() -> None:
     theta = np.array([1e-170, 1e-250, 1e-300])
     np.testing.assert_allclose(ds.infinite_width_map(theta), theta, rtol=1e-15)
+
+
+@pytest.mark.parametrize("bias_std", [1e200, math.inf, math.nan, -0.1])
+def test_simulate_refuses_bias_std_outside_its_stated_range(bias_std: float) -> None:
+    # Before: bias_std = 1e200 overflowed every network and reported dead = collapsed = 0.
+    with pytest.raises(ds.DepthscopeError, match="bias_std"):
+        ds.simulate("8x3", 1.0, n_networks=2, rng=0, bias_std=bias_std)
+
+
+def test_simulate_counts_no_nonfinite_networks_at_the_edge_of_the_bias_range() -> None:
+    from depthscope.simulation._plan import MAX_BIAS_STD
+
+    r = ds.simulate("8x3", 1.0, n_networks=50, rng=0, bias_std=MAX_BIAS_STD)
+    assert (r.nonfinite_fraction == 0).all()
+    assert np.isfinite(r.ln_sin2[~r.dead]).sum() + np.isinf(r.ln_sin2[~r.dead]).sum() == (
+        (~r.dead).sum()
+    )

@@ -100,9 +100,17 @@ def _check_sampler(sampler: str, init: str) -> None:
         )
 
 
+#: The largest bias standard deviation accepted: with He weights the pre-activations have
+#: variance ≈ 2q + σ_b², and the two-input Gram products (≈ σ_b⁴ n²) must stay far inside
+#: float64's range (1e308) for every width up to 1e9.
+MAX_BIAS_STD = 1e6
+
+
 def _check_numbers(bias_std: float, tolerance: float) -> None:
-    if not (math.isfinite(bias_std) and bias_std >= 0.0):
-        raise DepthscopeError(f"bias_std = {bias_std!r} must be a finite number ≥ 0.")
+    if not (math.isfinite(bias_std) and 0.0 <= bias_std <= MAX_BIAS_STD):
+        raise DepthscopeError(
+            f"bias_std = {bias_std!r} must be a finite number in [0, {MAX_BIAS_STD:g}]."
+        )
     if not 0.0 < tolerance < 1.0:
         raise DepthscopeError(f"tolerance = {tolerance!r} must be in (0, 1).")
 
@@ -149,7 +157,13 @@ def make_plan(
     n_networks = positive_int(n_networks, "n_networks")
     _check_sampler(sampler, init)
     slope = parse_activation(activation)
-    bias_std, tolerance = float(bias_std), float(tolerance)
+    try:
+        bias_std, tolerance = float(bias_std), float(tolerance)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"bias_std and tolerance must be real numbers, got {bias_std!r:.40} and "
+            f"{tolerance!r:.40}."
+        ) from None
     _check_numbers(bias_std, tolerance)
     if input_dim is not None:
         input_dim = positive_int(input_dim, "input_dim")

@@ -118,6 +118,16 @@ class SimulationResult:
         return np.asarray(self.dead.mean(axis=1), dtype=np.float64)
 
     @property
+    def nonfinite_fraction(self) -> NDArray[np.float64]:
+        """Fraction of networks whose layer ℓ overflowed (a NaN angle that is not dead), (L+1,).
+
+        Zero inside the stated ranges of the inputs and ``bias_std``; counted, never dropped.
+        """
+        if self.ln_sin2 is None:
+            return np.zeros(self.depth + 1)
+        return np.asarray((np.isnan(self.ln_sin2) & ~self.dead).mean(axis=1), dtype=np.float64)
+
+    @property
     def collapsed_fraction(self) -> NDArray[np.float64]:
         """Fraction of networks whose two representations are exactly parallel (θ = 0), (L+1,).
 
