@@ -376,3 +376,41 @@ def test_cli_predict_shows_atoms_and_prints_strict_json(capsys) -> None:
 
     d = json.loads(text, parse_constant=reject)
     assert d["mean"][0] is None and d["atom"][1] == pytest.approx(1.0)
+
+
+# --- beyond the paper: the infinite-width kernel map through predict -------------------------
+
+
+def test_predict_infinite_for_general_networks_matches_the_kernel_map() -> None:
+    from depthscope.theory._kernel_maps import infinite_width_law
+
+    p = ds.predict("64x10", 1.0, method="infinite", activation="tanh", weight_std=1.2, bias_std=0.1)
+    law = infinite_width_law(10, 1.0, activation="tanh", weight_std=1.2, bias_std=0.1)
+    np.testing.assert_array_equal(p.mean, law.ln_sin2_theta)
+    assert "tanh" in p.network and "tanh" in p.to_dict()["network"]
+    # The defaults are the paper's network: the same numbers as the ReLU arc-cosine map.
+    relu = ds.predict("64x10", 1.0, method="infinite")
+    same = ds.predict("64x10", 1.0, method="infinite", activation="leaky:0", bias_std=0.0)
+    np.testing.assert_allclose(same.mean, relu.mean, rtol=1e-13)
+
+
+def test_finite_width_methods_refuse_networks_they_do_not_cover() -> None:
+    with pytest.raises(ds.DepthscopeError, match="method='infinite'"):
+        ds.predict("64x10", 1.0, activation="gelu")
+    with pytest.raises(ds.DepthscopeError, match="method='infinite'"):
+        ds.predict("64x10", 1.0, method="mean", residual="block:0.5")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"weight_std": -1.0},
+        {"weight_std": 0.0},
+        {"q0": -1.0},
+        {"bias_std": -0.1},
+        {"bias_std": math.inf},
+    ],
+)
+def test_network_parameters_are_checked(kwargs) -> None:
+    with pytest.raises(ds.DepthscopeError):
+        ds.predict("8x3", 1.0, method="infinite", **kwargs)

@@ -42,6 +42,7 @@ from .._architecture import Architecture, format_architecture, parse_architectur
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _markov
+from ._kernel_maps import infinite_width_law
 from ._theorem import infinite_width_map, mu, rho, sigma2
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
@@ -51,6 +52,7 @@ CONVENTIONS = ("exact", "paper")
 DEFAULT_PROBABILITIES = (0.025, 0.25, 0.5, 0.75, 0.975)
 _TWO_OVER_THREE_PI = 2.0 / (3.0 * math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+_HE_STD = math.sqrt(2.0)  # σ_w of He initialisation: weights N(0, 2/fan-in)
 _BATCH = 512  # architectures per vectorised markov propagation in predict_final
 
 
@@ -93,6 +95,8 @@ class Prediction:
         active unit. Carried by :meth:`cdf` as a jump at 0 (``markov`` only; else 0).
     law : object or None
         The propagated law behind ``markov`` (internal).
+    network : str
+        The network class predicted: activation, σ_w, σ_b, q0 and residual blocks.
     """
 
     widths: Architecture
@@ -111,6 +115,7 @@ class Prediction:
     collapsed: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
     atom: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
     law: _law.Law | None = field(repr=False, default=None, compare=False)
+    network: str = "relu, σ_w = 1.414, σ_b = 0, q0 = 1"
 
     def __post_init__(self) -> None:
         for name in ("dead", "collapsed", "atom"):
@@ -226,6 +231,7 @@ class Prediction:
             "step_widths": list(self.step_widths),
             "theta0": self.theta0,
             "input_dim": self.input_dim,
+            "network": self.network,
         }
 
 
@@ -431,6 +437,11 @@ def predict(
     convention: str = "exact",
     input_dim: int | None = None,
     probabilities: Sequence[float] = DEFAULT_PROBABILITIES,
+    activation: str = "relu",
+    weight_std: float = _HE_STD,
+    bias_std: float = 0.0,
+    q0: float = 1.0,
+    residual: str | None = None,
 ) -> Prediction:
     """Predict mean, sd and quantiles of ln sin²θ_ℓ at every layer of a ReLU network.
 
@@ -452,6 +463,14 @@ def predict(
         Input dimension n_0 (``paper`` convention).
     probabilities : sequence of float
         Levels of the reported quantiles.
+    activation, weight_std, bias_std, q0, residual
+        The network beyond the paper: φ (``"relu"``, ``"leaky:S"``, ``"abs"``, ``"tanh"``,
+        ``"erf"``, ``"gelu"``, ``"silu"``), σ_w (weights N(0, σ_w²/fan-in); default √2, He),
+        σ_b (biases N(0, σ_b²)), the inputs' ‖x‖²/n₀, and residual blocks
+        ``"block:ALPHA"`` (h ← h + α V φ(W h + b)); see ``docs/theory/kernel-maps.md``.
+        Anything but the defaults is predicted by ``method="infinite"`` only (the n → ∞
+        kernel map); the finite-width law of these networks is not implemented yet, and the
+        other methods raise an error that says so (``depthscope.simulate`` measures them).
 
     Returns
     -------
@@ -505,9 +524,38 @@ def predict(
     if not all(0.0 < p < 1.0 for p in probs):
         raise DepthscopeError(f"probabilities must lie in (0, 1), got {probs}.")
     arch, steps = _resolve(widths, convention, input_dim)
-    _check_domain(method, theta, steps)
+    network: dict[str, Any] = {
+        "activation": activation,
+        "weight_std": weight_std,
+        "bias_std": bias_std,
+        "q0": q0,
+        "residual": residual,
+    }
+    for name, low, strict in (
+        ("weight_std", 0.0, True),
+        ("bias_std", 0.0, False),
+        ("q0", 0.0, True),
+    ):
+        value = network[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise TypeError(f"{name} must be a real number, not {type(value).__name__}.")
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            relation = ">" if strict else "≥"
+            raise DepthscopeError(f"{name} = {value!r} must be a finite number {relation} {low:g}.")
     extra: dict[str, Any] = {}
-    if method == "markov":
+    beyond = _beyond_the_paper(network)
+    if not beyond:
+        _check_domain(method, theta, steps)
+    if beyond:
+        if method != "infinite":
+            raise DepthscopeError(
+                f"method {method!r} covers bias-free ReLU networks with He weights only; "
+                f"for {_describe(network)} use method='infinite' (the infinite-width kernel "
+                "map) or depthscope.simulate for exact Monte Carlo."
+            )
+        general = infinite_width_law(steps, theta, **network)
+        mean, sd, mix_m, mix_w, mix_s = _point_masses(general.ln_sin2_theta)
+    elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd
         mix_w = mix_m = mix_s = np.zeros((len(mean), 0))
@@ -537,8 +585,27 @@ def predict(
         mixture_weights=mix_w,
         mixture_means=mix_m,
         mixture_sds=mix_s,
+        network=_describe(network),
         **extra,
     )
+
+
+def _beyond_the_paper(network: dict[str, Any]) -> bool:
+    return bool(
+        network["activation"] != "relu"
+        or network["weight_std"] != _HE_STD
+        or network["bias_std"] != 0.0
+        or network["residual"] is not None
+    )
+
+
+def _describe(network: dict[str, Any]) -> str:
+    """One line naming the network class, e.g. ``relu, σ_w = 1.414, σ_b = 0``."""
+    text = (
+        f"{network['activation']}, σ_w = {network['weight_std']:.4g}, "
+        f"σ_b = {network['bias_std']:.4g}, q0 = {network['q0']:.4g}"
+    )
+    return text + (f", residual {network['residual']}" if network["residual"] else "")
 
 
 #: The stated domain of the default predictor (``markov``): widths ≥ MIN_WIDTH, depth up to
