@@ -112,7 +112,7 @@ class _ClosedPipeSafe:
 
     def _drop(self) -> None:
         self._closed = True
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no file descriptor
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self._stream.fileno())  # what is still buffered goes nowhere
             os.close(devnull)
