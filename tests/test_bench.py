@@ -354,3 +354,212 @@ def test_cli_bench_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
     assert main(["bench", "--dataset", f"mnist:{tmp_path}", "--out", str(tmp_path / "o")]) == 2
     assert "train-images-idx3-ubyte" in capsys.readouterr().err
+
+
+# --- hardening (issue 14): damaged store, fewer seeds, closed pipe, bad IDX values ---------
+
+
+def _write_float_labels(path: Path, labels: np.ndarray) -> None:
+    data = labels.astype(">f4")
+    path.write_bytes(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", data.size) + data.tobytes())
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 2.5, 11.0])
+def test_idx_labels_must_be_integers_in_range(tmp_path: Path, bad: float) -> None:
+    _write_idx_dir(tmp_path, gz=False)
+    labels = (np.arange(30) % 10).astype(float)
+    labels[3] = bad
+    _write_float_labels(tmp_path / "train-labels-idx1-ubyte", labels)
+    with pytest.raises(DepthscopeError, match=r"train-labels-idx1-ubyte: labels must be integers"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_idx_images_must_be_finite(tmp_path: Path) -> None:
+    _write_idx_dir(tmp_path, gz=False)
+    images = np.zeros((10, 2, 2), dtype=">f4")
+    images[0, 0, 0] = np.nan
+    header = bytes([0, 0, 0x0D, 3]) + struct.pack(">3I", *images.shape)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    with pytest.raises(DepthscopeError, match=r"t10k-images-idx3-ubyte: images must be finite"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_cli_nan_labels_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    from depthscope.cli import main
+
+    _write_idx_dir(tmp_path / "data", gz=False)
+    labels = (np.arange(30) % 10).astype(float)
+    labels[0] = np.nan
+    _write_float_labels(tmp_path / "data" / "train-labels-idx1-ubyte", labels)
+    argv = ["bench", "--dataset", f"mnist:{tmp_path / 'data'}", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "labels must be integers in 0..9" in err
+
+
+@pytest.fixture(scope="module")
+def finished_bench(tmp_path_factory: pytest.TempPathFactory):
+    """A finished tiny bench with two seeds (4 runs), made once for the tests below."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from depthscope.bench._run import run_bench
+
+    config = _tiny_config(tmp_path_factory.mktemp("unused")).replace(seeds=2)
+    out = tmp_path_factory.mktemp("bench") / "out"
+    run_bench(config, out, quiet=True)
+    return config, out
+
+
+def _copy(folder: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(folder, to)
+    return to
+
+
+def _keys_and_accuracies(path: Path) -> dict[tuple[str, int, str], float]:
+    from depthscope.bench._run import read_results
+
+    rows = read_results(path)
+    keys = [(r["architecture"], r["seed"], r["schedule"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    return {k: r["test_accuracy"] for k, r in zip(keys, rows, strict=True)}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated tail", "truncated inside a number", "garbage line", "binary garbage", "duplicate"],
+)
+def test_resume_drops_a_damaged_row_with_one_warning(finished_bench, tmp_path: Path, damage: str):
+    from depthscope.bench._run import run_bench
+    from depthscope.bench._store import ResumeWarning
+
+    config, finished = finished_bench
+    out = _copy(finished, tmp_path / "out")
+    log = out / "results.csv"
+    expected = _keys_and_accuracies(log)
+    text = log.read_text()
+    lines = text.splitlines(keepends=True)
+    if damage == "truncated tail":
+        log.write_text(text[:-25])
+    elif damage == "truncated inside a number":  # the cut row still parses as numbers
+        cut = lines[-1].index(",", lines[-1].index(",") + 1) + 1  # after architecture, seed
+        log.write_text("".join(lines[:-1]) + lines[-1][: cut + 20])
+    elif damage == "garbage line":
+        log.write_text("".join([lines[0], "garbage,,x\n", *lines[1:]]))
+    elif damage == "binary garbage":
+        log.write_bytes(text.encode() + b"\x00\xff\xfe,\x01\n")
+    else:
+        log.write_text(text + lines[1])
+    with pytest.warns(ResumeWarning, match="dropped 1 damaged") as caught:
+        run_bench(config, out, quiet=True)
+    assert len(caught) == 1
+    assert _keys_and_accuracies(log) == expected  # recomputed bit for bit, nothing lost
+    assert (out / "manifest.json").is_file()
+
+
+def test_resume_rebuilds_a_corrupt_bench_json(finished_bench, tmp_path: Path) -> None:
+    from depthscope.bench._run import run_bench
+    from depthscope.bench._store import ResumeWarning
+
+    config, finished = finished_bench
+    out = _copy(finished, tmp_path / "out")
+    before = (out / "results.csv").read_text()
+    (out / "bench.json").write_text('{"data')
+    with pytest.warns(ResumeWarning, match="bench.json is missing or unreadable") as caught:
+        run_bench(config, out, quiet=True)
+    assert len(caught) == 1
+    assert json.loads((out / "bench.json").read_text()) == config.identity()
+    assert (out / "results.csv").read_text() == before
+    # and the rebuilt file guards the folder as before
+    with pytest.raises(DepthscopeError, match="other settings"):
+        run_bench(config.replace(learning_rate=0.01), out, quiet=True)
+
+
+def test_foreign_results_csv_is_refused_untouched(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from depthscope.bench._run import run_bench
+
+    (tmp_path / "results.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DepthscopeError, match="does not have the columns"):
+        run_bench(_tiny_config(tmp_path), tmp_path, quiet=True)
+    assert (tmp_path / "results.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_resume_with_fewer_seeds_counts_exactly_its_runs(finished_bench, tmp_path: Path):
+    from depthscope.bench._run import read_results, run_bench
+
+    config, finished = finished_bench
+    out = _copy(finished, tmp_path / "out")
+    before = (out / "results.csv").read_text()
+    corr = run_bench(config.replace(seeds=1), out, quiet=True)
+    assert (out / "results.csv").read_text() == before  # the seed-1 runs are kept
+    assert len(read_results(out / "results.csv")) == 4
+    assert corr["by_schedule"]["paper"]["n_runs"] == 2 and corr["runs_not_counted"] == 2
+    report = (out / "report.md").read_text()
+    assert "1 seeds" in report and "2 runs counted here" in report
+    assert "also holds 2 finished runs of another seed (≥ 1)" in report
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["configuration"]["seeds"] == 1
+
+
+class _ClosedPipe:
+    """stderr whose reader went away after the first line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if len(self.lines) > 1:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_cli_bench_progress_to_closed_pipe_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from depthscope.cli import main
+
+    _write_idx_dir(tmp_path / "data", gz=False, n_train=20, n_test=10)
+    monkeypatch.setattr(sys, "stderr", _ClosedPipe())
+    argv = ["bench", "--quick", "--seeds", "1", "--workers", "1"]
+    out = tmp_path / "out"
+    assert main([*argv, "--dataset", f"mnist:{tmp_path / 'data'}", "--out", str(out)]) == 0
+    assert (out / "manifest.json").is_file()
+    assert len(_keys_and_accuracies(out / "results.csv")) == 16
+
+
+@pytest.mark.slow
+def test_cli_bench_closed_progress_pipe_finishes(tmp_path: Path) -> None:
+    """`depthscope bench ... 2>&1 | head -1`: the bench goes on to the end, files complete."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    import os
+    import subprocess
+
+    _write_idx_dir(tmp_path / "data", gz=False, n_train=20, n_test=10)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "depthscope", "bench", "--quick", "--seeds", "1"]
+    command += ["--workers", "1", "--dataset", f"mnist:{tmp_path / 'data'}", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    assert process.stdout is not None
+    process.stdout.readline()  # the first progress line, then the reader goes away
+    process.stdout.close()
+    assert process.wait(timeout=300) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "correlations.json" in manifest["files"]
+    assert len(_keys_and_accuracies(out / "results.csv")) == 16

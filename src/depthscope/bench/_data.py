@@ -211,9 +211,19 @@ def _idx_pair(folder: Path, prefix: str) -> tuple[NDArray[np.float32], NDArray[n
             f"{img_path} has shape {images.shape} but {lab_path} has shape {labels.shape}; "
             "expected images (N, rows, cols) and labels (N,)."
         )
+    if labels.size and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+        raise DepthscopeError(
+            f"{lab_path}: labels must be integers in 0..9 (found NaN, ±inf or a fraction)."
+        )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DepthscopeError(f"{lab_path}: labels must be in 0..9.")
-    x = (images.reshape(images.shape[0], -1).astype(np.float32)) / np.float32(255.0)
+        raise DepthscopeError(f"{lab_path}: labels must be integers in 0..9.")
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: checked below
+        x = (images.reshape(images.shape[0], -1).astype(np.float32)) / np.float32(255.0)
+    if not np.isfinite(x).all():
+        raise DepthscopeError(
+            f"{img_path}: images must be finite numbers within float32 (found NaN, ±inf or a "
+            "value too large)."
+        )
     return x, labels.astype(np.int64)
 
 

@@ -5,7 +5,8 @@ Output folder:
 ``results.csv``
     One row per architecture × seed × schedule, appended as each run finishes: test accuracy,
     last-epoch training loss, training time and every score (predicted angles, measured angle,
-    zero-cost proxies, #params, depth).  NaN and −inf are written as ``nan`` / ``-inf``.
+    zero-cost proxies, #params, depth), then ``crc32``, the checksum of the row.  NaN and −inf
+    are written as ``nan`` / ``-inf``.  Each row is fsync-ed as it is written (:mod:`._store`).
 ``bench.json``
     The settings a resumed run must share (dataset, schedules, optimiser, seeds of streams).
 ``correlations.json``
@@ -17,12 +18,17 @@ Output folder:
     log10 #params, one panel per schedule — the paper's Figure 3.
 ``report.md``, ``manifest.json``.
 
-An interrupted bench resumes: rows already in ``results.csv`` are not run again.
+An interrupted bench resumes: rows already in ``results.csv`` are not run again; a damaged row
+(cut short by a kill, or garbage) is dropped with a warning and run again, and a corrupt
+``bench.json`` is rebuilt from the settings.  The correlations, figure and report count exactly
+the runs of the settings given (grid, seeds 0 .. seeds − 1, schedules): runs of other seeds or
+architectures finished earlier in the folder stay in ``results.csv`` and are reported as not
+counted.  ``manifest.json`` is written last and removed when a run resumes, so a folder with a
+manifest holds a finished run.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
@@ -41,7 +47,16 @@ from .._errors import DepthscopeError
 from ..report import _output as output
 from ..report._plot import new_figure, styled
 from ._grid import full_grid, quick_grid
-from ._proxies import PROXIES
+from ._results import (
+    COLUMNS,
+    SCORES,
+    counted_runs,
+    format_cell,
+    prepare_folder,
+    read_results,
+    run_key,
+)
+from ._store import append_row
 from ._train import SCHEDULES, Task
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,26 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["COLUMNS", "SCORES", "BenchConfig", "run_bench"]
 
-#: Scores correlated with accuracy (higher predicted angle = better expected, for the angles).
-SCORES = (
-    "predicted_markov",
-    "predicted_paper_mean",
-    "predicted_infinite",
-    *PROXIES,
-    "params",
-    "depth",
-)
-#: Columns of results.csv.
-COLUMNS = (
-    "architecture",
-    "seed",
-    "schedule",
-    "epochs",
-    "test_accuracy",
-    "final_loss",
-    "train_seconds",
-    *SCORES,
-)
 _PREDICTED = {
     "predicted_markov": {"method": "markov"},
     "predicted_paper_mean": {"method": "mean", "convention": "paper"},
@@ -168,60 +163,6 @@ def predicted_scores(grid: Sequence[Sequence[int]], input_dim: int) -> dict[str,
     return out
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return (
-            repr(value)
-            if math.isfinite(value)
-            else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
-        )
-    return str(value)
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    """Read results.csv; numeric columns as floats (``nan``/``-inf`` kept), seed/epochs as int.
-
-    Raises
-    ------
-    DepthscopeError
-        If the header is not the expected one (an incompatible or foreign file).
-    """
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise DepthscopeError(
-                f"{path} does not have the columns of a depthscope bench results.csv; "
-                "use another --out or add --force to start afresh."
-            )
-        rows = []
-        for raw in reader:
-            row: dict[str, Any] = dict(raw)
-            for key in COLUMNS[3:]:
-                row[key] = float(raw[key])
-            row["seed"] = int(raw["seed"])
-            row["epochs"] = int(row["epochs"])
-            rows.append(row)
-    return rows
-
-
-def _prepare(out: str | os.PathLike[str], force: bool, config: BenchConfig) -> Path:
-    """Check a folder to resume (same settings), or prepare a fresh one with an empty log."""
-    directory = Path(out)
-    results, marker = directory / "results.csv", directory / "bench.json"
-    if not force and results.is_file() and marker.is_file():
-        previous = json.loads(marker.read_text())
-        if previous != config.identity():
-            raise DepthscopeError(
-                f"{results} was made with other settings ({previous}); use another --out or "
-                "add --force to start afresh."
-            )
-        return directory
-    output.prepare_out_dir(directory, force=force)
-    output.write_json(marker, config.identity())
-    output.append_csv_row(results, COLUMNS, fresh=True)
-    return directory
-
-
 def run_bench(
     config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[output.RunOptions]
 ) -> dict[str, Any]:
@@ -259,9 +200,9 @@ def run_bench(
 
     def compute(progress: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         _train_missing(config, dataset, static, list(zip(names, grid, strict=True)), log, progress)
-        rows = [r for r in read_results(log) if r["architecture"] in static]
+        rows, not_counted = counted_runs(read_results(log), config, names)
         progress.stage("correlations (bootstrap)")
-        return rows, correlate(rows, config)
+        return rows, {**correlate(rows, config), "runs_not_counted": not_counted}
 
     def render(
         computed: tuple[list[dict[str, Any]], dict[str, Any]], progress: Progress
@@ -284,7 +225,7 @@ def run_bench(
         compute,
         render,
         provenance,
-        prepare=lambda path, fresh: _prepare(path, fresh, config),
+        prepare=lambda path, fresh: prepare_folder(path, fresh, config),
         written=["results.csv", "bench.json"],
         **options,
     )
@@ -300,7 +241,7 @@ def _train_missing(
     progress: Progress,
 ) -> None:
     """Train every run not yet in the log ``results.csv`` and append one row as each ends."""
-    done = {(r["architecture"], r["seed"], r["schedule"]) for r in read_results(log)}
+    done = {run_key(r) for r in counted_runs(read_results(log), config, list(static))[0]}
     tasks = [
         (
             name,
@@ -338,7 +279,7 @@ def _train_missing(
             **static[name],
             **measured,
         }
-        output.append_csv_row(log, [_format(row[c]) for c in COLUMNS])
+        append_row(log, [format_cell(row[c]) for c in COLUMNS])
         if report is not None:
             report(count, len(tasks))
 
@@ -483,8 +424,9 @@ def bench_report(
         f"He-initialised ReLU MLPs; {config.seeds} seeds; schedules "
         + ", ".join(f"{s} ({e} epoch{'s' if e != 1 else ''})" for s, e in config.schedules)
         + f"; Adam lr {config.learning_rate:g}, batch {config.batch_size}. "
-        f"{len(rows)} runs in `results.csv`.",
+        f"{len(rows)} runs counted here.",
         "",
+        *_not_counted(correlations.get("runs_not_counted", 0), config.seeds),
         "Each score is summarised per architecture (median over seeds) and compared with the "
         "mean test accuracy over seeds. Correlations are signed: for the angles, NASWOT, "
         "synflow, snip, grad_norm and jacob_cov a positive value means the score ranks "
@@ -517,6 +459,17 @@ def bench_report(
         "`manifest.json`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _not_counted(count: int, seeds: int) -> list[str]:
+    if not count:
+        return []
+    return [
+        f"`results.csv` also holds {count} finished run{'s' if count != 1 else ''} of another "
+        f"seed (≥ {seeds}) or architecture, from an earlier run in this folder: kept there, "
+        "not counted in this report.",
+        "",
+    ]
 
 
 def _verdict(result: dict[str, Any]) -> list[str]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from typing import Any
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from ._common import add_command, command_line
 
@@ -25,7 +29,9 @@ examples:
   depthscope bench --dataset mnist:/data/mnist --out runs/mnist  # IDX files you already have
 
 The folder receives results.csv (written as runs finish), correlations.json, figure3.png/.svg,
-report.md, bench.json and manifest.json.  Run the same command again to resume.
+report.md, bench.json and manifest.json.  Run the same command again to resume: finished runs
+are kept, a row damaged by an interruption is run again (one warning).  Progress written to a
+closed pipe (`... 2>&1 | head`) is dropped; the bench goes on to the end.
 """
 
 
@@ -78,5 +84,64 @@ def run(args: argparse.Namespace) -> int:
     if args.max_train is not None:
         changes["max_train"] = args.max_train
     config = BenchConfig.quick(**changes) if args.quick else BenchConfig(**changes)
-    run_bench(config, args.out, force=args.force, quiet=args.quiet, command=command_line(args))
+    with _one_line_warnings(), _tolerant_stream("stderr"), _tolerant_stream("stdout"):
+        run_bench(config, args.out, force=args.force, quiet=args.quiet, command=command_line(args))
     return 0
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Print the bench's resume warnings as ``depthscope: warning: ...`` on stderr."""
+    from ..bench._store import ResumeWarning
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        print(f"depthscope: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ResumeWarning)
+        warnings.showwarning = show
+        yield
+
+
+class _ClosedPipeSafe:
+    """A text stream whose writes to a closed pipe are dropped (the fd then goes to devnull)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._closed = False
+
+    def _drop(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no file descriptor
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())  # what is still buffered goes nowhere
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if not self._closed:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, ConnectionResetError):
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._closed:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self._drop()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _tolerant_stream(name: str) -> Iterator[None]:
+    """Let progress written to a closed ``sys.<name>`` be dropped instead of ending the bench."""
+    stream = getattr(sys, name)
+    setattr(sys, name, _ClosedPipeSafe(stream))
+    try:
+        yield
+    finally:
+        setattr(sys, name, stream)
