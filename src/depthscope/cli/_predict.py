@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 
+from ..report._output import dumps_json
 from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
-from ._common import add_command
+from ._common import add_command, angle, positive_int
 
 __all__ = ["register"]
 
@@ -36,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("architecture", help="hidden widths, e.g. 256x30, 512,256,128, 100x10,50")
     parser.add_argument(
         "--theta0",
-        type=float,
+        type=angle,
         default=math.pi / 2,
         help="angle between the two inputs, radians in (0, π) (default π/2)",
     )
@@ -48,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exact: step ℓ uses width n_ℓ (default); paper: the authors' fan-in widths "
         "[input-dim, n_1, ..., n_L] (needs --input-dim)",
     )
-    parser.add_argument("--input-dim", type=int, default=None, help="input dimension n_0")
+    parser.add_argument("--input-dim", type=positive_int, default=None, help="input dimension n_0")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -84,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
         input_dim=args.input_dim,
     )
     if args.json:
-        json.dump(prediction.to_dict(), sys.stdout)
-        sys.stdout.write("\n")
+        print(dumps_json(prediction.to_dict()))
     else:
         print(format_table(prediction))
     return 0
