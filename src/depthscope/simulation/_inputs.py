@@ -77,6 +77,7 @@ def load_inputs(path: str | os.PathLike[str]) -> NDArray[np.float64]:
                     f"inputs file {name} holds an array of shape {short_repr(shape)} "
                     f"({size / 2**20:.0f} MiB); at most {MAX_INPUTS_BYTES // 2**20} MiB is read."
                 )
+            handle.seek(0)
             loaded = np.lib.format.read_array(handle, allow_pickle=False)
     except OSError as err:
         raise DepthscopeError(f"cannot read inputs from {name}: {err.strerror or err}.") from None
