@@ -124,7 +124,7 @@ def test_strict_writer_flags_every_nonfinite_number(tmp_path):
         (["screen", "10x3", "--output-dim", "0"], "positive integer"),
         (["screen", "10x3", "--threshold", "nan"], "finite"),
         (["predict", "10x3", "--theta0", "inf"], "finite"),
-        (["predict", "10x3", "--theta0", "4"], "[0, π]"),
+        (["predict", "10x3", "--theta0", "4"], "outside [0, π]"),
         (["predict", "10x3", "--input-dim", "2.5"], "positive integer"),
         (["simulate", "8x2", "--theta0", "1", "--networks", "-3"], "positive integer"),
         (["simulate", "8x2", "--theta0", "1", "--networks", "2", "--seed", "2.0"], "seed"),

@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exit_:  # --help, --version (0) or a parser error, already printed (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
     args.argv = arguments  # the command line, for the manifests (cli._common.command_line)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -18,11 +18,13 @@ __all__ = [
     "angle",
     "command_line",
     "finite_float",
+    "mebibytes",
     "nonneg_float",
     "nonneg_seed",
     "one_line",
     "positive_float",
     "positive_int",
+    "short_path",
 ]
 
 #: Seeds are integers in [0, MAX_SEED): what numpy's generators and torch both accept.
@@ -91,6 +93,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def mebibytes(text: str) -> float:
+    """Argument type: a memory size in MiB, a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of MiB, got {short_repr(text)}"
+        )
+    return value
+
+
+def short_path(path: object, limit: int = 60) -> str:
+    """Quote a file name for a message, cut at the front to ``limit`` characters (end kept)."""
+    text = repr(str(path))
+    return text if len(text) <= limit else "'..." + text[-(limit - 4) :]
+
+
 def angle(text: str) -> float:
     """Argument type: an angle in radians, a finite number in [0, π].
 
@@ -98,9 +116,7 @@ def angle(text: str) -> float:
     """
     value = finite_float(text)
     if not 0.0 <= value <= math.pi:
-        raise argparse.ArgumentTypeError(
-            f"expected an angle in radians in [0, π], got {short_repr(text)}"
-        )
+        raise argparse.ArgumentTypeError(f"{short_repr(text)} is outside [0, π] (radians)")
     return value
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from .._architecture import short_repr
 from .._errors import DepthscopeError
 from .._optional import import_yaml
-from ._common import one_line
+from ._common import one_line, short_path
 
 __all__ = ["MAX_TEXT_BYTES", "MAX_YAML_NODES", "read_architectures", "read_text"]
 
@@ -36,7 +36,7 @@ def read_text(path: str | os.PathLike[str], what: str) -> str:
     DepthscopeError
         If the file cannot be read, is larger than the limit, or is not UTF-8 text.
     """
-    name = short_repr(os.fspath(path))
+    name = short_path(os.fspath(path))
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_TEXT_BYTES + 1)
@@ -126,7 +126,7 @@ def read_architectures(path: str | os.PathLike[str]) -> list[str]:
         :data:`MAX_YAML_NODES`) or not in one of these forms.
     """
     file = Path(path)
-    name = short_repr(str(file))
+    name = short_path(file)
     text = read_text(file, "architecture file")
     suffix = file.suffix.lower()
     if suffix in (".json", ".yaml", ".yml"):

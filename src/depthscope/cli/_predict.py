@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..report._output import dumps_json
 from .._architecture import parse_architecture
 from .._errors import DepthscopeError
+from ..report._output import dumps_json
 from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
 from ._common import add_command, angle, positive_int
 

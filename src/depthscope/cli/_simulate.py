@@ -18,6 +18,7 @@ from ._common import (
     add_command,
     angle,
     command_line,
+    mebibytes,
     nonneg_float,
     nonneg_seed,
     positive_float,
@@ -88,7 +89,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--memory-budget",
-        type=positive_float,
+        type=mebibytes,
         default=None,
         metavar="MIB",
         help="working memory the simulation may use, in MiB (default 1024); chunks over networks",

@@ -143,7 +143,7 @@ def _strict(value: Any, pointer: str, found: dict[str, str] | None) -> Any:
     under :data:`NONFINITE_KEY`; ``found`` is the flag table of the enclosing one.
     """
     if isinstance(value, Mapping):
-        own = {} if found is None else None
+        own: dict[str, str] | None = {} if found is None else None
         table = own if own is not None else found
         base = "" if own is not None else pointer
         out = {str(k): _strict(v, f"{base}/{_pointer_token(k)}", table) for k, v in value.items()}

@@ -40,7 +40,7 @@ def _header(handle: BinaryIO, name: str) -> tuple[tuple[int, ...], np.dtype[Any]
             shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
     except (ValueError, EOFError, OSError, SyntaxError, TypeError) as err:
         raise DepthscopeError(
-            f"inputs file {name} is not a .npy array file ({one_line(str(err), 80)})."
+            f"cannot read inputs from {name}: not a .npy array file ({one_line(str(err), 80)})."
         ) from None
     return shape, dtype
 
@@ -57,7 +57,8 @@ def load_inputs(path: str | os.PathLike[str]) -> NDArray[np.float64]:
         If the file cannot be read, holds an archive (``.npz``) or something other than a
         ``.npy`` array, is too large or truncated, or fails the checks.
     """
-    name = short_repr(os.fspath(path))
+    text = repr(os.fspath(path))
+    name = text if len(text) <= 60 else "'..." + text[-56:]  # the end of a long name
     try:
         with open(path, "rb") as handle:
             if handle.read(4) == b"PK\x03\x04":
