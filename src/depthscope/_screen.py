@@ -10,18 +10,17 @@ measured by ``depthscope bench``, not assumed here.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError
-from ._optional import import_torch, import_yaml
+from ._optional import import_torch
+from .cli._files import read_architectures  # re-export: reading files is the CLI's job
 from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
 from .theory._predict import predict_layers
 
@@ -303,57 +302,3 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
     if not widths:
         raise DepthscopeError("the module has no hidden Linear + ReLU layer.")
     return tuple(widths), input_dim, output_dim
-
-
-def _load_json(file: Path, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as err:
-        raise DepthscopeError(f"{str(file)!r} is not valid JSON: {err}.") from None
-
-
-def _load_yaml(file: Path, text: str) -> Any:
-    yaml = import_yaml()
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise DepthscopeError(f"{str(file)!r} is not valid YAML: {err}") from None
-
-
-def read_architectures(path: str | Path) -> list[str]:
-    """Read architectures from a text, JSON or YAML file.
-
-    Text: one architecture per line (``#`` starts a comment). JSON / YAML: a list whose items
-    are architecture strings, lists of widths, or objects with an ``architecture`` key.
-
-    Raises
-    ------
-    DepthscopeError
-        Naming the file if it is missing, unreadable or not in one of these forms.
-    """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise DepthscopeError(
-            f"cannot read architecture file {str(file)!r}: {err.strerror or err}."
-        ) from None
-    suffix = file.suffix.lower()
-    if suffix in (".json", ".yaml", ".yml"):
-        data = _load_json(file, text) if suffix == ".json" else _load_yaml(file, text)
-        if isinstance(data, dict) and "architectures" in data:
-            data = data["architectures"]
-        if not isinstance(data, list):
-            raise DepthscopeError(f"{str(file)!r} must hold a list of architectures.")
-        out = []
-        for item in data:
-            if isinstance(item, dict):
-                item = item.get("architecture")
-            if isinstance(item, list):
-                item = ",".join(str(w) for w in item)
-            if not isinstance(item, str):
-                raise DepthscopeError(f"{str(file)!r}: cannot read architecture item {item!r}.")
-            out.append(item)
-        return out
-    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    return [line for line in lines if line]

@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module ``depthscope.cli._<name>`` exposing
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
-Errors from bad input (:class:`~depthscope.DepthscopeError`, unreadable files) are printed as
-one line, ``depthscope: error: ...``, with exit status 2 -- never a traceback.
+Every error from bad input -- the parser's own, :class:`~depthscope.DepthscopeError`, unreadable
+files, running out of memory -- is printed as one short line, ``depthscope: error: ...``, with
+exit status 2, never a traceback. Exit status 0: success; 2: refused input; 130: interrupted.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._errors import DepthscopeError
+from ._common import one_line
 from ._warnings import one_line_warnings
 
 __all__ = ["main"]
@@ -22,11 +25,30 @@ __all__ = ["main"]
 _COMMANDS = ("predict", "simulate", "reproduce", "claims", "screen", "bench", "probe")
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``depthscope: error: ...``, exit status 2.
+
+    argparse's own error prints the usage and then the error; here the usage is replaced by a
+    hint to the subcommand's ``--help``. Subparsers are made of the same class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one short line with a hint to ``--help`` and exit with status 2."""
+        hint = f" (see {self.prog} --help)"
+        sys.stderr.write(f"depthscope: error: {one_line(message)}{hint}\n")
+        sys.exit(2)
+
+
+def _fail(message: str) -> int:
+    print(f"depthscope: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand."""
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="depthscope",
         description="Predict, measure and explain depth degeneracy of random ReLU networks.",
     )
@@ -48,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     one_line_warnings()
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exit_:  # --help, --version (0) or a parser error, already printed (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
     args.argv = arguments  # the command line, for the manifests (cli._common.command_line)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -60,11 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except DepthscopeError as err:
-        print(f"depthscope: error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, MemoryError) as err:
-        print(f"depthscope: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(str(err))
+    except MemoryError as err:
+        detail = f" ({err})" if str(err) else ""
+        return _fail(
+            f"out of memory{detail}: try a smaller architecture, fewer networks or inputs, "
+            "or --memory-budget (simulate)."
+        )
+    except OSError as err:
+        return _fail(str(err))
     except KeyboardInterrupt:
         print("depthscope: interrupted", file=sys.stderr)
         return 130

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, command_line
+from ._common import add_command, command_line, nonneg_seed, positive_int
 
 __all__ = ["register"]
 
@@ -32,9 +32,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", default="runs/claims", help="output folder (default runs/claims)")
     parser.add_argument("--quick", action="store_true", help="a small grid (under a minute)")
     parser.add_argument(
-        "--networks", type=int, default=None, help="networks per configuration (default by width)"
+        "--networks",
+        type=positive_int,
+        default=None,
+        help="networks per configuration (default by width)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    parser.add_argument("--seed", type=nonneg_seed, default=0, help="root seed (default 0)")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)

@@ -1,11 +1,123 @@
-"""Pieces shared by the subcommands: the parser of a subcommand and the command line run."""
+"""Pieces shared by the subcommands: the parser, argument types and the command line run.
+
+Every numeric option is parsed by one of the ``type=`` helpers below, so a bad value is refused
+by the parser (one line, exit status 2) before anything is computed or written.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
-__all__ = ["add_command", "command_line"]
+from .._architecture import short_repr
+
+__all__ = [
+    "MAX_SEED",
+    "add_command",
+    "angle",
+    "command_line",
+    "finite_float",
+    "mebibytes",
+    "nonneg_float",
+    "nonneg_seed",
+    "one_line",
+    "positive_float",
+    "positive_int",
+    "short_path",
+]
+
+#: Seeds are integers in [0, MAX_SEED): what numpy's generators and torch both accept.
+MAX_SEED = 2**63
+#: The longest error line the command line prints (characters).
+MAX_MESSAGE = 300
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _integer(text: str, what: str) -> int:
+    """Parse an ASCII decimal integer (no unicode digits, no underscores, no float forms)."""
+    stripped = text.strip()
+    body = stripped[1:] if stripped[:1] in "+-" else stripped
+    if not (body.isascii() and body.isdigit()) or len(body) > 30:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {short_repr(text)}")
+    return int(stripped)
+
+
+def positive_int(text: str) -> int:
+    """Argument type: an integer ≥ 1 (network counts, sizes)."""
+    value = _integer(text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {short_repr(text)}")
+    return value
+
+
+def nonneg_seed(text: str) -> int:
+    """Argument type: a seed, an integer in [0, 2**63)."""
+    value = _integer(text, "a seed (an integer in [0, 2**63))")
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed (an integer in [0, 2**63)), got {short_repr(text)}"
+        )
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Argument type: a finite real number (no NaN, no ±inf, no overflow to inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {short_repr(text)}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {short_repr(text)}")
+    return value
+
+
+def nonneg_float(text: str) -> float:
+    """Argument type: a finite number ≥ 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {short_repr(text)}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Argument type: a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {short_repr(text)}")
+    return value
+
+
+def mebibytes(text: str) -> float:
+    """Argument type: a memory size in MiB, a finite number > 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of MiB, got {short_repr(text)}"
+        )
+    return value
+
+
+def short_path(path: object, limit: int = 60) -> str:
+    """Quote a file name for a message, cut at the front to ``limit`` characters (end kept)."""
+    text = repr(str(path))
+    return text if len(text) <= limit else "'..." + text[-(limit - 4) :]
+
+
+def angle(text: str) -> float:
+    """Argument type: an angle in radians, a finite number in [0, π].
+
+    Whether the end points are allowed is the predictor's decision (it explains its refusal).
+    """
+    value = finite_float(text)
+    if not 0.0 <= value <= math.pi:
+        raise argparse.ArgumentTypeError(f"{short_repr(text)} is outside [0, π] (radians)")
+    return value
 
 
 def add_command(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, command_line
+from .._errors import DepthscopeError
+from ._common import add_command, command_line, nonneg_seed, positive_int
 
 __all__ = ["register"]
 
@@ -33,9 +34,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("figure", choices=FIGURES, help="which figure")
     parser.add_argument("--out", default=None, help="output folder (default runs/FIGURE)")
     parser.add_argument(
-        "--networks", type=int, default=None, help="number of networks (default: the paper's)"
+        "--networks",
+        type=positive_int,
+        default=None,
+        help="number of networks (default: the paper's)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="root seed (default per figure)")
+    parser.add_argument(
+        "--seed", type=nonneg_seed, default=None, help="root seed (default per figure)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run (fig2)")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -44,13 +50,26 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``depthscope reproduce`` with parsed arguments; return the exit status."""
+    if args.figure == "fig4":
+        given = [
+            flag
+            for flag, value in (("--networks", args.networks), ("--seed", args.seed))
+            if value is not None
+        ] + (["--quick"] if args.quick else [])
+        if given:
+            raise DepthscopeError(
+                f"reproduce fig4 is theory only (no networks are simulated): "
+                f"{', '.join(given)} does not apply."
+            )
+    elif args.figure == "fig1" and args.quick:
+        raise DepthscopeError("--quick applies to fig2 only; use --networks N for a smaller fig1.")
     out = args.out or f"runs/{args.figure}"
     command = command_line(args)
     if args.figure == "fig1":
         from ..reproduce._fig1 import Fig1Config, run_fig1
 
         config = Fig1Config(
-            networks=args.networks or Fig1Config.networks,
+            networks=Fig1Config.networks if args.networks is None else args.networks,
             seed=Fig1Config.seed if args.seed is None else args.seed,
         )
         run_fig1(config, out, force=args.force, quiet=args.quiet, command=command)

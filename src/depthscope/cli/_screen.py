@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 
 from .._errors import DepthscopeError
-from .._screen import DEFAULT_THRESHOLD, ScreenRow, read_architectures, screen
-from ._common import add_command
+from .._screen import DEFAULT_THRESHOLD, ScreenRow, screen
+from ..report._output import dumps_json
+from ._common import add_command, angle, finite_float, positive_int
+from ._files import read_architectures
 
 __all__ = ["register"]
 
@@ -48,11 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = add_command(subparsers, "screen", _HELP, _DESCRIPTION, _EPILOG)
     parser.add_argument("architectures", nargs="*", help="e.g. 100x10 30x15 512,256,128")
     parser.add_argument("--file", help="text, JSON or YAML file of architectures")
-    parser.add_argument("--input-dim", type=int, help="input size (parameter count; paper)")
-    parser.add_argument("--output-dim", type=int, help="output size (parameter count)")
+    parser.add_argument(
+        "--input-dim", type=positive_int, help="input size (parameter count; paper)"
+    )
+    parser.add_argument("--output-dim", type=positive_int, help="output size (parameter count)")
     parser.add_argument(
         "--theta0",
-        type=float,
+        type=angle,
         default=math.pi / 2,
         help="angle between the two inputs, radians (default π/2)",
     )
@@ -64,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=finite_float,
         default=DEFAULT_THRESHOLD,
         help="ln sin²θ below which a layer is degenerate "
         f"(default {DEFAULT_THRESHOLD:.3f} = ln sin²(0.1))",
@@ -108,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
     )
     if args.json:
-        json.dump([{k: getattr(r, k) for k in _COLUMNS} for r in rows], sys.stdout)
-        sys.stdout.write("\n")
+        print(dumps_json([{k: getattr(r, k) for k in _COLUMNS} for r in rows]))
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)

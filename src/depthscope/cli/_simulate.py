@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -11,11 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import DepthscopeError
-from ..report._output import prepare_out_dir, write_manifest, write_outputs
+from ..report._output import dumps_json, prepare_out_dir, write_manifest, write_outputs
 from ..simulation._inputs import load_inputs
 from ..simulation._plan import MemoryBudgetError
 from ..simulation._simulate import SimulationResult, simulate
-from ._common import add_command, command_line
+from ._common import (
+    add_command,
+    angle,
+    command_line,
+    mebibytes,
+    nonneg_float,
+    nonneg_seed,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -55,24 +63,33 @@ def register(subparsers: Any) -> None:
         "architecture", metavar="ARCH", help="hidden widths, e.g. 256x31 or 512,256"
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--theta0", type=float, help="angle between two inputs (radians)")
-    source.add_argument("--inputs", type=int, metavar="M", help="a batch of M Gaussian inputs")
+    source.add_argument("--theta0", type=angle, help="angle between two inputs (radians)")
+    source.add_argument(
+        "--inputs", type=positive_int, metavar="M", help="a batch of M Gaussian inputs"
+    )
     source.add_argument("--inputs-file", metavar="F.npy", help="a fixed (m, n0) batch of inputs")
-    parser.add_argument("--networks", type=int, required=True, help="number of networks")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
+    parser.add_argument("--networks", type=positive_int, required=True, help="number of networks")
+    parser.add_argument(
+        "--seed", type=nonneg_seed, default=None, help="random seed (default: fresh)"
+    )
     parser.add_argument("--sampler", choices=("gram", "dense"), default="gram")
     parser.add_argument(
         "--init", choices=("gaussian", "orthogonal", "truncated_normal"), default="gaussian"
     )
     parser.add_argument("--activation", default="relu", help="relu or leaky:SLOPE")
-    parser.add_argument("--bias-std", type=float, default=0.0, help="bias standard deviation")
-    parser.add_argument("--input-dim", type=int, default=None, help="input dimension n0")
     parser.add_argument(
-        "--tolerance", type=float, default=1e-3, help="relative tolerance of the numerical rank"
+        "--bias-std", type=nonneg_float, default=0.0, help="bias standard deviation"
+    )
+    parser.add_argument("--input-dim", type=positive_int, default=None, help="input dimension n0")
+    parser.add_argument(
+        "--tolerance",
+        type=positive_float,
+        default=1e-3,
+        help="relative tolerance of the numerical rank",
     )
     parser.add_argument(
         "--memory-budget",
-        type=float,
+        type=mebibytes,
         default=None,
         metavar="MIB",
         help="working memory the simulation may use, in MiB (default 1024); chunks over networks",
@@ -140,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if directory is not None:
         save(result, directory, duration, command_line(args))
     if args.json:
-        print(json.dumps(result.summary(), allow_nan=False))
+        print(dumps_json(result.summary()))
     else:
         print(format_table(result))
     return 0

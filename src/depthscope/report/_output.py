@@ -24,15 +24,18 @@ import numpy as np
 from .._errors import DepthscopeError
 
 __all__ = [
+    "NONFINITE_KEY",
     "Progress",
     "Provenance",
     "RunOptions",
     "append_csv_row",
+    "dumps_json",
     "jsonable",
     "machine",
     "prepare_out_dir",
     "python_call",
     "run_experiment",
+    "strict_json",
     "write_json",
     "write_manifest",
     "write_outputs",
@@ -121,12 +124,76 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` (made JSON-ready by :func:`jsonable`) with indentation and a newline.
+#: The key under which :func:`strict_json` records the non-finite numbers it wrote as null.
+NONFINITE_KEY = "nonfinite_values"
 
-    Strict JSON: non-finite numbers are written as ``null``, never as ``NaN`` or ``Infinity``.
+
+def _pointer_token(key: object) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _flag(number: float) -> str:
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
+
+
+def _strict(value: Any, pointer: str, found: dict[str, str] | None) -> Any:
+    """:func:`jsonable`, recording each non-finite number at its JSON pointer in ``found``.
+
+    The outermost objects (dicts not inside another dict) receive the flags of their contents
+    under :data:`NONFINITE_KEY`; ``found`` is the flag table of the enclosing one.
     """
-    path.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
+    if isinstance(value, Mapping):
+        own: dict[str, str] | None = {} if found is None else None
+        table = own if own is not None else found
+        base = "" if own is not None else pointer
+        out = {str(k): _strict(v, f"{base}/{_pointer_token(k)}", table) for k, v in value.items()}
+        if own:
+            out[NONFINITE_KEY] = own
+        return out
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_strict(v, f"{pointer}/{i}", found) for i, v in enumerate(value)]
+    if isinstance(value, (float, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number):
+            if found is not None:
+                found[pointer] = _flag(number)
+            return None
+        return number
+    return jsonable(value)
+
+
+def strict_json(value: Any) -> Any:
+    """Return ``value`` made JSON-ready for a strict parser, with its non-finite numbers flagged.
+
+    Numpy scalars and arrays, tuples and mappings are converted as by :func:`jsonable`. JSON has
+    no NaN or infinity: each non-finite number is written as ``null`` and recorded in the
+    outermost object holding it (the top-level object, or each object of a top-level list)
+    under the key ``"nonfinite_values"``: a mapping from the JSON pointer (RFC 6901, relative to
+    that object) of the value to ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``. The key is
+    present only when something was replaced, so finite outputs are unchanged.
+
+    Examples
+    --------
+    >>> strict_json({"mean": [0.0, float("-inf")]})
+    {'mean': [0.0, None], 'nonfinite_values': {'/mean/1': '-Infinity'}}
+    """
+    return _strict(value, "", None)
+
+
+def dumps_json(value: Any, *, indent: int | None = None) -> str:
+    """Serialise ``value`` as strict JSON (:func:`strict_json`): never NaN or Infinity."""
+    return json.dumps(strict_json(value), indent=indent, allow_nan=False)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as strict JSON (:func:`dumps_json`) with indentation and a newline.
+
+    Non-finite numbers are written as ``null`` and flagged under ``"nonfinite_values"``
+    (:func:`strict_json`), never as ``NaN`` or ``Infinity``.
+    """
+    path.write_text(dumps_json(value, indent=2) + "\n")
 
 
 def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
