@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import depthscope as ds
 from depthscope.cli import main
 
 EXAMPLES = int(os.environ.get("DEPTHSCOPE_FUZZ_EXAMPLES", "40"))
@@ -82,9 +84,67 @@ def _finite_or_flagged(values: np.ndarray) -> bool:
     return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
 
 
+@FUZZ
+@given(arch=arch_objects, theta0=angles, method=st.sampled_from(["markov", "infinite", "mean"]))
+def test_predict_returns_valid_result_or_raises_cleanly(
+    arch: object, theta0: float, method: str
+) -> None:
+    try:
+        with warnings.catch_warnings():  # out-of-domain warnings are answers, not failures
+            warnings.simplefilter("ignore", ds.DepthscopeWarning)
+            p = ds.predict(arch, theta0, method=method)  # type: ignore[arg-type]
+    except (ds.DepthscopeError, TypeError):
+        return
+    assert len(p.mean) == len(p.widths) + 1
+    d = p.to_dict()
+    _strict_loads(json.dumps(d, allow_nan=False))
+    # Every non-finite number is flagged: ln sin²θ0 = −∞ at θ0 = π, NaN with no live mass.
+    flagged = d["nonfinite"].get("mean", [])
+    assert flagged == np.flatnonzero(~np.isfinite(p.mean)).tolist()
+    assert set(flagged) <= {0} or p.dead[-1] + p.collapsed[-1] > 1 - 1e-9
+    assert (p.sd[np.isfinite(p.sd)] >= 0).all()
+
+
+@FUZZ
+@given(
+    arch=arch_objects,
+    theta0=angles,
+    n_networks=st.one_of(st.integers(-2, 6), st.booleans(), st.floats(), st.none()),
+    seed=st.one_of(st.integers(-(2**70), 2**70), st.none(), st.floats(), st.text(max_size=3)),
+)
+def test_simulate_returns_valid_result_or_raises_cleanly(
+    arch: object, theta0: float, n_networks: object, seed: object
+) -> None:
+    try:
+        r = ds.simulate(arch, theta0, n_networks=n_networks, rng=seed)  # type: ignore[arg-type]
+    except (ds.DepthscopeError, TypeError):
+        return
+    assert isinstance(n_networks, int) and not isinstance(n_networks, bool)
+    assert r.ln_sin2 is not None and r.ln_sin2.shape[1] == n_networks
+    _strict_loads(json.dumps(r.to_dict(), allow_nan=False))
+
+
+@FUZZ
+@given(archs=st.one_of(arch_objects, st.lists(arch_objects, max_size=3)), theta0=angles)
+def test_screen_returns_rows_or_raises_cleanly(archs: object, theta0: float) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ds.DepthscopeWarning)
+            rows = ds.screen(archs, theta0=theta0)  # type: ignore[arg-type]
+    except (ds.DepthscopeError, TypeError):
+        return
+    for row in rows:
+        _strict_loads(json.dumps(row.to_dict(), allow_nan=False))
+
+
 def _run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("always", ds.DepthscopeWarning)  # printed as one line, not raised
         try:
             code = main(argv)
         except SystemExit as exit_:  # argparse

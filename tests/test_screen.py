@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import depthscope as ds
-from depthscope._screen import DEFAULT_THRESHOLD, read_architectures, screen
+from depthscope._screen import DEFAULT_THRESHOLD, screen
 from depthscope.cli import main
+from depthscope.cli._files import read_architectures
 
 
 def test_rows_agree_with_predict_and_rank_by_final_angle():

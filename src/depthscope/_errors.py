@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,7 +80,8 @@ def check_theta0(theta0: object, name: str = "theta0") -> float:
     TypeError
         If ``theta0`` is not a real number.
     DepthscopeError
-        If ``theta0`` is NaN or outside (0, π] (θ0 = 0: parallel inputs have no angle to lose).
+        If ``theta0`` is NaN, outside (0, π] (θ0 = 0: parallel inputs have no angle to lose) or
+        subnormal (below 2.2e-308).
     """
     if isinstance(theta0, (bool, np.bool_)) or not isinstance(theta0, (numbers.Real, np.number)):
         raise TypeError(f"{name} must be a real number in (0, π], not {type(theta0).__name__}.")
@@ -88,6 +90,11 @@ def check_theta0(theta0: object, name: str = "theta0") -> float:
         raise DepthscopeError(
             f"{name} = {value!r} is outside (0, π] (radians): parallel inputs (θ0 = 0) have "
             "no angle to predict."
+        )
+    if value < sys.float_info.min:
+        raise DepthscopeError(
+            f"{name} = {value!r} is a subnormal number: angles below {sys.float_info.min:.3g} "
+            "(the smallest normal float64) have lost precision and are not accepted."
         )
     return value
 

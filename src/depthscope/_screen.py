@@ -20,7 +20,6 @@ import numpy as np
 from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError
 from ._optional import import_torch
-from .cli._files import read_architectures  # re-export: reading files is the CLI's job
 from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
 from .theory._predict import predict_layers
 
@@ -28,7 +27,6 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "ScreenRow",
     "architectures_from_module",
-    "read_architectures",
     "screen",
 ]
 
@@ -74,9 +72,12 @@ class ScreenRow:
     rank: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (``widths`` as a list)."""
+        """Strict-JSON-ready dictionary (``widths`` as a list; a non-finite number as None)."""
         out = asdict(self)
         out["widths"] = list(self.widths)
+        for key, value in out.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None
         return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import numbers
 import os
@@ -16,6 +15,7 @@ import numpy as np
 
 from .._errors import DepthscopeError, DepthscopeWarning
 from .._optional import import_torch
+from ..report._output import dumps_json
 from ._probe import METRICS, InputCache, ProbeResult, probe_with_cache
 
 __all__ = ["CSV_NAME", "JSON_NAME", "TrainingMonitor", "lightning_callback"]
@@ -196,7 +196,7 @@ class TrainingMonitor:
             self._started = True
         csv_file, json_file = self._logs
         self._csv.writerows([step, *row] for row in zip(*columns.values(), strict=True))
-        json_file.write(json.dumps({"step": step, **result.to_dict()}, allow_nan=False) + "\n")
+        json_file.write(dumps_json({"step": step, **result.to_dict()}) + "\n")
         csv_file.flush()  # complete lines on disk after every probe
         json_file.flush()
         if self._writer is not None:
