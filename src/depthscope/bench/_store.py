@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import DepthscopeError
-from ..report._output import jsonable
+from ..report._output import atomic_write_text, write_json
 
 __all__ = [
     "CHECKSUM",
@@ -62,40 +60,9 @@ def _line(cells: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    The temporary file is flushed and ``fsync``-ed first, so ``path`` holds either its old
-    content or ``text``, whatever interrupts the write.
-    """
-    handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, newline=""
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-    _fsync_directory(path.parent)
-
-
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write strict JSON (non-finite numbers as ``null``) atomically, indented, with a newline."""
-    atomic_write_text(path, json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
+    """Write strict JSON (non-finite numbers as ``null``) atomically: :func:`write_json`."""
+    write_json(path, value)
 
 
 def remove_temporaries(directory: Path, names: Sequence[str]) -> None:

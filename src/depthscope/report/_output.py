@@ -7,12 +7,14 @@ shape, through :func:`prepare_out_dir`, :func:`write_outputs` and :func:`write_m
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,13 +189,44 @@ def dumps_json(value: Any, *, indent: int | None = None) -> str:
     return json.dumps(strict_json(value), indent=indent, allow_nan=False)
 
 
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a folder
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    The temporary file is flushed and ``fsync``-ed first, so ``path`` holds either its old
+    content or ``text``, whatever interrupts the write.
+    """
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, newline=""
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+    _fsync_directory(path.parent)
+
+
 def write_json(path: Path, value: Any) -> None:
     """Write ``value`` as strict JSON (:func:`dumps_json`) with indentation and a newline.
 
     Non-finite numbers are written as ``null`` and flagged under ``"nonfinite_values"``
     (:func:`strict_json`), never as ``NaN`` or ``Infinity``.
     """
-    path.write_text(dumps_json(value, indent=2) + "\n")
+    atomic_write_text(path, dumps_json(value, indent=2) + "\n")
 
 
 def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
@@ -221,7 +254,7 @@ def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
         elif path.suffix == ".npz":
             np.savez_compressed(path, **value)
         else:
-            path.write_text(value)
+            atomic_write_text(path, value)
         files.append(name)
     return files
 
@@ -392,7 +425,7 @@ class Progress:
     def stage(self, text: str) -> None:
         """Print ``name: [elapsed] text`` on stderr."""
         if not self.quiet:
-            print(f"{self.name}: [{self.elapsed:6.1f} s] {text}", file=sys.stderr, flush=True)
+            _say(f"{self.name}: [{self.elapsed:6.1f} s] {text}")
 
     def counter(self, label: str) -> Callable[[int, int], None] | None:
         """Return a ``progress(done, total)`` callback for :func:`depthscope.simulate`."""
@@ -404,11 +437,20 @@ class Progress:
         def report(done: int, total: int) -> None:
             if done == total:
                 end = "\r" if tty else ""
-                print(f"{end}{self.name}: {label} {done}/{total}", file=sys.stderr, flush=True)
+                _say(f"{end}{self.name}: {label} {done}/{total}")
             elif tty:
-                print(f"\r{self.name}: {label} {done}/{total}", end="", file=sys.stderr, flush=True)
+                _say(f"\r{self.name}: {label} {done}/{total}", end="")
             elif done * 10 >= (printed[0] + 1) * total:  # not a terminal: every tenth
                 printed[0] = done * 10 // total
                 self.stage(f"{label} {done}/{total}")
 
         return report
+
+
+def _say(text: str, end: str = "\n") -> None:
+    """Print progress on stderr; a closed pipe (``2>&1 | head``) drops it, the work goes on."""
+    try:
+        print(text, end=end, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
