@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from ._common import add_command, command_line
+from ._common import add_command, command_line, positive_int
 
 __all__ = ["register"]
 
@@ -47,10 +47,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="8 architectures x 3 seeds (under 2 minutes)"
     )
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per architecture (5)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument(
-        "--max-train", type=int, default=None, help="use only the first N training examples"
+        "--seeds", type=positive_int, default=None, help="seeds per architecture (5)"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--max-train",
+        type=positive_int,
+        default=None,
+        help="use only the first N training examples",
     )
     parser.add_argument("--force", action="store_true", help="start afresh in a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")

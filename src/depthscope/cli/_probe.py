@@ -19,7 +19,7 @@ import numpy as np
 
 from .._errors import DepthscopeError, DepthscopeWarning
 from ..report._output import prepare_out_dir, write_manifest, write_outputs
-from ._common import add_command, command_line
+from ._common import add_command, command_line, nonneg_seed, positive_float, positive_int
 
 __all__ = ["register"]
 
@@ -75,11 +75,17 @@ def register(subparsers: Any) -> None:
         help="module name patterns to probe (fnmatch); default: every activation module",
     )
     parser.add_argument("--pair", nargs=2, type=int, default=(0, 1), metavar=("I", "J"))
-    parser.add_argument("--tolerance", type=float, default=1e-3, help="numerical-rank τ")
-    parser.add_argument("--max-features", type=int, metavar="N", help="subsample coordinates")
-    parser.add_argument("--channels", type=int, metavar="C", help="subsample channels (≥3-D)")
-    parser.add_argument("--positions", type=int, metavar="P", help="subsample positions (≥3-D)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subsampling")
+    parser.add_argument("--tolerance", type=positive_float, default=1e-3, help="numerical-rank τ")
+    parser.add_argument(
+        "--max-features", type=positive_int, metavar="N", help="subsample coordinates"
+    )
+    parser.add_argument(
+        "--channels", type=positive_int, metavar="C", help="subsample channels (≥3-D)"
+    )
+    parser.add_argument(
+        "--positions", type=positive_int, metavar="P", help="subsample positions (≥3-D)"
+    )
+    parser.add_argument("--seed", type=nonneg_seed, default=0, help="seed of the subsampling")
     parser.add_argument("--no-theory", action="store_true", help="skip the theory overlay")
     parser.add_argument("--no-figure", action="store_true", help="skip probe.png / probe.svg")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
