@@ -414,3 +414,29 @@ def test_finite_width_methods_refuse_networks_they_do_not_cover() -> None:
 def test_network_parameters_are_checked(kwargs) -> None:
     with pytest.raises(ds.DepthscopeError):
         ds.predict("8x3", 1.0, method="infinite", **kwargs)
+
+
+def test_cli_predict_takes_the_network_flags(capsys) -> None:
+    from depthscope.cli import main
+
+    args = [
+        "predict",
+        "64x3",
+        "--method",
+        "infinite",
+        "--activation",
+        "tanh",
+        "--weight-std",
+        "1.2",
+        "--bias-std",
+        "0.1",
+        "--json",
+    ]
+    assert main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    expected = ds.predict(
+        "64x3", math.pi / 2, method="infinite", activation="tanh", weight_std=1.2, bias_std=0.1
+    )
+    assert d["mean"] == expected.mean.tolist() and "tanh" in d["network"]
+    assert main(["predict", "64x3", "--activation", "gelu"]) == 2  # finite width: not covered
+    assert "method='infinite'" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from .._architecture import parse_architecture
 from .._errors import DepthscopeError
 from ..report._output import dumps_json
 from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
-from ._common import add_command, angle, positive_int
+from ._common import add_command, angle, nonneg_float, positive_float, positive_int
 
 __all__ = ["MAX_APPROX2_DEPTH", "register"]
 
@@ -57,6 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "[input-dim, n_1, ..., n_L] (needs --input-dim)",
     )
     parser.add_argument("--input-dim", type=positive_int, default=None, help="input dimension n_0")
+    network = parser.add_argument_group(
+        "the network beyond the paper (predicted with --method infinite only, for now)"
+    )
+    network.add_argument(
+        "--activation",
+        default="relu",
+        help="relu (default), leaky:S, abs, tanh, erf, gelu or silu",
+    )
+    network.add_argument(
+        "--weight-std", type=positive_float, default=math.sqrt(2.0), help="σ_w (default √2, He)"
+    )
+    network.add_argument("--bias-std", type=nonneg_float, default=0.0, help="σ_b (default 0)")
+    network.add_argument("--q0", type=positive_float, default=1.0, help="‖x‖²/n0 (default 1)")
+    network.add_argument("--residual", default=None, help="residual blocks, e.g. block:0.5")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -65,7 +79,12 @@ def format_table(prediction: Prediction) -> str:
     """Render a prediction as a fixed-width per-layer table."""
     lines = [
         f"# depthscope predict {prediction.architecture}  θ0 = {prediction.theta0:.6g}  "
-        f"method = {prediction.method}  convention = {prediction.convention}",
+        f"method = {prediction.method}  convention = {prediction.convention}"
+        + (
+            ""
+            if prediction.network == Prediction.network  # the default: the paper's network
+            else f"  network: {prediction.network}"
+        ),
         "# ln sin²θ_ℓ per layer (layer 0 = the inputs); q2.5/q97.5: central 95% interval",
         f"{'layer':>5} {'width':>6} {'mean':>10} {'sd':>8} {'q2.5':>10} {'q97.5':>10}",
     ]
@@ -111,6 +130,11 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         convention=args.convention,
         input_dim=args.input_dim,
+        activation=args.activation,
+        weight_std=args.weight_std,
+        bias_std=args.bias_std,
+        q0=args.q0,
+        residual=args.residual,
     )
     if args.json:
         print(dumps_json(prediction.to_dict()))
