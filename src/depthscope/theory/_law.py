@@ -30,7 +30,16 @@ from scipy import sparse
 
 from .._types import FloatArray
 
-__all__ = ["LEVELS", "Law", "LawKernel", "atom_probabilities", "kernel", "propagate_law"]
+__all__ = [
+    "LEVELS",
+    "FinalLaws",
+    "Law",
+    "LawKernel",
+    "atom_probabilities",
+    "kernel",
+    "propagate_final",
+    "propagate_law",
+]
 
 _U_TOP = math.log(math.pi / 2.0)
 _THETA_SMALL = 1e-8
@@ -237,20 +246,38 @@ def spacing(widths: tuple[int, ...]) -> float:
     return min(0.1, sd / _CELLS_PER_SD)
 
 
-@lru_cache(maxsize=64)  # a fine grid × a narrow width is ~10 MB: bound the cache
-def kernel(n: int, h: float) -> LawKernel:
-    """Build (and cache) the transition structure of width ``n`` on the grid of spacing ``h``."""
-    n_mod = math.ceil((_U_TOP - _U_SMALL) / h)
-    u_src = np.concatenate([[_U_TOP], _U_TOP - (np.arange(n_mod) + 0.5) * h])
+@cache
+def _spacing_of(n: int) -> float:
+    """Grid spacing of a width-``n`` layer's law: :func:`spacing` of that width alone."""
+    return spacing((n,))
+
+
+def _n_cells(h: float) -> int:
+    """Cells above θ = 1e-8 on the grid of spacing ``h``."""
+    return math.ceil((_U_TOP - _U_SMALL) / h)
+
+
+@lru_cache(maxsize=256)  # cached per (width, target grid, source grid): ~1 MB each at most
+def kernel(n: int, h: float, h_src: float | None = None) -> LawKernel:
+    """Build (and cache) the transition structure of width ``n`` onto the grid of spacing ``h``.
+
+    The moderate sources are the centres of the cells of spacing ``h_src`` (default ``h``): a
+    layer whose grid differs from the previous layer's maps its law across (a remap without
+    interpolation error: each row is the exact one-step law from the source centre). The
+    scale-invariant template is always from ``h`` to ``h`` (the window is remapped first).
+    """
+    h_src = h if h_src is None else h_src
+    n_mod, n_src = _n_cells(h), _n_cells(h_src)
+    u_src = np.concatenate([[_U_TOP], _U_TOP - (np.arange(n_src) + 0.5) * h_src])
     cells, mass, atoms = _rows(u_src, n, h)
     spill = int(cells.max()) + 1 - n_mod
-    rows = np.repeat(np.arange(1 + n_mod), cells.shape[1])
+    rows = np.repeat(np.arange(1 + n_src), cells.shape[1])
     cols = 1 + cells.astype(np.intp).ravel()
     matrix = sparse.coo_matrix(
-        (mass.ravel(), (rows, cols)), shape=(1 + n_mod, 1 + n_mod + max(spill, 0))
+        (mass.ravel(), (rows, cols)), shape=(1 + n_src, 1 + n_mod + max(spill, 0))
     ).tocsr()
     matrix = matrix + sparse.csr_matrix(
-        (atoms[2], (np.arange(1 + n_mod), np.zeros(1 + n_mod, dtype=np.intp))),
+        (atoms[2], (np.arange(1 + n_src), np.zeros(1 + n_src, dtype=np.intp))),
         shape=matrix.shape,
     )
     matrix = matrix.T.tocsr()
@@ -263,6 +290,27 @@ def kernel(n: int, h: float) -> LawKernel:
     return LawKernel(
         n, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
     )
+
+
+def _remap_window(low: FloatArray, low_start: int, h_src: float, h: float) -> tuple[FloatArray, int]:
+    """Move a window of cells of spacing ``h_src`` onto the grid of spacing ``h``.
+
+    Each cell's mass is shared linearly between the two target cells whose centres bracket its
+    centre (mean-preserving; it adds ≤ h²/4 of variance per remap, in a region where the law is
+    already many cells wide).
+    """
+    if not len(low) or h_src == h:
+        return low, low_start
+    p = (low_start + np.arange(len(low)) + 0.5) * (h_src / h) - 0.5
+    j = np.floor(p).astype(np.intp)
+    frac = p - j
+    lo = int(j[0])
+    out = np.bincount(j - lo, low * (1.0 - frac), minlength=int(j[-1]) - lo + 2)
+    out[1:] += np.bincount(j - lo, low * frac, minlength=int(j[-1]) - lo + 1)
+    keep = np.flatnonzero(out > _TRIM)
+    if not len(keep):
+        return out[:0], _n_cells(h)
+    return out[keep[0] : keep[-1] + 1], lo + int(keep[0])
 
 
 @dataclass(frozen=True)
@@ -367,69 +415,115 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
         Per-layer dead/collapsed probabilities and the conditional law of ln sin²θ_ℓ.
     """
     depth = len(widths)
-    h = h_start = spacing(tuple(sorted(set(widths))))
     dead, coll, atom_out = np.zeros(depth + 1), np.zeros(depth + 1), np.zeros(depth + 1)
     live = np.ones(depth + 1)
     mean, sd = np.full(depth + 1, np.nan), np.zeros(depth + 1)
     quant = np.full((depth + 1, len(LEVELS)), np.nan)
     mean[0] = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
     quant[0] = mean[0]
-    state_atom, d_mass, c_mass = 0.0, 0.0, 0.0
-    mod, low, low_start = np.zeros(0), np.zeros(0), 0
     if depth:
-        # Layer 1 exactly from θ₀ (which may exceed π/2 and lie off the grid).
-        u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), widths[0])
-        d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
-        dead[1], coll[1], live[1] = d_mass, c_mass, float(w1[0].sum()) + a1
-        mean[1], sd[1], atom_out[1], quant[1] = _first_layer(theta0, widths[0], u1[0], w1[0], a1)
-        if depth > 1:
-            ker = kernel(widths[1], h)
-            dies = c_mass * 0.5**ker.n
-            # Layer 2 from the exact layer-1 points (grouped by 4, mean-preserving) and the atom
-            # when layer 1's law is narrow on the grid (θ₀ near π); else from layer 1's cells.
-            w = w1[0] / max(float(w1[0].sum()), 1e-300)
-            spread = math.sqrt(max(float(w @ u1[0] ** 2) - float(w @ u1[0]) ** 2, 0.0))
-            if spread < 6.0 * h:
-                src_u = np.append(_group(u1[0] * w1[0]) / np.maximum(_group(w1[0]), 1e-300), _U_TOP)
-                src_w = np.append(_group(w1[0]), a1)
-                cells, mass, atoms = _rows(src_u, widths[1], h)
-                d_mass += dies + float(src_w @ atoms[0])
-                c_mass += float(src_w @ atoms[1]) - dies
-                state_atom = float(src_w @ atoms[2])
-                idx = cells.astype(np.intp).ravel()
-                start = int(idx.min())
-                dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(float)
-                mod, low, low_start = _place(dense, start, ker.n_moderate)
-            else:
-                idx = np.floor((_U_TOP - u1[0]) / h).astype(np.intp)
-                start = int(idx.min())
-                dense = np.bincount(idx - start, w1[0]).astype(float)
-                mod, low, low_start = _place(dense, start, ker.n_moderate)
-                state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
-                d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
+        mean[1], sd[1], atom_out[1], quant[1], dead[1], coll[1], live[1] = _layer_one(
+            widths[0], theta0
+        )
+    if depth < 2:
+        return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+    # Each layer's law lives on its own width's grid (a narrow layer's wide law on a coarse
+    # grid) while it is above θ = 1e-8; once mass reaches the scale-invariant window (deep or
+    # tiny-angle chains) the chain moves to one grid, the widest width's, for all later layers
+    # (so the window is remapped once, not at every change of width).
+    h_fix = spacing(tuple(sorted(set(widths))))
+    state = _layer_two(widths[0], widths[1], theta0, _spacing_of(widths[0]), _spacing_of(widths[1]))
+    if len(state[2]):
+        state = _layer_two(widths[0], widths[1], theta0, h_fix, h_fix)
+    fixed, scale = bool(len(state[2])), 1.0
     for layer in range(2, depth + 1):
         if layer > 2:
-            ker = kernel(widths[layer - 1], h)
-            dies = c_mass * 0.5**ker.n
-            state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
-            d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
+            n = widths[layer - 1]
+            state = _advance(state, n, (h_fix if fixed else _spacing_of(n)) * scale)
+            fixed = fixed or bool(len(state[2]))
+        state = _fold(state)
+        state_atom, mod, low, low_start, h, d_mass, c_mass = state
         dead[layer], coll[layer] = d_mass, c_mass
-        mod_mass = state_atom + float(mod.sum())
-        if 0.0 < mod_mass < _FOLD:  # negligible mass above 1e-8: move it to the window's top
-            n_mod = len(mod)
-            low, low_start = _join([(n_mod, np.array([mod_mass])), (low_start, low)], n_mod)
-            mod = np.zeros(n_mod)
-            state_atom = 0.0
         live[layer] = state_atom + float(mod.sum()) + float(low.sum())
         mean[layer], sd[layer], atom_out[layer], quant[layer] = _summarise(
             state_atom, mod, low, low_start, h
         )
         # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
-        # to 2× the one-step sd; the Sheppard-corrected kernels keep the per-step variance).
-        if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and h < _MAX_COARSEN * h_start:
+        # to 8× the layer's own spacing; the Sheppard-corrected kernels keep the per-step
+        # variance); later layers' grids are coarsened by the same factor.
+        if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and scale < _MAX_COARSEN:
             mod, low, low_start = _coarsen(mod, low, low_start, h)
-            h *= 2.0
+            state = (state_atom, mod, low, low_start, 2.0 * h, d_mass, c_mass)
+            scale *= 2.0
     return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+# The chain's state after a layer: (atom at π/2, moderate cells, window, window start, grid
+# spacing, dead mass, collapsed mass).
+State = tuple[float, FloatArray, FloatArray, int, float, float, float]
+
+
+@lru_cache(maxsize=1024)
+def _layer_one(n: int, theta0: float) -> tuple[float, float, float, FloatArray, float, float, float]:
+    """Layer 1 exactly from θ₀: (mean, sd, atom share, quantiles, dead, collapsed, live)."""
+    u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n)
+    d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
+    m, s, a, q = _first_layer(theta0, n, u1[0], w1[0], a1)
+    return m, s, a, q, d_mass, c_mass, float(w1[0].sum()) + a1
+
+
+@lru_cache(maxsize=1024)
+def _layer_two(n1: int, n2: int, theta0: float, h1: float, h: float) -> State:
+    """The chain's state after layer 2 (on the grid ``h``), from the exact layer 1 (grid h1)."""
+    u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n1)
+    d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
+    ker = kernel(n2, h, h1)
+    dies = c_mass * 0.5**n2
+    # Layer 2 from the exact layer-1 points (grouped by 4, mean-preserving) and the atom when
+    # layer 1's law is narrow on the grid (θ₀ near π); else from layer 1's cells.
+    w = w1[0] / max(float(w1[0].sum()), 1e-300)
+    spread = math.sqrt(max(float(w @ u1[0] ** 2) - float(w @ u1[0]) ** 2, 0.0))
+    if spread < 6.0 * h:
+        src_u = np.append(_group(u1[0] * w1[0]) / np.maximum(_group(w1[0]), 1e-300), _U_TOP)
+        src_w = np.append(_group(w1[0]), a1)
+        cells, mass, atoms = _rows(src_u, n2, h)
+        d_mass += dies + float(src_w @ atoms[0])
+        c_mass += float(src_w @ atoms[1]) - dies
+        state_atom = float(src_w @ atoms[2])
+        idx = cells.astype(np.intp).ravel()
+        start = int(idx.min())
+        dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(float)
+        mod, low, low_start = _place(dense, start, ker.n_moderate)
+    else:
+        idx = np.floor((_U_TOP - u1[0]) / h1).astype(np.intp)
+        start = int(idx.min())
+        dense = np.bincount(idx - start, w1[0]).astype(float)
+        mod, low, low_start = _place(dense, start, _n_cells(h1))
+        low, low_start = _remap_window(low, low_start, h1, h)
+        state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
+        d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
+    return state_atom, mod, low, low_start, h, d_mass, c_mass
+
+
+def _advance(state: State, n: int, h: float) -> State:
+    """One layer of width ``n`` onto the grid of spacing ``h``."""
+    state_atom, mod, low, low_start, h_src, d_mass, c_mass = state
+    ker = kernel(n, h, h_src)
+    low, low_start = _remap_window(low, low_start, h_src, h)
+    dies = c_mass * 0.5**n
+    state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
+    return state_atom, mod, low, low_start, h, d_mass + dies + dd, c_mass - dies + dc
+
+
+def _fold(state: State) -> State:
+    """Move a negligible mass above θ = 1e-8 (< 1e-14) to the window's top."""
+    state_atom, mod, low, low_start, h, d_mass, c_mass = state
+    mod_mass = state_atom + float(mod.sum())
+    if 0.0 < mod_mass < _FOLD:
+        n_mod = len(mod)
+        low, low_start = _join([(n_mod, np.array([mod_mass])), (low_start, low)], n_mod)
+        return 0.0, np.zeros(n_mod), low, low_start, h, d_mass, c_mass
+    return state
 
 
 def _coarsen(
@@ -585,3 +679,167 @@ def _summarise(atom: float, mod: FloatArray, low: FloatArray, low_start: int, h:
     nz = np.flatnonzero(masses)
     first, last = int(nz[0]), int(nz[-1]) + 1
     return m, s, atom / live, np.interp(LEVELS, cdf[first : last + 1], edges[first : last + 1])
+
+
+@dataclass(frozen=True)
+class FinalLaws:
+    """Final-layer summaries of many architectures (:func:`propagate_final`), index-aligned.
+
+    Attributes
+    ----------
+    depth : ndarray of int, shape (B,)
+        Number of hidden layers L of each architecture.
+    mean, sd, dead, collapsed, live, atom : ndarray, shape (B,)
+        ``Law.mean[L]`` … ``Law.atom[L]`` of :func:`propagate_law` for each architecture.
+    layer_means : ndarray, shape (B, max depth + 1)
+        ``Law.mean[0..L]`` per architecture, NaN beyond its depth.
+    """
+
+    depth: np.ndarray
+    mean: FloatArray
+    sd: FloatArray
+    dead: FloatArray
+    collapsed: FloatArray
+    live: FloatArray
+    atom: FloatArray
+    layer_means: FloatArray
+
+
+@lru_cache(maxsize=256)
+def _columns(n: int, h: float, h_src: float) -> sparse.csc_matrix:
+    """The kernel's matrix by columns (sources), for slicing to the occupied cells."""
+    return kernel(n, h, h_src).matrix.tocsc()
+
+
+@cache
+def _x_centres(h: float) -> FloatArray:
+    """X at the centres of the cells above θ = 1e-8 on the grid of spacing ``h``."""
+    return _x_half_cells(h)[1 : 2 * _n_cells(h) : 2].copy()
+
+
+def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> FinalLaws:
+    """Final-layer law (and per-layer means) of many architectures from one ``theta0``.
+
+    Equal to :func:`propagate_law` per architecture (to rounding: the same kernels, grids and
+    steps), but batched: at each layer the architectures on the same source grid whose next
+    width is the same are stepped together by one sparse-matrix × dense-matrix product,
+    restricted to the cells they occupy. Architectures whose law reaches θ < 1e-8 (tiny θ₀,
+    very deep chains) are handed to :func:`propagate_law` one by one.
+
+    Parameters
+    ----------
+    architectures : sequence of tuple of int
+        Hidden widths of each architecture (depth ≥ 0).
+    theta0 : float
+        Angle between the inputs, in (0, π].
+
+    Returns
+    -------
+    FinalLaws
+    """
+    archs = [tuple(int(n) for n in a) for a in architectures]
+    count = len(archs)
+    depth = np.array([len(a) for a in archs], dtype=np.intp)
+    top = int(depth.max()) if count else 0
+    out = FinalLaws(
+        depth,
+        *(np.full(count, np.nan) for _ in range(6)),
+        np.full((count, top + 1), np.nan),
+    )
+    mean0 = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
+    out.layer_means[:, 0] = mean0
+    # State of the batched architectures: atom, dead, collapsed; moderate cells with the range
+    # [lo, hi) they occupy; grid spacing.
+    atom, dead, coll = np.zeros(count), np.zeros(count), np.zeros(count)
+    mods: dict[int, FloatArray] = {}
+    lo, hi = np.zeros(count, dtype=np.intp), np.zeros(count, dtype=np.intp)
+    grid: dict[int, float] = {}
+    slow: list[int] = []
+
+    for i, a in enumerate(archs):
+        if len(a) < 3:
+            slow.append(i)
+            continue
+        out.layer_means[i, 1] = _layer_one(a[0], theta0)[0]
+        s_atom, mod, low, _, h, d_mass, c_mass = _fold(
+            _layer_two(a[0], a[1], theta0, _spacing_of(a[0]), _spacing_of(a[1]))
+        )
+        if len(low):
+            slow.append(i)
+            continue
+        atom[i], dead[i], coll[i], grid[i] = s_atom, d_mass, c_mass, h
+        m, live = _moments(np.array([s_atom]), mod[None, :], h)
+        out.layer_means[i, 2] = m[0]
+        nz = np.flatnonzero(mod > _TRIM)
+        lo[i], hi[i] = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+        mods[i] = mod
+    for layer in range(3, top + 1):
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i in list(mods):
+            if depth[i] >= layer:
+                groups.setdefault((grid[i], archs[i][layer - 1]), []).append(i)
+        for (h_src, n), members in groups.items():
+            ids = np.array(members)
+            h = _spacing_of(n)
+            ker = kernel(n, h, h_src)
+            first, last = int(lo[ids].min()), int(hi[ids].max())
+            src = np.zeros((1 + last - first, len(ids)))
+            src[0] = atom[ids]
+            for col, i in enumerate(members):
+                src[1 + lo[i] - first : 1 + hi[i] - first, col] = mods[i][lo[i] : hi[i]]
+            cols = _columns(n, h, h_src)
+            rows = np.concatenate([[0], np.arange(1 + first, 1 + last)])
+            block = cols[:, rows]
+            new = block @ src  # (1 + n_mod + spill, G)
+            absorbed = ker.absorb[:, rows] @ src  # (2, G)
+            dies = coll[ids] * 0.5**n
+            dead[ids] += dies + absorbed[0]
+            coll[ids] += absorbed[1] - dies
+            n_mod = ker.n_moderate
+            new_mod = new[1 : 1 + n_mod].T
+            atom[ids] = new[0]
+            spilled = (new[1 + n_mod :] > _TRIM).any(axis=0)
+            mass = atom[ids] + new_mod.sum(axis=1)
+            folded = (mass > 0.0) & (mass < _FOLD)
+            means, _ = _moments(atom[ids], new_mod, h)
+            occupied = new_mod > _TRIM
+            any_cell = occupied.any(axis=1)
+            start = np.where(any_cell, occupied.argmax(axis=1), 0)
+            stop = np.where(any_cell, n_mod - occupied[:, ::-1].argmax(axis=1), 0)
+            for col, i in enumerate(members):
+                if spilled[col] or folded[col]:
+                    slow.append(i)
+                    del mods[i]
+                    continue
+                mods[i] = new_mod[col]
+                grid[i] = h
+                lo[i], hi[i] = start[col], stop[col]
+                out.layer_means[i, layer] = means[col]
+    # Final layers of the batched architectures.
+    for i, mod in mods.items():
+        h = grid[i]
+        m, live = _moments(np.array([atom[i]]), mod[None, :], h)
+        x = _x_centres(h)
+        out.mean[i], out.live[i] = m[0], live[0]
+        out.dead[i], out.collapsed[i] = dead[i], coll[i]
+        if live[0] > 1e-300:
+            var = float(mod @ (x - m[0]) ** 2) + atom[i] * m[0] ** 2
+            out.sd[i] = math.sqrt(max(var, 0.0) / live[0])
+            out.atom[i] = atom[i] / live[0]
+        else:
+            out.sd[i], out.atom[i] = 0.0, 0.0
+    for i in slow:
+        law = propagate_law(archs[i], theta0)
+        for key in ("mean", "sd", "dead", "collapsed", "live", "atom"):
+            getattr(out, key)[i] = getattr(law, key)[-1]
+        out.layer_means[i, : depth[i] + 1] = law.mean
+    return out
+
+
+def _moments(atom: FloatArray, mods: FloatArray, h: float) -> tuple[FloatArray, FloatArray]:
+    """Mean of X (NaN where no live mass) and the live mass, for rows of moderate cells."""
+    x = _x_centres(h)
+    live = atom + mods.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(live > 1e-300, (mods @ x[: mods.shape[1]]) / live, np.nan)
+    return mean, live
