@@ -51,6 +51,7 @@ _COARSEN_CELLS = 600  # window length from which a wide law may be coarsened
 _MAX_COARSEN = 7.9  # h may grow to 8× its start (2× the one-step sd)
 _FOLD = 1e-14  # mass above θ = 1e-8 below which it joins the scale-invariant window
 _TRIM = 1e-18  # cells of the moving window below this mass are dropped at its ends
+_SPILL = 1e-12  # a first spill below θ = 1e-8 of at most this mass stays in the last cell above
 _tail = np.array([1e-4, 1e-3, 5e-3])
 #: Levels at which each layer's continuous part is stored as quantiles (0 and 1: support ends).
 LEVELS = np.concatenate([[0.0], _tail, np.linspace(0.01, 0.99, 99), 1.0 - _tail[::-1], [1.0]])
@@ -234,6 +235,7 @@ class LawKernel(NamedTuple):
     template: FloatArray  # scale-invariant row: mass to cell k + offset + j
     offset: int
     absorb_small: tuple[float, float]  # P(dead), P(collapsed) in the scale-invariant limit
+    columns: sparse.csc_matrix | None = None  # ``matrix`` by columns (sliced to occupied cells)
 
 
 def spacing(widths: tuple[int, ...]) -> float:
@@ -288,7 +290,14 @@ def kernel(n: int, h: float, h_src: float | None = None) -> LawKernel:
     offset = int(shift.min())
     template: FloatArray = np.bincount(shift - offset, mass0[0]).astype(np.float64)
     return LawKernel(
-        n, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
+        n,
+        n_mod,
+        matrix,
+        atoms[:2],
+        template,
+        offset,
+        (float(atoms0[0, 0]), float(atoms0[1, 0])),
+        matrix.tocsc(),
     )
 
 
@@ -435,27 +444,48 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
     state = _layer_two(widths[0], widths[1], theta0, _spacing_of(widths[0]), _spacing_of(widths[1]))
     if len(state[2]):
         state = _layer_two(widths[0], widths[1], theta0, h_fix, h_fix)
-    fixed, scale = bool(len(state[2])), 1.0
-    for layer in range(2, depth + 1):
-        if layer > 2:
-            n = widths[layer - 1]
+    for layer, (state_atom, mod, low, low_start, h, d_mass, c_mass), summary in _chain(
+        widths, state, 2, bool(len(state[2])), 1.0, _summarise
+    ):
+        dead[layer], coll[layer] = d_mass, c_mass
+        live[layer] = state_atom + float(mod.sum()) + float(low.sum())
+        mean[layer], sd[layer], atom_out[layer], quant[layer] = summary
+    return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+def _chain(widths, state, layer, fixed, scale, summarise):  # type: ignore[no-untyped-def]
+    """Yield (layer, state, summary) from ``state`` at ``layer`` (already stepped) onwards."""
+    h_fix = spacing(tuple(sorted(set(widths))))
+    for ell in range(layer, len(widths) + 1):
+        if ell > layer:
+            n = widths[ell - 1]
             state = _advance(state, n, (h_fix if fixed else _spacing_of(n)) * scale)
             fixed = fixed or bool(len(state[2]))
         state = _fold(state)
-        state_atom, mod, low, low_start, h, d_mass, c_mass = state
-        dead[layer], coll[layer] = d_mass, c_mass
-        live[layer] = state_atom + float(mod.sum()) + float(low.sum())
-        mean[layer], sd[layer], atom_out[layer], quant[layer] = _summarise(
-            state_atom, mod, low, low_start, h
-        )
+        summary = summarise(*state[:5])
+        yield ell, state, summary
         # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
         # to 8× the layer's own spacing; the Sheppard-corrected kernels keep the per-step
         # variance); later layers' grids are coarsened by the same factor.
-        if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and scale < _MAX_COARSEN:
+        state_atom, mod, low, low_start, h, d_mass, c_mass = state
+        if len(low) > _COARSEN_CELLS and summary[1] > 48.0 * h and scale < _MAX_COARSEN:
             mod, low, low_start = _coarsen(mod, low, low_start, h)
             state = (state_atom, mod, low, low_start, 2.0 * h, d_mass, c_mass)
             scale *= 2.0
-    return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+def _light(
+    atom: float, mod: FloatArray, low: FloatArray, low_start: int, h: float
+) -> tuple[float, float, float]:
+    """Mean, sd and atom share of X, as :func:`_summarise` gives them (no quantiles)."""
+    live = atom + float(mod.sum()) + float(low.sum())
+    if live <= 1e-300:
+        return math.nan, 0.0, 0.0
+    xm = _x_centres(h)[: len(mod)]
+    xw = 2.0 * (_U_TOP - (low_start + 0.5 + np.arange(len(low))) * h)
+    m = (float(mod @ xm) + float(low @ xw)) / live
+    var = float(mod @ (xm - m) ** 2) + float(low @ (xw - m) ** 2) + atom * m * m
+    return m, math.sqrt(max(var, 0.0) / live), atom / live
 
 
 # The chain's state after a layer: (atom at π/2, moderate cells, window, window start, grid
@@ -500,8 +530,11 @@ def _layer_two(n1: int, n2: int, theta0: float, h1: float, h: float) -> State:
         dense = np.bincount(idx - start, w1[0]).astype(float)
         mod, low, low_start = _place(dense, start, _n_cells(h1))
         low, low_start = _remap_window(low, low_start, h1, h)
+        had_window = bool(len(low))
         state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
         d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
+        if not had_window:
+            mod, low, low_start = _keep_spill(mod, low, low_start)
     return state_atom, mod, low, low_start, h, d_mass, c_mass
 
 
@@ -511,8 +544,26 @@ def _advance(state: State, n: int, h: float) -> State:
     ker = kernel(n, h, h_src)
     low, low_start = _remap_window(low, low_start, h_src, h)
     dies = c_mass * 0.5**n
+    had_window = bool(len(low))
     state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
+    if not had_window:
+        mod, low, low_start = _keep_spill(mod, low, low_start)
     return state_atom, mod, low, low_start, h, d_mass + dies + dd, c_mass - dies + dc
+
+
+def _keep_spill(mod: FloatArray, low: FloatArray, low_start: int) -> tuple[FloatArray, FloatArray, int]:
+    """Keep a first spill below θ = 1e-8 of total mass ≤ 1e-12 in the last cell above it.
+
+    Moving ≤ 1e-12 of mass by a few units of ln θ changes no moment by more than ~1e-11, and a
+    chain whose far tail merely touches θ = 1e-8 keeps its per-layer grids (see
+    :func:`propagate_law`); a real spill (deep or narrow chains) opens the window as before.
+    """
+    total = float(low.sum())
+    if 0.0 < total <= _SPILL and len(mod):
+        mod = mod.copy()
+        mod[-1] += total
+        return mod, low[:0], len(mod)
+    return mod, low, low_start
 
 
 def _fold(state: State) -> State:
@@ -579,15 +630,25 @@ def _step(
     d_mass = c_mass = 0.0
     pieces: list[tuple[int, FloatArray]] = []
     new_atom = 0.0
-    if atom > 0.0 or mod.any():
-        src = np.concatenate([[atom], mod])
-        out = ker.matrix @ src
+    occupied = np.flatnonzero(mod > _TRIM)  # cells below 1e-18 at the ends are not stepped
+    if atom > 0.0 or len(occupied):
+        lo, hi = (int(occupied[0]), int(occupied[-1]) + 1) if len(occupied) else (0, 0)
+        cols = ker.columns
+        ptr = cols.indptr
+        a, b = ptr[1 + lo], ptr[1 + hi]
+        if 4 * (b - a) > cols.nnz:  # most of the matrix: one sparse product is faster
+            out = ker.matrix @ np.concatenate([[atom], mod])
+        else:  # the occupied columns only
+            values = np.repeat(mod[lo:hi], np.diff(ptr[1 + lo : 2 + hi])) * cols.data[a:b]
+            out = np.bincount(cols.indices[a:b], values, minlength=cols.shape[0])
+            out[cols.indices[ptr[0] : ptr[1]]] += atom * cols.data[ptr[0] : ptr[1]]
         new_atom = float(out[0])
         new_mod += out[1 : 1 + n_mod]
         if len(out) > 1 + n_mod:
             pieces.append((n_mod, out[1 + n_mod :]))
-        d_mass += float(ker.absorb[0] @ src)
-        c_mass += float(ker.absorb[1] @ src)
+        absorbed = ker.absorb[:, 1 + lo : 1 + hi] @ mod[lo:hi] + atom * ker.absorb[:, 0]
+        d_mass += float(absorbed[0])
+        c_mass += float(absorbed[1])
     if len(low):
         total = float(low.sum())
         d_mass += total * ker.absorb_small[0]
@@ -705,12 +766,6 @@ class FinalLaws:
     layer_means: FloatArray
 
 
-@lru_cache(maxsize=256)
-def _columns(n: int, h: float, h_src: float) -> sparse.csc_matrix:
-    """The kernel's matrix by columns (sources), for slicing to the occupied cells."""
-    return kernel(n, h, h_src).matrix.tocsc()
-
-
 @cache
 def _x_centres(h: float) -> FloatArray:
     """X at the centres of the cells above θ = 1e-8 on the grid of spacing ``h``."""
@@ -787,7 +842,7 @@ def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> Fina
             src[0] = atom[ids]
             for col, i in enumerate(members):
                 src[1 + lo[i] - first : 1 + hi[i] - first, col] = mods[i][lo[i] : hi[i]]
-            cols = _columns(n, h, h_src)
+            cols = ker.columns
             rows = np.concatenate([[0], np.arange(1 + first, 1 + last)])
             block = cols[:, rows]
             new = block @ src  # (1 + n_mod + spill, G)
@@ -798,7 +853,9 @@ def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> Fina
             n_mod = ker.n_moderate
             new_mod = new[1 : 1 + n_mod].T
             atom[ids] = new[0]
-            spilled = (new[1 + n_mod :] > _TRIM).any(axis=0)
+            spill = new[1 + n_mod :].sum(axis=0)
+            spilled = spill > _SPILL
+            new[n_mod] += np.where(spilled, 0.0, spill)
             mass = atom[ids] + new_mod.sum(axis=1)
             folded = (mass > 0.0) & (mass < _FOLD)
             means, _ = _moments(atom[ids], new_mod, h)
@@ -808,7 +865,20 @@ def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> Fina
             stop = np.where(any_cell, n_mod - occupied[:, ::-1].argmax(axis=1), 0)
             for col, i in enumerate(members):
                 if spilled[col] or folded[col]:
-                    slow.append(i)
+                    # Exactly propagate_law's state: the spill as its window (trimmed), or,
+                    # when small, already kept in the last cell above θ = 1e-8.
+                    piece = new[1 + n_mod :, col] if spilled[col] else new[:0, col]
+                    low, low_start = _join([(n_mod, piece)], n_mod)
+                    state = (
+                        float(new[0, col]),
+                        new[1 : 1 + n_mod, col].copy(),
+                        low,
+                        low_start,
+                        h,
+                        float(dead[i]),
+                        float(coll[i]),
+                    )
+                    _finish(out, i, archs[i], state, layer)
                     del mods[i]
                     continue
                 mods[i] = new_mod[col]
@@ -843,3 +913,14 @@ def _moments(atom: FloatArray, mods: FloatArray, h: float) -> tuple[FloatArray, 
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(live > 1e-300, (mods @ x[: mods.shape[1]]) / live, np.nan)
     return mean, live
+
+
+def _finish(out: FinalLaws, i: int, widths: tuple[int, ...], state: State, layer: int) -> None:
+    """Carry architecture ``i`` on alone from ``state`` (stepped to ``layer``, not yet folded)."""
+    summary = (math.nan, 0.0, 0.0)
+    for ell, state, summary in _chain(widths, state, layer, bool(len(state[2])), 1.0, _light):
+        out.layer_means[i, ell] = summary[0]
+    state_atom, mod, low, _, _, d_mass, c_mass = state
+    out.mean[i], out.sd[i], out.atom[i] = summary
+    out.dead[i], out.collapsed[i] = d_mass, c_mass
+    out.live[i] = state_atom + float(mod.sum()) + float(low.sum())
