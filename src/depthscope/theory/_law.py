@@ -640,7 +640,7 @@ def _step(
             out = ker.matrix @ np.concatenate([[atom], mod])
         else:  # the occupied columns only
             values = np.repeat(mod[lo:hi], np.diff(ptr[1 + lo : 2 + hi])) * cols.data[a:b]
-            out = np.bincount(cols.indices[a:b], values, minlength=cols.shape[0])
+            out = np.bincount(cols.indices[a:b], values, cols.shape[0]).astype(np.float64)
             out[cols.indices[ptr[0] : ptr[1]]] += atom * cols.data[ptr[0] : ptr[1]]
         new_atom = float(out[0])
         new_mod += out[1 : 1 + n_mod]
