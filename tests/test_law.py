@@ -122,7 +122,9 @@ def test_very_deep_narrow_network_is_fast_and_finite():
 def test_batched_final_laws_equal_propagate_law_per_architecture(theta0):
     rng = np.random.default_rng(7)
     menu = [4, 8, 16, 32, 64, 128, 256, 512]
-    archs = [tuple(int(n) for n in rng.choice(menu, size=int(rng.integers(1, 41)))) for _ in range(12)]
+    archs = [
+        tuple(int(n) for n in rng.choice(menu, size=int(rng.integers(1, 41)))) for _ in range(12)
+    ]
     archs += [(), (8,), (8, 512), (8,) * 45, (512,) * 30, (16, 64) * 12]
     final = _law.propagate_final(archs, theta0)
     assert final.layer_means.shape == (len(archs), max(map(len, archs)) + 1)

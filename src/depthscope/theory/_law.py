@@ -19,10 +19,11 @@ below, a convolution with one template over a moving window (so θ₀ down to 1e
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -235,7 +236,7 @@ class LawKernel(NamedTuple):
     template: FloatArray  # scale-invariant row: mass to cell k + offset + j
     offset: int
     absorb_small: tuple[float, float]  # P(dead), P(collapsed) in the scale-invariant limit
-    columns: sparse.csc_matrix | None = None  # ``matrix`` by columns (sliced to occupied cells)
+    columns: sparse.csc_matrix  # ``matrix`` by columns (sliced to the occupied cells)
 
 
 def spacing(widths: tuple[int, ...]) -> float:
@@ -301,7 +302,9 @@ def kernel(n: int, h: float, h_src: float | None = None) -> LawKernel:
     )
 
 
-def _remap_window(low: FloatArray, low_start: int, h_src: float, h: float) -> tuple[FloatArray, int]:
+def _remap_window(
+    low: FloatArray, low_start: int, h_src: float, h: float
+) -> tuple[FloatArray, int]:
     """Move a window of cells of spacing ``h_src`` onto the grid of spacing ``h``.
 
     Each cell's mass is shared linearly between the two target cells whose centres bracket its
@@ -314,7 +317,7 @@ def _remap_window(low: FloatArray, low_start: int, h_src: float, h: float) -> tu
     j = np.floor(p).astype(np.intp)
     frac = p - j
     lo = int(j[0])
-    out = np.bincount(j - lo, low * (1.0 - frac), minlength=int(j[-1]) - lo + 2)
+    out = np.bincount(j - lo, low * (1.0 - frac), int(j[-1]) - lo + 2).astype(np.float64)
     out[1:] += np.bincount(j - lo, low * frac, minlength=int(j[-1]) - lo + 1)
     keep = np.flatnonzero(out > _TRIM)
     if not len(keep):
@@ -444,7 +447,7 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
     state = _layer_two(widths[0], widths[1], theta0, _spacing_of(widths[0]), _spacing_of(widths[1]))
     if len(state[2]):
         state = _layer_two(widths[0], widths[1], theta0, h_fix, h_fix)
-    for layer, (state_atom, mod, low, low_start, h, d_mass, c_mass), summary in _chain(
+    for layer, (state_atom, mod, low, _, _, d_mass, c_mass), summary in _chain(
         widths, state, 2, bool(len(state[2])), 1.0, _summarise
     ):
         dead[layer], coll[layer] = d_mass, c_mass
@@ -453,7 +456,14 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
     return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
 
 
-def _chain(widths, state, layer, fixed, scale, summarise):  # type: ignore[no-untyped-def]
+def _chain(
+    widths: tuple[int, ...],
+    state: State,
+    layer: int,
+    fixed: bool,
+    scale: float,
+    summarise: Callable[..., Any],
+) -> Iterator[tuple[int, State, Any]]:
     """Yield (layer, state, summary) from ``state`` at ``layer`` (already stepped) onwards."""
     h_fix = spacing(tuple(sorted(set(widths))))
     for ell in range(layer, len(widths) + 1):
@@ -494,7 +504,9 @@ State = tuple[float, FloatArray, FloatArray, int, float, float, float]
 
 
 @lru_cache(maxsize=1024)
-def _layer_one(n: int, theta0: float) -> tuple[float, float, float, FloatArray, float, float, float]:
+def _layer_one(
+    n: int, theta0: float
+) -> tuple[float, float, float, FloatArray, float, float, float]:
     """Layer 1 exactly from θ₀: (mean, sd, atom share, quantiles, dead, collapsed, live)."""
     u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n)
     d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
@@ -504,7 +516,7 @@ def _layer_one(n: int, theta0: float) -> tuple[float, float, float, FloatArray, 
 
 @lru_cache(maxsize=1024)
 def _layer_two(n1: int, n2: int, theta0: float, h1: float, h: float) -> State:
-    """The chain's state after layer 2 (on the grid ``h``), from the exact layer 1 (grid h1)."""
+    """Return the chain's state after layer 2 (grid ``h``) from the exact layer 1 (grid h1)."""
     u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n1)
     d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
     ker = kernel(n2, h, h1)
@@ -551,7 +563,9 @@ def _advance(state: State, n: int, h: float) -> State:
     return state_atom, mod, low, low_start, h, d_mass + dies + dd, c_mass - dies + dc
 
 
-def _keep_spill(mod: FloatArray, low: FloatArray, low_start: int) -> tuple[FloatArray, FloatArray, int]:
+def _keep_spill(
+    mod: FloatArray, low: FloatArray, low_start: int
+) -> tuple[FloatArray, FloatArray, int]:
     """Keep a first spill below θ = 1e-8 of total mass ≤ 1e-12 in the last cell above it.
 
     Moving ≤ 1e-12 of mass by a few units of ln θ changes no moment by more than ~1e-11, and a
@@ -796,10 +810,16 @@ def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> Fina
     count = len(archs)
     depth = np.array([len(a) for a in archs], dtype=np.intp)
     top = int(depth.max()) if count else 0
+    nan = np.full(count, np.nan)
     out = FinalLaws(
-        depth,
-        *(np.full(count, np.nan) for _ in range(6)),
-        np.full((count, top + 1), np.nan),
+        depth=depth,
+        mean=nan.copy(),
+        sd=nan.copy(),
+        dead=nan.copy(),
+        collapsed=nan.copy(),
+        live=nan.copy(),
+        atom=nan.copy(),
+        layer_means=np.full((count, top + 1), np.nan),
     )
     mean0 = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
     out.layer_means[:, 0] = mean0
@@ -917,10 +937,11 @@ def _moments(atom: FloatArray, mods: FloatArray, h: float) -> tuple[FloatArray, 
 
 def _finish(out: FinalLaws, i: int, widths: tuple[int, ...], state: State, layer: int) -> None:
     """Carry architecture ``i`` on alone from ``state`` (stepped to ``layer``, not yet folded)."""
-    summary = (math.nan, 0.0, 0.0)
-    for ell, state, summary in _chain(widths, state, layer, bool(len(state[2])), 1.0, _light):
+    summary, last = (math.nan, 0.0, 0.0), state
+    for ell, stepped, summary in _chain(widths, state, layer, bool(len(state[2])), 1.0, _light):
         out.layer_means[i, ell] = summary[0]
-    state_atom, mod, low, _, _, d_mass, c_mass = state
+        last = stepped
+    state_atom, mod, low, _, _, d_mass, c_mass = last
     out.mean[i], out.sd[i], out.atom[i] = summary
     out.dead[i], out.collapsed[i] = d_mass, c_mass
     out.live[i] = state_atom + float(mod.sum()) + float(low.sum())
