@@ -52,7 +52,7 @@ _COARSEN_CELLS = 600  # window length from which a wide law may be coarsened
 _MAX_COARSEN = 7.9  # h may grow to 8× its start (2× the one-step sd)
 _FOLD = 1e-14  # mass above θ = 1e-8 below which it joins the scale-invariant window
 _TRIM = 1e-18  # cells of the moving window below this mass are dropped at its ends
-_SPILL = 1e-12  # a first spill below θ = 1e-8 of at most this mass stays in the last cell above
+_SPILL = 1e-7  # a first spill below θ = 1e-8 of at most this mass stays in the last cell above
 _tail = np.array([1e-4, 1e-3, 5e-3])
 #: Levels at which each layer's continuous part is stored as quantiles (0 and 1: support ends).
 LEVELS = np.concatenate([[0.0], _tail, np.linspace(0.01, 0.99, 99), 1.0 - _tail[::-1], [1.0]])
@@ -566,9 +566,10 @@ def _advance(state: State, n: int, h: float) -> State:
 def _keep_spill(
     mod: FloatArray, low: FloatArray, low_start: int
 ) -> tuple[FloatArray, FloatArray, int]:
-    """Keep a first spill below θ = 1e-8 of total mass ≤ 1e-12 in the last cell above it.
+    """Keep a first spill below θ = 1e-8 of total mass ≤ 1e-7 in the last cell above it.
 
-    Moving ≤ 1e-12 of mass by a few units of ln θ changes no moment by more than ~1e-11, and a
+    Moving ≤ 1e-7 of mass (≤ 2e-7 with what is kept from earlier layers) by tens of units of
+    ln θ moves the mean of X by ≤ ~2e-5 and any CDF value by ≤ ~2e-7, and a
     chain whose far tail merely touches θ = 1e-8 keeps its per-layer grids (see
     :func:`propagate_law`); a real spill (deep or narrow chains) opens the window as before.
     """
@@ -780,6 +781,12 @@ class FinalLaws:
     layer_means: FloatArray
 
 
+@lru_cache(maxsize=256)
+def _atom_column(n: int, h: float, h_src: float) -> FloatArray:
+    """Return the kernel's column for a source at θ = π/2 (the atom), dense."""
+    return np.asarray(kernel(n, h, h_src).columns[:, 0].toarray()).ravel()
+
+
 @cache
 def _x_centres(h: float) -> FloatArray:
     """X at the centres of the cells above θ = 1e-8 on the grid of spacing ``h``."""
@@ -863,10 +870,10 @@ def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> Fina
             for col, i in enumerate(members):
                 src[1 + lo[i] - first : 1 + hi[i] - first, col] = mods[i][lo[i] : hi[i]]
             cols = ker.columns
-            rows = np.concatenate([[0], np.arange(1 + first, 1 + last)])
-            block = cols[:, rows]
-            new = block @ src  # (1 + n_mod + spill, G)
-            absorbed = ker.absorb[:, rows] @ src  # (2, G)
+            new = cols[:, 1 + first : 1 + last] @ src[1:]  # (1 + n_mod + spill, G)
+            new += np.outer(_atom_column(n, h, h_src), src[0])
+            absorbed = ker.absorb[:, 1 + first : 1 + last] @ src[1:]  # (2, G)
+            absorbed += np.outer(ker.absorb[:, 0], src[0])
             dies = coll[ids] * 0.5**n
             dead[ids] += dies + absorbed[0]
             coll[ids] += absorbed[1] - dies
