@@ -8,12 +8,15 @@ z = √n (ln θ' − ln θ_∞(θ)) on a grid of (θ, n) (``tools/make_law_table
 ``docs/law-table.md``). Below θ = 1e-8 the law of z does not depend on θ (scale invariance),
 so the kernel in u = ln θ is a convolution there and there is no floor on θ.
 
-The law of u_ℓ is carried on a uniform grid of cells in u (spacing h: a quarter of the widest
-width's one-step sd), with the atom at π/2 as its own state and the dead and collapsed
-masses as absorbing states (a collapsed pair dies with probability 2⁻ⁿ per layer, as the
-simulator counts it). The grid is split at u_s = ln 1e-8: above, a sparse transition matrix;
-below, a convolution with one template over a moving window (so θ₀ down to 1e-300 and depth
-10,000 cost the same as moderate angles).
+The law of u_ℓ is carried on a uniform grid of cells in u, each layer on its own width's grid
+(spacing h(n): a quarter of the width's one-step sd, at most 0.1; the kernel maps the previous
+layer's grid onto it) until mass reaches θ < 1e-8, then on the widest width's grid, with the
+atom at π/2 as its own state and the dead and collapsed masses as absorbing states (a
+collapsed pair dies with probability 2⁻ⁿ per layer, as the simulator counts it). The grid is
+split at u_s = ln 1e-8: above, a sparse transition matrix; below, a convolution with one
+template over a moving window (so θ₀ down to 1e-300 and depth 10,000 cost the same as
+moderate angles). :func:`propagate_final` steps many architectures together (one sparse ×
+dense product per source grid and width per layer).
 """
 
 from __future__ import annotations
