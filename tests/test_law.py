@@ -118,6 +118,39 @@ def test_very_deep_narrow_network_is_fast_and_finite():
     assert np.all(np.isfinite(law.mean)) and law.mean[-1] < -300.0
 
 
+@pytest.mark.parametrize("theta0", [1.0, math.pi / 2, 3.0, 1e-12])
+def test_batched_final_laws_equal_propagate_law_per_architecture(theta0):
+    rng = np.random.default_rng(7)
+    menu = [4, 8, 16, 32, 64, 128, 256, 512]
+    archs = [
+        tuple(int(n) for n in rng.choice(menu, size=int(rng.integers(1, 41)))) for _ in range(12)
+    ]
+    archs += [(), (8,), (8, 512), (8,) * 45, (512,) * 30, (16, 64) * 12]
+    final = _law.propagate_final(archs, theta0)
+    assert final.layer_means.shape == (len(archs), max(map(len, archs)) + 1)
+    for i, widths in enumerate(archs):
+        law = _law.propagate_law(widths, theta0)
+        assert final.depth[i] == len(widths)
+        for key in ("mean", "sd", "dead", "collapsed", "live", "atom"):
+            np.testing.assert_allclose(getattr(final, key)[i], getattr(law, key)[-1], atol=1e-10)
+        np.testing.assert_allclose(final.layer_means[i, : len(widths) + 1], law.mean, atol=1e-10)
+        assert np.isnan(final.layer_means[i, len(widths) + 1 :]).all()
+
+
+def test_mixed_widths_keep_each_layer_on_its_own_grid():
+    """A bottleneck's narrow layers on their own coarse grid agree with the finest-grid chain."""
+    widths = (512, 8, 512, 8, 512, 512, 16, 256)
+    law = _law.propagate_law(widths, 1.0)
+    fine = _law.spacing(tuple(sorted(set(widths))))
+    assert _law._spacing_of(8) > 4 * fine  # the width-8 layers run on a much coarser grid
+    # Reference: every layer on the finest grid (the previous scheme).
+    state = _law._layer_two(512, 8, 1.0, fine, fine)
+    for layer, n in enumerate(widths[2:], start=3):
+        state = _law._advance(state, n, fine)
+        m, s, _ = _law._light(*state[:5])
+        assert abs(law.mean[layer] - m) <= 0.01 * s and abs(law.sd[layer] / s - 1) <= 0.01
+
+
 # ---------------------------------------------------------------------------------------------
 # Calibration against exact simulation (slow)
 # ---------------------------------------------------------------------------------------------

@@ -8,21 +8,25 @@ z = √n (ln θ' − ln θ_∞(θ)) on a grid of (θ, n) (``tools/make_law_table
 ``docs/law-table.md``). Below θ = 1e-8 the law of z does not depend on θ (scale invariance),
 so the kernel in u = ln θ is a convolution there and there is no floor on θ.
 
-The law of u_ℓ is carried on a uniform grid of cells in u (spacing h: a quarter of the widest
-width's one-step sd), with the atom at π/2 as its own state and the dead and collapsed
-masses as absorbing states (a collapsed pair dies with probability 2⁻ⁿ per layer, as the
-simulator counts it). The grid is split at u_s = ln 1e-8: above, a sparse transition matrix;
-below, a convolution with one template over a moving window (so θ₀ down to 1e-300 and depth
-10,000 cost the same as moderate angles).
+The law of u_ℓ is carried on a uniform grid of cells in u, each layer on its own width's grid
+(spacing h(n): a quarter of the width's one-step sd, at most 0.1; the kernel maps the previous
+layer's grid onto it) until mass reaches θ < 1e-8, then on the widest width's grid, with the
+atom at π/2 as its own state and the dead and collapsed masses as absorbing states (a
+collapsed pair dies with probability 2⁻ⁿ per layer, as the simulator counts it). The grid is
+split at u_s = ln 1e-8: above, a sparse transition matrix; below, a convolution with one
+template over a moving window (so θ₀ down to 1e-300 and depth 10,000 cost the same as
+moderate angles). :func:`propagate_final` steps many architectures together (one sparse ×
+dense product per source grid and width per layer).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,7 +34,16 @@ from scipy import sparse
 
 from .._types import FloatArray
 
-__all__ = ["LEVELS", "Law", "LawKernel", "atom_probabilities", "kernel", "propagate_law"]
+__all__ = [
+    "LEVELS",
+    "FinalLaws",
+    "Law",
+    "LawKernel",
+    "atom_probabilities",
+    "kernel",
+    "propagate_final",
+    "propagate_law",
+]
 
 _U_TOP = math.log(math.pi / 2.0)
 _THETA_SMALL = 1e-8
@@ -42,6 +55,7 @@ _COARSEN_CELLS = 600  # window length from which a wide law may be coarsened
 _MAX_COARSEN = 7.9  # h may grow to 8× its start (2× the one-step sd)
 _FOLD = 1e-14  # mass above θ = 1e-8 below which it joins the scale-invariant window
 _TRIM = 1e-18  # cells of the moving window below this mass are dropped at its ends
+_SPILL = 1e-7  # a first spill below θ = 1e-8 of at most this mass stays in the last cell above
 _tail = np.array([1e-4, 1e-3, 5e-3])
 #: Levels at which each layer's continuous part is stored as quantiles (0 and 1: support ends).
 LEVELS = np.concatenate([[0.0], _tail, np.linspace(0.01, 0.99, 99), 1.0 - _tail[::-1], [1.0]])
@@ -225,6 +239,7 @@ class LawKernel(NamedTuple):
     template: FloatArray  # scale-invariant row: mass to cell k + offset + j
     offset: int
     absorb_small: tuple[float, float]  # P(dead), P(collapsed) in the scale-invariant limit
+    columns: sparse.csc_matrix  # ``matrix`` by columns (sliced to the occupied cells)
 
 
 def spacing(widths: tuple[int, ...]) -> float:
@@ -237,20 +252,38 @@ def spacing(widths: tuple[int, ...]) -> float:
     return min(0.1, sd / _CELLS_PER_SD)
 
 
-@lru_cache(maxsize=64)  # a fine grid × a narrow width is ~10 MB: bound the cache
-def kernel(n: int, h: float) -> LawKernel:
-    """Build (and cache) the transition structure of width ``n`` on the grid of spacing ``h``."""
-    n_mod = math.ceil((_U_TOP - _U_SMALL) / h)
-    u_src = np.concatenate([[_U_TOP], _U_TOP - (np.arange(n_mod) + 0.5) * h])
+@cache
+def _spacing_of(n: int) -> float:
+    """Grid spacing of a width-``n`` layer's law: :func:`spacing` of that width alone."""
+    return spacing((n,))
+
+
+def _n_cells(h: float) -> int:
+    """Cells above θ = 1e-8 on the grid of spacing ``h``."""
+    return math.ceil((_U_TOP - _U_SMALL) / h)
+
+
+@lru_cache(maxsize=256)  # cached per (width, target grid, source grid): ~1 MB each at most
+def kernel(n: int, h: float, h_src: float | None = None) -> LawKernel:
+    """Build (and cache) the transition structure of width ``n`` onto the grid of spacing ``h``.
+
+    The moderate sources are the centres of the cells of spacing ``h_src`` (default ``h``): a
+    layer whose grid differs from the previous layer's maps its law across (a remap without
+    interpolation error: each row is the exact one-step law from the source centre). The
+    scale-invariant template is always from ``h`` to ``h`` (the window is remapped first).
+    """
+    h_src = h if h_src is None else h_src
+    n_mod, n_src = _n_cells(h), _n_cells(h_src)
+    u_src = np.concatenate([[_U_TOP], _U_TOP - (np.arange(n_src) + 0.5) * h_src])
     cells, mass, atoms = _rows(u_src, n, h)
     spill = int(cells.max()) + 1 - n_mod
-    rows = np.repeat(np.arange(1 + n_mod), cells.shape[1])
+    rows = np.repeat(np.arange(1 + n_src), cells.shape[1])
     cols = 1 + cells.astype(np.intp).ravel()
     matrix = sparse.coo_matrix(
-        (mass.ravel(), (rows, cols)), shape=(1 + n_mod, 1 + n_mod + max(spill, 0))
+        (mass.ravel(), (rows, cols)), shape=(1 + n_src, 1 + n_mod + max(spill, 0))
     ).tocsr()
     matrix = matrix + sparse.csr_matrix(
-        (atoms[2], (np.arange(1 + n_mod), np.zeros(1 + n_mod, dtype=np.intp))),
+        (atoms[2], (np.arange(1 + n_src), np.zeros(1 + n_src, dtype=np.intp))),
         shape=matrix.shape,
     )
     matrix = matrix.T.tocsr()
@@ -261,8 +294,38 @@ def kernel(n: int, h: float) -> LawKernel:
     offset = int(shift.min())
     template: FloatArray = np.bincount(shift - offset, mass0[0]).astype(np.float64)
     return LawKernel(
-        n, n_mod, matrix, atoms[:2], template, offset, (float(atoms0[0, 0]), float(atoms0[1, 0]))
+        n,
+        n_mod,
+        matrix,
+        atoms[:2],
+        template,
+        offset,
+        (float(atoms0[0, 0]), float(atoms0[1, 0])),
+        matrix.tocsc(),
     )
+
+
+def _remap_window(
+    low: FloatArray, low_start: int, h_src: float, h: float
+) -> tuple[FloatArray, int]:
+    """Move a window of cells of spacing ``h_src`` onto the grid of spacing ``h``.
+
+    Each cell's mass is shared linearly between the two target cells whose centres bracket its
+    centre (mean-preserving; it adds ≤ h²/4 of variance per remap, in a region where the law is
+    already many cells wide).
+    """
+    if not len(low) or h_src == h:
+        return low, low_start
+    p = (low_start + np.arange(len(low)) + 0.5) * (h_src / h) - 0.5
+    j = np.floor(p).astype(np.intp)
+    frac = p - j
+    lo = int(j[0])
+    out = np.bincount(j - lo, low * (1.0 - frac), int(j[-1]) - lo + 2).astype(np.float64)
+    out[1:] += np.bincount(j - lo, low * frac, minlength=int(j[-1]) - lo + 1)
+    keep = np.flatnonzero(out > _TRIM)
+    if not len(keep):
+        return out[:0], _n_cells(h)
+    return out[keep[0] : keep[-1] + 1], lo + int(keep[0])
 
 
 @dataclass(frozen=True)
@@ -367,69 +430,169 @@ def propagate_law(widths: tuple[int, ...], theta0: float) -> Law:
         Per-layer dead/collapsed probabilities and the conditional law of ln sin²θ_ℓ.
     """
     depth = len(widths)
-    h = h_start = spacing(tuple(sorted(set(widths))))
     dead, coll, atom_out = np.zeros(depth + 1), np.zeros(depth + 1), np.zeros(depth + 1)
     live = np.ones(depth + 1)
     mean, sd = np.full(depth + 1, np.nan), np.zeros(depth + 1)
     quant = np.full((depth + 1, len(LEVELS)), np.nan)
     mean[0] = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
     quant[0] = mean[0]
-    state_atom, d_mass, c_mass = 0.0, 0.0, 0.0
-    mod, low, low_start = np.zeros(0), np.zeros(0), 0
     if depth:
-        # Layer 1 exactly from θ₀ (which may exceed π/2 and lie off the grid).
-        u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), widths[0])
-        d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
-        dead[1], coll[1], live[1] = d_mass, c_mass, float(w1[0].sum()) + a1
-        mean[1], sd[1], atom_out[1], quant[1] = _first_layer(theta0, widths[0], u1[0], w1[0], a1)
-        if depth > 1:
-            ker = kernel(widths[1], h)
-            dies = c_mass * 0.5**ker.n
-            # Layer 2 from the exact layer-1 points (grouped by 4, mean-preserving) and the atom
-            # when layer 1's law is narrow on the grid (θ₀ near π); else from layer 1's cells.
-            w = w1[0] / max(float(w1[0].sum()), 1e-300)
-            spread = math.sqrt(max(float(w @ u1[0] ** 2) - float(w @ u1[0]) ** 2, 0.0))
-            if spread < 6.0 * h:
-                src_u = np.append(_group(u1[0] * w1[0]) / np.maximum(_group(w1[0]), 1e-300), _U_TOP)
-                src_w = np.append(_group(w1[0]), a1)
-                cells, mass, atoms = _rows(src_u, widths[1], h)
-                d_mass += dies + float(src_w @ atoms[0])
-                c_mass += float(src_w @ atoms[1]) - dies
-                state_atom = float(src_w @ atoms[2])
-                idx = cells.astype(np.intp).ravel()
-                start = int(idx.min())
-                dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(float)
-                mod, low, low_start = _place(dense, start, ker.n_moderate)
-            else:
-                idx = np.floor((_U_TOP - u1[0]) / h).astype(np.intp)
-                start = int(idx.min())
-                dense = np.bincount(idx - start, w1[0]).astype(float)
-                mod, low, low_start = _place(dense, start, ker.n_moderate)
-                state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
-                d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
-    for layer in range(2, depth + 1):
-        if layer > 2:
-            ker = kernel(widths[layer - 1], h)
-            dies = c_mass * 0.5**ker.n
-            state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
-            d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
-        dead[layer], coll[layer] = d_mass, c_mass
-        mod_mass = state_atom + float(mod.sum())
-        if 0.0 < mod_mass < _FOLD:  # negligible mass above 1e-8: move it to the window's top
-            n_mod = len(mod)
-            low, low_start = _join([(n_mod, np.array([mod_mass])), (low_start, low)], n_mod)
-            mod = np.zeros(n_mod)
-            state_atom = 0.0
-        live[layer] = state_atom + float(mod.sum()) + float(low.sum())
-        mean[layer], sd[layer], atom_out[layer], quant[layer] = _summarise(
-            state_atom, mod, low, low_start, h
+        mean[1], sd[1], atom_out[1], quant[1], dead[1], coll[1], live[1] = _layer_one(
+            widths[0], theta0
         )
-        # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
-        # to 2× the one-step sd; the Sheppard-corrected kernels keep the per-step variance).
-        if len(low) > _COARSEN_CELLS and sd[layer] > 48.0 * h and h < _MAX_COARSEN * h_start:
-            mod, low, low_start = _coarsen(mod, low, low_start, h)
-            h *= 2.0
+    if depth < 2:
+        return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+    # Each layer's law lives on its own width's grid (a narrow layer's wide law on a coarse
+    # grid) while it is above θ = 1e-8; once mass reaches the scale-invariant window (deep or
+    # tiny-angle chains) the chain moves to one grid, the widest width's, for all later layers
+    # (so the window is remapped once, not at every change of width).
+    h_fix = spacing(tuple(sorted(set(widths))))
+    state = _layer_two(widths[0], widths[1], theta0, _spacing_of(widths[0]), _spacing_of(widths[1]))
+    if len(state[2]):
+        state = _layer_two(widths[0], widths[1], theta0, h_fix, h_fix)
+    for layer, (state_atom, mod, low, _, _, d_mass, c_mass), summary in _chain(
+        widths, state, 2, bool(len(state[2])), 1.0, _summarise
+    ):
+        dead[layer], coll[layer] = d_mass, c_mass
+        live[layer] = state_atom + float(mod.sum()) + float(low.sum())
+        mean[layer], sd[layer], atom_out[layer], quant[layer] = summary
     return Law(tuple(widths), theta0, dead, coll, live, atom_out, mean, sd, LEVELS, quant)
+
+
+def _chain(
+    widths: tuple[int, ...],
+    state: State,
+    layer: int,
+    fixed: bool,
+    scale: float,
+    summarise: Callable[..., Any],
+) -> Iterator[tuple[int, State, Any]]:
+    """Yield (layer, state, summary) from ``state`` at ``layer`` (already stepped) onwards."""
+    h_fix = spacing(tuple(sorted(set(widths))))
+    for ell in range(layer, len(widths) + 1):
+        if ell > layer:
+            n = widths[ell - 1]
+            state = _advance(state, n, (h_fix if fixed else _spacing_of(n)) * scale)
+            fixed = fixed or bool(len(state[2]))
+        state = _fold(state)
+        summary = summarise(*state[:5])
+        yield ell, state, summary
+        # Deep chains: once the law spans many cells, merge cells pairwise (h doubles, at most
+        # to 8× the layer's own spacing; the Sheppard-corrected kernels keep the per-step
+        # variance); later layers' grids are coarsened by the same factor.
+        state_atom, mod, low, low_start, h, d_mass, c_mass = state
+        if len(low) > _COARSEN_CELLS and summary[1] > 48.0 * h and scale < _MAX_COARSEN:
+            mod, low, low_start = _coarsen(mod, low, low_start, h)
+            state = (state_atom, mod, low, low_start, 2.0 * h, d_mass, c_mass)
+            scale *= 2.0
+
+
+def _light(
+    atom: float, mod: FloatArray, low: FloatArray, low_start: int, h: float
+) -> tuple[float, float, float]:
+    """Mean, sd and atom share of X, as :func:`_summarise` gives them (no quantiles)."""
+    live = atom + float(mod.sum()) + float(low.sum())
+    if live <= 1e-300:
+        return math.nan, 0.0, 0.0
+    xm = _x_centres(h)[: len(mod)]
+    xw = 2.0 * (_U_TOP - (low_start + 0.5 + np.arange(len(low))) * h)
+    m = (float(mod @ xm) + float(low @ xw)) / live
+    var = float(mod @ (xm - m) ** 2) + float(low @ (xw - m) ** 2) + atom * m * m
+    return m, math.sqrt(max(var, 0.0) / live), atom / live
+
+
+# The chain's state after a layer: (atom at π/2, moderate cells, window, window start, grid
+# spacing, dead mass, collapsed mass).
+State = tuple[float, FloatArray, FloatArray, int, float, float, float]
+
+
+@lru_cache(maxsize=1024)
+def _layer_one(
+    n: int, theta0: float
+) -> tuple[float, float, float, FloatArray, float, float, float]:
+    """Layer 1 exactly from θ₀: (mean, sd, atom share, quantiles, dead, collapsed, live)."""
+    u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n)
+    d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
+    m, s, a, q = _first_layer(theta0, n, u1[0], w1[0], a1)
+    return m, s, a, q, d_mass, c_mass, float(w1[0].sum()) + a1
+
+
+@lru_cache(maxsize=1024)
+def _layer_two(n1: int, n2: int, theta0: float, h1: float, h: float) -> State:
+    """Return the chain's state after layer 2 (grid ``h``) from the exact layer 1 (grid h1)."""
+    u1, w1, atoms1 = _targets(np.array([math.log(theta0)]), n1)
+    d_mass, c_mass, a1 = (float(v) for v in atoms1[:, 0])
+    ker = kernel(n2, h, h1)
+    dies = c_mass * 0.5**n2
+    # Layer 2 from the exact layer-1 points (grouped by 4, mean-preserving) and the atom when
+    # layer 1's law is narrow on the grid (θ₀ near π); else from layer 1's cells.
+    w = w1[0] / max(float(w1[0].sum()), 1e-300)
+    spread = math.sqrt(max(float(w @ u1[0] ** 2) - float(w @ u1[0]) ** 2, 0.0))
+    if spread < 6.0 * h:
+        src_u = np.append(_group(u1[0] * w1[0]) / np.maximum(_group(w1[0]), 1e-300), _U_TOP)
+        src_w = np.append(_group(w1[0]), a1)
+        cells, mass, atoms = _rows(src_u, n2, h)
+        d_mass += dies + float(src_w @ atoms[0])
+        c_mass += float(src_w @ atoms[1]) - dies
+        state_atom = float(src_w @ atoms[2])
+        idx = cells.astype(np.intp).ravel()
+        start = int(idx.min())
+        dense = np.bincount(idx - start, (mass * src_w[:, None]).ravel()).astype(float)
+        mod, low, low_start = _place(dense, start, ker.n_moderate)
+    else:
+        idx = np.floor((_U_TOP - u1[0]) / h1).astype(np.intp)
+        start = int(idx.min())
+        dense = np.bincount(idx - start, w1[0]).astype(float)
+        mod, low, low_start = _place(dense, start, _n_cells(h1))
+        low, low_start = _remap_window(low, low_start, h1, h)
+        had_window = bool(len(low))
+        state_atom, mod, low, low_start, dd, dc = _step(ker, a1, mod, low, low_start)
+        d_mass, c_mass = d_mass + dies + dd, c_mass - dies + dc
+        if not had_window:
+            mod, low, low_start = _keep_spill(mod, low, low_start)
+    return state_atom, mod, low, low_start, h, d_mass, c_mass
+
+
+def _advance(state: State, n: int, h: float) -> State:
+    """One layer of width ``n`` onto the grid of spacing ``h``."""
+    state_atom, mod, low, low_start, h_src, d_mass, c_mass = state
+    ker = kernel(n, h, h_src)
+    low, low_start = _remap_window(low, low_start, h_src, h)
+    dies = c_mass * 0.5**n
+    had_window = bool(len(low))
+    state_atom, mod, low, low_start, dd, dc = _step(ker, state_atom, mod, low, low_start)
+    if not had_window:
+        mod, low, low_start = _keep_spill(mod, low, low_start)
+    return state_atom, mod, low, low_start, h, d_mass + dies + dd, c_mass - dies + dc
+
+
+def _keep_spill(
+    mod: FloatArray, low: FloatArray, low_start: int
+) -> tuple[FloatArray, FloatArray, int]:
+    """Keep a first spill below θ = 1e-8 of total mass ≤ 1e-7 in the last cell above it.
+
+    Moving ≤ 1e-7 of mass (≤ 2e-7 with what is kept from earlier layers) by tens of units of
+    ln θ moves the mean of X by ≤ ~2e-5 and any CDF value by ≤ ~2e-7, and a
+    chain whose far tail merely touches θ = 1e-8 keeps its per-layer grids (see
+    :func:`propagate_law`); a real spill (deep or narrow chains) opens the window as before.
+    """
+    total = float(low.sum())
+    if 0.0 < total <= _SPILL and len(mod):
+        mod = mod.copy()
+        mod[-1] += total
+        return mod, low[:0], len(mod)
+    return mod, low, low_start
+
+
+def _fold(state: State) -> State:
+    """Move a negligible mass above θ = 1e-8 (< 1e-14) to the window's top."""
+    state_atom, mod, low, low_start, h, d_mass, c_mass = state
+    mod_mass = state_atom + float(mod.sum())
+    if 0.0 < mod_mass < _FOLD:
+        n_mod = len(mod)
+        low, low_start = _join([(n_mod, np.array([mod_mass])), (low_start, low)], n_mod)
+        return 0.0, np.zeros(n_mod), low, low_start, h, d_mass, c_mass
+    return state
 
 
 def _coarsen(
@@ -485,15 +648,25 @@ def _step(
     d_mass = c_mass = 0.0
     pieces: list[tuple[int, FloatArray]] = []
     new_atom = 0.0
-    if atom > 0.0 or mod.any():
-        src = np.concatenate([[atom], mod])
-        out = ker.matrix @ src
+    occupied = np.flatnonzero(mod > _TRIM)  # cells below 1e-18 at the ends are not stepped
+    if atom > 0.0 or len(occupied):
+        lo, hi = (int(occupied[0]), int(occupied[-1]) + 1) if len(occupied) else (0, 0)
+        cols = ker.columns
+        ptr = cols.indptr
+        a, b = ptr[1 + lo], ptr[1 + hi]
+        if 4 * (b - a) > cols.nnz:  # most of the matrix: one sparse product is faster
+            out = ker.matrix @ np.concatenate([[atom], mod])
+        else:  # the occupied columns only
+            values = np.repeat(mod[lo:hi], np.diff(ptr[1 + lo : 2 + hi])) * cols.data[a:b]
+            out = np.bincount(cols.indices[a:b], values, cols.shape[0]).astype(np.float64)
+            out[cols.indices[ptr[0] : ptr[1]]] += atom * cols.data[ptr[0] : ptr[1]]
         new_atom = float(out[0])
         new_mod += out[1 : 1 + n_mod]
         if len(out) > 1 + n_mod:
             pieces.append((n_mod, out[1 + n_mod :]))
-        d_mass += float(ker.absorb[0] @ src)
-        c_mass += float(ker.absorb[1] @ src)
+        absorbed = ker.absorb[:, 1 + lo : 1 + hi] @ mod[lo:hi] + atom * ker.absorb[:, 0]
+        d_mass += float(absorbed[0])
+        c_mass += float(absorbed[1])
     if len(low):
         total = float(low.sum())
         d_mass += total * ker.absorb_small[0]
@@ -585,3 +758,200 @@ def _summarise(atom: float, mod: FloatArray, low: FloatArray, low_start: int, h:
     nz = np.flatnonzero(masses)
     first, last = int(nz[0]), int(nz[-1]) + 1
     return m, s, atom / live, np.interp(LEVELS, cdf[first : last + 1], edges[first : last + 1])
+
+
+@dataclass(frozen=True)
+class FinalLaws:
+    """Final-layer summaries of many architectures (:func:`propagate_final`), index-aligned.
+
+    Attributes
+    ----------
+    depth : ndarray of int, shape (B,)
+        Number of hidden layers L of each architecture.
+    mean, sd, dead, collapsed, live, atom : ndarray, shape (B,)
+        ``Law.mean[L]`` … ``Law.atom[L]`` of :func:`propagate_law` for each architecture.
+    layer_means : ndarray, shape (B, max depth + 1)
+        ``Law.mean[0..L]`` per architecture, NaN beyond its depth.
+    """
+
+    depth: np.ndarray
+    mean: FloatArray
+    sd: FloatArray
+    dead: FloatArray
+    collapsed: FloatArray
+    live: FloatArray
+    atom: FloatArray
+    layer_means: FloatArray
+
+
+@lru_cache(maxsize=256)
+def _atom_column(n: int, h: float, h_src: float) -> FloatArray:
+    """Return the kernel's column for a source at θ = π/2 (the atom), dense."""
+    return np.asarray(kernel(n, h, h_src).columns[:, 0].toarray()).ravel()
+
+
+@cache
+def _x_centres(h: float) -> FloatArray:
+    """X at the centres of the cells above θ = 1e-8 on the grid of spacing ``h``."""
+    return _x_half_cells(h)[1 : 2 * _n_cells(h) : 2].copy()
+
+
+def propagate_final(architectures: list[tuple[int, ...]], theta0: float) -> FinalLaws:
+    """Final-layer law (and per-layer means) of many architectures from one ``theta0``.
+
+    Equal to :func:`propagate_law` per architecture (to rounding: the same kernels, grids and
+    steps), but batched: at each layer the architectures on the same source grid whose next
+    width is the same are stepped together by one sparse-matrix × dense-matrix product,
+    restricted to the cells they occupy. Architectures whose law reaches θ < 1e-8 (tiny θ₀,
+    very deep chains) are handed to :func:`propagate_law` one by one.
+
+    Parameters
+    ----------
+    architectures : sequence of tuple of int
+        Hidden widths of each architecture (depth ≥ 0).
+    theta0 : float
+        Angle between the inputs, in (0, π].
+
+    Returns
+    -------
+    FinalLaws
+    """
+    archs = [tuple(int(n) for n in a) for a in architectures]
+    count = len(archs)
+    depth = np.array([len(a) for a in archs], dtype=np.intp)
+    top = int(depth.max()) if count else 0
+    nan = np.full(count, np.nan)
+    out = FinalLaws(
+        depth=depth,
+        mean=nan.copy(),
+        sd=nan.copy(),
+        dead=nan.copy(),
+        collapsed=nan.copy(),
+        live=nan.copy(),
+        atom=nan.copy(),
+        layer_means=np.full((count, top + 1), np.nan),
+    )
+    mean0 = -math.inf if theta0 >= math.pi else 2.0 * math.log(math.sin(theta0))
+    out.layer_means[:, 0] = mean0
+    # State of the batched architectures: atom, dead, collapsed; moderate cells with the range
+    # [lo, hi) they occupy; grid spacing.
+    atom, dead, coll = np.zeros(count), np.zeros(count), np.zeros(count)
+    mods: dict[int, FloatArray] = {}
+    lo, hi = np.zeros(count, dtype=np.intp), np.zeros(count, dtype=np.intp)
+    grid: dict[int, float] = {}
+    slow: list[int] = []
+
+    for i, a in enumerate(archs):
+        if len(a) < 3:
+            slow.append(i)
+            continue
+        out.layer_means[i, 1] = _layer_one(a[0], theta0)[0]
+        s_atom, mod, low, _, h, d_mass, c_mass = _fold(
+            _layer_two(a[0], a[1], theta0, _spacing_of(a[0]), _spacing_of(a[1]))
+        )
+        if len(low):
+            slow.append(i)
+            continue
+        atom[i], dead[i], coll[i], grid[i] = s_atom, d_mass, c_mass, h
+        m, live = _moments(np.array([s_atom]), mod[None, :], h)
+        out.layer_means[i, 2] = m[0]
+        nz = np.flatnonzero(mod > _TRIM)
+        lo[i], hi[i] = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)
+        mods[i] = mod
+    for layer in range(3, top + 1):
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i in list(mods):
+            if depth[i] >= layer:
+                groups.setdefault((grid[i], archs[i][layer - 1]), []).append(i)
+        for (h_src, n), members in groups.items():
+            ids = np.array(members)
+            h = _spacing_of(n)
+            ker = kernel(n, h, h_src)
+            first, last = int(lo[ids].min()), int(hi[ids].max())
+            src = np.zeros((1 + last - first, len(ids)))
+            src[0] = atom[ids]
+            for col, i in enumerate(members):
+                src[1 + lo[i] - first : 1 + hi[i] - first, col] = mods[i][lo[i] : hi[i]]
+            cols = ker.columns
+            new = cols[:, 1 + first : 1 + last] @ src[1:]  # (1 + n_mod + spill, G)
+            new += np.outer(_atom_column(n, h, h_src), src[0])
+            absorbed = ker.absorb[:, 1 + first : 1 + last] @ src[1:]  # (2, G)
+            absorbed += np.outer(ker.absorb[:, 0], src[0])
+            dies = coll[ids] * 0.5**n
+            dead[ids] += dies + absorbed[0]
+            coll[ids] += absorbed[1] - dies
+            n_mod = ker.n_moderate
+            new_mod = new[1 : 1 + n_mod].T
+            atom[ids] = new[0]
+            spill = new[1 + n_mod :].sum(axis=0)
+            spilled = spill > _SPILL
+            new[n_mod] += np.where(spilled, 0.0, spill)
+            mass = atom[ids] + new_mod.sum(axis=1)
+            folded = (mass > 0.0) & (mass < _FOLD)
+            means, _ = _moments(atom[ids], new_mod, h)
+            occupied = new_mod > _TRIM
+            any_cell = occupied.any(axis=1)
+            start = np.where(any_cell, occupied.argmax(axis=1), 0)
+            stop = np.where(any_cell, n_mod - occupied[:, ::-1].argmax(axis=1), 0)
+            for col, i in enumerate(members):
+                if spilled[col] or folded[col]:
+                    # Exactly propagate_law's state: the spill as its window (trimmed), or,
+                    # when small, already kept in the last cell above θ = 1e-8.
+                    piece = new[1 + n_mod :, col] if spilled[col] else new[:0, col]
+                    low, low_start = _join([(n_mod, piece)], n_mod)
+                    state = (
+                        float(new[0, col]),
+                        new[1 : 1 + n_mod, col].copy(),
+                        low,
+                        low_start,
+                        h,
+                        float(dead[i]),
+                        float(coll[i]),
+                    )
+                    _finish(out, i, archs[i], state, layer)
+                    del mods[i]
+                    continue
+                mods[i] = new_mod[col]
+                grid[i] = h
+                lo[i], hi[i] = start[col], stop[col]
+                out.layer_means[i, layer] = means[col]
+    # Final layers of the batched architectures.
+    for i, mod in mods.items():
+        h = grid[i]
+        m, live = _moments(np.array([atom[i]]), mod[None, :], h)
+        x = _x_centres(h)
+        out.mean[i], out.live[i] = m[0], live[0]
+        out.dead[i], out.collapsed[i] = dead[i], coll[i]
+        if live[0] > 1e-300:
+            var = float(mod @ (x - m[0]) ** 2) + atom[i] * m[0] ** 2
+            out.sd[i] = math.sqrt(max(var, 0.0) / live[0])
+            out.atom[i] = atom[i] / live[0]
+        else:
+            out.sd[i], out.atom[i] = 0.0, 0.0
+    for i in slow:
+        law = propagate_law(archs[i], theta0)
+        for key in ("mean", "sd", "dead", "collapsed", "live", "atom"):
+            getattr(out, key)[i] = getattr(law, key)[-1]
+        out.layer_means[i, : depth[i] + 1] = law.mean
+    return out
+
+
+def _moments(atom: FloatArray, mods: FloatArray, h: float) -> tuple[FloatArray, FloatArray]:
+    """Mean of X (NaN where no live mass) and the live mass, for rows of moderate cells."""
+    x = _x_centres(h)
+    live = atom + mods.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(live > 1e-300, (mods @ x[: mods.shape[1]]) / live, np.nan)
+    return mean, live
+
+
+def _finish(out: FinalLaws, i: int, widths: tuple[int, ...], state: State, layer: int) -> None:
+    """Carry architecture ``i`` on alone from ``state`` (stepped to ``layer``, not yet folded)."""
+    summary, last = (math.nan, 0.0, 0.0), state
+    for ell, stepped, summary in _chain(widths, state, layer, bool(len(state[2])), 1.0, _light):
+        out.layer_means[i, ell] = summary[0]
+        last = stepped
+    state_atom, mod, low, _, _, d_mass, c_mass = last
+    out.mean[i], out.sd[i], out.atom[i] = summary
+    out.dead[i], out.collapsed[i] = d_mass, c_mass
+    out.live[i] = state_atom + float(mod.sum()) + float(low.sum())
