@@ -21,7 +21,7 @@ from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError
 from ._optional import import_torch
 from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
-from .theory._predict import predict_layers
+from .theory._predict import final_laws, predict_layers
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -166,8 +166,12 @@ def screen(
         layers = predict_layers(
             widths_list, theta0, method="mean", convention="paper", input_dim=dims[0][0]
         )
-    elif convention == "exact":
-        layers = predict_layers(widths_list, theta0)
+    elif convention == "exact":  # the default method, batched: per-layer means, final sd
+        laws = final_laws(widths_list, theta0)
+        layers = [
+            (laws.layer_means[i, : laws.depth[i] + 1], np.array([laws.sd[i]]))
+            for i in range(len(widths_list))
+        ]
     else:
         raise DepthscopeError(f"unknown convention {convention!r}; choose 'exact' or 'paper'.")
     infinite = predict_layers(  # the same number of steps as the finite-width prediction
