@@ -30,213 +30,25 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
-from scipy.special import ndtr, ndtri
 
 from .._architecture import Architecture, format_architecture, parse_architecture
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _markov
 from ._kernel_maps import infinite_width_law
-from ._theorem import infinite_width_map, mu, rho, sigma2
+from ._paper_methods import approx2, deterministic_path, point_masses
+from ._prediction import Prediction
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 
 METHODS = ("markov", "lattice", "infinite", "mean", "approx1", "approx2")
 CONVENTIONS = ("exact", "paper")
 DEFAULT_PROBABILITIES = (0.025, 0.25, 0.5, 0.75, 0.975)
-_TWO_OVER_THREE_PI = 2.0 / (3.0 * math.pi)
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
 _HE_STD = math.sqrt(2.0)  # σ_w of He initialisation: weights N(0, 2/fan-in)
 _BATCH = 512  # architectures per vectorised markov propagation in predict_final
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Predicted law of X_ℓ = ln sin²θ_ℓ at layers 0..L (layer 0 = the inputs).
-
-    Attributes
-    ----------
-    widths : tuple of int
-        Hidden widths n_1..n_L as given.
-    theta0 : float
-        Angle between the two inputs, radians.
-    method, convention : str
-        How the prediction was made (see :func:`predict`).
-    input_dim : int or None
-        Input dimension (used by the ``paper`` convention only).
-    step_widths : tuple of int
-        The width used by each step, after applying the convention.
-    mean, sd : ndarray, shape (L+1,)
-        Mean and standard deviation of ln sin²θ_ℓ (dimensionless; natural log).
-        ``sd`` is 0 for the deterministic methods ``infinite``, ``mean`` and ``approx1``.
-    probabilities : tuple of float
-        Probability levels of ``quantiles``.
-    quantiles : ndarray, shape (L+1, len(probabilities))
-        Quantiles of ln sin²θ_ℓ (computed from the mixture on first access, then cached).
-    mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
-        Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
-        are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
-        ``lattice`` these are the one-step conditional laws given the previous layer's
-        lattice; for the deterministic methods, a single point mass; empty for ``markov``.
-    dead, collapsed : ndarray, shape (L+1,)
-        Probability that by layer ℓ the angle is undefined (an input has no active unit) or
-        exactly zero (the two representations are parallel); both absorbing. ``mean``, ``sd``,
-        the quantiles, :meth:`cdf` and :meth:`density` describe ln sin²θ_ℓ *given* a defined,
-        non-zero angle. Zero for every method but ``markov``, which is the only one that
-        models them.
-    atom : ndarray, shape (L+1,)
-        P(ln sin²θ_ℓ = 0 | defined, non-zero): θ_ℓ = π/2 exactly, when the two inputs share no
-        active unit. Carried by :meth:`cdf` as a jump at 0 (``markov`` only; else 0).
-    law : object or None
-        The propagated law behind ``markov`` (internal).
-    network : str
-        The network class predicted: activation, σ_w, σ_b, q0 and residual blocks.
-    """
-
-    widths: Architecture
-    theta0: float
-    method: str
-    convention: str
-    input_dim: int | None
-    step_widths: tuple[int, ...]
-    mean: FloatArray
-    sd: FloatArray
-    probabilities: tuple[float, ...]
-    mixture_weights: FloatArray = field(repr=False)
-    mixture_means: FloatArray = field(repr=False)
-    mixture_sds: FloatArray = field(repr=False)
-    dead: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    collapsed: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    atom: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    law: _law.Law | None = field(repr=False, default=None, compare=False)
-    network: str = "relu, σ_w = 1.414, σ_b = 0, q0 = 1"
-
-    def __post_init__(self) -> None:
-        for name in ("dead", "collapsed", "atom"):
-            if len(getattr(self, name)) == 0:
-                object.__setattr__(self, name, np.zeros(len(self.mean)))
-
-    @cached_property
-    def quantiles(self) -> FloatArray:
-        """Quantiles of ln sin²θ_ℓ at ``probabilities``, shape (L+1, len(probabilities))."""
-        if self.law is not None:
-            return self.law.quantiles(np.asarray(self.probabilities))
-        if self.method == "approx2":  # a density on a fine uniform grid: invert its cumsum
-            return _grid_quantiles(self.mixture_weights, self.mixture_means, self.probabilities)
-        return _mixture_quantiles(
-            self.mixture_weights, self.mixture_means, self.mixture_sds, self.probabilities
-        )
-
-    @property
-    def layers(self) -> np.ndarray:
-        """Layer indices 0..L (0 = the inputs)."""
-        return np.arange(len(self.mean))
-
-    @property
-    def architecture(self) -> str:
-        """The hidden widths in compact notation (e.g. ``'256x30'``)."""
-        return format_architecture(self.widths)
-
-    def cdf(self, layer: int, x: ArrayLike) -> FloatArray:
-        """Return the predicted CDF of ln sin²θ at ``layer``, evaluated at ``x``.
-
-        Given a defined, non-zero angle (see ``dead`` and ``collapsed``); the atom at 0
-        (θ = π/2) is a jump. Monotone, 0 below the support and 1 from 0 on.
-        """
-        if self.law is not None:
-            self._check_layer(layer)
-            return self.law.cdf(layer, np.asarray(x, dtype=np.float64))
-        w, m, s = self._components(layer)
-        return _mixture_cdf(np.asarray(x, dtype=np.float64), w, m, s)
-
-    def density(self, layer: int, x: ArrayLike) -> FloatArray:
-        """Return the predicted probability density of ln sin²θ at ``layer`` at ``x``.
-
-        Raises
-        ------
-        DepthscopeError
-            Where the predicted law is a point mass (deterministic methods, layer 0).
-
-        Notes
-        -----
-        For ``markov`` this is the density of the continuous part times its probability
-        (1 − ``atom``), piecewise constant between the law's quantiles; the atom at 0 has no
-        density.
-        """
-        if self.law is not None:
-            self._check_layer(layer)
-            if layer == 0:
-                raise DepthscopeError("layer 0 (the inputs) is a point mass: no density.")
-            return self.law.density(layer, np.asarray(x, dtype=np.float64))
-        w, m, s = self._components(layer)
-        if not (s > 0).any():
-            raise DepthscopeError(
-                f"method {self.method!r} predicts a point mass at layer {layer}: no density."
-            )
-        z = (np.asarray(x, dtype=np.float64)[..., None] - m) / np.where(s > 0, s, 1.0)
-        pdf = np.where(s > 0, np.exp(-0.5 * z * z) / (np.where(s > 0, s, 1.0) * _SQRT_2PI), 0.0)
-        return np.asarray(pdf @ w, dtype=np.float64)
-
-    def _check_layer(self, layer: int) -> None:
-        if not 0 <= layer < len(self.mean):
-            raise DepthscopeError(f"layer {layer} is outside 0..{len(self.mean) - 1}.")
-
-    def _components(self, layer: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        self._check_layer(layer)
-        keep = self.mixture_weights[layer] != 0
-        return (
-            self.mixture_weights[layer][keep],
-            self.mixture_means[layer][keep],
-            self.mixture_sds[layer][keep],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON-ready dictionary: ``layers``, ``mean``, ``sd``, ``quantiles``, ...
-
-        Non-finite numbers (ln sin²θ0 = −∞ for θ0 = π; NaN where no defined angle is left) are
-        written as ``null`` and listed under ``nonfinite``: per key, the layer indices.
-        """
-        columns = {
-            "mean": self.mean,
-            "sd": self.sd,
-            "dead": self.dead,
-            "collapsed": self.collapsed,
-            "atom": self.atom,
-            **{f"q{p:g}": self.quantiles[:, i] for i, p in enumerate(self.probabilities)},
-        }
-        values = {key: _finite_or_none(column) for key, column in columns.items()}
-        nonfinite = {
-            key: np.flatnonzero(~np.isfinite(column)).tolist()
-            for key, column in columns.items()
-            if not np.isfinite(column).all()
-        }
-        return {
-            "layers": self.layers.tolist(),
-            "mean": values["mean"],
-            "sd": values["sd"],
-            "quantiles": {str(p): values[f"q{p:g}"] for p in self.probabilities},
-            "dead": values["dead"],
-            "collapsed": values["collapsed"],
-            "atom": values["atom"],
-            "nonfinite": nonfinite,
-            "method": self.method,
-            "convention": self.convention,
-            "widths": list(self.widths),
-            "step_widths": list(self.step_widths),
-            "theta0": self.theta0,
-            "input_dim": self.input_dim,
-            "network": self.network,
-        }
-
-
-def _finite_or_none(values: FloatArray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
 def step_widths_for(
@@ -252,168 +64,6 @@ def step_widths_for(
             )
         return (check_int(input_dim, "input_dim", minimum=2), *widths)
     raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
-
-
-def _sin2_to_theta(x: FloatArray) -> FloatArray:
-    # θ = arcsin(e^{X/2}); below X = −40, θ = e^{X/2} to rounding (and e^X would underflow
-    # below X ≈ −745 while e^{X/2} reaches the smallest subnormal angle).
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(under="ignore"):
-        return np.where(x < -40.0, np.exp(0.5 * x), np.arcsin(np.sqrt(np.minimum(np.exp(x), 1.0))))
-
-
-def _ln_sin2(theta: FloatArray) -> FloatArray:
-    # θ = π (antipodal inputs) is exactly −∞; sin(float π) would give 1.2e-16 instead.
-    theta = np.asarray(theta, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.where(theta == math.pi, -np.inf, 2.0 * np.log(np.sin(theta)))
-
-
-def _point_masses(x: FloatArray) -> tuple[FloatArray, ...]:
-    """Deterministic path X_0..X_L → (mean, sd, mixture means, weights, sds): point masses."""
-    return x, np.zeros_like(x), x[:, None], np.ones((len(x), 1)), np.zeros((len(x), 1))
-
-
-def _deterministic_path(theta0: float, steps: np.ndarray, method: str) -> FloatArray:
-    """X_0..X_L of a deterministic method for B architectures of equal depth: shape (L+1, B).
-
-    ``steps`` has shape (B, L). ``infinite`` iterates θ ↦ θ_∞; ``mean`` sets X_{ℓ+1} =
-    μ(θ_ℓ, n_{ℓ+1}); ``approx1`` sets X_{ℓ+1} = X_ℓ − (2/(3π)) θ_ℓ − ρ(n_{ℓ+1}); then
-    θ_{ℓ+1} = arcsin(exp(X_{ℓ+1}/2)).
-    """
-    n_arch, depth = steps.shape
-    x = np.empty((depth + 1, n_arch))
-    x[0] = _ln_sin2(np.array(theta0))
-    angle = np.full(n_arch, theta0)
-    for layer in range(depth):
-        if method == "infinite":
-            angle = infinite_width_map(angle)
-            x[layer + 1] = _ln_sin2(angle)
-            continue
-        if method == "mean":
-            x[layer + 1] = mu(angle, steps[:, layer])
-        else:  # approx1
-            x[layer + 1] = x[layer] - _TWO_OVER_THREE_PI * angle - rho(steps[:, layer])
-        angle = _sin2_to_theta(x[layer + 1])
-    return x
-
-
-def _approx2(theta0: float, steps: Sequence[int]) -> tuple[FloatArray, ...]:
-    """Approximation 2 on a grid: pushforward through α by linear binning, then convolution.
-
-    The density lives on [lo, 0] (ln sin²θ ≤ 0); mass the Gaussian kernel puts above 0 or
-    below lo is cut off and the density renormalised, as on the paper's bounded grid.
-    """
-    depth = len(steps)
-    x0 = float(_ln_sin2(np.array(theta0)))
-    betas = np.sqrt(8.0 * np.asarray(steps, float) / (np.asarray(steps, float) + 5.0) ** 2)
-    m1, s1 = float(mu(theta0, steps[0])), math.sqrt(float(sigma2(theta0, steps[0])))
-    # Below the finite-width drift Σρ(n) the angle decays like 3π/ℓ (≈ 2 ln ℓ in X): a safe floor.
-    drift = float(sum(rho(n) for n in steps)) + 5.0 * math.log1p(depth)
-    lo = min(-15.0, m1 - drift - 10.0 * math.sqrt(s1**2 + float(np.sum(betas**2))) - 2.0)
-    spacing = min(float(betas.min()) / 8.0, -lo / 400.0)
-    size = math.ceil(-lo / spacing) + 1
-    if size > 200_000:
-        raise DepthscopeError(
-            "approx2: the grid would exceed 200,000 points; the layers are too wide."
-        )
-    grid = np.linspace(lo, 0.0, size)
-    spacing = grid[1] - grid[0]
-    dens = (
-        np.exp(-0.5 * ((grid - m1) / s1) ** 2)
-        if s1 > 0
-        else (np.abs(grid - m1) < spacing).astype(float)
-    )
-    mass = dens / dens.sum()
-    support = [np.array([x0])]
-    weights = [np.array([1.0])]
-    support.append(grid)
-    weights.append(mass)
-    alpha_theta = _sin2_to_theta(grid)
-    for n, beta in zip(steps[1:], betas[1:], strict=True):
-        target = grid - _TWO_OVER_THREE_PI * alpha_theta - float(rho(n))
-        pos = np.clip((target - lo) / spacing, 0.0, size - 1.0)
-        left = np.minimum(pos.astype(np.intp), size - 2)
-        frac = pos - left
-        moved = np.bincount(left, mass * (1 - frac), minlength=size) + np.bincount(
-            left + 1, mass * frac, minlength=size
-        )
-        half = math.ceil(8.0 * beta / spacing)
-        taps = np.exp(-0.5 * (np.arange(-half, half + 1) * spacing / beta) ** 2)
-        mass = np.convolve(moved, taps / taps.sum(), mode="same")
-        mass /= mass.sum()
-        support.append(grid)
-        weights.append(mass)
-    mean = np.array([float(np.dot(w, s)) for s, w in zip(support, weights, strict=True)])
-    var = np.array(
-        [float(np.dot(w, (s - m) ** 2)) for s, w, m in zip(support, weights, mean, strict=True)]
-    )
-    width = max(len(s) for s in support)
-    sup = np.full((depth + 1, width), 0.0)
-    wts = np.zeros((depth + 1, width))
-    for i, (s, w) in enumerate(zip(support, weights, strict=True)):
-        sup[i, : len(s)], wts[i, : len(w)] = s, w
-    # Each grid node stands for its cell: a component of sd 0.7 spacing smooths the histogram
-    # (ripple ≈ exp(−2π²·0.49) ≈ 6e-5) and adds 0.49 spacing² to the variance of cdf/density.
-    sds = np.full((depth + 1, width), 0.7 * spacing)
-    sds[0] = 0.0
-    return mean, np.sqrt(var), sup, wts, sds
-
-
-def _mixture_cdf(x: FloatArray, w: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
-    """CDF of Σ w_k N(m_k, s_k²) at x (components with s_k = 0 are point masses)."""
-    safe = np.where(s > 0, s, 1.0)
-    diff = x[..., None] - m
-    terms = np.where(s > 0, ndtr(diff / safe), (diff >= 0).astype(np.float64))
-    return np.asarray(np.clip(terms @ w, 0.0, 1.0), dtype=np.float64)
-
-
-def _grid_quantiles(w: FloatArray, grid: FloatArray, probs: Sequence[float]) -> FloatArray:
-    """Quantiles of laws given as masses on sorted grid nodes, each spread over its cell."""
-    out = np.empty((w.shape[0], len(probs)))
-    for layer in range(w.shape[0]):
-        mass, nodes = w[layer][w[layer] > 0], grid[layer][w[layer] > 0]
-        cum = (np.cumsum(mass) - mass / 2) / mass.sum()  # CDF at the nodes (mid-cell)
-        keep = np.concatenate([[True], np.diff(cum) > 0])  # strictly increasing for interp
-        out[layer] = np.interp(probs, cum[keep], nodes[keep])
-    return out
-
-
-def _mixture_quantiles(
-    w: FloatArray, m: FloatArray, s: FloatArray, probs: Sequence[float]
-) -> FloatArray:
-    """Quantiles of each layer's mixture (rows of w, m, s): safeguarded Newton, all at once."""
-    p = np.asarray(probs, dtype=np.float64)
-    out = np.empty((w.shape[0], len(p)))
-    smooth = ((s > 0) & (w != 0)).any(axis=1)
-    for layer in np.flatnonzero(~smooth):  # a discrete law: the generalised inverse of its CDF
-        order = np.argsort(m[layer])
-        cum = np.cumsum(np.maximum(w[layer][order], 0.0))
-        index = np.minimum(np.searchsorted(cum / cum[-1], p), len(cum) - 1)
-        out[layer] = m[layer][order][index]
-    if not smooth.any():
-        return out
-    weights, means = w[smooth][:, None, :], m[smooth][:, None, :]
-    sds = np.maximum(s[smooth], 1e-12)[:, None, :]
-    live = weights != 0
-    lo = np.broadcast_to(np.where(live, means - 12 * sds, np.inf).min(axis=2), (len(sds), len(p)))
-    hi = np.broadcast_to(np.where(live, means + 12 * sds, -np.inf).max(axis=2), lo.shape)
-    mean = (weights * means).sum(axis=2)
-    sd = np.sqrt((weights * (sds**2 + (means - mean[..., None]) ** 2)).sum(axis=2))
-    x = np.clip(mean + sd * ndtri(p), lo, hi)
-    for _ in range(60):
-        z = (x[..., None] - means) / sds
-        excess = (ndtr(z) * weights).sum(axis=2) - p
-        lo, hi = np.where(excess < 0, x, lo), np.where(excess > 0, x, hi)
-        slope = (np.exp(-0.5 * z * z) / (sds * _SQRT_2PI) * weights).sum(axis=2)
-        newton = x - excess / np.maximum(slope, 1e-300)
-        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
-        converged = np.abs(x_new - x) <= 1e-9
-        x = x_new
-        if converged.all():
-            break
-    out[smooth] = x
-    return out
 
 
 def _resolve(
@@ -554,7 +204,7 @@ def predict(
                 "map) or depthscope.simulate for exact Monte Carlo."
             )
         general = infinite_width_law(steps, theta, **network)
-        mean, sd, mix_m, mix_w, mix_s = _point_masses(general.ln_sin2_theta)
+        mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
     elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd
@@ -568,10 +218,10 @@ def predict(
         mix_m = chain.component_mean[:, 0]
         mix_s = np.sqrt(chain.component_var[:, 0])
     elif method == "approx2":
-        mean, sd, mix_m, mix_w, mix_s = _approx2(theta, steps)
+        mean, sd, mix_m, mix_w, mix_s = approx2(theta, steps)
     else:
-        path = _deterministic_path(theta, np.asarray([steps]), method)[:, 0]
-        mean, sd, mix_m, mix_w, mix_s = _point_masses(path)
+        path = deterministic_path(theta, np.asarray([steps]), method)[:, 0]
+        mean, sd, mix_m, mix_w, mix_s = point_masses(path)
     return Prediction(
         widths=arch,
         theta0=theta,
@@ -659,7 +309,7 @@ def _layers_same_depth(theta: float, steps: np.ndarray, method: str) -> tuple[Fl
     if method == "lattice":
         chain = _markov.propagate(theta, steps)
         return chain.x_mean, np.sqrt(chain.x_var)
-    x = _deterministic_path(theta, steps, method)
+    x = deterministic_path(theta, steps, method)
     return x, np.zeros_like(x)
 
 

@@ -1,0 +1,261 @@
+"""The result of :func:`depthscope.predict`: the per-layer law of ln sin²θ_ℓ, and its mixtures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import ndtr, ndtri
+
+from .._architecture import Architecture, format_architecture
+from .._errors import DepthscopeError
+from .._types import FloatArray
+from . import _law
+
+__all__ = ["Prediction"]
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted law of X_ℓ = ln sin²θ_ℓ at layers 0..L (layer 0 = the inputs).
+
+    Attributes
+    ----------
+    widths : tuple of int
+        Hidden widths n_1..n_L as given.
+    theta0 : float
+        Angle between the two inputs, radians.
+    method, convention : str
+        How the prediction was made (see :func:`predict`).
+    input_dim : int or None
+        Input dimension (used by the ``paper`` convention only).
+    step_widths : tuple of int
+        The width used by each step, after applying the convention.
+    mean, sd : ndarray, shape (L+1,)
+        Mean and standard deviation of ln sin²θ_ℓ (dimensionless; natural log).
+        ``sd`` is 0 for the deterministic methods ``infinite``, ``mean`` and ``approx1``.
+    probabilities : tuple of float
+        Probability levels of ``quantiles``.
+    quantiles : ndarray, shape (L+1, len(probabilities))
+        Quantiles of ln sin²θ_ℓ (computed from the mixture on first access, then cached).
+    mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
+        Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
+        are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
+        ``lattice`` these are the one-step conditional laws given the previous layer's
+        lattice; for the deterministic methods, a single point mass; empty for ``markov``.
+    dead, collapsed : ndarray, shape (L+1,)
+        Probability that by layer ℓ the angle is undefined (an input has no active unit) or
+        exactly zero (the two representations are parallel); both absorbing. ``mean``, ``sd``,
+        the quantiles, :meth:`cdf` and :meth:`density` describe ln sin²θ_ℓ *given* a defined,
+        non-zero angle. Zero for every method but ``markov``, which is the only one that
+        models them.
+    atom : ndarray, shape (L+1,)
+        P(ln sin²θ_ℓ = 0 | defined, non-zero): θ_ℓ = π/2 exactly, when the two inputs share no
+        active unit. Carried by :meth:`cdf` as a jump at 0 (``markov`` only; else 0).
+    law : object or None
+        The propagated law behind ``markov`` (internal).
+    network : str
+        The network class predicted: activation, σ_w, σ_b, q0 and residual blocks.
+    """
+
+    widths: Architecture
+    theta0: float
+    method: str
+    convention: str
+    input_dim: int | None
+    step_widths: tuple[int, ...]
+    mean: FloatArray
+    sd: FloatArray
+    probabilities: tuple[float, ...]
+    mixture_weights: FloatArray = field(repr=False)
+    mixture_means: FloatArray = field(repr=False)
+    mixture_sds: FloatArray = field(repr=False)
+    dead: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    collapsed: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    atom: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
+    law: _law.Law | None = field(repr=False, default=None, compare=False)
+    network: str = "relu, σ_w = 1.414, σ_b = 0, q0 = 1"
+
+    def __post_init__(self) -> None:
+        for name in ("dead", "collapsed", "atom"):
+            if len(getattr(self, name)) == 0:
+                object.__setattr__(self, name, np.zeros(len(self.mean)))
+
+    @cached_property
+    def quantiles(self) -> FloatArray:
+        """Quantiles of ln sin²θ_ℓ at ``probabilities``, shape (L+1, len(probabilities))."""
+        if self.law is not None:
+            return self.law.quantiles(np.asarray(self.probabilities))
+        if self.method == "approx2":  # a density on a fine uniform grid: invert its cumsum
+            return _grid_quantiles(self.mixture_weights, self.mixture_means, self.probabilities)
+        return _mixture_quantiles(
+            self.mixture_weights, self.mixture_means, self.mixture_sds, self.probabilities
+        )
+
+    @property
+    def layers(self) -> np.ndarray:
+        """Layer indices 0..L (0 = the inputs)."""
+        return np.arange(len(self.mean))
+
+    @property
+    def architecture(self) -> str:
+        """The hidden widths in compact notation (e.g. ``'256x30'``)."""
+        return format_architecture(self.widths)
+
+    def cdf(self, layer: int, x: ArrayLike) -> FloatArray:
+        """Return the predicted CDF of ln sin²θ at ``layer``, evaluated at ``x``.
+
+        Given a defined, non-zero angle (see ``dead`` and ``collapsed``); the atom at 0
+        (θ = π/2) is a jump. Monotone, 0 below the support and 1 from 0 on.
+        """
+        if self.law is not None:
+            self._check_layer(layer)
+            return self.law.cdf(layer, np.asarray(x, dtype=np.float64))
+        w, m, s = self._components(layer)
+        return _mixture_cdf(np.asarray(x, dtype=np.float64), w, m, s)
+
+    def density(self, layer: int, x: ArrayLike) -> FloatArray:
+        """Return the predicted probability density of ln sin²θ at ``layer`` at ``x``.
+
+        Raises
+        ------
+        DepthscopeError
+            Where the predicted law is a point mass (deterministic methods, layer 0).
+
+        Notes
+        -----
+        For ``markov`` this is the density of the continuous part times its probability
+        (1 − ``atom``), piecewise constant between the law's quantiles; the atom at 0 has no
+        density.
+        """
+        if self.law is not None:
+            self._check_layer(layer)
+            if layer == 0:
+                raise DepthscopeError("layer 0 (the inputs) is a point mass: no density.")
+            return self.law.density(layer, np.asarray(x, dtype=np.float64))
+        w, m, s = self._components(layer)
+        if not (s > 0).any():
+            raise DepthscopeError(
+                f"method {self.method!r} predicts a point mass at layer {layer}: no density."
+            )
+        z = (np.asarray(x, dtype=np.float64)[..., None] - m) / np.where(s > 0, s, 1.0)
+        pdf = np.where(s > 0, np.exp(-0.5 * z * z) / (np.where(s > 0, s, 1.0) * _SQRT_2PI), 0.0)
+        return np.asarray(pdf @ w, dtype=np.float64)
+
+    def _check_layer(self, layer: int) -> None:
+        if not 0 <= layer < len(self.mean):
+            raise DepthscopeError(f"layer {layer} is outside 0..{len(self.mean) - 1}.")
+
+    def _components(self, layer: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        self._check_layer(layer)
+        keep = self.mixture_weights[layer] != 0
+        return (
+            self.mixture_weights[layer][keep],
+            self.mixture_means[layer][keep],
+            self.mixture_sds[layer][keep],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict-JSON-ready dictionary: ``layers``, ``mean``, ``sd``, ``quantiles``, ...
+
+        Non-finite numbers (ln sin²θ0 = −∞ for θ0 = π; NaN where no defined angle is left) are
+        written as ``null`` and listed under ``nonfinite``: per key, the layer indices.
+        """
+        columns = {
+            "mean": self.mean,
+            "sd": self.sd,
+            "dead": self.dead,
+            "collapsed": self.collapsed,
+            "atom": self.atom,
+            **{f"q{p:g}": self.quantiles[:, i] for i, p in enumerate(self.probabilities)},
+        }
+        values = {key: _finite_or_none(column) for key, column in columns.items()}
+        nonfinite = {
+            key: np.flatnonzero(~np.isfinite(column)).tolist()
+            for key, column in columns.items()
+            if not np.isfinite(column).all()
+        }
+        return {
+            "layers": self.layers.tolist(),
+            "mean": values["mean"],
+            "sd": values["sd"],
+            "quantiles": {str(p): values[f"q{p:g}"] for p in self.probabilities},
+            "dead": values["dead"],
+            "collapsed": values["collapsed"],
+            "atom": values["atom"],
+            "nonfinite": nonfinite,
+            "method": self.method,
+            "convention": self.convention,
+            "widths": list(self.widths),
+            "step_widths": list(self.step_widths),
+            "theta0": self.theta0,
+            "input_dim": self.input_dim,
+            "network": self.network,
+        }
+
+
+def _finite_or_none(values: FloatArray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
+
+
+def _mixture_cdf(x: FloatArray, w: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
+    """CDF of Σ w_k N(m_k, s_k²) at x (components with s_k = 0 are point masses)."""
+    safe = np.where(s > 0, s, 1.0)
+    diff = x[..., None] - m
+    terms = np.where(s > 0, ndtr(diff / safe), (diff >= 0).astype(np.float64))
+    return np.asarray(np.clip(terms @ w, 0.0, 1.0), dtype=np.float64)
+
+
+def _grid_quantiles(w: FloatArray, grid: FloatArray, probs: Sequence[float]) -> FloatArray:
+    """Quantiles of laws given as masses on sorted grid nodes, each spread over its cell."""
+    out = np.empty((w.shape[0], len(probs)))
+    for layer in range(w.shape[0]):
+        mass, nodes = w[layer][w[layer] > 0], grid[layer][w[layer] > 0]
+        cum = (np.cumsum(mass) - mass / 2) / mass.sum()  # CDF at the nodes (mid-cell)
+        keep = np.concatenate([[True], np.diff(cum) > 0])  # strictly increasing for interp
+        out[layer] = np.interp(probs, cum[keep], nodes[keep])
+    return out
+
+
+def _mixture_quantiles(
+    w: FloatArray, m: FloatArray, s: FloatArray, probs: Sequence[float]
+) -> FloatArray:
+    """Quantiles of each layer's mixture (rows of w, m, s): safeguarded Newton, all at once."""
+    p = np.asarray(probs, dtype=np.float64)
+    out = np.empty((w.shape[0], len(p)))
+    smooth = ((s > 0) & (w != 0)).any(axis=1)
+    for layer in np.flatnonzero(~smooth):  # a discrete law: the generalised inverse of its CDF
+        order = np.argsort(m[layer])
+        cum = np.cumsum(np.maximum(w[layer][order], 0.0))
+        index = np.minimum(np.searchsorted(cum / cum[-1], p), len(cum) - 1)
+        out[layer] = m[layer][order][index]
+    if not smooth.any():
+        return out
+    weights, means = w[smooth][:, None, :], m[smooth][:, None, :]
+    sds = np.maximum(s[smooth], 1e-12)[:, None, :]
+    live = weights != 0
+    lo = np.broadcast_to(np.where(live, means - 12 * sds, np.inf).min(axis=2), (len(sds), len(p)))
+    hi = np.broadcast_to(np.where(live, means + 12 * sds, -np.inf).max(axis=2), lo.shape)
+    mean = (weights * means).sum(axis=2)
+    sd = np.sqrt((weights * (sds**2 + (means - mean[..., None]) ** 2)).sum(axis=2))
+    x = np.clip(mean + sd * ndtri(p), lo, hi)
+    for _ in range(60):
+        z = (x[..., None] - means) / sds
+        excess = (ndtr(z) * weights).sum(axis=2) - p
+        lo, hi = np.where(excess < 0, x, lo), np.where(excess > 0, x, hi)
+        slope = (np.exp(-0.5 * z * z) / (sds * _SQRT_2PI) * weights).sum(axis=2)
+        newton = x - excess / np.maximum(slope, 1e-300)
+        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
+        converged = np.abs(x_new - x) <= 1e-9
+        x = x_new
+        if converged.all():
+            break
+    out[smooth] = x
+    return out
