@@ -20,7 +20,7 @@ from . import _store as store
 from ._proxies import PROXIES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._run import BenchConfig
+    from ._config import BenchConfig
 
 __all__ = [
     "COLUMNS",

@@ -30,12 +30,11 @@ manifest holds a finished run.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
 from ..report import _output as output
 from ..report._plot import new_figure, styled
-from ._grid import full_grid, quick_grid
+from ._config import BenchConfig
 from ._results import (
     COLUMNS,
     SCORES,
@@ -57,7 +56,7 @@ from ._results import (
     run_key,
 )
 from ._store import append_row
-from ._train import SCHEDULES, Task
+from ._train import Task
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Unpack
@@ -73,75 +72,6 @@ _PREDICTED = {
     "predicted_paper_mean": {"method": "mean", "convention": "paper"},
     "predicted_infinite": {"method": "infinite"},
 }
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Every setting of a bench run.
-
-    Attributes
-    ----------
-    dataset : str
-        Dataset spec (see :func:`depthscope.bench._data.load_dataset`).
-    grid : tuple of tuple of int
-        Hidden widths of each architecture.
-    seeds : int
-        Runs per architecture and schedule (seeds 0 .. seeds − 1).
-    schedules : tuple of (str, int)
-        Schedule names and their numbers of epochs.
-    root_seed, batch_size, learning_rate, proxy_batch, angle_pairs
-        See :class:`depthscope.bench._train.Task`.
-    max_train : int or None
-        Keep only the first ``max_train`` training examples (None: all).
-    n_boot : int
-        Bootstrap replicates of the correlation intervals.
-    workers : int
-        Processes (not part of the results: they do not depend on it).
-    """
-
-    dataset: str = "digits"
-    grid: tuple[tuple[int, ...], ...] = field(default_factory=lambda: tuple(full_grid()))
-    seeds: int = 5
-    schedules: tuple[tuple[str, int], ...] = tuple(SCHEDULES.items())
-    root_seed: int = 0
-    batch_size: int = 100
-    learning_rate: float = 1e-3
-    proxy_batch: int = 64
-    angle_pairs: int = 8
-    max_train: int | None = None
-    n_boot: int = 1000
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-
-    @classmethod
-    def quick(cls, **changes: Any) -> BenchConfig:
-        """Return the ``--quick`` bench: eight architectures × 3 seeds, schedules 1 and 5 epochs."""
-        settings: dict[str, Any] = {
-            "grid": tuple(quick_grid()),
-            "seeds": 3,
-            "schedules": (("paper", 1), ("long", 5)),
-            "n_boot": 300,
-        }
-        settings.update(changes)
-        return cls(**settings)
-
-    def identity(self) -> dict[str, Any]:
-        """Return the settings that a resumed run must share with the results already written."""
-        keep = (
-            "dataset",
-            "schedules",
-            "root_seed",
-            "batch_size",
-            "learning_rate",
-            "proxy_batch",
-            "angle_pairs",
-            "max_train",
-        )
-        data = asdict(self)
-        return json.loads(json.dumps({k: data[k] for k in keep}))
-
-    def replace(self, **changes: Any) -> BenchConfig:
-        """Return a copy with some settings changed."""
-        return replace(self, **changes)
 
 
 def parameter_count(input_dim: int, widths: Sequence[int], n_classes: int = 10) -> int:
