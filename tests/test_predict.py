@@ -318,9 +318,13 @@ def test_default_predictor_meets_the_bar_across_architectures(widths, theta0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "markov"])
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in ("markov", "lattice")])
 def test_paper_methods_miss_the_bar_somewhere(method):
-    """Negative control for the slow grid: each of the paper's methods fails it somewhere."""
+    """Negative control for the slow grid: each of the paper's methods fails it somewhere.
+
+    (The previous default, ``lattice``, meets this moments-only bar at widths ≥ 30; its
+    failures are in the law's calibration suite, tests/test_law.py, which it controls.)
+    """
     worst = 0.0
     for widths, theta0 in ACCURACY_GRID[:4]:
         sim_mean, sim_sd, _ = _simulated_moments(widths, theta0, 5000, seed=7)
