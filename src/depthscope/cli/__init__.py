@@ -18,7 +18,7 @@ from .._errors import DepthscopeError
 
 __all__ = ["main"]
 
-_COMMANDS = ("predict", "simulate", "reproduce", "claims", "screen", "bench", "probe")
+_COMMANDS = ("predict", "simulate", "reproduce", "claims", "screen", "bench", "probe", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
