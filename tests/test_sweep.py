@@ -421,3 +421,14 @@ def test_dask_engine_retries_then_reports(tmp_path):
         )
     assert results == {"flaky": 7}
     assert errors == {"broken": "ZeroDivisionError: division by zero"}
+
+
+@pytest.mark.parametrize("theta0", [[0.4, 1.2], 0.8])
+def test_error_map_with_one_or_no_varying_axis(tmp_path, theta0):
+    pytest.importorskip("matplotlib")
+    spec = parse_spec({**SPEC, "architectures": ["8x3"], "theta0": theta0, "method": "markov"})
+    summary = run_sweep(spec, tmp_path / "out", workers=0, quiet=True)
+    assert summary.total == summary.computed == len(spec.cells())
+    assert (tmp_path / "out" / "errors.png").stat().st_size > 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert ("one cell only" in report) == (not isinstance(theta0, list))
