@@ -6,7 +6,9 @@ Run:  python benchmarks/bench_sweep.py [--workers 2] [--overhead-only]
   through ``run_tasks`` and the checksummed store, serially and on a LocalCluster (start-up
   and the workers' first imports timed apart). Target on a 2-core machine: ≥ 1.7×. The CPU
   time per cell in the workers shows the engine's own cost independently of the machine's load;
-  the two runs must give identical records.
+  "cores used" (worker CPU time / wall time) shows how much of the machine the run got:
+  on a machine shared with other jobs the speedup is bounded by it, not by the engine. The two
+  runs must give identical records.
 * Overhead: 400 trivial cells (2 networks × 2 layers, ~2 ms of work) through ``run_tasks`` and
   the checksummed store (one fsync per cell), serially and on the cluster (started beforehand):
   wall time per cell minus the work per cell divided by the workers. Target ≤ 50 ms.
@@ -74,12 +76,14 @@ def speedup(workers: int, root: Path) -> None:
             run_tasks(compute_cell, tasks, client=client, on_result=keep, on_error=print)
             wall = time.perf_counter() - start
             after = client.run(time.process_time) if client else {"here": time.process_time()}
-        busy = sum(after[k] - cpu[k] for k in cpu) / cells
+        used = sum(after[k] - cpu[k] for k in cpu)
+        busy = used / cells
         timings[n_workers] = (startup, wall, store.records)
         label = "serial" if n_workers == 0 else f"LocalCluster, {n_workers} workers"
         print(
             f"  {label:24s} start-up {startup:5.1f} s   cells {wall:6.1f} s   "
-            f"{busy * 1e3:4.0f} ms CPU/cell in the worker(s)   ({load()})"
+            f"{busy * 1e3:4.0f} ms CPU/cell in the worker(s), {used / wall:.2f} cores used   "
+            f"({load()})"
         )
     (_, serial, first), (startup, cluster, second) = timings[0], timings[workers]
     print(
