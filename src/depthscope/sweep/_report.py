@@ -101,7 +101,6 @@ def markdown_report(
     spec: SweepSpec, table_rows: Sequence[dict[str, Any]], engine: str, duration_s: float
 ) -> str:
     """Write ``report.md``: what ran, the worst cells, where the predictor fails, failures."""
-    axes = spec.varying()
     done = [r for r in table_rows if r["status"] == "ok"]
     failed = [r for r in table_rows if r["status"] != "ok"]
     lines = [
@@ -119,7 +118,7 @@ def markdown_report(
         "",
     ]
     if done:
-        lines += _findings(done, axes)
+        lines += _findings(done, spec)
     if failed:
         lines += ["## Cells that did not finish", ""]
         lines += [f"{len(failed)} cell(s) raised an error on every attempt:", ""]
@@ -131,7 +130,8 @@ def markdown_report(
     return "\n".join(lines) + "\n"
 
 
-def _findings(done: list[dict[str, Any]], axes: list[str]) -> list[str]:
+def _findings(done: list[dict[str, Any]], spec: SweepSpec) -> list[str]:
+    axes = spec.varying()
     fails = [r for r in done if r["ks"] > _critical(r)]
     ks = np.array([r["ks"] for r in done], dtype=np.float64)
     lines = [
@@ -164,20 +164,17 @@ def _findings(done: list[dict[str, Any]], axes: list[str]) -> list[str]:
     )
     lines += ["", "## Where the predictor fails", ""]
     for axis in axes:
-        values = sorted({r[axis] for r in done}, key=_order)
         parts = []
-        for value in values:
+        for value in spec.axes[axis]:  # in the spec's order
             group = [r for r in done if r[axis] == value]
+            if not group:
+                continue
             n_fail = sum(r["ks"] > _critical(r) for r in group)
             parts.append(f"{value}: {n_fail}/{len(group)} fail")
         lines.append(f"* by {axis}: " + "; ".join(parts) + ".")
     if not axes:
         lines.append("* one cell only: nothing varies.")
     return [*lines, ""]
-
-
-def _order(value: Any) -> Any:
-    return (0, value, "") if isinstance(value, float) else (1, 0.0, str(value))
 
 
 def _label(row: Mapping[str, Any], axes: list[str]) -> str:
