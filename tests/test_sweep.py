@@ -187,7 +187,7 @@ def test_serial_sweep_writes_every_output(tmp_path, capsys):
     for line in (out / "cells.jsonl").read_text().splitlines():
         json.loads(line.partition(" ")[2], parse_constant=lambda c: pytest.fail(c))
     report = (out / "report.md").read_text()
-    assert "## Worst cells" in report and "method: approx1: 4/4 fail" in report
+    assert "## Worst cells" in report and "approx1: 4/4 fail" in report
     with np.load(out / "layers.npz") as layers:
         assert len(layers["keys"]) == 8
         assert layers[f"{layers['keys'][0]}.mc_mean"].shape == (5,)  # layers 0..4 of 8x4
