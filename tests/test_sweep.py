@@ -432,3 +432,22 @@ def test_error_map_with_one_or_no_varying_axis(tmp_path, theta0):
     assert (tmp_path / "out" / "errors.png").stat().st_size > 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert ("one cell only" in report) == (not isinstance(theta0, list))
+
+
+def test_warnings_of_a_cell_are_recorded_not_raised(tmp_path, monkeypatch):
+    import warnings
+
+    from depthscope.theory import _predict
+
+    real = _predict.predict
+
+    def warning_predict(*args, **kwargs):
+        warnings.warn("outside the calibrated range", UserWarning, stacklevel=2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_predict, "predict", warning_predict)
+    spec = parse_spec({**SPEC, "architectures": ["8x3"], "theta0": 0.8, "method": "markov"})
+    summary = run_sweep(spec, tmp_path / "out", workers=0, quiet=True)
+    assert summary.rows[0]["status"] == "ok"
+    assert summary.rows[0]["warnings"] == "outside the calibrated range"
+    assert "raised warnings" in (tmp_path / "out" / "report.md").read_text()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -103,21 +104,25 @@ def compute_cell(cell: Cell, seed: int) -> dict[str, Any]:
         ``LAYER_FIELDS`` as float lists of length L+1 (NaN where undefined: a layer where no
         network has a finite angle) and ``ks``: the Kolmogorov-Smirnov distance between the
         predicted CDF (:meth:`depthscope.Prediction.cdf`) and the ``mc_used`` finite values
-        of ln sin²θ at the last layer (NaN when there are none).
+        of ln sin²θ at the last layer (NaN when there are none); ``warnings``: the messages
+        of the warnings raised meanwhile (e.g. a predictor outside its calibrated domain),
+        recorded instead of printed by a worker.
     """
     from ..simulation._simulate import simulate
     from ..theory._predict import predict
 
     generator = np.random.Generator(np.random.PCG64(cell.seed_sequence(seed)))
-    result = simulate(
-        cell.architecture,
-        cell.theta0,
-        n_networks=cell.networks,
-        rng=generator,
-        activation=cell.activation,
-        bias_std=cell.bias_std,
-    )
-    prediction = predict(cell.architecture, cell.theta0, method=cell.method)
+    with warnings.catch_warnings(record=True) as caught:  # kept with the result, not printed
+        warnings.simplefilter("always")
+        result = simulate(
+            cell.architecture,
+            cell.theta0,
+            n_networks=cell.networks,
+            rng=generator,
+            activation=cell.activation,
+            bias_std=cell.bias_std,
+        )
+        prediction = predict(cell.architecture, cell.theta0, method=cell.method)
     summary = result.summary()
     assert result.ln_sin2 is not None  # two inputs
     last = result.ln_sin2[-1]
@@ -135,6 +140,7 @@ def compute_cell(cell: Cell, seed: int) -> dict[str, Any]:
         "pred_sd": _floats(prediction.sd),
         "ks": ks,
         "mc_used": int(sample.size),
+        "warnings": sorted({str(w.message) for w in caught}),
     }
 
 
@@ -151,4 +157,5 @@ def summarize(cell: Cell, result: dict[str, Any]) -> dict[str, Any]:
         "error_sd": row["pred_sd"] - row["mc_sd"],
         "ks": result["ks"],
         "mc_used": result["mc_used"],
+        "warnings": "; ".join(result.get("warnings", [])),
     }

@@ -42,6 +42,7 @@ COLUMNS = (
     "error_mean",
     "error_sd",
     "ks",
+    "warnings",
 )
 #: Asymptotic critical value of the one-sample KS distance at level 1 %: c/√n (Kolmogorov).
 KS_CRITICAL_1PC = 1.628
@@ -145,6 +146,14 @@ def _findings(done: list[dict[str, Any]], spec: SweepSpec) -> list[str]:
         lines.append(
             f"{len(outside)} cell(s) simulate a leaky activation or biases, which the "
             "predictors do not model (they assume bias-free ReLU): their errors measure that gap."
+        )
+    warned = [r for r in done if r.get("warnings")]
+    if warned:
+        messages = sorted({m for r in warned for m in r["warnings"].split("; ")})
+        lines.append(
+            f"{len(warned)} cell(s) raised warnings (column `warnings` of results.csv): "
+            + "; ".join(messages)
+            + "."
         )
     lines += ["", "## Worst cells", ""]
     worst = sorted(done, key=lambda r: -r["ks"] if math.isfinite(r["ks"]) else 0.0)[:10]
