@@ -25,26 +25,30 @@ Networks whose angle is undefined (a layer with every unit inactive for an input
 collapsed to exactly 0 (both inputs active on the same single unit) are excluded: the table
 describes the live chain; both events have probability < 1e-8 per layer for n ≥ 30.
 
-Reproducible: every (θ, n) node has its own stream, ``SeedSequence(SEED).spawn`` indexed by
-node, so results do not depend on the number of worker processes.
+Reproducible: every (θ, n) node has its own stream, ``SeedSequence(SEED, spawn_key=(i, k))``
+indexed by node, so results do not depend on the engine or the number of workers. The nodes run
+through the sweep engine (:func:`depthscope.sweep.run_tasks`): serially (``--workers 0``), on a
+local Dask cluster (``--workers N``, default: the cores) or on a running Dask scheduler
+(``--scheduler tcp://host:8786``); Dask comes with ``pip install 'depthscope[sweep]'``.
 
 Usage::
 
     python tools/make_markov_table.py --workers 2            # full table (≈ 15 min, 2 cores)
-    python tools/make_markov_table.py --quick --out /tmp/t.npz  # coarse table for a smoke test
+    python tools/make_markov_table.py --scheduler tcp://10.0.0.5:8786   # on a cluster
+    python tools/make_markov_table.py --quick --workers 0 --out /tmp/t.npz  # smoke test
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from depthscope.sweep import open_client, run_tasks
 
 SEED = 20261122
 N_GRID = (
@@ -176,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         / "data"
         / "markov_table.npz",
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    engine = parser.add_mutually_exclusive_group()
+    engine.add_argument(
+        "--workers", type=int, default=None, help="local Dask workers (0: serial; default: cores)"
+    )
+    engine.add_argument("--scheduler", help="address of a running Dask scheduler")
     parser.add_argument("--quick", action="store_true", help="coarse grid, 1/20 of the samples")
     args = parser.parse_args(argv)
 
@@ -193,11 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     stats = np.zeros((8, *shape))
     excluded = np.zeros(shape)
     start = time.time()
-    with ProcessPoolExecutor(args.workers) as pool:
-        for count, (i, k, values, ex) in enumerate(pool.map(one_node, jobs, chunksize=1), 1):
-            stats[:, i, k], excluded[i, k] = values, ex
-            if count % 50 == 0 or count == len(jobs):
-                print(f"{count}/{len(jobs)} nodes, {time.time() - start:.0f} s", file=sys.stderr)
+    count = 0
+
+    def store(key: str, result: tuple[int, int, list[float], float]) -> None:
+        nonlocal count
+        i, k, values, ex = result
+        stats[:, i, k], excluded[i, k] = values, ex
+        count += 1
+        if count % 50 == 0 or count == len(jobs):
+            print(f"{count}/{len(jobs)} nodes, {time.time() - start:.0f} s", file=sys.stderr)
+
+    def fail(key: str, message: str) -> None:
+        raise RuntimeError(f"node {key} failed: {message}")
+
+    with open_client(args.workers, args.scheduler) as client:
+        tasks = {f"markov-node-{job[0]}-{job[1]}": (job,) for job in jobs}
+        run_tasks(one_node, tasks, client=client, on_result=store, on_error=fail)
     n_arr = np.asarray(widths, dtype=np.float64)
     u_inf = np.array([log_infinite_width_angle(float(t)) for t in thetas])
     x_inf = 2.0 * np.log(np.sin(np.exp(u_inf)))

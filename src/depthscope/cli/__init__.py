@@ -22,7 +22,7 @@ from ._warnings import one_line_warnings
 
 __all__ = ["main"]
 
-_COMMANDS = ("predict", "simulate", "reproduce", "claims", "screen", "bench", "probe")
+_COMMANDS = ("predict", "simulate", "reproduce", "claims", "screen", "bench", "probe", "sweep")
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,161 @@
+"""One cell of a sweep: its key, its random stream and its computation (pure: no I/O).
+
+A cell is one point of the grid (architecture, θ0, activation, σ_b, predictor). Its key is a
+hash of its parameters, and its random stream is ``SeedSequence(seed, spawn_key=...)`` with a
+spawn key from the hash of its *simulation* parameters: it never depends on the order in which
+cells are scheduled or on the number of workers, so a serial run, a local cluster and a remote
+cluster give bit-identical numbers. Cells that differ only in the predictor share their Monte
+Carlo sample (common random numbers: their errors differ by the predictor alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["LAYER_FIELDS", "Cell", "compute_cell", "summarize"]
+
+#: The per-layer arrays of a cell's result, each of length L+1 (layer 0 = inputs).
+LAYER_FIELDS = ("mc_mean", "mc_sd", "mc_dead", "mc_collapsed", "pred_mean", "pred_sd")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a sweep's grid (canonical values, see :mod:`._spec`).
+
+    Attributes
+    ----------
+    architecture : str
+        Hidden widths, e.g. ``"64x20"``.
+    theta0 : float
+        Angle between the two inputs, radians in (0, π).
+    activation : str
+        ``"relu"`` or ``"leaky:S"`` (the simulation's; the predictors model ReLU).
+    bias_std : float
+        σ_b of the simulated biases (the predictors model σ_b = 0).
+    method : str
+        Predictor of :func:`depthscope.predict`.
+    networks : int
+        Networks simulated.
+    """
+
+    architecture: str
+    theta0: float
+    activation: str
+    bias_std: float
+    method: str
+    networks: int
+
+    def parameters(self) -> dict[str, Any]:
+        """Return the parameters as a JSON-ready dictionary."""
+        return asdict(self)
+
+    @property
+    def key(self) -> str:
+        """A 16-hex-digit hash of every parameter: the cell's name in the store."""
+        return _digest(self.parameters())[:16]
+
+    @property
+    def spawn_key(self) -> tuple[int, ...]:
+        """Four 32-bit integers hashed from the simulation parameters (not the predictor)."""
+        simulation = {k: v for k, v in self.parameters().items() if k != "method"}
+        digest = bytes.fromhex(_digest(simulation))
+        return tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+
+    def seed_sequence(self, seed: int) -> np.random.SeedSequence:
+        """Return the cell's root stream ``SeedSequence(seed, spawn_key=self.spawn_key)``."""
+        return np.random.SeedSequence(seed, spawn_key=self.spawn_key)
+
+    def label(self, axes: list[str]) -> str:
+        """Return ``axis=value`` for the given axes, e.g. ``theta0=0.5 method=markov``."""
+        values = self.parameters()
+        return " ".join(
+            f"{a}={values[a]:g}" if isinstance(values[a], float) else f"{a}={values[a]}"
+            for a in axes
+        )
+
+
+def _digest(values: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``values`` (sorted keys, floats by repr)."""
+    text = json.dumps(values, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compute_cell(cell: Cell, seed: int) -> dict[str, Any]:
+    """Simulate and predict one cell; return its per-layer arrays and last-layer KS distance.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell.
+    seed : int
+        Root seed of the sweep.
+
+    Returns
+    -------
+    dict
+        ``LAYER_FIELDS`` as float lists of length L+1 (NaN where undefined: a layer where no
+        network has a finite angle) and ``ks``: the Kolmogorov-Smirnov distance between the
+        predicted CDF (:meth:`depthscope.Prediction.cdf`) and the ``mc_used`` finite values
+        of ln sin²θ at the last layer (NaN when there are none); ``warnings``: the messages
+        of the warnings raised meanwhile (e.g. a predictor outside its calibrated domain),
+        recorded instead of printed by a worker.
+    """
+    from ..simulation._simulate import simulate
+    from ..theory._predict import predict
+
+    generator = np.random.Generator(np.random.PCG64(cell.seed_sequence(seed)))
+    with warnings.catch_warnings(record=True) as caught:  # kept with the result, not printed
+        warnings.simplefilter("always")
+        result = simulate(
+            cell.architecture,
+            cell.theta0,
+            n_networks=cell.networks,
+            rng=generator,
+            activation=cell.activation,
+            bias_std=cell.bias_std,
+        )
+        prediction = predict(cell.architecture, cell.theta0, method=cell.method)
+    summary = result.summary()
+    assert result.ln_sin2 is not None  # two inputs
+    last = result.ln_sin2[-1]
+    sample = last[np.isfinite(last)]
+    ks = math.nan
+    if sample.size:
+        depth = len(prediction.mean) - 1
+        ks = float(stats.kstest(sample, lambda x: prediction.cdf(depth, x)).statistic)
+    return {
+        "mc_mean": _floats(summary["mean"]),
+        "mc_sd": _floats(summary["sd"]),
+        "mc_dead": _floats(summary["dead_fraction"]),
+        "mc_collapsed": _floats(summary["collapsed_fraction"]),
+        "pred_mean": _floats(prediction.mean),
+        "pred_sd": _floats(prediction.sd),
+        "ks": ks,
+        "mc_used": int(sample.size),
+        "warnings": sorted({str(w.message) for w in caught}),
+    }
+
+
+def _floats(values: Any) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def summarize(cell: Cell, result: dict[str, Any]) -> dict[str, Any]:
+    """Return the last-layer row of a cell (the columns of ``results.csv`` after the cell's)."""
+    row = {name: result[name][-1] for name in LAYER_FIELDS}
+    return {
+        **row,
+        "error_mean": row["pred_mean"] - row["mc_mean"],
+        "error_sd": row["pred_sd"] - row["mc_sd"],
+        "ks": result["ks"],
+        "mc_used": result["mc_used"],
+        "warnings": "; ".join(result.get("warnings", [])),
+    }

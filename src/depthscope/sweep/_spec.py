@@ -1,0 +1,215 @@
+"""The spec of a sweep: read a YAML/JSON file, check every value, expand the grid of cells.
+
+A spec names the architectures, the angles θ0, the number of networks per cell and the root
+seed; optional lists (``activation``, ``bias_std``, ``method``) are crossed with them. Every
+problem of a spec is collected and raised as one :class:`~depthscope.DepthscopeError` before
+anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._architecture import format_architecture, parse_architecture
+from .._errors import DepthscopeError
+from .._optional import import_yaml
+from ..simulation._samplers import parse_activation
+from ..theory._predict import METHODS
+from ._cells import Cell
+
+__all__ = ["AXES", "SweepSpec", "load_spec", "parse_spec"]
+
+#: The axes a cell varies along, in the order of the grid (and of the results' columns).
+AXES = ("architecture", "theta0", "activation", "bias_std", "method")
+_REQUIRED = ("architectures", "theta0", "networks", "seed")
+_OPTIONAL = {"activation": "relu", "bias_std": 0.0, "method": "markov"}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A checked sweep: the values of every axis, the networks per cell and the root seed.
+
+    Attributes
+    ----------
+    axes : mapping of str to tuple
+        The canonical values of each axis of :data:`AXES` (architectures as ``"32x10"``,
+        activations as ``"relu"``/``"leaky:S"``), one value for an axis the spec leaves out.
+    networks : int
+        Networks simulated per cell.
+    seed : int
+        Root seed: cell c draws from ``SeedSequence(seed, spawn_key=c.spawn_key)``.
+    """
+
+    axes: Mapping[str, tuple[Any, ...]]
+    networks: int
+    seed: int
+
+    def cells(self) -> list[Cell]:
+        """Return the cells of the grid, architectures slowest, in a fixed order."""
+        return [
+            Cell(**dict(zip(AXES, values, strict=True)), networks=self.networks)
+            for values in itertools.product(*(self.axes[a] for a in AXES))
+        ]
+
+    def varying(self) -> list[str]:
+        """Return the axes with more than one value, in the order of :data:`AXES`."""
+        return [a for a in AXES if len(self.axes[a]) > 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-ready dictionary (read back by :func:`parse_spec`)."""
+        out: dict[str, Any] = {"architectures": list(self.axes["architecture"])}
+        out |= {a: list(self.axes[a]) for a in AXES[1:]}
+        return out | {"networks": self.networks, "seed": self.seed}
+
+
+def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read and check a spec file (``.yaml``/``.yml`` needs PyYAML; anything else is JSON).
+
+    Raises
+    ------
+    DepthscopeError
+        If the file cannot be read or parsed, or the spec is invalid (:func:`parse_spec`).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as err:
+        raise DepthscopeError(f"cannot read the sweep spec {os.fspath(path)!r}: {err}") from None
+    try:
+        if file.suffix.lower() in (".yaml", ".yml"):
+            yaml = import_yaml("reading a YAML sweep spec")
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except (ValueError, ImportError) as err:  # json.JSONDecodeError, yaml.YAMLError
+        raise DepthscopeError(f"cannot parse the sweep spec {file.name!r}: {err}") from None
+    except Exception as err:  # yaml.YAMLError does not derive from ValueError
+        raise DepthscopeError(f"cannot parse the sweep spec {file.name!r}: {err}") from None
+    return parse_spec(data)
+
+
+def parse_spec(data: object) -> SweepSpec:
+    """Check a spec given as a mapping; return the :class:`SweepSpec`.
+
+    Parameters
+    ----------
+    data : mapping
+        ``architectures`` (list of str), ``theta0`` (number or list, radians in (0, π)),
+        ``networks`` (int ≥ 2), ``seed`` (int ≥ 0); optional ``activation`` (``"relu"`` or
+        ``"leaky:S"``), ``bias_std`` (≥ 0) and ``method`` (a predictor of
+        :func:`depthscope.predict`), each a value or a non-empty list.
+
+    Raises
+    ------
+    DepthscopeError
+        Listing every problem: unknown or missing keys, empty lists, duplicates, bad values.
+
+    Examples
+    --------
+    >>> spec = parse_spec({"architectures": ["8x3"], "theta0": [0.5, 1.0], "networks": 10,
+    ...                    "seed": 1})
+    >>> len(spec.cells()), spec.varying()
+    (2, ['theta0'])
+    """
+    if not isinstance(data, Mapping):
+        raise DepthscopeError("a sweep spec must be a mapping of keys to values.")
+    problems: list[str] = []
+    unknown = sorted(set(map(str, data)) - {*_REQUIRED, *_OPTIONAL})
+    if unknown:
+        known = ", ".join((*_REQUIRED, *_OPTIONAL))
+        problems.append(f"unknown key(s) {', '.join(unknown)} (known: {known})")
+    problems += [f"missing key {key!r}" for key in _REQUIRED if key not in data]
+    checks = {
+        "architecture": ("architectures", _architecture),
+        "theta0": ("theta0", _theta0),
+        "activation": ("activation", _activation),
+        "bias_std": ("bias_std", _bias_std),
+        "method": ("method", _method),
+    }
+    axes: dict[str, tuple[Any, ...]] = {}
+    for axis, (key, check) in checks.items():
+        raw = data.get(key, _OPTIONAL.get(key))
+        if key not in data and key in _REQUIRED:
+            continue
+        axes[axis] = _values(key, raw, check, problems)
+    networks = _integer(data.get("networks"), "networks", 2, problems) if "networks" in data else 0
+    seed = _integer(data.get("seed"), "seed", 0, problems) if "seed" in data else 0
+    if problems:
+        raise DepthscopeError("invalid sweep spec: " + "; ".join(problems) + ".")
+    return SweepSpec(axes=axes, networks=networks, seed=seed)
+
+
+def _values(key: str, raw: object, check: Any, problems: list[str]) -> tuple[Any, ...]:
+    """Check a value or a list of values of ``key``; record problems, return canonical values."""
+    items = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+    if not items:
+        problems.append(f"{key!r} is an empty list")
+        return ()
+    values = []
+    for item in items:
+        try:
+            values.append(check(item))
+        except (DepthscopeError, TypeError, ValueError) as err:
+            problems.append(f"{key}: {item!r} is not valid ({str(err).rstrip('.')})")
+    if len(set(values)) != len(values):
+        problems.append(f"{key!r} lists a value twice")
+    return tuple(values)
+
+
+def _architecture(value: object) -> str:
+    if not isinstance(value, (str, list, tuple)):
+        raise DepthscopeError("an architecture is a string such as '64x20' or a list of widths")
+    widths = parse_architecture(value)
+    if min(widths) < 2:
+        raise DepthscopeError("widths must be at least 2")
+    return format_architecture(widths)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DepthscopeError("expected a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise DepthscopeError("expected a finite number")
+    return number
+
+
+def _theta0(value: object) -> float:
+    theta = _number(value)
+    if not 0.0 < theta < math.pi:
+        raise DepthscopeError("θ0 must lie in (0, π) radians")
+    return theta
+
+
+def _activation(value: object) -> str:
+    if not isinstance(value, str):
+        raise DepthscopeError("expected 'relu' or 'leaky:SLOPE'")
+    slope = parse_activation(value)
+    return "relu" if slope == 0.0 else f"leaky:{slope!r}"  # repr: the slope exactly
+
+
+def _bias_std(value: object) -> float:
+    std = _number(value)
+    if std < 0:
+        raise DepthscopeError("a standard deviation is ≥ 0")
+    return std
+
+
+def _method(value: object) -> str:
+    if value not in METHODS:
+        raise DepthscopeError(f"choose one of {', '.join(METHODS)}")
+    return str(value)
+
+
+def _integer(value: object, key: str, minimum: int, problems: list[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problems.append(f"{key!r} must be an integer ≥ {minimum}, got {value!r}")
+        return 0
+    return value
