@@ -27,7 +27,8 @@ import time
 
 import numpy as np
 
-from depthscope.theory._law import propagate_final, propagate_law
+from depthscope.theory._law import propagate_law
+from depthscope.theory._law_batch import propagate_final
 
 
 def _best(fn, repeat: int) -> float:

@@ -1,4 +1,4 @@
-"""The per-layer law of ln sin²θ (``depthscope.theory._law``): structure and calibration.
+"""The per-layer law of ln sin²θ (``depthscope.theory._law``, ``_law_table``, ``_law_batch``).
 
 Fast tests check the law's structure (monotone CDF with the atom at 0, non-negative density, no
 mass above 0, conservation of probability, closed-form atoms against the table's Monte Carlo,
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import depthscope as ds
-from depthscope.theory import _law
+from depthscope.theory import _law, _law_batch, _law_table
 
 MEAN_TOL, SD_TOL, KS_TOL, ATOM_TOL = 0.05, 0.05, 0.03, 0.02
 
@@ -87,7 +87,7 @@ def test_atoms_in_closed_form_match_the_tables_monte_carlo():
         theta, widths, mc = data["theta"], data["n"], data["atoms_mc"].astype(np.float64)
         samples = int(data["samples"])
     for k, n in enumerate(widths):
-        exact = np.stack(_law.atom_probabilities(theta, int(n)), axis=-1)
+        exact = np.stack(_law_table.atom_probabilities(theta, int(n)), axis=-1)
         se = np.sqrt(np.maximum(exact * (1.0 - exact), 1e-12) / samples)
         # 5 se, plus 3 counts for the rare events (p ~ 1e-7: a single draw is a 3% event per
         # node and there are ~4,000 node-atoms).
@@ -126,7 +126,7 @@ def test_batched_final_laws_equal_propagate_law_per_architecture(theta0):
         tuple(int(n) for n in rng.choice(menu, size=int(rng.integers(1, 41)))) for _ in range(12)
     ]
     archs += [(), (8,), (8, 512), (8,) * 45, (512,) * 30, (16, 64) * 12]
-    final = _law.propagate_final(archs, theta0)
+    final = _law_batch.propagate_final(archs, theta0)
     assert final.layer_means.shape == (len(archs), max(map(len, archs)) + 1)
     for i, widths in enumerate(archs):
         law = _law.propagate_law(widths, theta0)
@@ -141,8 +141,8 @@ def test_mixed_widths_keep_each_layer_on_its_own_grid():
     """A bottleneck's narrow layers on their own coarse grid agree with the finest-grid chain."""
     widths = (512, 8, 512, 8, 512, 512, 16, 256)
     law = _law.propagate_law(widths, 1.0)
-    fine = _law.spacing(tuple(sorted(set(widths))))
-    assert _law._spacing_of(8) > 4 * fine  # the width-8 layers run on a much coarser grid
+    fine = _law_table.spacing(tuple(sorted(set(widths))))
+    assert _law_table._spacing_of(8) > 4 * fine  # the width-8 layers run on a much coarser grid
     # Reference: every layer on the finest grid (the previous scheme).
     state = _law._layer_two(512, 8, 1.0, fine, fine)
     for layer, n in enumerate(widths[2:], start=3):

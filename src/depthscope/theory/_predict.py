@@ -37,7 +37,7 @@ import numpy as np
 from .._architecture import Architecture, format_architecture, parse_architecture
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
-from . import _law, _markov
+from . import _law, _law_batch, _markov
 from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
 from ._prediction import Prediction
@@ -397,10 +397,10 @@ def final_laws(
     theta0: float,
     convention: str = "exact",
     input_dim: int | None = None,
-) -> _law.FinalLaws:
+) -> _law_batch.FinalLaws:
     """Return the default method's final-layer law and per-layer means for many architectures.
 
-    Batched (:func:`depthscope.theory._law.propagate_final`): equal to :func:`predict` per
+    Batched (:func:`depthscope.theory._law_batch.propagate_final`): equal to :func:`predict` per
     architecture to ~1e-10, for screening thousands of architectures in seconds. Warns like
     :func:`predict` outside the measured domain.
     """
@@ -411,4 +411,4 @@ def final_laws(
     reasons = sorted({r for steps in resolved for r in domain_warnings("markov", theta, steps)})
     for reason in reasons:
         warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=3)
-    return _law.propagate_final([tuple(steps) for steps in resolved], theta)
+    return _law_batch.propagate_final([tuple(steps) for steps in resolved], theta)
