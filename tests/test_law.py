@@ -212,6 +212,10 @@ CALIBRATION = {
     "tiny 16x50 from 1e-3": ((16,) * 50, 1e-3, 20_000, (1, 10, 50)),
     "near pi 40x12 from 3.0": ((40,) * 12, 3.0, 20_000, (1, 2, 5, 12)),
     "antipodal 30x20 from pi": ((30,) * 20, math.pi, 20_000, (1, 2, 5, 20)),
+    # Widths between the table's columns above 64, from θ0 ≥ 1 (where the one-step law is read
+    # through its headroom below π/2): before the fix, D = 0.06-0.09 at layer 1.
+    "between columns 100x5 from 1": ((100,) * 5, 1.0, 20_000, (1, 2, 5)),
+    "between columns 200,300 from 1.57": ((200, 300), 1.57, 20_000, (1, 2)),
 }
 
 
