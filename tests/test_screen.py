@@ -188,3 +188,17 @@ class TestCommandLine:
     def test_missing_file(self, capsys):
         assert main(["screen", "--file", "/nonexistent/archs.yaml"]) == 2
         assert "archs.yaml" in capsys.readouterr().err
+
+
+def test_screen_shows_dead_and_collapsed_networks_like_predict(capsys) -> None:
+    from depthscope.cli import main
+
+    rows = {r.architecture: r for r in screen(["6x10", "30x5"])}
+    p = ds.predict("6x10", math.pi / 2)
+    assert rows["6x10"].dead_final == pytest.approx(p.dead[-1], abs=1e-10)
+    assert rows["6x10"].collapsed_final == pytest.approx(p.collapsed[-1], abs=1e-10)
+    assert rows["6x10"].dead_final > 0.1 and rows["30x5"].dead_final < 1e-6
+    assert main(["screen", "6x10", "30x5"]) == 0
+    assert "collapsed" in capsys.readouterr().out
+    with pytest.warns(ds.DepthscopeWarning, match="width 3 < 4"):  # the same warning as predict
+        screen(["3x4"])

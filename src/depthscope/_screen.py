@@ -59,6 +59,10 @@ class ScreenRow:
         Multiply-adds × 2 per example for a forward pass (2 · params).
     rank : int
         1 = the largest predicted ln sin²θ_L (least degenerate).
+    dead_final, collapsed_final : float
+        Predicted probability that at layer L the angle is undefined (an input has no active
+        unit) or exactly 0; ``ln_sin2_final`` and ``sd_final`` are given a defined, non-zero
+        angle. 0 for the ``paper`` convention (Algorithm 1 does not model them).
     """
 
     architecture: str
@@ -70,6 +74,8 @@ class ScreenRow:
     params: int | None
     flops: int | None
     rank: int
+    dead_final: float = 0.0
+    collapsed_final: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dictionary (``widths`` as a list; a non-finite number as None)."""
@@ -160,6 +166,7 @@ def screen(
             labels.append(format_architecture(arch))
             widths_list.append(arch)
             dims.append((input_dim, output_dim))
+    absorbed = [(0.0, 0.0)] * len(widths_list)
     if convention == "paper":
         if len({d[0] for d in dims}) != 1 or dims[0][0] is None:
             raise DepthscopeError("convention 'paper' needs one input_dim for all architectures.")
@@ -172,6 +179,7 @@ def screen(
             (laws.layer_means[i, : laws.depth[i] + 1], np.array([laws.sd[i]]))
             for i in range(len(widths_list))
         ]
+        absorbed = [(float(laws.dead[i]), float(laws.collapsed[i])) for i in range(len(layers))]
     else:
         raise DepthscopeError(f"unknown convention {convention!r}; choose 'exact' or 'paper'.")
     infinite = predict_layers(  # the same number of steps as the finite-width prediction
@@ -196,6 +204,8 @@ def screen(
                 params=params,
                 flops=None if params is None else 2 * params,
                 rank=int(ranks[i]),
+                dead_final=absorbed[i][0],
+                collapsed_final=absorbed[i][1],
             )
         )
     return rows

@@ -41,6 +41,8 @@ _COLUMNS = (
     "degeneracy_depth",
     "params",
     "flops",
+    "dead_final",
+    "collapsed_final",
 )
 
 
@@ -83,14 +85,17 @@ def _table(rows: list[ScreenRow]) -> str:
         return "-" if value is None else str(value)
 
     width = max(12, *(len(r.architecture) for r in rows))
+    atoms = any(r.dead_final + r.collapsed_final >= 5e-4 for r in rows)
     lines = [
         f"{'rank':>4}  {'architecture':<{width}} {'ln sin²θ_L':>10} {'sd':>7} "
         f"{'infinite':>9} {'degen.':>6} {'params':>10}"
+        + (f" {'dead':>6} {'collapsed':>9}" if atoms else "")
     ]
     for r in sorted(rows, key=lambda row: row.rank):
         lines.append(
             f"{r.rank:>4}  {r.architecture:<{width}} {r.ln_sin2_final:>10.3f} {r.sd_final:>7.3f} "
             f"{r.ln_sin2_final_infinite:>9.3f} {fmt(r.degeneracy_depth):>6} {fmt(r.params):>10}"
+            + (f" {r.dead_final:>6.3f} {r.collapsed_final:>9.3f}" if atoms else "")
         )
     return "\n".join(lines)
 
