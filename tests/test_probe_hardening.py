@@ -299,3 +299,19 @@ def test_cli_probe_marks_nonfinite_layers_and_exits_0(tmp_path, state_dict, caps
     assert captured.err.count("\n") == 1 and captured.err.startswith("depthscope: warning:")
     data = json.loads((out / "layers.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     assert data["nonfinite"] == [False, False, True]
+
+
+def test_probe_names_the_input_shape_for_any_model() -> None:
+    # Before: a model that is not a Sequential starting with a Linear raised torch's raw
+    # RuntimeError for inputs of the wrong width.
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(8, 16, bias=False)
+            self.act = torch.nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.linear(x))
+
+    with pytest.raises(DepthscopeError, match=r"inputs of shape \(4, 7\)"):
+        probe(Block(), torch.randn(4, 7))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import DepthscopeError
 from ._chain import role
 from ._reduce import INPUT, Stream, _copy_row, _redo_exact, _Row, _Subsample, _summarise
 from ._theory import StackTracer, pair_angle
@@ -71,7 +72,16 @@ def _forward(
         for module, hook in hooks.values():
             handles.append(module.register_forward_hook(hook))
         with _restored_state(torch, model, modules, mode, devices):
-            model(inputs)
+            try:
+                model(inputs)
+            except RuntimeError as err:  # a shape mismatch: say what was given, in one line
+                if "shape" not in str(err) and "size" not in str(err):
+                    raise  # the model's own error, as it raised it
+                detail = " ".join(str(err).split())[:200]
+                raise DepthscopeError(
+                    f"the model cannot take inputs of shape {tuple(inputs.shape)} (batch of "
+                    f"{inputs.shape[0]} examples): {detail}"
+                ) from None
     finally:
         for handle in handles:
             handle.remove()
