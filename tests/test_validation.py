@@ -87,3 +87,11 @@ def test_simulate_counts_no_nonfinite_networks_at_the_edge_of_the_bias_range() -
     assert np.isfinite(r.ln_sin2[~r.dead]).sum() + np.isinf(r.ln_sin2[~r.dead]).sum() == (
         (~r.dead).sum()
     )
+
+
+def test_approx2_refuses_depths_whose_cost_explodes() -> None:
+    # Before: approx2 on 30x20000 ran for minutes (its cost is quadratic in depth).
+    from depthscope.theory._predict import MAX_APPROX2_DEPTH
+
+    with pytest.raises(ds.DepthscopeError, match="quadratic"):
+        ds.predict(f"30x{MAX_APPROX2_DEPTH + 1}", 1.0, method="approx2")

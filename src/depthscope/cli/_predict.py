@@ -7,18 +7,12 @@ import math
 
 import numpy as np
 
-from .._architecture import parse_architecture
-from .._errors import DepthscopeError
 from ..report._output import dumps_json
-from ..theory._predict import CONVENTIONS, METHODS, Prediction, predict
+from ..theory._predict import CONVENTIONS, MAX_APPROX2_DEPTH, METHODS, Prediction, predict
 from ._common import add_command, angle, nonneg_float, positive_float, positive_int
 
 __all__ = ["MAX_APPROX2_DEPTH", "register"]
 
-#: The deepest architecture ``--method approx2`` accepts on the command line. Its cost grows
-#: with the square of the depth (measured: 0.7 s at 1000 layers, 3.5 s at 2000, 13 s at 4000;
-#: 20000 layers would take minutes), so deeper requests are refused up front.
-MAX_APPROX2_DEPTH = 2000
 
 _HELP = "predict mean and sd of ln sin²θ per layer"
 _DESCRIPTION = (
@@ -117,13 +111,6 @@ def format_table(prediction: Prediction) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``depthscope predict``."""
-    if args.method == "approx2":
-        depth = len(parse_architecture(args.architecture))
-        if depth > MAX_APPROX2_DEPTH:
-            raise DepthscopeError(
-                f"--method approx2 takes time quadratic in depth: at most {MAX_APPROX2_DEPTH} "
-                f"layers are accepted, got {depth}; use --method approx1, mean or markov."
-            )
     prediction = predict(
         args.architecture,
         args.theta0,
