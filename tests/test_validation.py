@@ -95,3 +95,18 @@ def test_approx2_refuses_depths_whose_cost_explodes() -> None:
 
     with pytest.raises(ds.DepthscopeError, match="quadratic"):
         ds.predict(f"30x{MAX_APPROX2_DEPTH + 1}", 1.0, method="approx2")
+
+
+@pytest.mark.parametrize("theta0", [1e-300, 5.914536261777453e-155, 1e-100])
+def test_no_floating_point_warnings_at_tiny_angles(theta0: float) -> None:
+    # Found by the fuzz campaign: σ² evaluated 1/Z (Z ≈ θ²) on its unused branch and overflowed
+    # with a RuntimeWarning below θ ≈ 1e-154 (pytest turns warnings into errors here).
+    for method in ("approx2", "approx1", "mean", "infinite", "markov", "lattice"):
+        ds.predict("30x3", theta0, method=method)
+    assert np.isfinite(ds.sigma2(theta0, 3)) and np.isfinite(ds.mu(theta0, 3))
+
+
+@pytest.mark.parametrize("method", ["approx1", "approx2"])
+def test_approximations_refuse_antipodal_inputs(method: str) -> None:
+    with pytest.raises(ds.DepthscopeError, match="antipodal"):
+        ds.predict("30x3", math.pi, method=method)

@@ -198,6 +198,11 @@ def predict(
             raise DepthscopeError(f"{name} = {value!r} must be a finite number {relation} {low:g}.")
     extra: dict[str, Any] = {}
     beyond = _beyond_the_paper(network)
+    if method in ("approx1", "approx2") and theta == math.pi:
+        raise DepthscopeError(
+            f"method {method!r} (Approximations 1 and 2 linearise at small angles) is undefined "
+            "for antipodal inputs (θ0 = π): ln sin²θ0 = −∞; use markov, mean or infinite."
+        )
     if not beyond:
         _check_domain(method, theta, steps)
     if beyond:
@@ -296,8 +301,6 @@ def domain_warnings(method: str, theta0: float, steps: Sequence[int]) -> list[st
                 f"width {max(steps)} > {_WIDE} with θ0 > {_WIDE_THETA}: the near-π law of widths "
                 f"above {_WIDE} is read from width {_WIDE} and is not calibrated there"
             )
-    elif method != "lattice" and theta0 == math.pi and method in ("approx1", "approx2"):
-        reasons.append("Approximations 1 and 2 linearise at small angles: not meant for θ0 = π")
     return reasons
 
 

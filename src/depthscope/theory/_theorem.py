@@ -315,7 +315,8 @@ def sigma2(theta: ArrayLike, n: ArrayLike) -> FloatArray:
     )
     # The same expression as 8n[(u − v)² + J₂₂u² + (K − 1)v² − 2(M − 1)uv] with u = 1/D,
     # v = 1/((n−1)Z): its three terms no longer cancel as θ → π, where σ² → 0.
-    with np.errstate(divide="ignore", invalid="ignore"):  # Z = 0 at θ = 0: series branch
+    # Z = 0 at θ = 0 and Z ≈ θ² overflows 1/Z below θ ≈ 1e-154: the series branch is used there.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         u, v = 1 / denom, 1 / ((width - 1) * terms.z)
         u_minus_v = -4 * ((width - 1) * terms.j11**2 + terms.j22) * u * v
         rearranged = (
