@@ -173,7 +173,11 @@ def test_one_shot_command_killed_leaves_nothing_trusted(
     if status == 0:  # finished before the signal: a complete folder
         assert (out / "manifest.json").is_file()
         return
-    assert status in (130, -signal.SIGKILL)
+    # 130: interrupted inside main(); −SIGINT: interrupted while Python was still importing
+    # (a cold, loaded machine: seen in a fresh-clone CI run), before any file could exist.
+    assert status in (130, -signal.SIGINT, -signal.SIGKILL)
+    if status == -signal.SIGINT:
+        assert not out.exists() or not any(out.iterdir())
     assert not (out / "manifest.json").exists()
     half_written = out.is_dir() and any(out.iterdir())
     rerun = _run([*args, "--out", str(out)])
