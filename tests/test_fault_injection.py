@@ -88,6 +88,25 @@ def _kill(args: list[str], sig: signal.Signals, until: object, out: Path) -> int
     return process.returncode
 
 
+def _check_killed(out: Path, status: int) -> bool:
+    """Check what a signalled run left; return True if it had finished (a complete folder).
+
+    Exit statuses: 0 (done before the signal), 130 (interrupted inside ``main``), −SIGINT
+    (interrupted while Python was importing, or while it shut down after the run: seen on a
+    cold, loaded machine), −SIGKILL. A manifest is written last, so its presence means the run
+    completed (a kill during interpreter shutdown): then every file it lists must exist.
+    Without it the folder is incomplete and nothing in it may be trusted by a rerun.
+    """
+    assert status in (0, 130, -signal.SIGINT, -signal.SIGKILL), status
+    manifest = out / "manifest.json"
+    if not manifest.exists():
+        assert status != 0, "a finished run left no manifest"
+        return False
+    files = json.loads(manifest.read_text())["files"]
+    assert all((out / name).is_file() for name in files), "the manifest lists a missing file"
+    return True
+
+
 def _bench_args(dataset: str, out: Path) -> list[str]:
     quick = ["bench", "--quick", "--seeds", "1", "--workers", "1", "--quiet"]
     return [*quick, "--dataset", dataset, "--out", str(out)]
@@ -132,9 +151,7 @@ def test_bench_killed_and_resumed_equals_uninterrupted(
     out = tmp_path / "bench"
     for point in points:
         status = _kill(_bench_args(dataset, out), sig, point, out)
-        assert status in (0, 130, -signal.SIGKILL)
-        if status != 0:
-            assert not (out / "manifest.json").exists(), "a killed run left a manifest"
+        _check_killed(out, status)
     result = _run(_bench_args(dataset, out))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -170,15 +187,8 @@ def test_one_shot_command_killed_leaves_nothing_trusted(
     assert _run([*args, "--out", str(reference)]).returncode == 0
     out = tmp_path / "killed"
     status = _kill([*args, "--out", str(out)], sig, point, out)
-    if status == 0:  # finished before the signal: a complete folder
-        assert (out / "manifest.json").is_file()
+    if _check_killed(out, status):  # finished before the signal took effect: complete
         return
-    # 130: interrupted inside main(); −SIGINT: interrupted while Python was still importing
-    # (a cold, loaded machine: seen in a fresh-clone CI run), before any file could exist.
-    assert status in (130, -signal.SIGINT, -signal.SIGKILL)
-    if status == -signal.SIGINT:
-        assert not out.exists() or not any(out.iterdir())
-    assert not (out / "manifest.json").exists()
     half_written = out.is_dir() and any(out.iterdir())
     rerun = _run([*args, "--out", str(out)])
     if half_written:
