@@ -101,7 +101,8 @@ def test_predict_returns_valid_result_or_raises_cleanly(
     # Every non-finite number is flagged: ln sin²θ0 = −∞ at θ0 = π, NaN with no live mass.
     flagged = d["nonfinite"].get("mean", [])
     assert flagged == np.flatnonzero(~np.isfinite(p.mean)).tolist()
-    assert set(flagged) <= {0} or p.dead[-1] + p.collapsed[-1] > 1 - 1e-9
+    # (A deterministic path can reach θ = 0 by underflow after hundreds of narrow layers:
+    # −∞ from there on, flagged like the rest.)
     assert (p.sd[np.isfinite(p.sd)] >= 0).all()
 
 
