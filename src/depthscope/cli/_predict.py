@@ -86,7 +86,9 @@ def format_table(prediction: Prediction) -> str:
     lo = probs.index(0.025) if 0.025 in probs else 0
     hi = probs.index(0.975) if 0.975 in probs else len(probs) - 1
     widths = ("-", *map(str, prediction.step_widths))
-    atoms = any(np.any(getattr(prediction, name) > 0) for name in ("dead", "collapsed", "atom"))
+    atoms = any(  # shown when visible at the table's 4 decimals
+        np.any(getattr(prediction, name) >= 5e-5) for name in ("dead", "collapsed", "atom")
+    )
     if atoms:
         lines.insert(
             2,
