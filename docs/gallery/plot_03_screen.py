@@ -48,7 +48,9 @@ plt.show()
 # %%
 # Thousands of architectures are cheap: :func:`depthscope.predict_final` returns only the last
 # layer's mean and sd, vectorised over architectures of the same depth.
+# (Each distinct width builds its one-step kernel once, ≈ 0.3 s: screen many architectures
+# over a set of widths, as here, rather than thousands of different widths.)
 rng = np.random.default_rng(0)
-many = [rng.integers(16, 512, size=20).tolist() for _ in range(1000)]
+many = [rng.choice([16, 32, 64, 128, 256, 512], size=20).tolist() for _ in range(1000)]
 mean, sd = ds.predict_final(many)
 print(f"1000 random depth-20 architectures: ln sin²θ_L from {mean.min():.2f} to {mean.max():.2f}")
