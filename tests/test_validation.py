@@ -110,3 +110,16 @@ def test_no_floating_point_warnings_at_tiny_angles(theta0: float) -> None:
 def test_approximations_refuse_antipodal_inputs(method: str) -> None:
     with pytest.raises(ds.DepthscopeError, match="antipodal"):
         ds.predict("30x3", math.pi, method=method)
+
+
+def test_default_method_refuses_widths_its_grid_cannot_hold() -> None:
+    # Found by a long fuzz run: the law's grid cells shrink as 1/√n, so width 10⁸ allocated
+    # over 24 GB (the process was killed); width 10⁶ already took 2.4 GB for two layers.
+    from depthscope.theory._predict import MAX_LAW_WIDTH
+
+    ds.predict([MAX_LAW_WIDTH], 1.0)
+    with pytest.raises(ds.DepthscopeError, match="method='mean'"):
+        ds.predict([MAX_LAW_WIDTH + 1], 1.0)
+    with pytest.raises(ds.DepthscopeError, match="method='mean'"):
+        ds.screen([f"{10**8}x2"])
+    assert np.isfinite(ds.predict([10**8] * 2, 1.0, method="mean").mean).all()

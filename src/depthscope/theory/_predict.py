@@ -277,6 +277,10 @@ def _describe(network: dict[str, Any]) -> str:
 #: calibrated up to θ0 = 2.5 (docs/law-table.md).
 MIN_WIDTH = 4
 MAX_CALIBRATED_DEPTH = 10_000
+#: The widest layer the default method takes: its grid's cells shrink as 1/√n, and at width
+#: 10⁶ two layers already need 2.4 GB (measured); beyond, Theorem 1's O(1/n²) error is
+#: negligible and ``method="mean"`` is the right tool.
+MAX_LAW_WIDTH = 100_000
 _WIDE = 512
 _WIDE_THETA = 2.5
 
@@ -304,7 +308,17 @@ def domain_warnings(method: str, theta0: float, steps: Sequence[int]) -> list[st
     return reasons
 
 
+def _check_law_width(method: str, steps: Sequence[int]) -> None:
+    if method == "markov" and max(steps) > MAX_LAW_WIDTH:
+        raise DepthscopeError(
+            f"width {max(steps)} > {MAX_LAW_WIDTH}: the default method's grid would need too "
+            "much memory (its cells shrink as 1/√n); use method='mean' (Theorem 1, whose "
+            "O(1/n²) error is negligible at such widths) or method='infinite'."
+        )
+
+
 def _check_domain(method: str, theta0: float, steps: Sequence[int]) -> None:
+    _check_law_width(method, steps)
     for reason in domain_warnings(method, theta0, steps):
         warnings.warn(f"predict(method={method!r}): {reason}.", DepthscopeWarning, stacklevel=3)
 
@@ -356,6 +370,8 @@ def predict_layers(
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
     resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
+    for used in resolved:
+        _check_law_width(method, used)
     reasons = sorted({r for steps in resolved for r in domain_warnings(method, theta, steps)})
     for reason in reasons:
         warnings.warn(f"predict(method={method!r}): {reason}.", DepthscopeWarning, stacklevel=2)
@@ -420,6 +436,8 @@ def final_laws(
     if convention not in CONVENTIONS:
         raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
     resolved = [_resolve(a, convention, input_dim)[1] for a in architectures]
+    for used in resolved:
+        _check_law_width("markov", used)
     reasons = sorted({r for steps in resolved for r in domain_warnings("markov", theta, steps)})
     for reason in reasons:
         warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=3)
