@@ -146,15 +146,16 @@ def predict(
     Fully connected, bias-free ReLU network with iid N(0, 2/fan-in) weights; θ_ℓ is the angle
     between the post-activation vectors of the two inputs at layer ℓ.
 
-    **Domain of the default method** (``markov``): widths ≥ 4, depth ≤ 10,000, θ0 in (0, π]
-    (θ0 = π: antipodal inputs). Widths above 512 are read from the 512 column of the table,
-    calibrated there up to θ0 = 2.5. Measured against exact simulation (10,000-20,000
-    networks per case, narrow, deep, bottleneck, ramp, tiny-angle and near-π cases,
-    ``docs/law-table.md``): per-layer mean within 0.05 sd, sd within 3%, Kolmogorov-Smirnov
-    distance ≤ 0.03 at every layer (layer 1 included), dead/collapsed/atom probabilities
-    within 0.006. Outside the domain a :class:`~depthscope.DepthscopeWarning` says what is
-    not covered. The other methods are the paper's approximations: their errors are in the
-    README's accuracy table.
+    **Domain of the default method** (``markov``): widths 4 to 100,000 (wider layers are
+    refused: use ``"mean"``), depth ≤ 10,000, θ0 in (0, π] (θ0 = π: antipodal inputs).
+    Widths above 512 are read from the 512 column of the table, calibrated there up to
+    θ0 = 2.5. Measured against exact simulation (10,000-20,000 networks per case: narrow,
+    deep, bottleneck, ramp, tiny-angle and near-π cases, ``docs/calibration.md``): per-layer
+    mean within 0.043 sd, sd within 3.3% (12.6% at layer 1 from θ0 = 3, where the sample sd
+    itself has a 5% standard error), Kolmogorov-Smirnov distance ≤ 0.031 at every layer
+    (≤ 0.010 at layer 1), dead/collapsed/atom probabilities within 0.006. Outside the domain a
+    :class:`~depthscope.DepthscopeWarning` says what is not covered. The other methods are the
+    paper's approximations: their errors are in the README's accuracy table.
 
     References
     ----------
