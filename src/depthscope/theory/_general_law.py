@@ -1,0 +1,290 @@
+"""Finite-width law of ln sin²θ_ℓ beyond bias-free ReLU: a Gaussian moment closure on the Gram.
+
+For any elementwise φ, with biases, and for residual blocks, the 2×2 Gram matrix of the two
+representations is an exact Markov chain (``docs/theory/general-predictor.md``). This module
+propagates its law through the layers as a Gaussian on the well-conditioned state
+
+    z = (ln A, ln B, T),   A = ‖h_x‖²/n,  B = ‖h_y‖²/n,  T = ln tan²(θ/2),
+
+and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
+
+* the per-coordinate Gram in the basis (h_x, h_d = h_x − h_y), K̃ = (A, E, Δ) with
+  E = h_x·h_d/n, Δ = ‖h_d‖²/n, is rebuilt from z without cancellation;
+* a plain layer's K̃' is the mean of n iid vectors w = (φ(u)², φ(u)g, g²), g = φ(u) − φ(u − d),
+  (u, d) ~ N(0, [[σ_w²A + σ_b², σ_w²E], [σ_w²E, σ_w²Δ]]): its mean and covariance are the first
+  and second moments of w (closed 1-D quadrature on the circle for a·min + b·max, a 2-D
+  Gauss–Hermite rule otherwise, g from φ' where d is small);
+* a residual block's K̃' = K̃ + α(h̃ᵀZ + Zᵀh̃)/n + α²ZᵀZ/n, Z's rows iid N(0, σ_w²K̃_P) given the
+  branch Gram K̃_P (the spec's exact sampler), has closed-form conditional moments;
+* K̃' is taken as Gaussian with those moments and mapped to z' by an unscented transform
+  (exact to second order in 1/√n: the O(1/n) drift and variance of Theorem 1's kind).
+
+Across layers z is carried as a Gaussian by the unscented transform (7 sigma points). The
+result is deterministic and costs O(depth).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import DepthscopeError
+from .._types import FloatArray
+from ._activations import Activation, parse_activation
+from ._kernel_maps import parse_residual
+
+__all__ = ["GeneralLaw", "general_law", "one_step_moments"]
+
+_ARC_NODES, _ARC_WEIGHTS = np.polynomial.legendre.leggauss(12)
+_GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
+_GH_ORDER = 24
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(_GH_ORDER)
+_GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2.0 * math.pi)
+_X_NODES, _X_WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
+_X_WEIGHTS = _X_WEIGHTS / math.sqrt(2.0 * math.pi)
+_SMALL_D = 0.25  # below this |d|, g = φ(u) − φ(u − d) = ∫ φ' by 3-point Gauss–Legendre
+_TINY = 1e-300
+
+
+@dataclass(frozen=True)
+class GeneralLaw:
+    """Gaussian law of z = (ln A, ln B, T) per layer and the implied law of X = ln sin²θ.
+
+    Attributes
+    ----------
+    z_mean : ndarray, shape (L+1, 3)
+        Mean of (ln ‖h_x‖²/n, ln ‖h_y‖²/n, ln tan²(θ/2)) at layers 0..L.
+    z_cov : ndarray, shape (L+1, 3, 3)
+        Its covariance.
+    mean, sd : ndarray, shape (L+1,)
+        Mean and sd of X_ℓ = ln sin²θ_ℓ = −2 ln cosh(T/2) under the Gaussian T marginal.
+    """
+
+    z_mean: FloatArray
+    z_cov: FloatArray
+    mean: FloatArray
+    sd: FloatArray
+
+
+# --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
+
+
+def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
+    """w at points (u, d): shape (..., 3); g without cancellation."""
+    fu = act.fn(u)
+    if act.slopes is not None:
+        a, b = act.slopes
+        v = u - d
+        g = np.where((u > 0) & (v > 0), b * d, np.where((u <= 0) & (v <= 0), a * d, fu - act.fn(v)))
+    elif act.derivative is not None:
+        half = 0.5 * d
+        near = np.abs(d) <= _SMALL_D
+        centre = u - half
+        nodes = centre[..., None] + half[..., None] * _GL3_NODES
+        g_near = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
+        g = np.where(near, g_near, fu - act.fn(u - d))
+    else:
+        g = fu - act.fn(u - d)
+    return np.stack([fu * fu, fu * g, g * g], axis=-1)
+
+
+def _cholesky_ud(c_uu, c_ud, c_dd, det):
+    l11 = np.sqrt(c_uu)
+    l21 = c_ud / np.maximum(l11, _TINY)
+    l22 = np.sqrt(np.maximum(det, 0.0) / np.maximum(c_uu, _TINY))
+    return l11, l21, l22
+
+
+def _moments_homogeneous(act, l11, l21, l22):
+    """E[w], E[w wᵀ] for positively homogeneous φ: radius in closed form, angle by arcs."""
+    # kinks on the unit circle z = (cos t, sin t): u = 0 at t = ±π/2; u − d = 0 at tan t = k
+    t_v = np.arctan2(l11 - l21, l22)
+    breaks = np.stack([np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi),
+                       np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)], axis=-1)  # fmt: skip
+    breaks = np.sort(breaks, axis=-1)
+    starts = breaks
+    ends = np.concatenate([breaks[..., 1:], breaks[..., :1] + 2 * math.pi], axis=-1)
+    half = 0.5 * (ends - starts)
+    t = (0.5 * (ends + starts))[..., None] + half[..., None] * _ARC_NODES  # (..., 4, 12)
+    weights = (half[..., None] * _ARC_WEIGHTS) / (2 * math.pi)
+    cos_t, sin_t = np.cos(t), np.sin(t)
+    u = l11[..., None, None] * cos_t
+    d = l21[..., None, None] * cos_t + l22[..., None, None] * sin_t
+    w = _w_values(act, u, d)  # (..., 4, 12, 3)
+    first = 2.0 * np.einsum("...ij,...ijk->...k", weights, w)  # E r² = 2
+    second = 8.0 * np.einsum("...ij,...ijk,...ijl->...kl", weights, w, w)  # E r⁴ = 8
+    return first, second
+
+
+def _moments_smooth(act, l11, l21, l22):
+    """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d)."""
+    z1, z2 = _GH_NODES[:, None], _GH_NODES[None, :]
+    weights = _GH_WEIGHTS[:, None] * _GH_WEIGHTS[None, :]
+    u = l11[..., None, None] * z1
+    d = l21[..., None, None] * z1 + l22[..., None, None] * z2
+    u = np.broadcast_to(u, d.shape)
+    w = _w_values(act, u, d)
+    first = np.einsum("ij,...ijk->...k", weights, w)
+    second = np.einsum("ij,...ijk,...ijl->...kl", weights, w, w)
+    return first, second
+
+
+def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
+    """Mean (..., 3) and covariance times n (..., 3, 3) of K̃' = (A', E', Δ') given K̃.
+
+    Parameters
+    ----------
+    act : Activation
+    sw2, sb2 : float
+        σ_w², σ_b².
+    alpha : float or None
+        Residual block's α (None: plain layer).
+    a_, e_, dl : ndarray
+        The state K̃ = (A, E, Δ) in the (h_x, h_x − h_y) basis.
+    """
+    det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
+    c_uu, c_ud, c_dd = sw2 * a_ + sb2, sw2 * e_, sw2 * dl
+    det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
+    l11, l21, l22 = _cholesky_ud(c_uu, c_ud, c_dd, det_c)
+    if act.slopes is not None:
+        first, second = _moments_homogeneous(act, l11, l21, l22)
+    else:
+        first, second = _moments_smooth(act, l11, l21, l22)
+    cov_w = second - first[..., :, None] * first[..., None, :]
+    if alpha is None:
+        return first, cov_w
+    # residual block, basis-covariant: Σ = σ_w² K̃_P, K̃_P = mean of w (random), K = K̃
+    k = _sym(a_, e_, dl)
+    sig = sw2 * _sym(first[..., 0], first[..., 1], first[..., 2])
+    cov_sig = sw2 * sw2 * cov_w  # n·Cov of Σ's entries (11, 12, 22)
+    pairs = ((0, 0), (0, 1), (1, 1))
+    cov = np.empty(first.shape[:-1] + (3, 3))
+    a2, a4 = alpha * alpha, alpha**4
+    for i, (p, q) in enumerate(pairs):
+        for j, (r, s) in enumerate(pairs):
+            cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
+                     + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
+            wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
+            cov[..., i, j] = a2 * cross + a4 * (wish + cov_sig[..., i, j])
+    mean = np.stack([a_, e_, dl], axis=-1) + a2 * sw2 * first
+    return mean, cov
+
+
+def _sym(x11, x12, x22):
+    return np.stack([np.stack([x11, x12], -1), np.stack([x12, x22], -1)], -2)
+
+
+# --- the state map z ↔ K̃ and the two unscented transforms -----------------------------------
+
+
+def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(A, E, Δ) from z = (ln A, ln B, T), without cancellation at small angles."""
+    a_, b_, t = np.exp(z[..., 0]), np.exp(z[..., 1]), z[..., 2]
+    ra, rb = np.sqrt(a_), np.sqrt(b_)
+    root = ra * rb
+    one_minus_cos = 2.0 / (1.0 + np.exp(-t))  # 1 − cos θ = 2 expit(T)
+    e_ = ra * (ra - rb) + root * one_minus_cos
+    dl = (ra - rb) ** 2 + 2.0 * root * one_minus_cos
+    return a_, e_, dl
+
+
+def _state_of_gram(a_, e_, dl):
+    """z = (ln A, ln B, T) from (A, E, Δ); T = ln tan²(θ/2) from sin²θ and cos θ."""
+    a_ = np.maximum(a_, _TINY)
+    dl = np.maximum(dl, _TINY)
+    det = np.maximum(a_ * dl - e_ * e_, 1e-16 * a_ * dl)
+    b_ = np.maximum(a_ - 2.0 * e_ + dl, _TINY)
+    cos = np.clip((a_ - e_) / np.sqrt(a_ * b_), -1.0, 1.0)
+    ln_sin2 = np.log(det) - np.log(a_) - np.log(b_)
+    t = np.where(cos >= 0, ln_sin2 - 2.0 * np.log1p(cos), 2.0 * np.log1p(-cos) - ln_sin2)
+    return np.stack([np.log(a_), np.log(b_), t], axis=-1)
+
+
+def _roots(cov: FloatArray) -> FloatArray:
+    """Columns of a symmetric square root of cov (..., 3, 3), as rows: shape (..., 3, 3)."""
+    vals, vecs = np.linalg.eigh(cov)
+    return np.swapaxes(vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :], -1, -2)
+
+
+#: Steps (in sds) of the inner central-difference transform: exact to O(1/n) for any law of
+#: K̃', and for a sum of squared Gaussians (a gamma law, the small-angle law of kinked φ) they
+#: also match ln's next term: E ln S − ln ES = ψ(k) − ln k ≈ −c²/2 − c⁴/12 (h² = 1/3) and
+#: Var ln S = ψ'(k) ≈ c² + c⁴/2 (h² = 3/4), c² = 1/k (see docs/theory/general-predictor.md).
+_H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), math.sqrt(3.0 / 4.0)
+
+
+def _step(act, sw2, sb2, alpha, width, mean, cov, h_mean=_H_MEAN, h_var=_H_VAR):
+    """One layer: the Gaussian (mean, cov) of z → that of z'."""
+    outer = _roots(cov) * math.sqrt(3.0)
+    points = mean + np.concatenate([outer, -outer])  # (6, 3), weights 1/6 (unscented, κ = 0)
+    k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *_gram_of_state(points))
+    cols = _roots(k_cov / width)  # (6, 3, 3)
+    offsets = np.concatenate([np.zeros_like(cols[:, :1]), h_mean * cols, -h_mean * cols,
+                              h_var * cols, -h_var * cols], axis=1)  # fmt: skip
+    inner = k_mean[:, None, :] + offsets  # (6, 13, 3)
+    f = _state_of_gram(inner[..., 0], inner[..., 1], inner[..., 2])
+    centre, plus_m, minus_m = f[:, 0], f[:, 1:4], f[:, 4:7]
+    plus_v, minus_v = f[:, 7:10], f[:, 10:13]
+    m_j = centre + (plus_m + minus_m - 2.0 * centre[:, None]).sum(axis=1) / (2.0 * h_mean**2)
+    slope = (plus_v - minus_v) / (2.0 * h_var)
+    s_j = np.einsum("jki,jkl->jil", slope, slope)
+    new_mean = m_j.mean(axis=0)
+    spread = m_j - new_mean
+    new_cov = s_j.mean(axis=0) + spread.T @ spread / 6.0
+    return new_mean, 0.5 * (new_cov + new_cov.T)
+
+
+def _x_moments(m_t: float, v_t: float) -> tuple[float, float]:
+    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t)."""
+    t = m_t + math.sqrt(max(v_t, 0.0)) * _X_NODES
+    half = np.abs(t) / 2.0
+    x = -2.0 * (half + np.log1p(np.exp(-2.0 * half)) - math.log(2.0))
+    mean = float(_X_WEIGHTS @ x)
+    return mean, math.sqrt(max(float(_X_WEIGHTS @ (x - mean) ** 2), 0.0))
+
+
+def general_law(
+    steps: Sequence[int],
+    theta0: float,
+    *,
+    activation: str | Activation = "relu",
+    weight_std: float = math.sqrt(2.0),
+    bias_std: float = 0.0,
+    q0: float = 1.0,
+    residual: str | float | None = None,
+) -> GeneralLaw:
+    """Propagate the Gaussian closure of z = (ln A, ln B, T) through layers of widths ``steps``.
+
+    Parameters
+    ----------
+    steps : sequence of int
+        Width of each layer (residual blocks: all equal, the stream's width).
+    theta0 : float
+        Angle between the inputs, radians, in (0, π).
+    activation, weight_std, bias_std, q0, residual
+        As in :func:`depthscope.predict`.
+
+    Returns
+    -------
+    GeneralLaw
+    """
+    act = parse_activation(activation)
+    alpha = parse_residual(residual)
+    if alpha is not None and len(set(steps)) > 1:
+        raise DepthscopeError(
+            f"residual blocks keep a constant width; got widths {sorted(set(steps))}."
+        )
+    sw2, sb2 = float(weight_std) ** 2, float(bias_std) ** 2
+    depth = len(steps)
+    z_mean, z_cov = np.empty((depth + 1, 3)), np.zeros((depth + 1, 3, 3))
+    z_mean[0] = (math.log(q0), math.log(q0), 2.0 * math.log(math.tan(theta0 / 2.0)))
+    for layer, width in enumerate(steps):
+        z_mean[layer + 1], z_cov[layer + 1] = _step(
+            act, sw2, sb2, alpha, float(width), z_mean[layer], z_cov[layer]
+        )
+    moments = [_x_moments(m[2], c[2, 2]) for m, c in zip(z_mean, z_cov, strict=True)]
+    mean, sd = (np.array(v) for v in zip(*moments, strict=True))
+    return GeneralLaw(z_mean=z_mean, z_cov=z_cov, mean=mean, sd=sd)
