@@ -400,7 +400,7 @@ def test_predict_infinite_for_general_networks_matches_the_kernel_map() -> None:
 
 def test_finite_width_methods_refuse_networks_they_do_not_cover() -> None:
     with pytest.raises(ds.DepthscopeError, match="method='infinite'"):
-        ds.predict("64x10", 1.0, activation="gelu")
+        ds.predict("64x10", 1.0, method="lattice", activation="gelu")
     with pytest.raises(ds.DepthscopeError, match="method='infinite'"):
         ds.predict("64x10", 1.0, method="mean", residual="block:0.5")
 
@@ -442,5 +442,19 @@ def test_cli_predict_takes_the_network_flags(capsys) -> None:
         "64x3", math.pi / 2, method="infinite", activation="tanh", weight_std=1.2, bias_std=0.1
     )
     assert d["mean"] == expected.mean.tolist() and "tanh" in d["network"]
-    assert main(["predict", "64x3", "--activation", "gelu"]) == 2  # finite width: not covered
+    assert main(["predict", "64x3", "--method", "mean", "--activation", "gelu"]) == 2
     assert "method='infinite'" in capsys.readouterr().err
+
+
+def test_default_method_predicts_general_networks_by_the_gram_closure() -> None:
+    from depthscope.theory._general_law import general_law
+
+    p = ds.predict([256] * 5, 1.0, activation="tanh", weight_std=1.2, bias_std=0.1)
+    law = general_law([256] * 5, 1.0, activation="tanh", weight_std=1.2, bias_std=0.1)
+    np.testing.assert_array_equal(p.mean, law.mean)
+    assert (p.sd[1:] > 0).all() and p.quantiles.shape == (6, 5)
+    # bias-free ReLU at another σ_w: the angle's law is the default's, exactly
+    other = ds.predict("64x10", 1.0, weight_std=3.0, q0=2.0)
+    np.testing.assert_array_equal(other.mean, ds.predict("64x10", 1.0).mean)
+    with pytest.warns(ds.DepthscopeWarning, match="calibrated from width 256"):
+        ds.predict("32x5", 1.0, activation="gelu")

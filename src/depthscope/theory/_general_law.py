@@ -36,7 +36,7 @@ from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._kernel_maps import parse_residual
 
-__all__ = ["GeneralLaw", "general_law", "one_step_moments"]
+__all__ = ["GeneralLaw", "general_domain_warnings", "general_law", "one_step_moments"]
 
 _ARC_NODES, _ARC_WEIGHTS = np.polynomial.legendre.leggauss(12)
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
@@ -73,12 +73,13 @@ class GeneralLaw:
 
 
 def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
-    """w at points (u, d): shape (..., 3); g without cancellation."""
+    """W at points (u, d): shape (..., 3); g without cancellation."""
     fu = act.fn(u)
     if act.slopes is not None:
         a, b = act.slopes
         v = u - d
-        g = np.where((u > 0) & (v > 0), b * d, np.where((u <= 0) & (v <= 0), a * d, fu - act.fn(v)))
+        both_on, both_off = (u > 0) & (v > 0), (u <= 0) & (v <= 0)
+        g = np.where(both_on, b * d, np.where(both_off, a * d, fu - act.fn(v)))
     elif act.derivative is not None:
         half = 0.5 * d
         near = np.abs(d) <= _SMALL_D
@@ -102,8 +103,9 @@ def _moments_homogeneous(act, l11, l21, l22):
     """E[w], E[w wᵀ] for positively homogeneous φ: radius in closed form, angle by arcs."""
     # kinks on the unit circle z = (cos t, sin t): u = 0 at t = ±π/2; u − d = 0 at tan t = k
     t_v = np.arctan2(l11 - l21, l22)
-    breaks = np.stack([np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi),
-                       np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)], axis=-1)  # fmt: skip
+    quarter, three = np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi)
+    kinks = [quarter, three, np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)]
+    breaks = np.stack(kinks, axis=-1)
     breaks = np.sort(breaks, axis=-1)
     starts = breaks
     ends = np.concatenate([breaks[..., 1:], breaks[..., :1] + 2 * math.pi], axis=-1)
@@ -161,7 +163,7 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
     sig = sw2 * _sym(first[..., 0], first[..., 1], first[..., 2])
     cov_sig = sw2 * sw2 * cov_w  # n·Cov of Σ's entries (11, 12, 22)
     pairs = ((0, 0), (0, 1), (1, 1))
-    cov = np.empty(first.shape[:-1] + (3, 3))
+    cov = np.empty((*first.shape[:-1], 3, 3))
     a2, a4 = alpha * alpha, alpha**4
     for i, (p, q) in enumerate(pairs):
         for j, (r, s) in enumerate(pairs):
@@ -181,7 +183,7 @@ def _sym(x11, x12, x22):
 
 
 def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(A, E, Δ) from z = (ln A, ln B, T), without cancellation at small angles."""
+    """Return (A, E, Δ) from z = (ln A, ln B, T), without cancellation at small angles."""
     a_, b_, t = np.exp(z[..., 0]), np.exp(z[..., 1]), z[..., 2]
     ra, rb = np.sqrt(a_), np.sqrt(b_)
     root = ra * rb
@@ -192,7 +194,7 @@ def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
 
 
 def _state_of_gram(a_, e_, dl):
-    """z = (ln A, ln B, T) from (A, E, Δ); T = ln tan²(θ/2) from sin²θ and cos θ."""
+    """Z = (ln A, ln B, T) from (A, E, Δ); T = ln tan²(θ/2) from sin²θ and cos θ."""
     a_ = np.maximum(a_, _TINY)
     dl = np.maximum(dl, _TINY)
     det = np.maximum(a_ * dl - e_ * e_, 1e-16 * a_ * dl)
@@ -213,7 +215,7 @@ def _roots(cov: FloatArray) -> FloatArray:
 #: K̃', and for a sum of squared Gaussians (a gamma law, the small-angle law of kinked φ) they
 #: also match ln's next term: E ln S − ln ES = ψ(k) − ln k ≈ −c²/2 − c⁴/12 (h² = 1/3) and
 #: Var ln S = ψ'(k) ≈ c² + c⁴/2 (h² = 3/4), c² = 1/k (see docs/theory/general-predictor.md).
-_H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), math.sqrt(3.0 / 4.0)
+_H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), 1.0
 
 
 def _step(act, sw2, sb2, alpha, width, mean, cov, h_mean=_H_MEAN, h_var=_H_VAR):
@@ -288,3 +290,56 @@ def general_law(
     moments = [_x_moments(m[2], c[2, 2]) for m, c in zip(z_mean, z_cov, strict=True)]
     mean, sd = (np.array(v) for v in zip(*moments, strict=True))
     return GeneralLaw(z_mean=z_mean, z_cov=z_cov, mean=mean, sd=sd)
+
+
+#: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
+#: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
+MIN_WIDTH_KINKED = 128  # a·min + b·max without bias (leaky ReLU, abs), plain layers
+MIN_WIDTH_KINKED_BIAS = 512  # the same with σ_b > 0: the law of ln q is wide and matters
+MIN_WIDTH_SMOOTH = 32  # tanh, erf
+MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
+MIN_WIDTH_RESIDUAL = 64
+MAX_DEPTH = 50
+THETA0_RANGE = (0.05, 3.0)
+LN_SIN2_FLOOR = -25.0  # below (θ ≲ 4e-6) the state loses precision when the norms differ
+
+
+def general_domain_warnings(
+    theta0: float,
+    steps: Sequence[int],
+    *,
+    activation: str | Activation = "relu",
+    weight_std: float = math.sqrt(2.0),
+    bias_std: float = 0.0,
+    q0: float = 1.0,
+    residual: str | float | None = None,
+    ln_sin2_mean: FloatArray | None = None,
+) -> list[str]:
+    """Why a general-network prediction falls outside the closure's measured domain."""
+    act = parse_activation(activation)
+    if residual is not None:
+        floor, what = MIN_WIDTH_RESIDUAL, "residual blocks"
+    elif act.slopes is not None:
+        kinked_bias = bias_std > 0
+        floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
+        what = f"{act.name}" + (" with biases" if kinked_bias else "")
+    elif act.name in ("tanh", "erf"):
+        floor, what = MIN_WIDTH_SMOOTH, act.name
+    else:
+        floor, what = MIN_WIDTH_OTHER, act.name
+    reasons = []
+    if min(steps) < floor:
+        reasons.append(
+            f"width {min(steps)} < {floor}: the Gram-state closure for {what} is calibrated from "
+            f"width {floor} (narrower: check with depthscope.simulate)"
+        )
+    if len(steps) > MAX_DEPTH:
+        reasons.append(f"depth {len(steps)} > {MAX_DEPTH}: the closure is calibrated to depth 50")
+    if not THETA0_RANGE[0] <= theta0 <= THETA0_RANGE[1]:
+        reasons.append(f"θ0 = {theta0:.3g} outside the calibrated range {THETA0_RANGE}")
+    if ln_sin2_mean is not None and np.min(ln_sin2_mean) < LN_SIN2_FLOOR:
+        reasons.append(
+            f"the angle collapses below θ ≈ 4e-6 (predicted mean ln sin²θ reaches "
+            f"{np.min(ln_sin2_mean):.1f} < {LN_SIN2_FLOOR:g}): the closure loses precision"
+        )
+    return reasons

@@ -38,6 +38,7 @@ from .._architecture import Architecture, format_architecture, parse_architectur
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
+from ._general_law import general_domain_warnings, general_law
 from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
 from ._prediction import Prediction
@@ -122,9 +123,11 @@ def predict(
         ``"erf"``, ``"gelu"``, ``"silu"``), σ_w (weights N(0, σ_w²/fan-in); default √2, He),
         σ_b (biases N(0, σ_b²)), the inputs' ‖x‖²/n₀, and residual blocks
         ``"block:ALPHA"`` (h ← h + α V φ(W h + b)); see ``docs/theory/kernel-maps.md``.
-        Anything but the defaults is predicted by ``method="infinite"`` only (the n → ∞
-        kernel map); the finite-width law of these networks is not implemented yet, and the
-        other methods raise an error that says so (``depthscope.simulate`` measures them).
+        Beyond bias-free ReLU, ``"markov"`` (default) is the finite-width Gram-state closure
+        (:mod:`depthscope.theory._general_law`, ``docs/theory/general-predictor.md``: its
+        measured domain and accuracy; a warning outside it) and ``"infinite"`` the n → ∞
+        kernel map; the other methods raise an error. Bias-free ReLU at any σ_w and q0 uses
+        the default's exact law (the angle does not depend on them).
 
     Returns
     -------
@@ -199,6 +202,8 @@ def predict(
             raise DepthscopeError(f"{name} = {value!r} must be a finite number {relation} {low:g}.")
     extra: dict[str, Any] = {}
     beyond = _beyond_the_paper(network)
+    if beyond and method == "markov" and _angle_only_relu(network):
+        beyond = False  # bias-free ReLU: the angle's law does not depend on σ_w or q0 (exact)
     if method in ("approx1", "approx2") and theta == math.pi:
         raise DepthscopeError(
             f"method {method!r} (Approximations 1 and 2 linearise at small angles) is undefined "
@@ -207,14 +212,20 @@ def predict(
     if not beyond:
         _check_domain(method, theta, steps)
     if beyond:
-        if method != "infinite":
+        if method not in ("infinite", "markov"):
             raise DepthscopeError(
-                f"method {method!r} covers bias-free ReLU networks with He weights only; "
-                f"for {_describe(network)} use method='infinite' (the infinite-width kernel "
-                "map) or depthscope.simulate for exact Monte Carlo."
+                f"method {method!r} covers bias-free ReLU networks only; for "
+                f"{_describe(network)} use method='markov' (the default: the finite-width "
+                "Gram-state closure) or method='infinite' (the infinite-width kernel map)."
             )
-        general = infinite_width_law(steps, theta, **network)
-        mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
+        if method == "infinite":
+            general = infinite_width_law(steps, theta, **network)
+            mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
+        else:
+            closure = general_law(steps, theta, **network)
+            _check_general_domain(theta, steps, network, closure.mean)
+            mean, sd = closure.mean, closure.sd
+            mix_w, mix_m, mix_s = np.ones((len(mean), 1)), mean[:, None], sd[:, None]
     elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd
@@ -262,6 +273,22 @@ def _beyond_the_paper(network: dict[str, Any]) -> bool:
         or network["bias_std"] != 0.0
         or network["residual"] is not None
     )
+
+
+def _angle_only_relu(network: dict[str, Any]) -> bool:
+    """Bias-free plain ReLU: θ alone is Markov and its law is the default's, at any σ_w, q0."""
+    return bool(
+        network["activation"] == "relu"
+        and network["bias_std"] == 0.0
+        and network["residual"] is None
+    )
+
+
+def _check_general_domain(
+    theta0: float, steps: Sequence[int], network: dict[str, Any], mean: FloatArray
+) -> None:
+    for reason in general_domain_warnings(theta0, steps, **network, ln_sin2_mean=mean):
+        warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=4)
 
 
 def _describe(network: dict[str, Any]) -> str:
