@@ -29,6 +29,7 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
+    "sphinx-mathjax-offline",  # MathJax 3 shipped in a wheel: the math renders offline
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
