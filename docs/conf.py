@@ -124,7 +124,8 @@ sphinx_gallery_conf = {
 # -- HTML -------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"depthscope {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # a wider article for the wide tables
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
@@ -135,6 +136,16 @@ html_theme_options = {
     "navigation_with_keys": False,
 }
 html_context = {"default_mode": "light"}
+# Pages without children in the table of contents (the guides, results and theory pages)
+# would show an empty "Section Navigation" column that squeezes their wide tables: no left
+# sidebar there. The API reference and the gallery keep theirs (their entries are listed).
+html_sidebars = {
+    page: []
+    for page in [
+        *(p.stem for p in DOCS.glob("*.md") if p.stem != "api"),
+        *(f"theory/{p.stem}" for p in (DOCS / "theory").glob("*.md")),
+    ]
+}
 
 
 # -- hooks ------------------------------------------------------------------------------------

@@ -73,13 +73,14 @@ for i, theta0 in enumerate(spec.axes["theta0"]):
 critical = [1.628 / np.sqrt(float(r["mc_used"])) for r in cells("markov", 1.0)]
 ax.plot(widths, critical, ":", color="k", label="1% critical value (θ₀ = 1)")
 ax.set(
-    xscale="log",
     yscale="log",
     xlabel="width (depth 10)",
     ylabel="KS distance, last layer",
     title="markov (solid) against lattice (dashed)",
 )
+ax.set_xscale("log", base=2)
 ax.set_xticks(widths, [str(w) for w in widths])
+ax.minorticks_off()
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -99,6 +100,9 @@ fig.tight_layout()
 plt.show()
 
 # %%
-# The sweep's own summary, in plain words (the start of ``report.md``); the folder also holds
-# the figure ``errors.png``, ``manifest.json`` and the checked ``spec.json``.
-print("\n".join(report.splitlines()[:8]))
+# The sweep's own summary in ``report.md``, in plain words: how many cells pass, and the worst
+# cells (the folder also holds the figure ``errors.png``, ``manifest.json`` and the checked
+# ``spec.json``).
+in_short = report.split("## In short")[1].split("## Worst cells")[0].strip()
+worst = report.split("## Worst cells")[1].strip().splitlines()[:7]
+print(in_short, "", "Worst cells:", *worst, sep="\n")
