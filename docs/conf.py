@@ -113,6 +113,9 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,
     "min_reported_time": 0,
+    # no sg_execution_times pages: they load DataTables from a CDN, and the site must work
+    # offline (each example page states its own running time)
+    "write_computation_times": False,
     "show_memory": False,
     "reference_url": {"depthscope": None},  # link names in the examples to the API pages
     "doc_module": ("depthscope",),
