@@ -29,6 +29,7 @@ extensions = [
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "sphinx_copybutton",
+    "sphinx-mathjax-offline",  # MathJax 3 shipped in a wheel: the math renders offline
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -112,6 +113,9 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,
     "min_reported_time": 0,
+    # no sg_execution_times pages: they load DataTables from a CDN, and the site must work
+    # offline (each example page states its own running time)
+    "write_computation_times": False,
     "show_memory": False,
     "reference_url": {"depthscope": None},  # link names in the examples to the API pages
     "doc_module": ("depthscope",),
@@ -123,7 +127,8 @@ sphinx_gallery_conf = {
 # -- HTML -------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"depthscope {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # a wider article for the wide tables
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
@@ -134,6 +139,16 @@ html_theme_options = {
     "navigation_with_keys": False,
 }
 html_context = {"default_mode": "light"}
+# Pages without children in the table of contents (the guides, results and theory pages)
+# would show an empty "Section Navigation" column that squeezes their wide tables: no left
+# sidebar there. The API reference and the gallery keep theirs (their entries are listed).
+html_sidebars = {
+    page: []
+    for page in [
+        *(p.stem for p in DOCS.glob("*.md") if p.stem != "api"),
+        *(f"theory/{p.stem}" for p in (DOCS / "theory").glob("*.md")),
+    ]
+}
 
 
 # -- hooks ------------------------------------------------------------------------------------

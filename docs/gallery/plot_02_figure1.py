@@ -30,12 +30,14 @@ layers = np.arange(len(widths) + 1)
 methods = ["markov", "mean", "approx2", "infinite"]
 preds = {m: ds.predict(widths, theta0, method=m) for m in methods}
 
-fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
 ax.errorbar(layers, mean, yerr=1.96 * se, fmt="o", ms=3, color="k", label="simulated mean ± 1.96 SE")
 for m, p in preds.items():
     ax.plot(layers, p.mean, label=m)
 ax.set(xlabel="layer ℓ", ylabel="E ln sin²θ_ℓ", title="31 layers of width 256, θ₀ = 0.1")
 ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
 
 # %%
 # The mean hides most of the difference; the spread is where the predictors part. Theorem 1
@@ -44,6 +46,7 @@ ax.legend(fontsize=8)
 last = 30
 ok = np.isfinite(x[last])
 grid = np.linspace(x[last][ok].min() - 0.5, x[last][ok].max() + 0.5, 300)
+fig, ax2 = plt.subplots(figsize=(6.5, 4.2))
 ax2.hist(x[last][ok], bins=40, density=True, color="0.8", label="simulated")
 for m in ("markov", "approx2"):
     ax2.plot(grid, preds[m].density(last, grid), label=m)

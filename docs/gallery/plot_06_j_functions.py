@@ -24,12 +24,14 @@ import numpy as np
 import depthscope as ds
 
 theta = np.linspace(0, np.pi, 400)
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+fig, ax = plt.subplots(figsize=(6, 3.8))
 for a, b in [(0, 0), (1, 1), (2, 2), (3, 1), (2, 0)]:
-    axes[0].plot(theta, ds.J(a, b, theta), label=f"J_{{{a},{b}}}")
-axes[0].set(xlabel="θ", ylabel="J_{a,b}(θ)", title="mixed moments of the ReLU", yscale="log",
-            ylim=(1e-4, 2))
-axes[0].legend(fontsize=8)
+    ax.plot(theta, ds.J(a, b, theta), label=f"J_{{{a},{b}}}")
+ax.set(xlabel="θ", ylabel="J_{a,b}(θ)", title="mixed moments of the ReLU", yscale="log",
+       ylim=(1e-4, 2))
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
 
 # %%
 # Closed forms: :math:`J_{0,0}(\theta) = (\pi - \theta)/(2\pi)` and
@@ -44,22 +46,23 @@ print(np.allclose(ds.J(1, 1, theta), (np.sin(theta) + (np.pi - theta) * np.cos(t
 # one-layer networks each (:func:`depthscope.simulate` with one hidden layer).
 theta = np.linspace(0.05, np.pi - 0.05, 200)
 checks = np.linspace(0.2, 2.9, 7)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for i, n in enumerate([16, 64]):
     color = f"C{i}"
     drop = ds.mu(theta, n) - np.log(np.sin(theta) ** 2)
-    axes[1].plot(theta, drop, color=color, label=f"μ − ln sin²θ, n = {n}")
-    axes[2].plot(theta, ds.sigma2(theta, n), color=color, label=f"σ², n = {n}")
+    axes[0].plot(theta, drop, color=color, label=f"μ − ln sin²θ, n = {n}")
+    axes[1].plot(theta, ds.sigma2(theta, n), color=color, label=f"σ², n = {n}")
     for t in checks:
         x = ds.simulate([n], t, n_networks=4000, rng=int(1000 * t) + n).ln_sin2[1]
         x = x[np.isfinite(x)]
-        axes[1].plot(t, x.mean() - np.log(np.sin(t) ** 2), "o", color=color, ms=4)
-        axes[2].plot(t, x.var(ddof=1), "o", color=color, ms=4)
+        axes[0].plot(t, x.mean() - np.log(np.sin(t) ** 2), "o", color=color, ms=4)
+        axes[1].plot(t, x.var(ddof=1), "o", color=color, ms=4)
 infinite = np.log(np.sin(ds.infinite_width_map(theta)) ** 2) - np.log(np.sin(theta) ** 2)
-axes[1].plot(theta, infinite, "k--", label="infinite width")
-axes[1].set(xlabel="θ_ℓ", ylabel="change of ln sin²θ in one layer", title="Theorem 1: mean")
-axes[2].set(xlabel="θ_ℓ", ylabel="variance of ln sin²θ_{ℓ+1}", title="Theorem 1: variance")
+axes[0].plot(theta, infinite, "k--", label="infinite width")
+axes[0].set(xlabel="θ_ℓ", ylabel="change of ln sin²θ in one layer", title="Theorem 1: mean")
+axes[1].set(xlabel="θ_ℓ", ylabel="variance of ln sin²θ_{ℓ+1}", title="Theorem 1: variance")
+axes[0].legend(fontsize=7)
 axes[1].legend(fontsize=7)
-axes[2].legend(fontsize=7)
 fig.tight_layout()
 plt.show()
 
