@@ -95,7 +95,7 @@ def has_bias(linear: Any) -> bool:
 
 
 def activation_spec(torch: Any, module: Any) -> str | None:
-    """The theory's name of an activation module (``"relu"``, ``"leaky:0.1"``, ...), or None.
+    """Return the theory's name of an activation module (``"relu"``, ``"leaky:0.1"``, ...), or None.
 
     ``ReLU`` → ``"relu"``, ``LeakyReLU(s)`` → ``"leaky:s"``, ``Tanh`` → ``"tanh"``,
     ``GELU(approximate="none")`` → ``"gelu"`` (the exact erf form; the tanh approximation is

@@ -185,14 +185,14 @@ class _Recorder:
             self.rows.append(_copy_row(cached))
 
     def pair_rows(self, tensor: Any) -> Any:
-        """A copy of the tracked pair's rows of ``tensor``, None if it has no batch dimension."""
+        """Return a copy of the pair's rows of ``tensor`` (None: no batch dimension)."""
         torch, m, (i, j) = self.torch, self.m, self.pair
         if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
             return None
         return tensor.detach()[[i, j]]
 
     def pair_angle(self, rows: Any, is_input: bool) -> float:
-        """Angle between the pair's two rows (flattened), NaN if unreadable; cached for the input."""
+        """Return the angle between the pair's rows, NaN if unreadable (cached for the input)."""
         if rows is None:
             return math.nan
         if is_input and "angle" in self.entry:

@@ -146,7 +146,7 @@ def _features(
 
 
 def layer_tensor(torch: Any, output: Any, tokens: bool = False) -> Any:
-    """The tensor a probe measures in a module's output.
+    """Return the tensor a probe measures in a module's output.
 
     The output itself if it is a tensor; the first tensor of a tuple or list (what
     ``nn.MultiheadAttention`` returns: ``(attn_output, attn_weights)``). In token mode

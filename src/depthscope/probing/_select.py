@@ -57,8 +57,10 @@ def _select(
     return dict(chosen)
 
 
-def few_activations_note(every_module: Sequence[tuple[str, Any]], found: Set[str]) -> tuple[str, ...]:
-    """A note when the default selection probed fewer than two modules of a larger model.
+def few_activations_note(
+    every_module: Sequence[tuple[str, Any]], found: Set[str]
+) -> tuple[str, ...]:
+    """Return a note when the default selection probed fewer than two modules of a larger model.
 
     ``found`` are the qualified names of the modules the default selection probed. The note
     is made when fewer than two were found while the model has more parametrised layers
@@ -69,13 +71,11 @@ def few_activations_note(every_module: Sequence[tuple[str, Any]], found: Set[str
     """
     named = [(name, mod) for name, mod in every_module if name]
     own = [
-        name
-        for name, mod in named
-        if next(iter(mod.parameters(recurse=False)), None) is not None
+        name for name, mod in named if next(iter(mod.parameters(recurse=False)), None) is not None
     ]
     if len(found) >= 2 or len(own) <= len(found) + 1:
         return ()
-    classes: dict[str, type] = {}
+    classes: dict[str, type[Any]] = {}
     for _, mod in named:
         kind = type(mod)
         if kind.__name__ not in _CONTAINERS:
@@ -102,8 +102,8 @@ def few_activations_note(every_module: Sequence[tuple[str, Any]], found: Set[str
     )
 
 
-def _children_of(named: Sequence[tuple[str, Any]], kind: type) -> list[Any]:
-    """The children of the first module of class ``kind``."""
+def _children_of(named: Sequence[tuple[str, Any]], kind: type[Any]) -> list[Any]:
+    """Return the children of the first module of class ``kind``."""
     for _, mod in named:
         if type(mod) is kind:
             return list(mod.children())

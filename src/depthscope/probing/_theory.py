@@ -276,7 +276,7 @@ def _cached_network(
     q0: float,
     residual: str | None,
 ) -> tuple[tuple[NDArray[np.float64], ...], str, str]:
-    network = {
+    network: dict[str, Any] = {
         "activation": activation,
         "weight_std": weight_std,
         "bias_std": bias_std,

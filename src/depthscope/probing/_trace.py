@@ -52,7 +52,7 @@ _HOMOGENEOUS = ("relu", "leaky:")
 
 
 def category(module_type: str) -> str:
-    """What a module class is in a "not covered" message (``"normalisation"``, ...), or ""."""
+    """Return what a module class is in a "not covered" message ("normalisation", ...)."""
     for label, words in _CATEGORIES:
         if any(word in module_type for word in words):
             return label
@@ -240,7 +240,7 @@ class StackTracer:
     # ---- after the pass ---------------------------------------------------------------------
 
     def _units(self) -> list[_Unit]:
-        """The plain layers and residual blocks, in the order their outputs were made."""
+        """Return the plain layers and residual blocks, in the order their outputs were made."""
         torch = self._torch
         inside: dict[int, Event] = {}  # id(event) of W, φ, V → their block's event
         for event in self.events:
@@ -427,5 +427,5 @@ def _alike(a: float, b: float) -> bool:
 
 
 def _host(rows: Any) -> np.ndarray:
-    """The pair's rows (a tensor of shape (2, ...)) as a float64 array of shape (2, n)."""
+    """Return the pair's rows (a tensor (2, ...)) as a float64 array of shape (2, n)."""
     return np.asarray(rows.detach().double().cpu().numpy()).reshape(2, -1)
