@@ -176,6 +176,11 @@ class TupleOut(nn.Module):
         return x, x
 
 
+class NoTensorOut(nn.Module):
+    def forward(self, x):
+        return (None, "not a tensor")
+
+
 class ConvNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -188,7 +193,7 @@ class ConvNet(nn.Module):
         self.block = Residual(32)
         self.pair = TupleOut()
         self.head = nn.Linear(32, 16, bias=False)
-        self.head_act = nn.GELU()
+        self.head_act = nn.Sigmoid()  # an activation the theory has no law for
 
     def forward(self, x):
         h = self.act(self.bn(self.conv(x)))
@@ -207,17 +212,21 @@ def test_unsupported_layers_are_marked_and_the_rest_probed() -> None:
     assert all(s == "ok" for s in res.status)
     status = dict(zip(res.layers, res.theory.status, strict=True))
     assert status["act"].startswith("not covered")  # ReLU after BatchNorm
-    assert status["head_act"] == "not covered: GELU is not a ReLU after a Linear"
+    assert "BatchNorm2d at layer 'bn'" in status["act"] and "normalisation" in status["act"]
+    assert status["head_act"].startswith("not covered: Sigmoid is not a covered activation")
     # fc → fc_act → block.linear → block.relu is a bias-free chain from the flattened conv
     # features (the skip addition comes after it), so both ReLUs are covered as steps 1, 2
     assert status["fc_act"] == "covered" and status["block.relu"] == "covered"
     assert [(s.widths, s.steps) for s in res.theory.stacks] == [((32, 32), (1, 2))]
     assert status["input"].startswith("not covered")
-    # a selected module whose output is a tuple is reported, not crashed on
-    res2 = probe(model, x, ["pair", "conv", nn.BatchNorm2d])
-    assert res2.layers == ("input", "conv", "bn", "pair")
-    assert res2.status[-1] == "unsupported: output is a tuple, not a tensor"
-    assert math.isnan(res2.ln_sin2[-1]) and math.isnan(res2.metrics["erank"][-1])
+    # a selected module whose output is a tuple is measured on its first tensor (issue 16)
+    res2 = probe(model, x, ["pair", "conv", nn.BatchNorm2d, "block"])
+    assert res2.layers == ("input", "conv", "bn", "block", "pair")
+    assert res2.status[-1] == "ok" and res2.ln_sin2[-1] == res2.ln_sin2[-2]
+    # an output with no tensor at all is reported, not crashed on
+    res3 = probe(nn.Sequential(nn.Linear(4, 4), NoTensorOut()), torch.randn(3, 4), ["1"])
+    assert res3.status[-1] == "unsupported: output is a tuple, not a tensor"
+    assert math.isnan(res3.ln_sin2[-1]) and math.isnan(res3.metrics["erank"][-1])
     with pytest.raises(DepthscopeError, match="matches no module"):
         probe(model, x, "nothing*")
 
@@ -228,8 +237,11 @@ def test_bias_and_repeated_modules() -> None:
     model = nn.Sequential(lin, relu, nn.Linear(8, 8, bias=False), relu)
     res = probe(model, torch.randn(4, 8))
     assert res.layers == ("input", "1", "1#2")
-    assert "non-zero bias" in res.theory.status[1]
-    assert res.theory.status[2] == "covered"  # a new stack starts after the biased layer
+    # the biased layer is covered beyond the paper (issue 16): a stack of its own, with its
+    # measured σ_b; the bias-free layer after it starts a new stack, the paper's network
+    biased, plain = res.theory.stacks
+    assert biased.layers == ("input", "1") and biased.bias_std > 0 and not biased.paper
+    assert plain.layers == ("1#2",) and plain.paper and res.theory.status[2] == "covered"
     with torch.no_grad():
         lin.bias.zero_()
     assert probe(model, torch.randn(4, 8)).theory.status == ("covered",) * 3

@@ -27,7 +27,8 @@ _HELP = "measure a saved PyTorch model layer by layer (angle, effective dimensio
 _DESCRIPTION = (
     "Run a batch of inputs through a saved PyTorch model and report, per activation "
     "layer, ln sin²θ between two inputs, the effective-dimension panel of the batch, "
-    "and the predicted band where the model is a bias-free Linear+ReLU stack."
+    "and the theory's prediction where the model is a chain of Linear layers and activations "
+    "(ReLU, LeakyReLU, Tanh, GELU, SiLU) or residual blocks x + α·V φ(W x + b)."
 )
 
 _EXAMPLES = """\
@@ -135,15 +136,21 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def format_table(records: list[dict[str, Any]]) -> str:
-    """Render the per-layer records as a fixed-width table."""
+def format_table(records: list[dict[str, Any]], kinds: tuple[str, ...] = ()) -> str:
+    """Render the per-layer records as a fixed-width table.
+
+    ``kinds``: the overlay's per-row ``kind``; a covered row predicted by a line (no sd) reads
+    ``line (no sd)`` instead of inside/OUTSIDE.
+    """
     head = f"{'layer':<14} {'module':<10} {'n':>6} " + " ".join(
         f"{short:>8}" for _, short in _COLUMNS
     )
     lines = [head + "  theory"]
-    for row in records:
+    for index, row in enumerate(records):
         cells = " ".join(f"{_format(row[key]):>8}" for key, _ in _COLUMNS)
         inside = {True: "inside", False: "OUTSIDE", None: "-"}[row["theory_inside"]]
+        if index < len(kinds) and kinds[index] == "line":
+            inside = "line (no sd)"
         verdict = inside if row["theory_status"] == "covered" else "not covered"
         if row.get("nonfinite"):
             verdict = "NON-FINITE (NaN/inf output)"
@@ -229,6 +236,11 @@ def run(args: argparse.Namespace) -> int:
             },
         },
     )
-    print(format_table(records))
+    print(format_table(records, result.theory.kind))
+    for stack in result.theory.stacks:
+        if not stack.paper:
+            print(f"# theory for {', '.join(stack.layers)}: {stack.activation}: {stack.init}")
+    for note in result.notes:
+        print(f"# note: {note}")
     print(f"# wrote {', '.join(files)}, manifest.json to {out}")
     return 0

@@ -14,8 +14,13 @@ Two readers apply this rule. The screen reads a module's ``torch.fx`` graph befo
 flows, as the network is at initialisation in eval mode
 (:func:`depthscope._screen.architectures_from_module`); the probe follows tensors through
 forward hooks during its own forward pass, in the mode it runs in
-(:class:`depthscope.probing._theory.StackTracer`). Functional ReLUs (``torch.relu(x)`` in a
+(:class:`depthscope.probing._trace.StackTracer`). Functional ReLUs (``torch.relu(x)`` in a
 ``forward``) are nodes of the graph but invisible to hooks: only the screen sees them.
+
+The probe's reader goes beyond this rule (issue 16; :func:`trace_role`,
+:func:`activation_spec`): Linear layers with or without bias, followed by any activation module
+the theory has a law for (``ReLU``, ``LeakyReLU(slope)``, ``Tanh``, ``GELU(approximate='none')``,
+``SiLU``), and residual blocks ``x + α·V φ(W x + b)``. :func:`role` keeps the screen's rule.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ __all__ = [
     "RELU_NOT_AFTER_LINEAR",
     "TRANSPARENT",
     "Role",
+    "TraceRole",
+    "activation_spec",
     "has_bias",
     "is_relu_function",
     "not_a_relu_after_linear",
     "role",
+    "trace_role",
 ]
 
 Role = Literal["Linear", "ReLU", "transparent", "other"]
@@ -42,10 +50,14 @@ RELU: Role = "ReLU"
 TRANSPARENT: Role = "transparent"
 OTHER: Role = "other"
 
+#: Roles of a module for the probe's reader (:func:`trace_role`).
+TraceRole = Literal["Linear", "activation", "transparent", "other"]
+ACTIVATION: TraceRole = "activation"
+
 #: Why a probed layer is not covered (the probe's overlay names one per row).
 RELU_AFTER_BIAS = "the Linear before this ReLU has a non-zero bias"
 RELU_NOT_AFTER_LINEAR = "input of this ReLU is not the output of a bias-free Linear"
-INPUT_NOT_COVERED = "no bias-free Linear+ReLU stack starts at the input"
+INPUT_NOT_COVERED = "no stack the theory covers starts at the input"
 
 
 def not_a_relu_after_linear(module_type: str) -> str:
@@ -80,3 +92,38 @@ def has_bias(linear: Any) -> bool:
     """Whether a Linear has a bias with a non-zero entry (an all-zero bias is no bias)."""
     bias = linear.bias
     return bias is not None and bool(bias.detach().any())
+
+
+def activation_spec(torch: Any, module: Any) -> str | None:
+    """Return the theory's name of an activation module (``"relu"``, ``"leaky:0.1"``, ...), or None.
+
+    ``ReLU`` → ``"relu"``, ``LeakyReLU(s)`` → ``"leaky:s"``, ``Tanh`` → ``"tanh"``,
+    ``GELU(approximate="none")`` → ``"gelu"`` (the exact erf form; the tanh approximation is
+    not covered), ``SiLU`` → ``"silu"``: the names :func:`depthscope.predict` takes.
+    """
+    nn = torch.nn
+    if isinstance(module, nn.ReLU):
+        return "relu"
+    if isinstance(module, nn.LeakyReLU):
+        return f"leaky:{float(module.negative_slope)!r}"
+    if isinstance(module, nn.Tanh):
+        return "tanh"
+    if isinstance(module, nn.GELU) and getattr(module, "approximate", "none") == "none":
+        return "gelu"
+    if isinstance(module, nn.SiLU):
+        return "silu"
+    return None
+
+
+def trace_role(torch: Any, module: Any, *, training: bool | None = None) -> TraceRole:
+    """Role of ``module`` for the probe's reader: :func:`role` with every covered activation.
+
+    ``"activation"`` for the modules :func:`activation_spec` names, else as :func:`role`
+    (``"Linear"``, ``"transparent"`` or ``"other"``).
+    """
+    if activation_spec(torch, module) is not None:
+        return ACTIVATION
+    found = role(torch, module, training=training)
+    if found == LINEAR:
+        return "Linear"
+    return "transparent" if found == TRANSPARENT else "other"

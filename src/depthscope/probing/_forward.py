@@ -15,9 +15,18 @@ from typing import Any
 import numpy as np
 
 from .._errors import DepthscopeError
-from ._chain import role
-from ._reduce import INPUT, Stream, _copy_row, _redo_exact, _Row, _Subsample, _summarise
-from ._theory import StackTracer, pair_angle
+from ._reduce import (
+    INPUT,
+    Stream,
+    _copy_row,
+    _redo_exact,
+    _Row,
+    _Subsample,
+    _summarise,
+    layer_tensor,
+)
+from ._theory import pair_angle
+from ._trace import StackTracer
 
 __all__: list[str] = []
 
@@ -96,6 +105,7 @@ def _exact_pass(
     stream: Stream,
     mode: str,
     devices: list[int],
+    tokens: bool = False,
 ) -> None:
     """Recompute ``redo``'s rows by the exact route, in a second forward pass if needed.
 
@@ -105,7 +115,7 @@ def _exact_pass(
     """
     wanted = {(row.module, row.call): row for row in redo}
     if (INPUT, 1) in wanted:
-        _redo_exact(torch, wanted.pop((INPUT, 1)), inputs, sub, stream)
+        _redo_exact(torch, wanted.pop((INPUT, 1)), inputs, sub, stream, tokens)
     if not wanted:
         return
     modules = dict(model.named_modules())
@@ -116,7 +126,7 @@ def _exact_pass(
             calls[name] = calls.get(name, 0) + 1
             row = wanted.get((name, calls[name]))
             if row is not None:
-                _redo_exact(torch, row, output, sub, stream)
+                _redo_exact(torch, row, output, sub, stream, tokens)
 
         return hook
 
@@ -128,7 +138,10 @@ class _Recorder:
     """What the forward hooks of one probe share: the rows, the call counts, the tracer.
 
     ``entry`` is the batch's entry of an input cache (an empty dictionary without one): the
-    input pair's angle and row are read from it and written into it.
+    input pair's angle and row are read from it and written into it. ``trace``: follow the
+    data flow (:class:`~depthscope.probing._trace.StackTracer`); ``blocks``: also add a row
+    for every residual block the tracer recognises (the default selection). ``tokens``: token
+    mode (the rows are the tokens of one sequence; no tracer).
     """
 
     def __init__(
@@ -139,21 +152,26 @@ class _Recorder:
         sub: _Subsample,
         stream: Stream,
         entry: dict[str, Any],
-        theory: bool,
+        trace: bool,
+        *,
+        blocks: bool = False,
+        tokens: bool = False,
     ) -> None:
         self.torch, self.inputs, self.pair, self.sub, self.stream = torch, inputs, pair, sub, stream
-        self.m = int(inputs.shape[0])
+        self.tokens = tokens
+        self.m = int(layer_tensor(torch, inputs, tokens).shape[0])
         self.entry = entry
         self.rows: list[_Row] = []
         self.calls: dict[str, int] = {}
-        self.tracer = StackTracer(self.angle_of) if theory else None
+        self.blocks = blocks
+        self.tracer = StackTracer(torch, self.pair_rows, self.pair_angle) if trace else None
 
     def summarise(self, name: str, module_type: str, output: Any) -> int:
         """Add the row of one call of module ``name``; return its index."""
         calls = self.calls[name] = self.calls.get(name, 0) + 1
         label = name if calls == 1 else f"{name}#{calls}"
         row = _Row(label or "(model)", module_type, module=name, call=calls)
-        _summarise(self.torch, row, output, self.m, self.pair, self.sub, self.stream)
+        _summarise(self.torch, row, output, self.m, self.pair, self.sub, self.stream, self.tokens)
         self.rows.append(row)
         return len(self.rows) - 1
 
@@ -166,28 +184,36 @@ class _Recorder:
             self.calls[INPUT] = 1
             self.rows.append(_copy_row(cached))
 
-    def angle_of(self, tensor: Any) -> float:
-        """Angle of the tracked pair in ``tensor`` (flattened per example), NaN if unreadable."""
+    def pair_rows(self, tensor: Any) -> Any:
+        """Return a copy of the pair's rows of ``tensor`` (None: no batch dimension)."""
         torch, m, (i, j) = self.torch, self.m, self.pair
         if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
+            return None
+        return tensor.detach()[[i, j]]
+
+    def pair_angle(self, rows: Any, is_input: bool) -> float:
+        """Return the angle between the pair's rows, NaN if unreadable (cached for the input)."""
+        if rows is None:
             return math.nan
-        is_input = tensor is self.inputs
         if is_input and "angle" in self.entry:
             return float(self.entry["angle"])
-        picked = tensor.detach()[[i, j]].reshape(2, -1).to(torch.float64)
+        picked = rows.reshape(2, -1).to(self.torch.float64)
         angle = pair_angle(np.asarray(picked.cpu().numpy()))  # NaN if not finite
         if is_input:
             self.entry["angle"] = angle
         return angle
 
     def hook(self, name: str, module: Any, probed: bool) -> Callable[..., None]:
-        """Make the forward hook of module ``name``: its row if ``probed``, the tracer's call."""
-        tracer, torch = self.tracer, self.torch
+        """Make the forward hook of module ``name``: the tracer's record, its row if probed."""
+        tracer = self.tracer
         module_type = type(module).__name__
 
         def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
-            row = self.summarise(name, module_type, output) if probed else None
-            if tracer is not None:  # the role now: a Dropout's depends on the mode it runs in
-                tracer.observe(role(torch, mod), mod, args, output, row)
+            event = tracer.observe(name, mod, args, output) if tracer is not None else None
+            block = self.blocks and event is not None and event.block is not None
+            if probed or block:
+                row = self.summarise(name, module_type, output)
+                if event is not None:
+                    event.row = row
 
         return hook

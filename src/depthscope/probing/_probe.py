@@ -26,11 +26,10 @@ from numpy.typing import ArrayLike
 from .._errors import DepthscopeError, DepthscopeWarning
 from .._optional import import_torch
 from ._certify import _certify, _fill_ln_sin2, _fill_panels
-from ._chain import OTHER, role
 from ._forward import _exact_pass, _forward, _Recorder
-from ._reduce import _copy_row, _streams, _Subsample
+from ._reduce import INPUT, _copy_row, _streams, _Subsample
 from ._result import METRICS, ProbeResult
-from ._select import _select
+from ._select import _select, few_activations_note
 from ._theory import TheoryOverlay, build_overlay
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["METRICS", "InputCache", "ProbeResult", "probe", "probe_with_cache"]
 
 Mode = Literal["eval", "train", "keep"]
+Across = Literal["samples", "tokens"]
 #: The input row's cache of a caller that probes one fixed batch again and again: the
 #: ``"input"`` row and the input pair's angle, per dtype, device, version, pair and tolerance.
 InputCache = dict[Any, dict[str, Any]]
@@ -59,6 +59,7 @@ def probe(
     theory: bool = True,
     include_input: bool = True,
     rng: np.random.Generator | int | None = None,
+    across: Across = "samples",
 ) -> ProbeResult:
     """Measure a model layer by layer on a batch: ln sin²θ of two inputs and the panel.
 
@@ -74,7 +75,9 @@ def probe(
     layers : str, module type, or sequence of them, optional
         Which modules to probe: fnmatch patterns on qualified names (``"*.relu"``,
         ``"blocks.*"``) and/or module classes (``torch.nn.ReLU``). Default: every activation
-        module (the classes of ``torch.nn.modules.activation``).
+        module (the classes of ``torch.nn.modules.activation``) and every residual block
+        ``x + α·V φ(W x + b)`` the theory overlay recognises (Notes). A module that returns a
+        tuple (``nn.MultiheadAttention``) is measured on its first tensor.
     tolerance : float, default 1e-3
         Relative tolerance τ of the numerical rank.
     pair : tuple of int, default (0, 1)
@@ -97,6 +100,13 @@ def probe(
         Add the ``"input"`` row (the batch itself, flattened per example).
     rng : numpy.random.Generator, int or None
         Seeds the subsampling (one stream per subsampled row, in execution order).
+    across : {"samples", "tokens"}, default "samples"
+        What the rows of each layer's representation are. ``"samples"``: the m inputs of the
+        batch (each flattened). ``"tokens"``: the T tokens of *one* sequence, for sequence
+        models: ``x`` has shape (1, T, d) or (T, d) (T ≥ 2), each layer's output (1, T, ...)
+        or (T, ...) is read as T rows, and ``pair`` names two tokens; the angle and the panel
+        then measure how far the tokens' representations collapse with depth (rank collapse
+        in transformers, Noci et al. 2022). No theory overlay in token mode.
 
     Returns
     -------
@@ -116,6 +126,10 @@ def probe(
     DepthscopeWarning
         Once, if any layer's output holds NaN or ±inf (a NaN input or weight, a diverged
         training run): those rows have NaN metrics and ``nonfinite`` True; the probe goes on.
+        Once, if the default selection finds fewer than two activation modules and residual
+        blocks in a model with more parametrised layers (activations called functionally,
+        ``torch.relu(x)`` in a ``forward``, are invisible to hooks): the message, also kept in
+        ``result.notes``, names the model's module classes and suggests ``layers=``.
 
     Notes
     -----
@@ -143,6 +157,19 @@ def probe(
     pass itself is one layer's float64 copy at a time. Modules called functionally
     (``torch.relu(x)`` in ``forward``) are invisible to hooks and are not probed.
 
+    The theory overlay (:class:`~depthscope.probing.TheoryOverlay`) follows the data flow by
+    tensor identity (:mod:`depthscope.probing._trace`) and covers stacks of plain layers,
+    a Linear (with or without bias) followed by ``ReLU``, ``LeakyReLU``, ``Tanh``,
+    ``GELU(approximate='none')`` or ``SiLU``, and of residual blocks ``x + α·V φ(W x + b)``
+    (V bias-free, constant width; recognised numerically on the probe batch, α estimated).
+    It reads σ_w² = fan_in·Var(W) and σ_b² = Var(b) from the weights and says which init
+    they match (:attr:`Stack.init <depthscope.probing.Stack>`). A bias-free ReLU stack is
+    the paper's network, predicted by the default method as before; any other is predicted
+    by :func:`depthscope.predict` with ``activation``, ``weight_std``, ``bias_std``, ``q0``
+    and ``residual``: its default method first, and ``method="infinite"`` (a line, no sd)
+    where the default refuses. Anything else (normalisation, attention, convolution) is
+    named in the row's status.
+
     Examples
     --------
     >>> import torch
@@ -168,9 +195,12 @@ def probe(
         theory,
         include_input,
         rng,
+        across,
     )
     result = _probe(model, x, settings, None)
     _warn_nonfinite(result)
+    for note in result.notes:
+        warnings.warn(note, DepthscopeWarning, stacklevel=2)
     return result
 
 
@@ -208,6 +238,7 @@ class _Settings:
     theory: bool
     include_input: bool
     rng: np.random.Generator | int | None
+    across: str = "samples"
 
 
 def _check(torch: Any, model: Any, settings: _Settings) -> None:
@@ -223,6 +254,8 @@ def _check(torch: Any, model: Any, settings: _Settings) -> None:
         raise DepthscopeError(f"tolerance = {settings.tolerance!r} must be in (0, 1).")
     if settings.mode not in ("eval", "train", "keep"):
         raise DepthscopeError(f"mode = {settings.mode!r}; choose 'eval', 'train' or 'keep'.")
+    if settings.across not in ("samples", "tokens"):
+        raise DepthscopeError(f"across = {settings.across!r}; choose 'samples' or 'tokens'.")
     for label in ("max_features", "channels", "positions"):
         value = getattr(settings, label)
         if value is not None and value < 1:
@@ -230,28 +263,40 @@ def _check(torch: Any, model: Any, settings: _Settings) -> None:
 
 
 def _batch(
-    torch: Any, model: Any, x: Any, pair: tuple[int, int]
+    torch: Any, model: Any, x: Any, pair: tuple[int, int], tokens: bool = False
 ) -> tuple[Any, tuple[int, int], Any]:
     """Return the batch as a tensor, the checked pair of rows, and the dtype's reference.
 
     The reference is the model's first parameter, else the batch: the result's ``dtype`` and
-    ``device`` are its.
+    ``device`` are its. In token mode the rows are the tokens of one sequence.
     """
     parameter = next(model.parameters(), None)
     inputs = _as_input(
         torch, parameter if parameter is not None else next(model.buffers(), None), x
     )
-    m = int(inputs.shape[0]) if inputs.ndim else 0
-    if m < 2:
-        raise DepthscopeError(
-            f"x must hold a batch of at least 2 inputs, got shape {tuple(inputs.shape)}."
-        )
+    if tokens:
+        if inputs.ndim < 2 or (inputs.ndim >= 3 and inputs.shape[0] != 1):
+            raise DepthscopeError(
+                f"across='tokens' takes one sequence, of shape (1, T, d) or (T, d); got shape "
+                f"{tuple(inputs.shape)}."
+            )
+        m = int(inputs.shape[1] if inputs.ndim >= 3 else inputs.shape[0])
+        if m < 2:
+            raise DepthscopeError(
+                f"across='tokens' needs a sequence of at least 2 tokens, got shape "
+                f"{tuple(inputs.shape)}."
+            )
+    else:
+        m = int(inputs.shape[0]) if inputs.ndim else 0
+        if m < 2:
+            raise DepthscopeError(
+                f"x must hold a batch of at least 2 inputs, got shape {tuple(inputs.shape)}."
+            )
     _check_width(torch, model, inputs)
     i, j = (int(p) for p in pair)
+    what = "tokens of the sequence" if tokens else "rows of the batch"
     if not (0 <= i < m and 0 <= j < m and i != j):
-        raise DepthscopeError(
-            f"pair = {pair!r} must be two different rows of the batch 0..{m - 1}."
-        )
+        raise DepthscopeError(f"pair = {pair!r} must be two different {what} 0..{m - 1}.")
     return inputs, (i, j), parameter if parameter is not None else inputs
 
 
@@ -270,8 +315,8 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
     """Run :func:`probe` with ``settings``; see :func:`probe_with_cache` for ``input_cache``."""
     torch = import_torch()
     _check(torch, model, settings)
-    inputs, pair, reference = _batch(torch, model, x, settings.pair)
-    m = int(inputs.shape[0])
+    tokens = settings.across == "tokens"
+    inputs, pair, reference = _batch(torch, model, x, settings.pair, tokens)
     sub = _Subsample(
         settings.max_features, settings.channels, settings.positions, int(settings.channel_dim)
     )
@@ -283,12 +328,15 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
     # draws from the streams.
     cache = None if sub.active else input_cache
     entry = _cache_entry(cache, inputs, x, pair, settings.tolerance)
-    recorder = _Recorder(torch, inputs, pair, sub, stream, entry, settings.theory)
-    hooked = dict(selected)
-    if recorder.tracer is not None:  # every module the coverage rule reads, in eval mode
-        for name, mod in every_module:
-            if role(torch, mod, training=False) != OTHER:
-                hooked.setdefault(name, mod)
+    # The tracer follows the data flow for the theory overlay, and finds the residual blocks
+    # that the default selection adds; it sees every module. Not in token mode.
+    blocks = settings.layers is None and not tokens
+    trace = (settings.theory or blocks) and not tokens
+    recorder = _Recorder(
+        torch, inputs, pair, sub, stream, entry, trace, blocks=blocks, tokens=tokens
+    )
+    m = recorder.m
+    hooked = dict(every_module) if trace else dict(selected)
     devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
     if settings.include_input:
         recorder.add_input_row()
@@ -302,16 +350,23 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
     rows = recorder.rows
     redo = _certify(rows, m)
     if redo:  # rare: a layer too ill-conditioned for its Gram matrix; QR it in a second pass
-        _exact_pass(torch, model, inputs, redo, sub, stream, settings.mode, devices)
+        _exact_pass(torch, model, inputs, redo, sub, stream, settings.mode, devices, tokens)
     _fill_panels(rows, m, settings.tolerance)
     _fill_ln_sin2(rows)
     if settings.include_input and cache is not None:
         entry["row"] = _copy_row(rows[0])
-    return _result(recorder, settings, sub, seed, reference)
+    found = {row.module for row in rows if row.module != INPUT}
+    notes = few_activations_note(every_module, found) if settings.layers is None else ()
+    return _result(recorder, settings, sub, seed, reference, notes)
 
 
 def _result(
-    recorder: _Recorder, settings: _Settings, sub: _Subsample, seed: int | None, reference: Any
+    recorder: _Recorder,
+    settings: _Settings,
+    sub: _Subsample,
+    seed: int | None,
+    reference: Any,
+    notes: tuple[str, ...] = (),
 ) -> ProbeResult:
     """Assemble the :class:`ProbeResult` of the finished rows and the theory overlay."""
     rows = recorder.rows
@@ -319,7 +374,11 @@ def _result(
     types = tuple(row.module_type for row in rows)
     measured = np.array([row.ln_sin2 for row in rows])
     tracer = recorder.tracer
-    if tracer is None:
+    if settings.across == "tokens":
+        overlay = TheoryOverlay.empty(
+            len(rows), "token mode (the angle theory is about two inputs, not two tokens)"
+        )
+    elif tracer is None or not settings.theory:
         overlay = TheoryOverlay.empty(len(rows), "theory overlay not requested")
     else:
         input_row = 0 if settings.include_input else None
@@ -342,6 +401,8 @@ def _result(
         subsample=sub.as_dict(),
         seed=seed,
         nonfinite=tuple(row.nonfinite for row in rows),
+        notes=notes,
+        across=settings.across,
     )
 
 

@@ -25,7 +25,7 @@ from ._scale import power_of_two_scale
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["INPUT", "NONFINITE", "Stream"]
+__all__ = ["INPUT", "NONFINITE", "Stream", "layer_tensor"]
 
 #: Name (and module type) of the row of the batch itself.
 INPUT = "input"
@@ -145,12 +145,28 @@ def _features(
     return flat.to(torch.float64), drawn
 
 
-def _unsupported(torch: Any, output: Any, m: int) -> str | None:
+def layer_tensor(torch: Any, output: Any, tokens: bool = False) -> Any:
+    """Return the tensor a probe measures in a module's output.
+
+    The output itself if it is a tensor; the first tensor of a tuple or list (what
+    ``nn.MultiheadAttention`` returns: ``(attn_output, attn_weights)``). In token mode
+    (``tokens``), the leading batch dimension of size 1 is removed: the rows are then the T
+    tokens of the one sequence.
+    """
+    if isinstance(output, (tuple, list)):
+        output = next((item for item in output if isinstance(item, torch.Tensor)), output)
+    if tokens and isinstance(output, torch.Tensor) and output.ndim >= 3 and output.shape[0] == 1:
+        output = output[0]
+    return output
+
+
+def _unsupported(torch: Any, output: Any, m: int, tokens: bool = False) -> str | None:
     """Why a layer's output cannot be summarised (``"unsupported: ..."``), or None."""
     if not isinstance(output, torch.Tensor):
         return f"unsupported: output is a {type(output).__name__}, not a tensor"
     if output.ndim < 2 or output.shape[0] != m:
-        return f"unsupported: output shape {tuple(output.shape)} has no batch dimension {m}"
+        unit = "token" if tokens else "batch"
+        return f"unsupported: output shape {tuple(output.shape)} has no {unit} dimension {m}"
     if output.is_complex():
         return "unsupported: complex output"
     return None
@@ -164,9 +180,15 @@ def _summarise(
     pair: tuple[int, int],
     sub: _Subsample,
     stream: Stream,
+    tokens: bool = False,
 ) -> None:
-    """Fill ``row`` from one layer's output (the hook's whole job)."""
-    status = _unsupported(torch, output, m)
+    """Fill ``row`` from one layer's output (the hook's whole job).
+
+    The output is read by :func:`layer_tensor` (a tuple's first tensor; in token mode, the
+    tokens as rows).
+    """
+    output = layer_tensor(torch, output, tokens)
+    status = _unsupported(torch, output, m, tokens)
     if status is not None:
         row.status = status
         return
@@ -248,8 +270,11 @@ def _exact(torch: Any, row: _Row, feats: torch.Tensor, *, features: bool, mask: 
         row.metrics["mask_rank"] = float(rank_from_singular(mask_singular, max(m, n)))
 
 
-def _redo_exact(torch: Any, row: _Row, output: Any, sub: _Subsample, stream: Stream) -> None:
+def _redo_exact(
+    torch: Any, row: _Row, output: Any, sub: _Subsample, stream: Stream, tokens: bool = False
+) -> None:
     """Redo a row whose certificate failed by the exact route, replaying its subsets."""
+    output = layer_tensor(torch, output, tokens)
     feats, _ = _features(torch, output.detach(), sub, stream, picks=row.picks)
     scaled = _scaled(torch, feats)  # finite, unless the model is not deterministic
     if scaled is None:

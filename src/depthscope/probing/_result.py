@@ -77,6 +77,12 @@ class ProbeResult:
         Per layer: True where the output held NaN or ±inf (a diverged training run, a NaN
         input): its metrics and ln sin²θ are NaN. :func:`~depthscope.probing.probe` then warns
         once (:class:`depthscope.DepthscopeWarning`) instead of failing.
+    notes : tuple of str
+        Messages about the probe as a whole: the default selection found fewer than two
+        modules to probe in a larger model (:func:`~depthscope.probing.probe` warns them too).
+    across : str
+        ``"samples"`` (rows are the batch's inputs) or ``"tokens"`` (rows are the tokens of one
+        sequence; then ``n_inputs`` is T and ``pair`` two tokens).
     """
 
     layers: tuple[str, ...]
@@ -96,6 +102,8 @@ class ProbeResult:
     subsample: Mapping[str, int | None] = field(default_factory=dict)
     seed: int | None = None
     nonfinite: tuple[bool, ...] = ()
+    notes: tuple[str, ...] = ()
+    across: str = "samples"
 
     def __post_init__(self) -> None:
         if not self.nonfinite:  # a result made without the flags: no layer is flagged
@@ -141,6 +149,9 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: per-layer lists of every metric, the overlay and the settings.
 
+        ``"notes"`` and ``"across"`` appear when there are notes or in token mode; a stack
+        beyond the paper's network also lists its network, method, band and init.
+
         Strict JSON: NaN and ±inf become None (JSON has neither). A None that stands for ±inf
         is listed in ``"infinite"`` (``{"field": "ln_sin2", "layer": "input", "value": "-inf"}``:
         ln sin²θ = −∞ for parallel or antipodal representations); any other None is NaN, an
@@ -157,7 +168,7 @@ class ProbeResult:
                     infinite.append({"field": name, "layer": layer, "value": str(v)})
             return [v if math.isfinite(v) else None for v in floats]
 
-        return {
+        out = {
             "layers": list(self.layers),
             "module_types": list(self.module_types),
             "shapes": [list(s) for s in self.shapes],
@@ -176,15 +187,7 @@ class ProbeResult:
                 "low": clean(self.theory.low),
                 "high": clean(self.theory.high),
                 "inside": list(self.theory.inside),
-                "stacks": [
-                    {
-                        "widths": list(s.widths),
-                        "theta0": s.theta0,
-                        "layers": list(s.layers),
-                        "steps": list(s.steps),
-                    }
-                    for s in self.theory.stacks
-                ],
+                "stacks": [s.to_dict() for s in self.theory.stacks],
             },
             "n_inputs": self.n_inputs,
             "pair": list(self.pair),
@@ -195,6 +198,11 @@ class ProbeResult:
             "subsample": dict(self.subsample),
             "seed": self.seed,
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        if self.across != "samples":
+            out["across"] = self.across
+        return out
 
     def to_frame(self) -> Any:
         """Return the per-layer table as a ``pandas.DataFrame`` indexed by layer name.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+import re
+from collections.abc import Sequence, Set
 from typing import Any
 
 from .._errors import DepthscopeError
 
-__all__: list[str] = []
+__all__ = ["few_activations_note"]
+
+#: Containers that are never worth suggesting as a layer to probe.
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 
 
 def _is_activation(torch: Any, module: Any) -> bool:
@@ -51,3 +55,56 @@ def _select(
                 f"{sample} (name patterns use fnmatch, e.g. '*relu*' or 'encoder.*')."
             )
     return dict(chosen)
+
+
+def few_activations_note(
+    every_module: Sequence[tuple[str, Any]], found: Set[str]
+) -> tuple[str, ...]:
+    """Return a note when the default selection probed fewer than two modules of a larger model.
+
+    ``found`` are the qualified names of the modules the default selection probed. The note
+    is made when fewer than two were found while the model has more parametrised layers
+    (modules with parameters of their own) than one past those found: activations called
+    functionally (``torch.relu(x)``) are invisible to hooks. It names the model's distinct
+    module classes (its own classes first) and suggests ``layers=`` with one of them and the
+    name patterns of its instances.
+    """
+    named = [(name, mod) for name, mod in every_module if name]
+    own = [
+        name for name, mod in named if next(iter(mod.parameters(recurse=False)), None) is not None
+    ]
+    if len(found) >= 2 or len(own) <= len(found) + 1:
+        return ()
+    classes: dict[str, type[Any]] = {}
+    for _, mod in named:
+        kind = type(mod)
+        if kind.__name__ not in _CONTAINERS:
+            classes.setdefault(kind.__name__, kind)
+    users = [c for c in classes.values() if not c.__module__.startswith("torch.")]
+    composite = [c for c in classes.values() if any(True for _ in _children_of(named, c))]
+    ordered = users + [c for c in classes.values() if c not in users]
+    suggest = (users or composite or ordered)[0]
+    instances = [name for name, mod in named if type(mod) is suggest]
+    patterns = sorted({re.sub(r"\d+", "*", name) for name in instances})
+    exact = all(
+        (type(mod) is suggest) == any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        for name, mod in named
+    )
+    shown = patterns if exact else instances[:3]
+    listed = ", ".join(c.__name__ for c in ordered)
+    return (
+        f"the default selection (activation modules and residual blocks) found {len(found)} "
+        f"module(s) to probe in a model with {len(own)} parametrised layers: activations called "
+        "functionally (torch.relu(x), F.gelu(x) in a forward) are invisible to hooks, so the "
+        f"layers between were not measured. The model's module classes are {listed}; probe "
+        f"its blocks, e.g. layers=[{suggest.__name__}] or layers={shown!r} "
+        f"(CLI: --layers {' '.join(repr(p) for p in shown)}).",
+    )
+
+
+def _children_of(named: Sequence[tuple[str, Any]], kind: type[Any]) -> list[Any]:
+    """Return the children of the first module of class ``kind``."""
+    for _, mod in named:
+        if type(mod) is kind:
+            return list(mod.children())
+    return []

@@ -1,26 +1,27 @@
-"""Theory overlay of a probe: find bias-free Linear+ReLU stacks and predict their angles.
+"""Theory overlay of a probe: predict the angles of the stacks the tracer found.
 
-While the probe's forward pass runs, :class:`StackTracer` applies the coverage rule of
-:mod:`._chain` by following the data flow through ``nn.Linear`` and ``nn.ReLU`` modules by
-*tensor identity*: a ReLU continues a stack only if its input is the very tensor the previous
-Linear returned, and a Linear continues it only if its input is the very tensor the previous
-ReLU returned. Anything in between -- a BatchNorm, a residual addition, a functional op, a
-Dropout in training mode -- creates a new tensor and ends the stack; the transparent modules
-of the rule return their input itself (a Flatten of a 2-D tensor, an Identity, an eval-mode
-Dropout), so they do not. A stack is thus a chain ``x → W₁ → ReLU → W₂ → ReLU → ...`` (the
-model of ``docs/theory/angle-theory.md`` §1),
-whatever the model's Python code looks like. Only weak references to tensors are kept.
+:class:`~depthscope.probing._trace.StackTracer` follows the data flow of the probe's forward
+pass by tensor identity and finds stacks of plain layers (a Linear, with or without bias,
+then ReLU, LeakyReLU, Tanh, GELU or SiLU) and of residual blocks ``x + α·V φ(W x + b)``
+(:mod:`._trace`). For each stack this module asks the theory for the law of ln sin²θ at the
+angle (and ‖x‖²/n₀) measured between the two probe inputs where they enter it:
 
-For each stack the default predictor (:func:`depthscope.predict`, method ``"markov"``,
-convention ``"exact"``: step ℓ uses the ℓ-th Linear's ``out_features``) is evaluated at the
-angle measured between the two probe inputs where they enter the stack's first Linear.
+* a bias-free ReLU stack is the paper's network (the model of
+  ``docs/theory/angle-theory.md`` §1): :func:`depthscope.predict`'s default method
+  (``"markov"``, convention ``"exact"``: step ℓ uses the ℓ-th Linear's ``out_features``), as
+  before (:func:`predict_stack`);
+* any other stack: :func:`depthscope.predict` with ``activation``, ``weight_std``,
+  ``bias_std``, ``q0`` and ``residual`` read from the model, by its default method first and
+  by ``method="infinite"`` where the default refuses (:func:`predict_network`). A prediction
+  with an sd is a band (its 95% quantiles); one without (the infinite-width kernel map) is a
+  line, ``low = high = mean``, and no row is said to be inside or outside it.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,48 +32,106 @@ from numpy.typing import NDArray
 from .._errors import DepthscopeError
 from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
-from ._chain import (
-    INPUT_NOT_COVERED,
-    LINEAR,
-    RELU,
-    RELU_AFTER_BIAS,
-    RELU_NOT_AFTER_LINEAR,
-    TRANSPARENT,
-    Role,
-    has_bias,
-    not_a_relu_after_linear,
-)
+from ._chain import INPUT_NOT_COVERED
+from ._init import describe_init
 from ._scale import power_of_two_scale
+from ._trace import Chain
 
-__all__ = ["PROBABILITIES", "Stack", "StackTracer", "TheoryOverlay", "predict_stack"]
+__all__ = [
+    "PROBABILITIES",
+    "Stack",
+    "TheoryOverlay",
+    "build_overlay",
+    "predict_network",
+    "predict_stack",
+]
 
 #: Probability levels of the predicted band (central 95% interval).
 PROBABILITIES: tuple[float, float] = (0.025, 0.975)
 COVERED = "covered"
 #: Why a stack entered by an antipodal pair (θ0 = π exactly) is not covered (yet).
 ANTIPODAL = "antipodal inputs (θ0 = π): the predictor takes θ0 in (0, π)"
+_HE_STD = math.sqrt(2.0)
 
 
 @dataclass(frozen=True)
 class Stack:
-    """One bias-free Linear+ReLU chain found in the model.
+    """One chain of layers the theory covers, found in the model.
 
     Attributes
     ----------
     widths : tuple of int
-        ``out_features`` of its Linear layers, n_1..n_L.
+        ``out_features`` of its Linear layers (of each block's W for a residual stack),
+        n_1..n_L.
     theta0 : float
         Angle (radians) between the two probe inputs where they enter the first Linear.
     layers : tuple of str
-        Probed layer names covered, in order (one per ReLU that was probed).
+        Probed layer names covered, in order (one per activation or block that was probed).
     steps : tuple of int
         For each covered layer, its depth ℓ in the stack (1..L; 0 for the model input).
+    activation : str
+        φ as :func:`depthscope.predict` names it (``"relu"``, ``"leaky:0.1"``, ``"tanh"``).
+    weight_std, bias_std : float
+        σ_w and σ_b the prediction used: √(fan_in·Var(W)) and √Var(b) as measured, averaged
+        over the stack (σ_w = √2 for a bias-free ReLU or leaky ReLU stack, whose angles do
+        not depend on it).
+    q0 : float
+        The pair's mean ‖x‖²/n₀ where it enters the stack (1.0 where it does not matter).
+    residual : str or None
+        ``"block:ALPHA"`` for a stack of residual blocks (α as measured, times σ_V/σ_W when
+        V's variance differs from W's), None for plain layers.
+    method : str
+        The predictor that gave the numbers (``"markov"``, ``"infinite"``, ...).
+    band : bool
+        True if the prediction has an sd (a band); False for a line (no sd).
+    init : str
+        The variances read from the weights and the standard init they match, and why a
+        fallback method was used ("" for the paper's network).
     """
 
     widths: tuple[int, ...]
     theta0: float
     layers: tuple[str, ...]
     steps: tuple[int, ...]
+    activation: str = "relu"
+    weight_std: float = _HE_STD
+    bias_std: float = 0.0
+    q0: float = 1.0
+    residual: str | None = None
+    method: str = "markov"
+    band: bool = True
+    init: str = ""
+
+    @property
+    def paper(self) -> bool:
+        """Whether this is the paper's network (a bias-free ReLU stack, the default method)."""
+        return (self.activation, self.bias_std, self.residual, self.method) == (
+            "relu",
+            0.0,
+            None,
+            "markov",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary; the network's keys only for a stack beyond the paper's."""
+        out: dict[str, Any] = {
+            "widths": list(self.widths),
+            "theta0": self.theta0,
+            "layers": list(self.layers),
+            "steps": list(self.steps),
+        }
+        if not self.paper:
+            out.update(
+                activation=self.activation,
+                weight_std=self.weight_std,
+                bias_std=self.bias_std,
+                q0=self.q0,
+                residual=self.residual,
+                method=self.method,
+                band=self.band,
+                init=self.init,
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,7 +152,11 @@ class TheoryOverlay:
     stacks : tuple of Stack
         The stacks found (with at least one probed layer).
     method : str
-        Predictor used (``"markov"``).
+        Predictor used (``"markov"``; the distinct methods of the stacks, joined by
+        ``"+"``, when a stack beyond the paper's network used another).
+    kind : tuple of str
+        Per probed layer: ``"band"`` (a prediction with an sd), ``"line"`` (none: low = high =
+        mean, ``inside`` None) or ``""`` (not covered).
     """
 
     status: tuple[str, ...]
@@ -104,6 +167,12 @@ class TheoryOverlay:
     inside: tuple[bool | None, ...]
     stacks: tuple[Stack, ...] = field(default=())
     method: str = "markov"
+    kind: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.kind:  # made without kinds: every covered row is a band
+            kinds = tuple("band" if s == COVERED else "" for s in self.status)
+            object.__setattr__(self, "kind", kinds)
 
     @classmethod
     def empty(cls, n_layers: int, reason: str) -> TheoryOverlay:
@@ -166,122 +235,97 @@ def pair_angle(rows: NDArray[np.float64]) -> float:
     return float(angle_from_gram(*pair_gram(a, rows[1] - a)))
 
 
-@dataclass
-class _Open:
-    """A stack under construction."""
+def predict_network(
+    chain: Chain,
+) -> tuple[tuple[NDArray[np.float64], ...], str, bool, str]:
+    """Predict a stack beyond the paper's network: the default method, else ``"infinite"``.
 
-    theta0: float
-    at_input: bool
-    widths: list[int] = field(default_factory=list)
-    members: list[tuple[int, int]] = field(default_factory=list)  # (row index, step)
-    pending: int | None = None  # out_features of a Linear not yet followed by its ReLU
+    Returns
+    -------
+    (mean, sd, low, high), method, band, note
+        Per layer 0..L; the method used; whether the prediction has an sd; why the default
+        method was not used ("" if it was), with any warning the predictor gave.
 
-
-class StackTracer:
-    """Follow Linear → ReLU → Linear → ... chains by tensor identity during one forward pass.
-
-    Parameters
-    ----------
-    angle_of : callable
-        ``angle_of(tensor)`` returns the angle (radians) between the two probe inputs' rows of
-        a tensor, flattened per example (:func:`pair_angle`), or NaN if it cannot be read.
-
-    Notes
-    -----
-    Call :meth:`start` with the model input, then :meth:`observe` from the forward hooks of
-    the modules whose :func:`~depthscope.probing._chain.role` is not ``"other"``, in execution
-    order (it calls :meth:`on_linear`, :meth:`on_relu` with the row index of the probe table
-    when that ReLU is probed, else None, or :meth:`on_transparent`: a transparent module
-    applied to the model input keeps it the model input). :meth:`finish` returns the stacks
-    and, per probed row, why it is not covered.
+    Raises
+    ------
+    DepthscopeError
+        If no method takes the network (the message says why).
     """
+    key = (
+        tuple(chain.widths),
+        float(chain.theta0),
+        chain.activation,
+        math.sqrt(chain.weight_var),
+        math.sqrt(chain.bias_var),
+        float(chain.q0),
+        None if chain.alpha is None else f"block:{chain.alpha:.4g}",
+    )
+    numbers, method, note = _cached_network(*key)
+    mean, sd, low, high = (a.copy() for a in numbers)
+    band = bool(np.any(sd[1:] > 0.0))
+    return (mean, sd, low, high), method, band, note
 
-    def __init__(self, angle_of: Callable[[Any], float]) -> None:
-        self._angle_of = angle_of
-        self._inputs: list[weakref.ref[Any]] = []
-        self._last: weakref.ref[Any] | None = None  # last output of the open chain
-        self._open: _Open | None = None
-        self._biased: weakref.ref[Any] | None = None  # output of a Linear with a bias
-        self._done: list[_Open] = []
-        self.reasons: dict[int, str] = {}
 
-    def start(self, model_input: Any) -> None:
-        """Record the model input (layer 0 of a stack that starts there)."""
-        self._inputs = [weakref.ref(model_input)]
+@lru_cache(maxsize=256)
+def _cached_network(
+    widths: tuple[int, ...],
+    theta0: float,
+    activation: str,
+    weight_std: float,
+    bias_std: float,
+    q0: float,
+    residual: str | None,
+) -> tuple[tuple[NDArray[np.float64], ...], str, str]:
+    network: dict[str, Any] = {
+        "activation": activation,
+        "weight_std": weight_std,
+        "bias_std": bias_std,
+        "q0": q0,
+        "residual": residual,
+    }
+    note = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pred = predict(list(widths), theta0, probabilities=PROBABILITIES, **network)
+        except DepthscopeError as err:
+            reason = " ".join(str(err).split()).split(";")[0]
+            note = f"the default method refused it ({reason})"
+            pred = predict(
+                list(widths), theta0, probabilities=PROBABILITIES, method="infinite", **network
+            )
+    said = sorted({" ".join(str(w.message).split()) for w in caught})
+    if said:
+        note = "; ".join([note, *said] if note else said)
+    q = pred.quantiles
+    return (pred.mean, pred.sd, q[:, 0], q[:, 1]), str(pred.method), note
 
-    def _is(self, ref: weakref.ref[Any] | None, tensor: Any) -> bool:
-        return ref is not None and ref() is tensor
 
-    def _close(self) -> None:
-        if self._open is not None and self._open.members:
-            self._done.append(self._open)
-        self._open = None
-        self._last = None
-
-    def observe(
-        self, role: Role, module: Any, inputs: tuple[Any, ...], output: Any, row: int | None
-    ) -> None:
-        """Record one call of a module of the given role (``row``: see :meth:`on_relu`)."""
-        if role == RELU:
-            self.on_relu(inputs, output, row)
-        elif role == LINEAR:
-            self.on_linear(module, inputs, output)
-        elif role == TRANSPARENT:
-            self.on_transparent(inputs, output)
-
-    def on_transparent(self, inputs: tuple[Any, ...], output: Any) -> None:
-        """Record a transparent module: applied to the model input, it keeps it the input."""
-        if inputs and any(ref() is inputs[0] for ref in self._inputs):
-            self._inputs.append(weakref.ref(output))
-
-    def on_linear(self, module: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        """Record a Linear call: continue the open chain or start a new one."""
-        x = inputs[0] if inputs else None
-        biased = has_bias(module)
-        continues = (
-            self._open is not None and self._open.pending is None and self._is(self._last, x)
-        )
-        if not continues:
-            self._close()
-        self._biased = None
-        if biased or getattr(x, "ndim", 0) != 2:
-            self._close()
-            if biased:
-                self._biased = weakref.ref(output)
-            return
-        if self._open is None:
-            theta0 = self._angle_of(x)
-            if not 0.0 < theta0 <= math.pi:
-                return
-            at_input = any(ref() is x for ref in self._inputs)
-            self._open = _Open(theta0=theta0, at_input=at_input)
-        self._open.pending = int(module.out_features)
-        self._last = weakref.ref(output)
-
-    def on_relu(self, inputs: tuple[Any, ...], output: Any, row: int | None) -> None:
-        """Record a ReLU call; ``row`` is its index in the probe table if it is probed."""
-        x = inputs[0] if inputs else None
-        chain = self._open
-        if chain is not None and chain.pending is not None and self._is(self._last, x):
-            chain.widths.append(chain.pending)
-            chain.pending = None
-            if row is not None:
-                chain.members.append((row, len(chain.widths)))
-            self._last = weakref.ref(output)
-            return
-        if row is not None:
-            biased = self._is(self._biased, x)
-            self.reasons[row] = RELU_AFTER_BIAS if biased else RELU_NOT_AFTER_LINEAR
-        self._close()
-
-    def finish(self) -> list[_Open]:
-        """Close the open chain and return every chain with at least one probed layer."""
-        self._close()
-        return list(self._done)
+def _predict_chain(chain: Chain) -> tuple[tuple[NDArray[np.float64], ...], dict[str, Any]]:
+    """Numbers and :class:`Stack` fields of one chain (raises DepthscopeError if refused)."""
+    if chain.paper:
+        return predict_stack(chain.widths, chain.theta0), {}
+    numbers, method, band, note = predict_network(chain)
+    init = describe_init(chain.inits, chain.weight_var, chain.bias_var)
+    if chain.activation.startswith(("relu", "leaky:")) and chain.bias_var == 0.0:
+        if chain.alpha is None:
+            init = "σ_w changes no angle of a bias-free ReLU or leaky ReLU stack (σ_w² = 2 used)"
+    kind = "a band (finite-width law, with its sd)" if band else "a line (no sd)"
+    fields = {
+        "activation": chain.activation,
+        "weight_std": math.sqrt(chain.weight_var),
+        "bias_std": math.sqrt(chain.bias_var),
+        "q0": chain.q0,
+        "residual": None if chain.alpha is None else f"block:{chain.alpha:.4g}",
+        "method": method,
+        "band": band,
+        "init": f"{init}; predicted by method {method!r}: {kind}" + (f"; {note}" if note else ""),
+    }
+    return numbers, fields
 
 
 def build_overlay(
-    chains: Sequence[_Open],
+    chains: Sequence[Chain],
     names: Sequence[str],
     module_types: Sequence[str],
     measured: NDArray[np.float64],
@@ -292,23 +336,23 @@ def build_overlay(
 
     Parameters
     ----------
-    chains : sequence
-        From :meth:`StackTracer.finish`.
+    chains : sequence of Chain
+        From :meth:`~depthscope.probing._trace.StackTracer.finish`.
     names, module_types : sequence of str
         Probed layer names and their module types, one per row.
     measured : ndarray, shape (n_rows,)
         Measured ln sin²θ per row.
     reasons : dict of int to str
-        Why a probed ReLU row is not covered (from the tracer).
+        Why a probed row is not covered (from the tracer).
     input_row : int or None
         Row of the model input, covered as layer 0 by a stack starting at the model input.
     """
     n = len(names)
     mean, sd, low, high = (np.full(n, np.nan) for _ in range(4))
     status = [
-        f"not covered: {reasons.get(i) or not_a_relu_after_linear(module_types[i])}"
-        for i in range(n)
+        f"not covered: {reasons.get(i) or f'{module_types[i]} is not covered'}" for i in range(n)
     ]
+    kind = [""] * n
     stacks = []
     unpredicted: set[int] = set()  # rows of stacks the predictor refused
     for chain in chains:
@@ -316,29 +360,33 @@ def build_overlay(
         if chain.at_input and input_row is not None and status[input_row] != COVERED:
             members.insert(0, (input_row, 0))
         try:
-            pm, ps, pl, ph = predict_stack(chain.widths, chain.theta0)
+            (pm, ps, pl, ph), fields = _predict_chain(chain)
         except DepthscopeError as err:  # an angle the predictor does not take (θ0 = π)
-            reason = ANTIPODAL if chain.theta0 == math.pi else " ".join(str(err).split())
+            paper = chain.paper and chain.theta0 == math.pi
+            reason = ANTIPODAL if paper else " ".join(str(err).split())
             for row, _ in members:
                 status[row] = f"not covered: {reason}"
                 unpredicted.add(row)
             continue
+        band = bool(fields.get("band", True))
         for row, step in members:
             mean[row], sd[row], low[row], high[row] = pm[step], ps[step], pl[step], ph[step]
             status[row] = COVERED
+            kind[row] = "band" if band else "line"
         stacks.append(
             Stack(
                 widths=tuple(chain.widths),
                 theta0=chain.theta0,
                 layers=tuple(names[row] for row, _ in members),
                 steps=tuple(step for _, step in members),
+                **fields,
             )
         )
     if input_row is not None and status[input_row] != COVERED and input_row not in unpredicted:
         status[input_row] = f"not covered: {INPUT_NOT_COVERED}"
     inside: list[bool | None] = []
     for i in range(n):
-        if status[i] != COVERED or math.isnan(measured[i]):
+        if status[i] != COVERED or math.isnan(measured[i]) or kind[i] != "band":
             inside.append(None)
         else:
             if math.isinf(measured[i]):  # ln sin²θ0 = −∞ (antipodal inputs): a point mass
@@ -346,6 +394,7 @@ def build_overlay(
                 continue
             slack = 1e-9 * (1.0 + abs(mean[i]))  # layer 0 is a point mass: allow rounding
             inside.append(bool(low[i] - slack <= measured[i] <= high[i] + slack))
+    methods = list(dict.fromkeys(s.method for s in stacks)) or ["markov"]
     return TheoryOverlay(
         status=tuple(status),
         mean=mean,
@@ -354,4 +403,6 @@ def build_overlay(
         high=high,
         inside=tuple(inside),
         stacks=tuple(stacks),
+        method="+".join(methods),
+        kind=tuple(kind),
     )
