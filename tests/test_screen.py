@@ -136,7 +136,8 @@ class TestModules:
         with pytest.raises(ds.DepthscopeError, match="bias"):
             screen([model(bias=True)])
         biased = ds.probe(model(bias=True), x).theory
-        assert "non-zero bias" in biased.status[1] and biased.stacks[0].widths == (8,)
+        assert biased.status[1] == "covered" and not biased.stacks[0].paper
+        assert [s.widths for s in biased.stacks] == [(16,), (8,)]
         trained = ds.probe(model(bias=False), x, mode="train").theory
         assert [s.widths for s in trained.stacks] == [(16,), (8,)]
 
