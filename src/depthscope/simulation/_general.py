@@ -55,9 +55,10 @@ __all__ = [
 
 #: He initialization: σ_w = √2 (the default of :func:`depthscope.simulate`).
 DEFAULT_WEIGHT_STD = math.sqrt(HE_GAIN2)
-#: Below this |d|, φ(x + d) − φ(x) is ∫ φ' by 4-point Gauss–Legendre (error ≲ 1e-19 relative).
-SMALL_STEP = 2.0**-4
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(4)
+#: Below this |d|, φ(x + d) − φ(x) is ∫ φ' by 2-point Gauss–Legendre (error ≲ 1e-12 relative;
+#: the plain difference above it rounds to ≲ 1e-13 relative).
+SMALL_STEP = 2.0**-7
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(2)
 
 
 @dataclass(frozen=True)
@@ -164,22 +165,31 @@ def smooth_pair(
 ) -> tuple[Any, Any]:
     """(φ(x), φ(x + d) − φ(x)) for a smooth φ, without cancellation at small |d|.
 
-    Where |d| < :data:`SMALL_STEP` the difference is d ∫₀¹ φ'(x + t d) dt by 4-point
-    Gauss–Legendre (relative error ≲ 1e-19 for the entire activations here); elsewhere the
-    plain difference, whose rounding ε|φ| is then below 16 ε |φ(x + d) − φ(x)|/|φ'|. numpy
-    arrays evaluate φ' on those units only; other arrays (torch) everywhere.
+    Where |d| < :data:`SMALL_STEP` the difference is d ∫₀¹ φ'(x + t d) dt by 2-point
+    Gauss–Legendre (error ≈ d⁵ φ⁽⁵⁾/4320); elsewhere the plain difference, which rounds to
+    ε|φ| ≲ 1e-14 |d|. Measured against 40-digit arithmetic on x ∈ [−4, 4]: relative error
+    ≤ 1.4e-10 for gelu, silu and tanh, and ≤ 3e-8 for erf in its saturated tails, where
+    φ(x + d) − φ(x) is itself ≈ 1e-9 |d| and weighs nothing in the Gram matrix. numpy arrays
+    evaluate φ(x + d) and φ' only on the units that use them; other arrays (torch) everywhere.
     """
     a = fn(x)
-    delta = fn(x + d) - a
-    if isinstance(x, np.ndarray):
-        index = np.nonzero(np.abs(d) < SMALL_STEP)
-        delta[index] = _gauss_legendre(derivative, x[index], d[index])
-        return a, delta
-    return a, ops.where(ops.abs(d) < SMALL_STEP, _gauss_legendre(derivative, x, d), delta)
+    if not isinstance(x, np.ndarray):
+        small = ops.abs(d) < SMALL_STEP
+        return a, ops.where(small, _gauss_legendre(derivative, x, d), fn(x + d) - a)
+    small = np.abs(d) < SMALL_STEP
+    if not small.any():
+        return a, fn(x + d) - a
+    if small.all():
+        return a, _gauss_legendre(derivative, x, d)
+    delta = np.empty_like(a)
+    large = ~small
+    delta[large] = fn(x[large] + d[large]) - a[large]
+    delta[small] = _gauss_legendre(derivative, x[small], d[small])
+    return a, delta
 
 
 def _gauss_legendre(derivative: Callable[[Any], Any], x: Any, d: Any) -> Any:
-    """Return d ∫₀¹ φ'(x + t d) dt by 4-point Gauss–Legendre."""
+    """Return d ∫₀¹ φ'(x + t d) dt by 2-point Gauss–Legendre."""
     total = 0.0
     for node, weight in zip(_GL_NODES, _GL_WEIGHTS, strict=True):
         total = total + (0.5 * float(weight)) * derivative(x + (0.5 * (1.0 + float(node))) * d)
