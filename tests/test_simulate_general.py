@@ -167,7 +167,7 @@ def test_gram_chain_matches_explicit_weights(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("width", [4, 64])
+@pytest.mark.parametrize("width", [2, 3, 4, 64])  # Bartlett with 0, 1, 2 and 62 extra rows
 def test_residual_block_matches_explicit_weights_narrow_and_wide(backend: str, width: int) -> None:
     network = {"activation": "gelu", "residual": 1.0, "bias_std": 0.1, "weight_std": 1.0}
     reference = dense_networks(width, 10, nets=4000, **network)
@@ -210,6 +210,27 @@ def test_defaults_are_the_relu_chain_and_configuration_lists_only_what_changed()
     # Homogeneous without bias: the angle law does not depend on σ_w or q0.
     scaled = ds.simulate("32x6", theta0=0.4, n_networks=20, rng=5, weight_std=3.0, q0=7.0)
     np.testing.assert_allclose(scaled.ln_sin2, base.ln_sin2, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"activation": "tanh", "weight_std": 1.0, "bias_std": 0.3},
+        {"activation": "gelu", "bias_std": 0.1},
+        {"activation": "erf", "residual": "block:0.5"},
+        {"activation": "silu", "residual": "block:1", "bias_std": 0.2},
+    ],
+)
+def test_tiny_angles_keep_their_precision(network: dict) -> None:
+    # In the linear regime ln sin²θ_L − ln sin²θ0 does not depend on θ0 (to O(θ0), measured):
+    # the same networks at θ0 = 1e-8 and 1e-13 agree although 1e-13 is far below what
+    # φ(x + d) − φ(x) computed naively would resolve (ε/1e-13 ≈ 1e-3 relative per unit).
+    runs = [
+        ds.simulate("32x8", theta0=t, n_networks=50, rng=4, **network).ln_sin2[-1]
+        - 2.0 * math.log(t)
+        for t in (1e-8, 1e-13)
+    ]
+    np.testing.assert_allclose(runs[1], runs[0], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
