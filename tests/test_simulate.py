@@ -431,7 +431,7 @@ def test_cli_save_and_refuse_overwrite(tmp_path, capsys: pytest.CaptureFixture[s
         ["simulate", "0x5", "--theta0", "1", "--networks", "2"],
         ["simulate", "8x2", "--theta0", "4", "--networks", "2"],
         ["simulate", "8x2", "--inputs-file", "/no/such.npy", "--networks", "2"],
-        ["simulate", "8x2", "--theta0", "1", "--networks", "2", "--activation", "tanh"],
+        ["simulate", "8x2", "--theta0", "1", "--networks", "2", "--activation", "swish"],
     ],
 )
 def test_cli_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

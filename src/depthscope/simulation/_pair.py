@@ -157,24 +157,30 @@ def activate_pair(ops: ArrayOps, x: Any, d: Any, slope: float) -> tuple[Any, Any
 
 
 def gram_preactivations(
-    ops: ArrayOps, xi: Any, eta: Any, stats: PairStats, bias_std: float
+    ops: ArrayOps,
+    xi: Any,
+    eta: Any,
+    stats: PairStats,
+    bias_std: float,
+    gain2: float = HE_GAIN2,
 ) -> tuple[Any, Any]:
     """Pre-activations (X, D) of the next layer from standard normals ξ, η of shape (k, n).
 
-    X = c_x ξ and D = c_dξ ξ + c_dη η, where (X, X + D) have Var X = p = 2ā + σ², Var D =
-    q = 2d̄ and Cov(X, D) = r = 2c̄ (bars: per-unit means of the previous post-activations): c_x =
-    √p, c_dξ = r/√p and c_dη = √(det/p), the conditional sd of D given X, with det = pq − r² =
-    4(ād̄ − c̄²) + 2σ² d̄ a sum of non-negative terms.
+    X = c_x ξ and D = c_dξ ξ + c_dη η, where (X, X + D) have Var X = p = σ_w²ā + σ², Var D =
+    q = σ_w²d̄ and Cov(X, D) = r = σ_w²c̄ (bars: per-unit means of the previous
+    post-activations; σ_w² = ``gain2``, 2 for He weights): c_x = √p, c_dξ = r/√p and
+    c_dη = √(det/p), the conditional sd of D given X, with det = pq − r² =
+    σ_w⁴(ād̄ − c̄²) + σ_w²σ² d̄ a sum of non-negative terms.
     """
     aa, dd, ad, det = stats
     sigma2 = bias_std * bias_std
-    p = HE_GAIN2 * aa + sigma2
-    det_pre = HE_GAIN2 * HE_GAIN2 * det + HE_GAIN2 * sigma2 * dd
+    p = gain2 * aa + sigma2
+    det_pre = gain2 * gain2 * det + gain2 * sigma2 * dd
     live = p > 0
     safe_p = ops.where(live, p, 1.0)
     c_x = ops.sqrt(p)
-    c_dxi = ops.where(live, HE_GAIN2 * ad / ops.sqrt(safe_p), 0.0)
-    c_deta = ops.where(live, ops.sqrt(det_pre / safe_p), ops.sqrt(HE_GAIN2 * dd))
+    c_dxi = ops.where(live, gain2 * ad / ops.sqrt(safe_p), 0.0)
+    c_deta = ops.where(live, ops.sqrt(det_pre / safe_p), ops.sqrt(gain2 * dd))
     if sigma2 == 0.0:
         # No bias: an input whose representation is exactly zero stays exactly zero.
         b_dead = (aa + 2.0 * ad + dd) <= 0.0
@@ -233,20 +239,38 @@ def gram_pair_chain(
     *,
     slope: float,
     bias_std: float,
+    gain2: float = HE_GAIN2,
+    activate: Callable[[Any, Any], tuple[Any, Any]] | None = None,
+    block: Callable[[int, PairStats, PairStats], PairStats] | None = None,
+    rescale: bool = True,
 ) -> list[PairStats]:
     """Run the two-input Gram chain: per-coordinate Gram entries of layers 0..L.
 
     ``first`` is the input layer's state (:func:`input_pair_stats`); ``normals(start, n)``
     returns the standard normals ξ, η, each (k, n), of the layer whose units are numbered
     ``start .. start + n − 1`` in every network's stream.
+
+    The defaults are the ReLU / leaky-ReLU chain with He weights. ``gain2`` is σ_w² (weights
+    N(0, σ_w²/fan-in)); ``activate(x, d)`` replaces :func:`activate_pair` for an activation
+    that is not positively homogeneous (it returns (φ(x), φ(x + d) − φ(x))); ``block(ℓ, G, P)``
+    turns the previous layer's state G and the branch's post-activation Gram P into the state
+    of a residual block (:func:`._general.block_pair_stats`). Only a homogeneous chain without
+    bias is rescaled to unit norms (its angle does not depend on them); ``rescale=False``
+    keeps the norms anyway (for tests of ln‖h‖²).
     """
+    homogeneous = activate is None
+    keep_det = homogeneous and bias_std == 0.0
     stats, out, start = first, [first], 0
-    for n in widths:
+    for index, n in enumerate(widths):
         xi, eta = normals(start, n)
-        x, d = gram_preactivations(ops, xi, eta, stats, bias_std)
-        a, delta = activate_pair(ops, x, d, slope)
-        stats = layer_pair_stats(ops, a, delta, stats[3], bias_std)
-        out.append(stats)
-        stats = renormalise(ops, stats, bias_std)
+        x, d = gram_preactivations(ops, xi, eta, stats, bias_std, gain2)
+        a, delta = activate_pair(ops, x, d, slope) if activate is None else activate(x, d)
+        new = layer_pair_stats(ops, a, delta, stats[3], bias_std if keep_det else 1.0)
+        if block is not None:
+            new = block(index, stats, new)
+            if keep_det:
+                new = (*new[:3], ops.where(stats[3] > 0.0, new[3], 0.0))
+        out.append(new)
+        stats = renormalise(ops, new, bias_std) if keep_det and rescale else new
         start += n
     return out

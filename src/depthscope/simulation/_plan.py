@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._architecture import parse_architecture
+from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError, check_int, check_theta
+from ._general import DEFAULT_WEIGHT_STD, Network, check_network
 from ._inputs import check_inputs, load_inputs
 from ._metrics import PANEL_METRICS
 from ._samplers import INITS, parse_activation
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 SAMPLERS = ("gram", "dense")
+#: The ReLU MLP with He weights and q₀ = 1.
+DEFAULT_NETWORK = Network("relu", 0.0, None, DEFAULT_WEIGHT_STD, 1.0, None)
 
 
 class MemoryBudgetError(DepthscopeError):
@@ -52,7 +55,8 @@ class Plan:
 
     ``theta0`` is set for two inputs at an angle and None for a batch of ``n_inputs`` inputs;
     ``inputs`` is the fixed batch, or None when the inputs are drawn per network; ``slope`` is
-    the activation's negative-side slope α.
+    the activation's negative-side slope α (0 for an activation not of that form: see
+    ``network``, which holds the activation, σ_w, q₀ and the residual blocks).
     """
 
     widths: tuple[int, ...]
@@ -66,6 +70,7 @@ class Plan:
     slope: float
     bias_std: float
     tolerance: float
+    network: Network = field(default_factory=lambda: DEFAULT_NETWORK)
 
     @property
     def pair(self) -> bool:
@@ -145,6 +150,9 @@ def make_plan(
     bias_std: float,
     input_dim: int | None,
     tolerance: float,
+    weight_std: float = DEFAULT_WEIGHT_STD,
+    q0: float = 1.0,
+    residual: str | float | None = None,
 ) -> Plan:
     """Check the arguments of :func:`depthscope.simulate` and return them as a :class:`Plan`.
 
@@ -156,7 +164,7 @@ def make_plan(
     arch = parse_architecture(widths)
     n_networks = positive_int(n_networks, "n_networks")
     _check_sampler(sampler, init)
-    slope = parse_activation(activation)
+    network = check_network(activation, parse_activation, weight_std, q0, residual)
     try:
         bias_std, tolerance = float(bias_std), float(tolerance)
     except (TypeError, ValueError):
@@ -180,6 +188,7 @@ def make_plan(
     else:
         assert inputs is not None
         n_inputs, fixed, input_dim = _inputs(inputs, input_dim, arch[0])
+    _check_network(network, arch, theta0 is not None, sampler)
     return Plan(
         widths=arch,
         n_networks=n_networks,
@@ -189,10 +198,32 @@ def make_plan(
         input_dim=input_dim,
         sampler=sampler,
         init=init,
-        slope=slope,
+        slope=0.0 if network.slope is None else network.slope,
         bias_std=bias_std,
         tolerance=tolerance,
+        network=network,
     )
+
+
+def _check_network(network: Network, arch: tuple[int, ...], pair: bool, sampler: str) -> None:
+    """Refuse what the samplers do not run: beyond-ReLU networks need the two-input Gram chain."""
+    if network.is_default:
+        return
+    if not pair:
+        raise DepthscopeError(
+            f"activation {network.activation!r}, weight_std, q0 and residual blocks are "
+            "simulated for two inputs (theta0) only, not for a batch of inputs."
+        )
+    if sampler != "gram":
+        raise DepthscopeError(
+            f"sampler='dense' runs ReLU / leaky-ReLU MLPs with He weights only; activation "
+            f"{network.activation!r}, weight_std, q0 and residual need sampler='gram'."
+        )
+    if network.residual is not None and (len(set(arch)) != 1 or arch[0] < 2):
+        raise DepthscopeError(
+            f"residual blocks need one constant width ≥ 2 (the stream starts at the inputs, "
+            f"n0 = n); got widths {format_architecture(arch)}."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,6 +319,8 @@ def memory_estimate(plan: Plan) -> tuple[int, int, int]:
         fixed = outputs + 20 * widest + 20 * total
     if plan.pair:
         per_network = 16 * total + 48 * widest + 64 * plan.layers
+        if plan.network.residual is not None:
+            per_network += 56 * plan.layers  # Z₁, Bartlett's normal and two χ² per block
         preferred = max(1, _PAIR_CACHE_ELEMENTS // widest)
     else:
         m = plan.n_inputs

@@ -60,6 +60,10 @@ class SimulationResult:
         ``"gram"`` or ``"dense"``; the weight initialization; ``"relu"`` or ``"leaky:SLOPE"``.
     bias_std : float
         Standard deviation σ_b of the biases.
+    weight_std, q0 : float
+        σ_w (weights N(0, σ_w²/fan_in)) and the inputs' ‖x‖²/n₀.
+    residual : str or None
+        ``"block:ALPHA"`` for residual blocks, None for plain layers.
     tolerance : float
         Relative tolerance τ of the numerical rank.
     device : str
@@ -92,6 +96,9 @@ class SimulationResult:
     activation: str = "relu"
     bias_std: float = 0.0
     tolerance: float = 1e-3
+    weight_std: float = math.sqrt(2.0)
+    q0: float = 1.0
+    residual: str | None = None
     device: str = "cpu"
     seed: int | tuple[int, ...] = 0
     spawn_key: tuple[int, ...] = ()
@@ -139,7 +146,18 @@ class SimulationResult:
         return np.asarray(np.isneginf(self.ln_sin2).mean(axis=1), dtype=np.float64)
 
     def configuration(self) -> dict[str, Any]:
-        """Return the arguments that reproduce this result with :func:`simulate` (JSON-ready)."""
+        """Return the arguments that reproduce this result with :func:`simulate` (JSON-ready).
+
+        ``weight_std``, ``q0`` and ``residual`` are listed only where they differ from their
+        defaults (√2, 1 and None), so that the configuration of a ReLU MLP is unchanged.
+        """
+        beyond: dict[str, Any] = {}
+        if self.weight_std != math.sqrt(2.0):
+            beyond["weight_std"] = self.weight_std
+        if self.q0 != 1.0:
+            beyond["q0"] = self.q0
+        if self.residual is not None:
+            beyond["residual"] = self.residual
         return {
             "architecture": format_architecture(self.widths),
             "widths": list(self.widths),
@@ -159,7 +177,7 @@ class SimulationResult:
             "dtype": "float64",
             "seed": self.seed,
             "spawn_key": list(self.spawn_key),
-        }
+        } | beyond
 
     def summary(self) -> dict[str, Any]:
         """Per-layer mean and sample sd over networks, as JSON-ready lists of length L+1.

@@ -24,6 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
+from ._general import (
+    Network,
+    block_pair_stats,
+    chi2_shapes,
+    first_pair_stats,
+    pair_activation,
+)
 from ._metrics import PANEL_METRICS, panel_from_factors, r_factor
 from ._pair import (
     HE_GAIN2,
@@ -157,6 +164,8 @@ def pair_chain(
     init: str = "gaussian",
     slope: float = 0.0,
     bias_std: float = 0.0,
+    network: Network | None = None,
+    rescale: bool = True,
 ) -> list[PairStats]:
     """Two inputs at angle θ₀ through a chunk of random networks, layer by layer.
 
@@ -181,6 +190,12 @@ def pair_chain(
         Negative-side slope α of the activation (0 = ReLU).
     bias_std : float, default 0
         Standard deviation σ_b of the biases.
+    network : Network, optional
+        Activation, σ_w, q₀ and residual blocks beyond the ReLU MLP with He weights
+        (:mod:`._general`; Gram chain only). None: the ReLU / leaky-ReLU network of ``slope``.
+    rescale : bool, default True
+        False keeps the norms of a homogeneous chain without bias (see
+        :func:`._pair.gram_pair_chain`); the angles are the same in distribution.
 
     Returns
     -------
@@ -190,34 +205,89 @@ def pair_chain(
         Without bias, the Gram chain's are those of the layer's own post-activations.
     """
     if sampler == "gram":
-        return _gram_pair(widths, theta0, streams, slope, bias_std)
+        return _gram_pair(widths, theta0, streams, slope, bias_std, network, rescale)
+    if network is not None and not network.is_default:
+        raise DepthscopeError("the dense sampler runs ReLU / leaky-ReLU MLPs with He weights.")
     if input_dim is None:
         raise DepthscopeError("the dense sampler of two inputs needs input_dim.")
     return _dense_pair(widths, theta0, streams, input_dim, init, slope, bias_std)
 
 
 def _gram_pair(
-    widths: Sequence[int], theta0: float, streams: Streams, slope: float, bias_std: float
+    widths: Sequence[int],
+    theta0: float,
+    streams: Streams,
+    slope: float,
+    bias_std: float,
+    network: Network | None = None,
+    rescale: bool = True,
 ) -> list[PairStats]:
     """Run the two-input Gram chain of :func:`._pair.gram_pair_chain`.
 
-    The chain is that of ``docs/theory/angle-theory.md`` §8.
+    The chain is that of ``docs/theory/angle-theory.md`` §8, and for a :class:`Network`
+    beyond ReLU that of :mod:`._general`.
 
     Per layer and network, ξ, η ~ N(0, I_n) (:func:`standard_normal`). All n-vectors of every
     layer are drawn per network first, so a network's numbers do not depend on the chunk it is
-    simulated in.
+    simulated in. Residual blocks then draw 5 normals per layer (Z₁ and Bartlett's normal) and
+    the two χ² of each layer, after all the layers' ξ, η.
     """
     k = len(streams)
     total = int(sum(widths))
     normals = np.empty((k, 2 * total))
+    block = network is not None and network.residual is not None
+    depth = len(widths)
+    extra = np.empty((k, 5 * depth)) if block else normals[:, :0]
+    shapes = np.array([chi2_shapes(n) for n in widths]).ravel() / 2.0
+    chi2 = np.empty((k, 2 * depth)) if block else extra
     for j, gen in enumerate(streams):
         standard_normal(gen, normals[j])
+        if block:
+            standard_normal(gen, extra[j])
+            chi2[j] = gen.standard_gamma(shapes)
+            chi2[j] *= 2.0
 
     def layer_normals(start: int, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         return normals[:, start : start + n], normals[:, total + start : total + start + n]
 
     first = input_pair_stats(theta0, k)
-    return gram_pair_chain(NUMPY, first, widths, layer_normals, slope=slope, bias_std=bias_std)
+    if network is None or network.is_default:
+        return gram_pair_chain(
+            NUMPY, first, widths, layer_normals, slope=slope, bias_std=bias_std, rescale=rescale
+        )
+    phi = network.phi
+    activate = None
+    if phi is not None:
+        assert phi.derivative is not None
+        activate = pair_activation(NUMPY, phi.name, phi.fn, phi.derivative)
+    alpha = network.residual
+
+    def residual_block(index: int, stats: PairStats, branch: PairStats) -> PairStats:
+        assert alpha is not None
+        z = extra[:, 5 * index : 5 * index + 5]
+        return block_pair_stats(
+            NUMPY,
+            stats,
+            branch,
+            widths[index],
+            network.gain2,
+            alpha,
+            (z[:, 0], z[:, 1], z[:, 2], z[:, 3]),
+            (chi2[:, 2 * index], chi2[:, 2 * index + 1], z[:, 4]),
+        )
+
+    return gram_pair_chain(
+        NUMPY,
+        first_pair_stats(first, network.q0),
+        widths,
+        layer_normals,
+        slope=0.0 if network.slope is None else network.slope,
+        bias_std=bias_std,
+        gain2=network.gain2,
+        activate=activate,
+        block=residual_block if block else None,
+        rescale=rescale,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._general import DEFAULT_WEIGHT_STD
 from ._plan import Plan, chunk_size, make_plan, positive_int, root_sequence
 from ._result import SimulationResult
-from ._samplers import format_activation
 from .backends import RunChunk
 from .backends._numpy import numpy_backend
 from .backends._torch import torch_backend
@@ -54,6 +54,9 @@ def simulate(
     init: str = "gaussian",
     activation: str | float = "relu",
     bias_std: float = 0.0,
+    weight_std: float = DEFAULT_WEIGHT_STD,
+    q0: float = 1.0,
+    residual: str | float | None = None,
     input_dim: int | None = None,
     tolerance: float = 1e-3,
     device: Any = "cpu",
@@ -85,12 +88,23 @@ def simulate(
         never forming a weight matrix. ``dense``: explicit weight matrices.
     init : {"gaussian", "orthogonal", "truncated_normal"}
         Weight initialization (only ``gaussian`` with the Gram chain); see
-        :func:`depthscope.simulation._samplers.draw_weights`. Weights have variance 2/fan_in (He)
-        for every activation.
+        :func:`depthscope.simulation._samplers.draw_weights`. Weights have variance
+        σ_w²/fan_in (``weight_std``; He, 2/fan_in, by default) for every activation.
     activation : str or float
-        ``"relu"`` or ``"leaky:SLOPE"`` (any finite slope, negative included), or the slope.
+        ``"relu"`` or ``"leaky:SLOPE"`` (any finite slope, negative included), or the slope;
+        ``"abs"``, ``"linear"``, ``"tanh"``, ``"erf"``, ``"gelu"`` (exact u·Φ(u)) or
+        ``"silu"`` (the names of ``depthscope.theory._activations.parse_activation``).
     bias_std : float
         Standard deviation σ_b of iid N(0, σ_b²) biases (0: no biases).
+    weight_std : float
+        σ_w > 0: weights iid N(0, σ_w²/fan_in); default √2 (He).
+    q0 : float
+        The inputs' ‖x‖²/n₀ > 0 (two inputs; default 1).
+    residual : "block:ALPHA" or None
+        Residual blocks h ← h + α V φ(W h + b), V and W iid N(0, σ_w²/n), at one constant
+        width n; the stream starts at the inputs (n₀ = n). None: plain layers.
+        Anything but the defaults of ``weight_std``, ``q0`` and ``residual``, or an activation
+        other than relu/leaky, needs two inputs (``theta0``) and the Gram sampler.
     input_dim : int, optional
         n_0, where the sampler needs it: the dense sampler with ``theta0`` and Gaussian
         ``inputs`` default to n_1. The two-input Gram chain does not depend on it.
@@ -117,13 +131,17 @@ def simulate(
 
     Notes
     -----
-    Inputs have unit mean-square entries (two inputs) or are used as given; layer ℓ computes
-    z = W φ(z_prev) + β with W_ij ~ N(0, 2/n_{ℓ−1}), β_i ~ N(0, σ_b²) and
-    φ(x) = α x + (1 − α) max(x, 0). With two inputs the angle is tracked through the
-    difference of the representations, so ln sin²θ keeps full precision at tiny angles
-    (``docs/theory/angle-theory.md`` §8). A layer where one input has no active unit is *dead*:
-    its angle is NaN in ``ln_sin2``, flagged in ``dead``, excluded from the summary means and
-    counted in ``dead_fraction``. Exactly parallel representations (θ = 0) give ``-inf``, are
+    Inputs have mean-square entries q₀ (two inputs) or are used as given; layer ℓ computes
+    z = W φ(z_prev) + β with W_ij ~ N(0, σ_w²/n_{ℓ−1}), β_i ~ N(0, σ_b²) and, for relu and
+    leaky, φ(x) = α x + (1 − α) max(x, 0). For an activation that is not positively
+    homogeneous, or with biases, the state of the chain is the 2 × 2 Gram matrix of the two
+    representations (norms matter); residual blocks are sampled exactly from it too, with one
+    QR rotation and Bartlett's Wishart₂(n − 2) (``depthscope.simulation._general``). With two
+    inputs the angle is tracked through the difference of the representations, so ln sin²θ
+    keeps full precision at tiny angles (``docs/theory/angle-theory.md`` §8). A layer where
+    one input has no active unit is *dead*: its angle is NaN in ``ln_sin2``, flagged in
+    ``dead``, excluded from the summary means and counted in ``dead_fraction``. Exactly
+    parallel representations (θ = 0) give ``-inf``, are
     counted in ``collapsed_fraction`` and are likewise left out of the summary means.
 
     References
@@ -150,6 +168,9 @@ def simulate(
         bias_std=bias_std,
         input_dim=input_dim,
         tolerance=tolerance,
+        weight_std=weight_std,
+        q0=q0,
+        residual=residual,
     )
     memory_budget = positive_int(memory_budget, "memory_budget")
     run_chunk, device_name = BACKENDS[_backend_name(device)](plan, device)
@@ -168,8 +189,11 @@ def simulate(
         inputs=plan.inputs,
         sampler=plan.sampler,
         init=plan.init,
-        activation=format_activation(plan.slope),
+        activation=plan.network.activation,
         bias_std=plan.bias_std,
+        weight_std=plan.network.weight_std,
+        q0=plan.network.q0,
+        residual=None if plan.network.residual is None else f"block:{plan.network.residual:g}",
         tolerance=plan.tolerance,
         device=device_name,
         seed=_entropy(root),

@@ -30,7 +30,7 @@ def run_chunk(plan: Plan, root: np.random.SeedSequence, start: int, stop: int) -
         "bias_std": plan.bias_std,
     }
     if plan.theta0 is not None:
-        stats = pair_chain(plan.widths, plan.theta0, streams, **options)
+        stats = pair_chain(plan.widths, plan.theta0, streams, network=plan.network, **options)
         ln_sin2, dead = ln_sin2_rows(stats, plan.theta0)
         return {"ln_sin2": ln_sin2}, dead
     return batch_chain(

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..._errors import DepthscopeError
 from ..._optional import import_torch as _import_torch
+from .._general import block_pair_stats, chi2_shapes, first_pair_stats, pair_activation
 from .._metrics import PANEL_METRICS, ln_sin2_rows, panel_from_factors
 from .._pair import HE_GAIN2, PairStats, gram_pair_chain, input_pair_stats
 from .._plan import SPLITMIX64_GAMMA, SPLITMIX64_MIX1, SPLITMIX64_MIX2, Plan, network_seeds
@@ -32,7 +33,15 @@ from . import ChunkResult, RunChunk
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["counter_normals", "import_torch", "splitmix64", "torch_backend"]
+__all__ = [
+    "counter_normals",
+    "counter_uniforms",
+    "import_torch",
+    "pair_rows",
+    "splitmix64",
+    "torch_activation",
+    "torch_backend",
+]
 
 
 def import_torch() -> Any:
@@ -97,6 +106,12 @@ def splitmix64(torch: Any, seeds: torch.Tensor, first: int, count: int) -> torch
     return z ^ _shift_right(z, 31)
 
 
+def counter_uniforms(torch: Any, seeds: torch.Tensor, offset: int, count: int) -> torch.Tensor:
+    """Uniforms (b + ½)/2⁵³ ∈ (0, 1) of SplitMix64 outputs ``offset … offset + count − 1``."""
+    bits = splitmix64(torch, seeds, offset, count)
+    return (_shift_right(bits, 11).to(torch.float64) + 0.5) * 2.0**-53
+
+
 def counter_normals(torch: Any, seeds: torch.Tensor, offset: int, count: int) -> torch.Tensor:
     """Return normals ``offset`` … ``offset + count − 1`` of each network's stream, (k, count).
 
@@ -107,8 +122,7 @@ def counter_normals(torch: Any, seeds: torch.Tensor, offset: int, count: int) ->
     if offset % 2:
         raise ValueError("offset must be even")
     pairs = (count + 1) // 2
-    bits = splitmix64(torch, seeds, offset, 2 * pairs)
-    uniform = (_shift_right(bits, 11).to(torch.float64) + 0.5) * 2.0**-53
+    uniform = counter_uniforms(torch, seeds, offset, 2 * pairs)
     radius = torch.sqrt(-2.0 * torch.log(uniform[:, 0::2]))
     angle = (2.0 * math.pi) * uniform[:, 1::2]
     both = torch.stack((radius * torch.cos(angle), radius * torch.sin(angle)), dim=-1)
@@ -145,25 +159,110 @@ class _TorchOps:
         return rows & (((a != 0) | (delta != 0)).sum(dim=-1) <= 1)
 
 
-def _pair(torch: Any, plan: Plan, seeds: torch.Tensor, device: Any) -> ChunkResult:
-    """Run the two-input Gram chain of :func:`.._pair.gram_pair_chain` on counter-based normals."""
+def torch_activation(torch: Any, name: str) -> tuple[Any, Any]:
+    """(φ, φ') in torch for the smooth activations of :mod:`depthscope.theory._activations`.
+
+    The same functions as theory's numpy ones, spelled with torch operations so that they run
+    on the device (a test checks them against theory's to rounding).
+    """
+    root_pi, root_2pi = math.sqrt(math.pi), math.sqrt(2.0 * math.pi)
+
+    def ndtr(u: Any) -> Any:  # Φ(u) = erfc(−u/√2)/2: 4× faster than torch.special.ndtr on CPU
+        return 0.5 * torch.special.erfc(u * -math.sqrt(0.5))
+
+    def gelu(u: Any) -> Any:
+        return u * ndtr(u)
+
+    def gelu_prime(u: Any) -> Any:
+        return ndtr(u) + u * torch.exp(-0.5 * u * u) / root_2pi
+
+    def silu_prime(u: Any) -> Any:
+        sig = torch.sigmoid(u)
+        return sig * (1.0 + u * (1.0 - sig))
+
+    table = {
+        "tanh": (torch.tanh, lambda u: 1.0 / torch.cosh(torch.clamp(u, -350, 350)) ** 2),
+        "erf": (torch.special.erf, lambda u: 2.0 / root_pi * torch.exp(-u * u)),
+        "gelu": (gelu, gelu_prime),
+        "silu": (torch.nn.functional.silu, silu_prime),
+    }
+    if name not in table:  # pragma: no cover - check_network admits only these
+        raise DepthscopeError(f"the torch backend has no activation {name!r}.")
+    return table[name]
+
+
+def pair_rows(torch: Any, plan: Plan, seeds: torch.Tensor, rescale: bool = True) -> list[PairStats]:
+    """Run the two-input Gram chain of ``plan`` on a chunk of networks; host stats of 0..L.
+
+    Layer ℓ's ξ, η are normals 2s … 2s + 2n − 1 of each network's stream (s: the units before
+    it). Residual blocks use normals 2S + 6ℓ … 2S + 6ℓ + 4 (S = Σ n) and χ² by the inverse
+    gamma CDF of uniforms 2S + 6L + 2ℓ, + 1 (exact; on the host, for all blocks at once).
+    """
     assert plan.theta0 is not None
+    device = seeds.device
+    ops = _TorchOps(torch)
+    network = plan.network
+    widths = plan.widths
+    total = int(sum(widths))
 
     def layer_normals(start: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         block = counter_normals(torch, seeds, 2 * start, 2 * n)  # layer ℓ: its own block
         return block[:, :n], block[:, n:]
 
-    first = input_pair_stats(plan.theta0, len(seeds))
-    rows: list[PairStats] = gram_pair_chain(
-        _TorchOps(torch),
-        tuple(torch.as_tensor(s, device=device) for s in first),
-        plan.widths,
-        layer_normals,
-        slope=plan.slope,
-        bias_std=plan.bias_std,
+    first = tuple(
+        torch.as_tensor(s, device=device) for s in input_pair_stats(plan.theta0, len(seeds))
     )
-    host = [tuple(t.cpu().numpy() for t in row) for row in rows]
-    ln_sin2, dead = ln_sin2_rows(host, plan.theta0)
+    if network.is_default:
+        rows: list[PairStats] = gram_pair_chain(
+            ops, first, widths, layer_normals, slope=plan.slope, bias_std=plan.bias_std,
+            rescale=rescale,
+        )  # fmt: skip
+    else:
+        activate = None
+        if network.phi is not None:
+            activate = pair_activation(
+                ops, network.phi.name, *torch_activation(torch, network.phi.name)
+            )
+        alpha = network.residual
+        if alpha is not None:
+            from scipy.special import gammaincinv
+
+            depth = len(widths)
+            extra = counter_normals(torch, seeds, 2 * total, 6 * depth)
+            uniforms = counter_uniforms(torch, seeds, 2 * total + 6 * depth, 2 * depth)
+            dof = np.array([chi2_shapes(n) for n in widths]).ravel()
+            with np.errstate(all="ignore"):
+                chi2 = 2.0 * gammaincinv(dof / 2.0, uniforms.cpu().numpy())
+            chi2 = torch.as_tensor(np.where(dof > 0, chi2, 0.0), device=device)
+
+        def residual_block(index: int, stats: PairStats, branch: PairStats) -> PairStats:
+            assert alpha is not None
+            z = extra[:, 6 * index : 6 * index + 5]
+            return block_pair_stats(
+                ops, stats, branch, widths[index], network.gain2, alpha,
+                (z[:, 0], z[:, 1], z[:, 2], z[:, 3]),
+                (chi2[:, 2 * index], chi2[:, 2 * index + 1], z[:, 4]),
+            )  # fmt: skip
+
+        rows = gram_pair_chain(
+            ops,
+            first_pair_stats(first, network.q0),
+            widths,
+            layer_normals,
+            slope=0.0 if network.slope is None else network.slope,
+            bias_std=plan.bias_std,
+            gain2=network.gain2,
+            activate=activate,
+            block=residual_block if alpha is not None else None,
+            rescale=rescale,
+        )
+    return [tuple(t.cpu().numpy() for t in row) for row in rows]
+
+
+def _pair(torch: Any, plan: Plan, seeds: torch.Tensor, device: Any) -> ChunkResult:
+    """Run the two-input Gram chain of :func:`.._pair.gram_pair_chain` on counter-based normals."""
+    assert plan.theta0 is not None
+    ln_sin2, dead = ln_sin2_rows(pair_rows(torch, plan, seeds), plan.theta0)
     return {"ln_sin2": ln_sin2}, dead
 
 

@@ -1,0 +1,84 @@
+"""Benchmark of depthscope.simulate beyond ReLU (issue 16): tanh, GELU, residual vs ReLU.
+
+Every number is measured in one process, so that the ratios hold on a shared machine:
+
+1. the two-input Gram chain (numpy backend) for relu, leaky:0.1 + bias, tanh + bias, gelu,
+   and residual blocks (relu and tanh, α = 0.5), on the same workload;
+2. the RNG limit: the time numpy's Generator takes only to draw the 2 standard normals per
+   unit, layer and network that a straightforward Gram chain consumes (as
+   ``bench_simulate.py``).
+
+Goal (issue 16, Performance): every class within 2× of the RNG limit on the CPU.
+
+Usage: ``python benchmarks/bench_simulate_general.py [--quick]`` (``--quick``: 10× fewer
+networks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from depthscope.simulation._simulate import simulate
+
+CASES: dict[str, dict[str, Any]] = {
+    "relu": {},
+    "leaky:0.1, sb=0.3": {"activation": "leaky:0.1", "bias_std": 0.3},
+    "tanh, sw=1.2, sb=0.3": {"activation": "tanh", "weight_std": 1.2, "bias_std": 0.3},
+    "gelu": {"activation": "gelu"},
+    "residual relu a=0.5": {"residual": "block:0.5"},
+    "residual tanh a=0.5": {"activation": "tanh", "residual": "block:0.5", "bias_std": 0.1},
+}
+
+
+def rng_limit(n_networks: int, width: int, depth: int) -> float:
+    """Seconds to draw 2 float64 normals per unit per layer per network (one buffer, out=)."""
+    gen = np.random.default_rng(0)
+    buf = np.empty(2 * width * depth * 100)
+    start = time.perf_counter()
+    for _ in range(0, n_networks, 100):
+        gen.standard_normal(out=buf)
+    return time.perf_counter() - start
+
+
+def best_of(repeats: int, func: Any) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    n_net, width, depth, theta0 = 5000 // scale, 256, 31, 0.1
+    print(f"# cores: {os.cpu_count()}, numpy {np.__version__}, load avg {os.getloadavg()}")
+    print(f"# workload: {n_net} networks x {depth} layers x width {width}, theta0={theta0}")
+    widths = [width] * depth
+    simulate(widths, theta0=theta0, n_networks=64, rng=0)  # warm-up
+    limit = best_of(3, lambda: rng_limit(n_net, width, depth))
+    print(f"  RNG limit, 2 float64 normals/unit/layer/net: {limit:8.3f} s")
+    relu = None
+    for name, kw in CASES.items():
+        simulate(widths, theta0=theta0, n_networks=64, rng=0, **kw)  # warm-up
+        seconds = best_of(
+            3, lambda kw=kw: simulate(widths, theta0=theta0, n_networks=n_net, rng=1, **kw)
+        )
+        relu = seconds if relu is None else relu
+        print(
+            f"  {name:24s} {seconds:8.3f} s   / RNG limit {seconds / limit:5.2f}   "
+            f"/ relu {seconds / relu:5.2f}   (goal: / RNG limit <= 2)"
+        )
+    print(f"# load avg after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
