@@ -78,7 +78,7 @@ def test_spec_lists_every_problem_in_one_error():
         "architectures": ["8x0"],
         "theta0": [],
         "networks": 1,
-        "activation": ["relu", "tanh"],
+        "activation": ["relu", "swish"],
         "bias_std": -1,
         "method": ["markov", "markov"],
         "widths": 3,
@@ -92,7 +92,7 @@ def test_spec_lists_every_problem_in_one_error():
         "'theta0' is an empty list",
         "architectures: '8x0'",
         "'networks' must be an integer ≥ 2",
-        "activation: 'tanh'",
+        "activation: 'swish'",
         "bias_std: -1",
         "'method' lists a value twice",
     ):
@@ -141,6 +141,56 @@ def test_seed_depends_on_the_cell_not_on_the_order():
     # Same Monte Carlo sample for two predictors (common random numbers), another seed differs.
     assert forward[0]["mc_mean"] == forward[1]["mc_mean"]
     assert compute_cell(cells[0], 12)["mc_mean"] != forward[0]["mc_mean"]
+
+
+def test_network_keywords_are_axes_and_leave_the_default_cells_unchanged():
+    base = {"architectures": ["16x4"], "theta0": 1.0, "networks": 400, "seed": 3}
+    (plain,) = parse_spec(base).cells()
+    explicit = {**base, "weight_std": 2**0.5, "q0": 1.0, "residual": "none"}
+    (same,) = parse_spec(explicit).cells()
+    # σ_w = √2, q0 = 1 and no residual are the defaults: the same key and random stream as a
+    # spec that does not name them (written before these axes existed).
+    assert same.key == plain.key and same.spawn_key == plain.spawn_key
+    spec = parse_spec(
+        {
+            **base,
+            "activation": ["tanh", "gelu"],
+            "weight_std": [1.0, 1.4],
+            "bias_std": 0.3,
+            "residual": ["none", "block:0.5"],
+        }
+    )
+    assert spec.varying() == ["activation", "weight_std", "residual"]
+    cells = spec.cells()
+    assert len({c.key for c in cells}) == 8 and len({c.spawn_key for c in cells}) == 8
+    with pytest.raises(DepthscopeError, match="constant widths"):
+        parse_spec({**base, "architectures": ["16,8"], "residual": "block:1"})
+    with pytest.raises(DepthscopeError, match="weight_std: 0"):
+        parse_spec({**base, "weight_std": 0})
+
+
+def test_a_tanh_residual_cell_simulates_and_predicts_the_same_network():
+    spec = parse_spec(
+        {
+            "architectures": ["64x6"],
+            "theta0": 1.0,
+            "networks": 600,
+            "seed": 5,
+            "activation": "tanh",
+            "weight_std": [1.0, 1.4],
+            "bias_std": 0.2,
+            "residual": "block:0.5",
+        }
+    )
+    for cell in spec.cells():
+        result = compute_cell(cell, spec.seed)
+        mean, sd = result["mc_mean"][-1], result["mc_sd"][-1]
+        # the prediction models the simulated network: within 0.1 sd + 4 standard errors
+        assert abs(result["pred_mean"][-1] - mean) < (0.1 + 4 / 600**0.5) * sd
+    # negative control: a cell whose simulation ignores its residual keyword would match the
+    # plain network; the plain tanh network at the same σ_w is measurably elsewhere.
+    plain = Cell(**{**spec.cells()[-1].parameters(), "residual": "none"})
+    assert abs(compute_cell(plain, spec.seed)["mc_mean"][-1] - mean) > 10 * sd / 600**0.5
 
 
 def test_import_depthscope_does_not_import_dask():
@@ -245,8 +295,9 @@ def test_failing_cell_is_retried_then_reported(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--workers", "0", "--quiet"]) == 1
     assert attempts[cells[2].key] == 3 and attempts[cells[3].key] == 3
-    rows = (out / "results.csv").read_text().splitlines()[1:]
-    assert [r.split(",")[8] for r in rows].count("failed") == 1
+    header, *rows = (out / "results.csv").read_text().splitlines()
+    status = header.split(",").index("status")
+    assert [r.split(",")[status] for r in rows].count("failed") == 1
     report = (out / "report.md").read_text()
     assert "## Cells that did not finish" in report
     assert "RuntimeError: always broken" in report and cells[2].key in report

@@ -1,11 +1,13 @@
 """One cell of a sweep: its key, its random stream and its computation (pure: no I/O).
 
-A cell is one point of the grid (architecture, θ0, activation, σ_b, predictor). Its key is a
-hash of its parameters, and its random stream is ``SeedSequence(seed, spawn_key=...)`` with a
-spawn key from the hash of its *simulation* parameters: it never depends on the order in which
-cells are scheduled or on the number of workers, so a serial run, a local cluster and a remote
-cluster give bit-identical numbers. Cells that differ only in the predictor share their Monte
-Carlo sample (common random numbers: their errors differ by the predictor alone).
+A cell is one point of the grid (architecture, θ0, activation, σ_w, σ_b, q0, residual block,
+predictor). Its key is a hash of its parameters (σ_w, q0 and the residual left out at their
+defaults, so a spec written before they existed keeps its keys and numbers), and its random
+stream is ``SeedSequence(seed, spawn_key=...)`` with a spawn key from the hash of its
+*simulation* parameters: it never depends on the order in which cells are scheduled or on
+the number of workers, so a serial run, a local cluster and a remote cluster give
+bit-identical numbers. Cells that differ only in the predictor share their Monte Carlo sample
+(common random numbers: their errors differ by the predictor alone).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["LAYER_FIELDS", "Cell", "compute_cell", "summarize"]
+__all__ = ["DEFAULTS", "LAYER_FIELDS", "Cell", "compute_cell", "summarize"]
+
+#: The network keywords added after the first sweeps, at the values that leave a cell unchanged.
+DEFAULTS: dict[str, Any] = {"weight_std": math.sqrt(2.0), "q0": 1.0, "residual": "none"}
 
 #: The per-layer arrays of a cell's result, each of length L+1 (layer 0 = inputs).
 LAYER_FIELDS = ("mc_mean", "mc_sd", "mc_dead", "mc_collapsed", "pred_mean", "pred_sd")
@@ -37,13 +42,19 @@ class Cell:
     theta0 : float
         Angle between the two inputs, radians in (0, π).
     activation : str
-        ``"relu"`` or ``"leaky:S"`` (the simulation's; the predictors model ReLU).
+        φ as :func:`depthscope.simulate` names it (``"relu"``, ``"leaky:S"``, ``"tanh"``, ...).
     bias_std : float
-        σ_b of the simulated biases (the predictors model σ_b = 0).
+        σ_b of the biases.
     method : str
         Predictor of :func:`depthscope.predict`.
     networks : int
         Networks simulated.
+    weight_std : float
+        σ_w of the weights (default √2, He).
+    q0 : float
+        The inputs' squared norm per coordinate.
+    residual : str
+        ``"none"`` (plain layers) or ``"block:ALPHA"``.
     """
 
     architecture: str
@@ -52,20 +63,41 @@ class Cell:
     bias_std: float
     method: str
     networks: int
+    weight_std: float = DEFAULTS["weight_std"]
+    q0: float = DEFAULTS["q0"]
+    residual: str = DEFAULTS["residual"]
 
     def parameters(self) -> dict[str, Any]:
-        """Return the parameters as a JSON-ready dictionary."""
-        return asdict(self)
+        """Return the parameters as a JSON-ready dictionary, in the order of the grid's axes."""
+        values = asdict(self)
+        order = ("architecture", "theta0", "activation", "weight_std", "bias_std", "q0")
+        return {k: values[k] for k in (*order, "residual", "method", "networks")}
+
+    def network(self) -> dict[str, Any]:
+        """Return the network keywords of ``simulate``/``predict`` (σ_w, q0, residual if set)."""
+        out: dict[str, Any] = {"activation": self.activation, "bias_std": self.bias_std}
+        if self.weight_std != DEFAULTS["weight_std"]:
+            out["weight_std"] = self.weight_std
+        if self.q0 != DEFAULTS["q0"]:
+            out["q0"] = self.q0
+        if self.residual != DEFAULTS["residual"]:
+            out["residual"] = self.residual
+        return out
+
+    def _identity(self) -> dict[str, Any]:
+        """Return the parameters that name the cell: later keywords only where not default."""
+        values = self.parameters()
+        return {k: v for k, v in values.items() if k not in DEFAULTS or v != DEFAULTS[k]}
 
     @property
     def key(self) -> str:
         """A 16-hex-digit hash of every parameter: the cell's name in the store."""
-        return _digest(self.parameters())[:16]
+        return _digest(self._identity())[:16]
 
     @property
     def spawn_key(self) -> tuple[int, ...]:
         """Four 32-bit integers hashed from the simulation parameters (not the predictor)."""
-        simulation = {k: v for k, v in self.parameters().items() if k != "method"}
+        simulation = {k: v for k, v in self._identity().items() if k != "method"}
         digest = bytes.fromhex(_digest(simulation))
         return tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
 
@@ -119,17 +151,15 @@ def compute_cell(cell: Cell, seed: int) -> dict[str, Any]:
             cell.theta0,
             n_networks=cell.networks,
             rng=generator,
-            activation=cell.activation,
-            bias_std=cell.bias_std,
+            **cell.network(),
         )
-        # The same network as simulated: a finite-width method refuses a network beyond the
-        # paper (leaky ReLU, biases) with an error the report lists, never a ReLU answer.
+        # The same network as simulated: a method that does not model it (e.g. "lattice" for
+        # tanh) refuses with an error the report lists, never a ReLU answer.
         prediction = predict(
             cell.architecture,
             cell.theta0,
             method=cell.method,
-            activation=cell.activation,
-            bias_std=cell.bias_std,
+            **cell.network(),
         )
     summary = result.summary()
     assert result.ln_sin2 is not None  # two inputs

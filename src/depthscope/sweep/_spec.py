@@ -1,7 +1,9 @@
 """The spec of a sweep: read a YAML/JSON file, check every value, expand the grid of cells.
 
 A spec names the architectures, the angles θ0, the number of networks per cell and the root
-seed; optional lists (``activation``, ``bias_std``, ``method``) are crossed with them. Every
+seed; optional lists (``activation``, ``weight_std``, ``bias_std``, ``q0``, ``residual``,
+``method``) are crossed with them: the keywords of :func:`depthscope.simulate` and
+:func:`depthscope.predict`. Every
 problem of a spec is collected and raised as one :class:`~depthscope.DepthscopeError` before
 anything runs.
 """
@@ -21,15 +23,26 @@ from .._architecture import format_architecture, parse_architecture
 from .._errors import DepthscopeError
 from .._optional import import_yaml
 from ..simulation._samplers import parse_activation
+from ..theory._activations import parse_activation as parse_general_activation
+from ..theory._kernel_maps import parse_residual
 from ..theory._predict import METHODS
-from ._cells import Cell
+from ._cells import DEFAULTS, Cell
 
 __all__ = ["AXES", "SweepSpec", "load_spec", "parse_spec"]
 
 #: The axes a cell varies along, in the order of the grid (and of the results' columns).
-AXES = ("architecture", "theta0", "activation", "bias_std", "method")
+AXES = (
+    "architecture",
+    "theta0",
+    "activation",
+    "weight_std",
+    "bias_std",
+    "q0",
+    "residual",
+    "method",
+)
 _REQUIRED = ("architectures", "theta0", "networks", "seed")
-_OPTIONAL = {"activation": "relu", "bias_std": 0.0, "method": "markov"}
+_OPTIONAL = {"activation": "relu", "bias_std": 0.0, "method": "markov", **DEFAULTS}
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,8 @@ class SweepSpec:
     ----------
     axes : mapping of str to tuple
         The canonical values of each axis of :data:`AXES` (architectures as ``"32x10"``,
-        activations as ``"relu"``/``"leaky:S"``), one value for an axis the spec leaves out.
+        activations as ``"relu"``/``"leaky:S"``/``"tanh"``, residual as ``"none"`` or
+        ``"block:ALPHA"``), one value for an axis the spec leaves out.
     networks : int
         Networks simulated per cell.
     seed : int
@@ -102,9 +116,11 @@ def parse_spec(data: object) -> SweepSpec:
     ----------
     data : mapping
         ``architectures`` (list of str), ``theta0`` (number or list, radians in (0, π)),
-        ``networks`` (int ≥ 2), ``seed`` (int ≥ 0); optional ``activation`` (``"relu"`` or
-        ``"leaky:S"``), ``bias_std`` (≥ 0) and ``method`` (a predictor of
-        :func:`depthscope.predict`), each a value or a non-empty list.
+        ``networks`` (int ≥ 2), ``seed`` (int ≥ 0); optional ``activation`` (``"relu"``,
+        ``"leaky:S"``, ``"tanh"``, ``"gelu"``, ``"erf"``, ``"silu"``, ``"abs"``), ``weight_std``
+        (σ_w > 0, default √2), ``bias_std`` (σ_b ≥ 0), ``q0`` (> 0, the inputs' ‖x‖²/n₀),
+        ``residual`` (``"none"`` or ``"block:ALPHA"``: constant widths only) and ``method`` (a
+        predictor of :func:`depthscope.predict`), each a value or a non-empty list.
 
     Raises
     ------
@@ -130,7 +146,10 @@ def parse_spec(data: object) -> SweepSpec:
         "architecture": ("architectures", _architecture),
         "theta0": ("theta0", _theta0),
         "activation": ("activation", _activation),
+        "weight_std": ("weight_std", _weight_std),
         "bias_std": ("bias_std", _bias_std),
+        "q0": ("q0", _q0),
+        "residual": ("residual", _residual),
         "method": ("method", _method),
     }
     axes: dict[str, tuple[Any, ...]] = {}
@@ -141,6 +160,10 @@ def parse_spec(data: object) -> SweepSpec:
         axes[axis] = _values(key, raw, check, problems)
     networks = _integer(data.get("networks"), "networks", 2, problems) if "networks" in data else 0
     seed = _integer(data.get("seed"), "seed", 0, problems) if "seed" in data else 0
+    if any(r != "none" for r in axes.get("residual", ())):
+        ragged = [a for a in axes.get("architecture", ()) if len(set(parse_architecture(a))) > 1]
+        if ragged:
+            problems.append(f"residual blocks need constant widths, not {', '.join(ragged)}")
     if problems:
         raise DepthscopeError("invalid sweep spec: " + "; ".join(problems) + ".")
     return SweepSpec(axes=axes, networks=networks, seed=seed)
@@ -190,9 +213,33 @@ def _theta0(value: object) -> float:
 
 def _activation(value: object) -> str:
     if not isinstance(value, str):
-        raise DepthscopeError("expected 'relu' or 'leaky:SLOPE'")
-    slope = parse_activation(value)
-    return "relu" if slope == 0.0 else f"leaky:{slope!r}"  # repr: the slope exactly
+        raise DepthscopeError("expected a name such as 'relu', 'leaky:SLOPE', 'tanh' or 'gelu'")
+    if value.strip().lower().split(":")[0] in ("relu", "leaky"):
+        slope = parse_activation(value)
+        return "relu" if slope == 0.0 else f"leaky:{slope!r}"  # repr: the slope exactly
+    return parse_general_activation(value).name
+
+
+def _weight_std(value: object) -> float:
+    std = _number(value)
+    if std <= 0:
+        raise DepthscopeError("σ_w must be > 0")
+    return std
+
+
+def _q0(value: object) -> float:
+    q0 = _number(value)
+    if q0 <= 0:
+        raise DepthscopeError("q0 must be > 0")
+    return q0
+
+
+def _residual(value: object) -> str:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return "none"
+    if not isinstance(value, str):
+        raise DepthscopeError("expected 'none' or 'block:ALPHA'")
+    return f"block:{parse_residual(value)!r}"
 
 
 def _bias_std(value: object) -> float:
