@@ -20,6 +20,10 @@ from .simulation._simulate import SimulationResult as SimulationResult
 from .simulation._simulate import simulate as simulate
 from .theory._jfunctions import J as J
 from .theory._jfunctions import bessel_number as bessel_number
+from .theory._kernel_maps import FixedPoint as FixedPoint
+from .theory._kernel_maps import InfiniteWidthLaw as InfiniteWidthLaw
+from .theory._kernel_maps import fixed_point_chi as fixed_point_chi
+from .theory._kernel_maps import infinite_width_law as infinite_width_law
 from .theory._predict import Prediction as Prediction
 from .theory._predict import predict as predict
 from .theory._predict import predict_final as predict_final

@@ -141,19 +141,25 @@ def _findings(done: list[dict[str, Any]], spec: SweepSpec) -> list[str]:
         f"The predictor passes {len(done) - len(fails)} of {len(done)} cells; median KS distance "
         f"{np.nanmedian(ks):.3f}, largest {np.nanmax(ks):.3f}.",
     ]
-    outside = [r for r in done if r["activation"] != "relu" or r["bias_std"] > 0]
+    outside = [
+        r
+        for r in done
+        if r["activation"] != "relu" or r["bias_std"] > 0 or r.get("residual", "none") != "none"
+    ]
     if outside:
         lines.append(
-            f"{len(outside)} cell(s) simulate a leaky activation or biases, which the "
-            "predictors do not model (they assume bias-free ReLU): their errors measure that gap."
+            f"{len(outside)} cell(s) are networks beyond bias-free ReLU: the default method "
+            "predicts them by its Gram-state closure, calibrated on a narrower domain than the "
+            "ReLU law (docs/theory/general-predictor.md); `warnings` says which cells are outside."
         )
     warned = [r for r in done if r.get("warnings")]
     if warned:
         messages = sorted({m for r in warned for m in r["warnings"].split("; ")})
+        shown = "; ".join(messages[:3]) + (
+            f"; and {len(messages) - 3} more" if len(messages) > 3 else ""
+        )
         lines.append(
-            f"{len(warned)} cell(s) raised warnings (column `warnings` of results.csv): "
-            + "; ".join(messages)
-            + "."
+            f"{len(warned)} cell(s) raised warnings (column `warnings` of results.csv): {shown}."
         )
     lines += ["", "## Worst cells", ""]
     worst = sorted(done, key=lambda r: -r["ks"] if math.isfinite(r["ks"]) else 0.0)[:10]
