@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import brentq
 
 import depthscope as ds
 from depthscope._optional import import_pyplot
@@ -42,18 +43,13 @@ def grid(rows, sw, sb, field):
 
 
 def edge_of_chaos(activation: str, sb_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return σ_w² where χ₁ = 1, for σ_b² on a fine grid up to ``sb_max``² (bisection)."""
-    sb2 = np.linspace(0.0, sb_max**2, 41)
-    sw2 = []
-    for b2 in sb2:
-        lo, hi = 0.3, 4.0
-        for _ in range(40):
-            mid = 0.5 * (lo + hi)
-            if ds.fixed_point_chi(activation, math.sqrt(mid), math.sqrt(b2)).chi < 1.0:
-                lo = mid
-            else:
-                hi = mid
-        sw2.append(0.5 * (lo + hi))
+    """Return σ_w² where χ₁ = 1, for σ_b² on a grid up to ``sb_max``² (Brent's method)."""
+    sb2 = np.linspace(0.0, sb_max**2, 21)
+
+    def excess(sw2: float, b2: float) -> float:
+        return ds.fixed_point_chi(activation, math.sqrt(sw2), math.sqrt(b2)).chi - 1.0
+
+    sw2 = [brentq(excess, 0.3, 6.0, args=(b2,), xtol=1e-4) for b2 in sb2]
     return np.array(sw2), sb2
 
 
