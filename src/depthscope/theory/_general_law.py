@@ -115,9 +115,10 @@ def _moments_homogeneous(act, l11, l21, l22):
     cos_t, sin_t = np.cos(t), np.sin(t)
     u = l11[..., None, None] * cos_t
     d = l21[..., None, None] * cos_t + l22[..., None, None] * sin_t
-    w = _w_values(act, u, d)  # (..., 4, 12, 3)
-    first = 2.0 * np.einsum("...ij,...ijk->...k", weights, w)  # E r² = 2
-    second = 8.0 * np.einsum("...ij,...ijk,...ijl->...kl", weights, w, w)  # E r⁴ = 8
+    w = _w_values(act, u, d).reshape(*l11.shape, -1, 3)  # (..., 48, 3)
+    weights = weights.reshape(*l11.shape, 1, -1)
+    first = 2.0 * (weights @ w)[..., 0, :]  # E r² = 2
+    second = 8.0 * (np.swapaxes(w, -1, -2) * weights) @ w  # E r⁴ = 8
     return first, second
 
 
@@ -128,9 +129,10 @@ def _moments_smooth(act, l11, l21, l22):
     u = l11[..., None, None] * z1
     d = l21[..., None, None] * z1 + l22[..., None, None] * z2
     u = np.broadcast_to(u, d.shape)
-    w = _w_values(act, u, d)
-    first = np.einsum("ij,...ijk->...k", weights, w)
-    second = np.einsum("ij,...ijk,...ijl->...kl", weights, w, w)
+    w = _w_values(act, u, d).reshape(*d.shape[:-2], -1, 3)
+    flat = weights.reshape(-1)
+    first = flat @ w
+    second = np.swapaxes(w * flat[:, None], -1, -2) @ w
     return first, second
 
 
@@ -206,9 +208,24 @@ def _state_of_gram(a_, e_, dl):
 
 
 def _roots(cov: FloatArray) -> FloatArray:
-    """Columns of a symmetric square root of cov (..., 3, 3), as rows: shape (..., 3, 3)."""
-    vals, vecs = np.linalg.eigh(cov)
-    return np.swapaxes(vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :], -1, -2)
+    """Rows r_k with Σ_k r_k r_kᵀ = cov (..., 3, 3): the Cholesky factor's columns, closed form.
+
+    Any square root serves the transforms below (they use Σ r_k r_kᵀ); pivots below zero
+    (a semidefinite cov, rounding) are clipped to zero.
+    """
+    c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
+    c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
+    l00 = np.sqrt(np.maximum(c00, 0.0))
+    inv0 = np.where(l00 > 0, 1.0 / np.where(l00 > 0, l00, 1.0), 0.0)
+    l10, l20 = c01 * inv0, c02 * inv0
+    l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
+    inv1 = np.where(l11 > 1e-150, 1.0 / np.where(l11 > 1e-150, l11, 1.0), 0.0)
+    l21 = (c12 - l20 * l10) * inv1
+    l22 = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
+    zero = np.zeros_like(l00)
+    rows = np.stack([np.stack([l00, l10, l20], -1), np.stack([zero, l11, l21], -1),
+                     np.stack([zero, zero, l22], -1)], axis=-2)  # fmt: skip
+    return rows
 
 
 #: Steps (in sds) of the inner central-difference transform: exact to O(1/n) for any law of
@@ -218,25 +235,30 @@ def _roots(cov: FloatArray) -> FloatArray:
 _H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), 1.0
 
 
-def _step(act, sw2, sb2, alpha, width, mean, cov, h_mean=_H_MEAN, h_var=_H_VAR):
-    """One layer: the Gaussian (mean, cov) of z → that of z'."""
-    outer = _roots(cov) * math.sqrt(3.0)
-    points = mean + np.concatenate([outer, -outer])  # (6, 3), weights 1/6 (unscented, κ = 0)
-    k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *_gram_of_state(points))
-    cols = _roots(k_cov / width)  # (6, 3, 3)
-    offsets = np.concatenate([np.zeros_like(cols[:, :1]), h_mean * cols, -h_mean * cols,
-                              h_var * cols, -h_var * cols], axis=1)  # fmt: skip
-    inner = k_mean[:, None, :] + offsets  # (6, 13, 3)
-    f = _state_of_gram(inner[..., 0], inner[..., 1], inner[..., 2])
-    centre, plus_m, minus_m = f[:, 0], f[:, 1:4], f[:, 4:7]
-    plus_v, minus_v = f[:, 7:10], f[:, 10:13]
-    m_j = centre + (plus_m + minus_m - 2.0 * centre[:, None]).sum(axis=1) / (2.0 * h_mean**2)
+def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_state=_state_of_gram):
+    """One layer: the Gaussians (mean (..., 3), cov (..., 3, 3)) of z → those of z'.
+
+    ``to_gram`` and ``to_state`` map the state coordinates to K̃ = (A, E, Δ) and back (default:
+    z = (ln A, ln B, T); :mod:`depthscope.theory._general_mix` uses another chart).
+    """
+    h_mean, h_var = _H_MEAN, _H_VAR
+    outer = _roots(cov) * math.sqrt(3.0)  # (..., 3, 3)
+    points = mean[..., None, :] + np.concatenate([outer, -outer], axis=-2)  # (..., 6, 3)
+    k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *to_gram(points))
+    cols = _roots(k_cov / width)  # (..., 6, 3, 3)
+    offsets = np.concatenate([np.zeros_like(cols[..., :1, :]), h_mean * cols, -h_mean * cols,
+                              h_var * cols, -h_var * cols], axis=-2)  # fmt: skip
+    inner = k_mean[..., None, :] + offsets  # (..., 6, 13, 3)
+    f = to_state(inner[..., 0], inner[..., 1], inner[..., 2])
+    centre, plus_m, minus_m = f[..., 0, :], f[..., 1:4, :], f[..., 4:7, :]
+    plus_v, minus_v = f[..., 7:10, :], f[..., 10:13, :]
+    m_j = centre + (plus_m + minus_m - 2.0 * centre[..., None, :]).sum(axis=-2) / (2.0 * h_mean**2)
     slope = (plus_v - minus_v) / (2.0 * h_var)
-    s_j = np.einsum("jki,jkl->jil", slope, slope)
-    new_mean = m_j.mean(axis=0)
-    spread = m_j - new_mean
-    new_cov = s_j.mean(axis=0) + spread.T @ spread / 6.0
-    return new_mean, 0.5 * (new_cov + new_cov.T)
+    s_j = np.einsum("...jki,...jkl->...jil", slope, slope)
+    new_mean = m_j.mean(axis=-2)
+    spread = m_j - new_mean[..., None, :]
+    new_cov = s_j.mean(axis=-3) + np.einsum("...ji,...jl->...il", spread, spread) / 6.0
+    return new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, -1, -2))
 
 
 def _x_moments(m_t: float, v_t: float) -> tuple[float, float]:
