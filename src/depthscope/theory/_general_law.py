@@ -215,16 +215,16 @@ def _roots(cov: FloatArray) -> FloatArray:
     """
     c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
     c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
+    rows = np.zeros(cov.shape)
     l00 = np.sqrt(np.maximum(c00, 0.0))
     inv0 = np.where(l00 > 0, 1.0 / np.where(l00 > 0, l00, 1.0), 0.0)
     l10, l20 = c01 * inv0, c02 * inv0
     l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
     inv1 = np.where(l11 > 1e-150, 1.0 / np.where(l11 > 1e-150, l11, 1.0), 0.0)
     l21 = (c12 - l20 * l10) * inv1
-    l22 = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
-    zero = np.zeros_like(l00)
-    rows = np.stack([np.stack([l00, l10, l20], -1), np.stack([zero, l11, l21], -1),
-                     np.stack([zero, zero, l22], -1)], axis=-2)  # fmt: skip
+    rows[..., 0, 0], rows[..., 0, 1], rows[..., 0, 2] = l00, l10, l20
+    rows[..., 1, 1], rows[..., 1, 2] = l11, l21
+    rows[..., 2, 2] = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
     return rows
 
 
@@ -233,6 +233,15 @@ def _roots(cov: FloatArray) -> FloatArray:
 #: also match ln's next term: E ln S − ln ES = ψ(k) − ln k ≈ −c²/2 − c⁴/12 (h² = 1/3) and
 #: Var ln S = ψ'(k) ≈ c² + c⁴/2 (h² = 3/4), c² = 1/k (see docs/theory/general-predictor.md).
 _H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), 1.0
+_I3 = np.eye(3)
+#: The 13 inner points are k_mean + _INNER @ roots: the centre, ±h_mean and ±h_var along each root.
+_INNER = np.concatenate(
+    [np.zeros((1, 3)), _H_MEAN * _I3, -_H_MEAN * _I3, _H_VAR * _I3, -_H_VAR * _I3]
+)
+#: ... and the mean of z' and its slopes along the roots are fixed combinations of f at them.
+_MEAN_COMB = np.concatenate([[1.0 - 3.0 / _H_MEAN**2], np.full(6, 0.5 / _H_MEAN**2), np.zeros(6)])
+_SLOPE_COMB = np.concatenate([np.zeros((3, 7)), _I3 / (2 * _H_VAR), -_I3 / (2 * _H_VAR)], axis=1)
+_OUTER = math.sqrt(3.0) * np.concatenate([_I3, -_I3])  # 6 sigma points, weights 1/6 (κ = 0)
 
 
 def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_state=_state_of_gram):
@@ -241,23 +250,16 @@ def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_sta
     ``to_gram`` and ``to_state`` map the state coordinates to K̃ = (A, E, Δ) and back (default:
     z = (ln A, ln B, T); :mod:`depthscope.theory._general_mix` uses another chart).
     """
-    h_mean, h_var = _H_MEAN, _H_VAR
-    outer = _roots(cov) * math.sqrt(3.0)  # (..., 3, 3)
-    points = mean[..., None, :] + np.concatenate([outer, -outer], axis=-2)  # (..., 6, 3)
+    points = mean[..., None, :] + _OUTER @ _roots(cov)  # (..., 6, 3)
     k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *to_gram(points))
-    cols = _roots(k_cov / width)  # (..., 6, 3, 3)
-    offsets = np.concatenate([np.zeros_like(cols[..., :1, :]), h_mean * cols, -h_mean * cols,
-                              h_var * cols, -h_var * cols], axis=-2)  # fmt: skip
-    inner = k_mean[..., None, :] + offsets  # (..., 6, 13, 3)
+    inner = k_mean[..., None, :] + _INNER @ _roots(k_cov / width)  # (..., 6, 13, 3)
     f = to_state(inner[..., 0], inner[..., 1], inner[..., 2])
-    centre, plus_m, minus_m = f[..., 0, :], f[..., 1:4, :], f[..., 4:7, :]
-    plus_v, minus_v = f[..., 7:10, :], f[..., 10:13, :]
-    m_j = centre + (plus_m + minus_m - 2.0 * centre[..., None, :]).sum(axis=-2) / (2.0 * h_mean**2)
-    slope = (plus_v - minus_v) / (2.0 * h_var)
-    s_j = np.einsum("...jki,...jkl->...jil", slope, slope)
+    m_j = _MEAN_COMB @ f  # (..., 6, 3)
+    slope = _SLOPE_COMB @ f  # (..., 6, 3, 3): rows = J·root_k
     new_mean = m_j.mean(axis=-2)
     spread = m_j - new_mean[..., None, :]
-    new_cov = s_j.mean(axis=-3) + np.einsum("...ji,...jl->...il", spread, spread) / 6.0
+    slopes = slope.reshape(*slope.shape[:-3], 18, 3)
+    new_cov = (np.swapaxes(slopes, -1, -2) @ slopes + np.swapaxes(spread, -1, -2) @ spread) / 6.0
     return new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, -1, -2))
 
 
@@ -316,8 +318,8 @@ def general_law(
 
 #: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
-MIN_WIDTH_KINKED = 128  # a·min + b·max without bias (leaky ReLU, abs), plain layers
-MIN_WIDTH_KINKED_BIAS = 512  # the same with σ_b > 0: the law of ln q is wide and matters
+MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
+MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
 MIN_WIDTH_SMOOTH = 32  # tanh, erf
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
 MIN_WIDTH_RESIDUAL = 64
