@@ -110,3 +110,35 @@ def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
     assert p.mixture_weights.shape[1] > 1
     np.testing.assert_allclose(p.mixture_weights.sum(axis=1), 1.0)
     assert np.all(np.diff(p.quantiles[-1]) > 0)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky:0.1", "leaky:0.01", "abs"])
+def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
+    """The closed-form moments of w = (φ(u)², φ(u)g, g²) against 40-node Gauss–Legendre arcs."""
+    from depthscope.theory._activations import parse_activation
+    from depthscope.theory._general_law import _moments_homogeneous
+
+    act = parse_activation(name)
+    rng = np.random.default_rng(0)
+    l11 = rng.uniform(0.5, 2.0, 60)
+    l21 = rng.normal(size=60) * rng.choice([1e-6, 1e-3, 1.0], 60)
+    l22 = np.abs(rng.normal(size=60)) * rng.choice([1e-7, 1e-3, 1.0], 60)
+    nodes, weights = np.polynomial.legendre.leggauss(40)
+    t_v = np.arctan2(l11 - l21, l22)
+    kinks = [np.full(60, 0.5 * math.pi), np.full(60, 1.5 * math.pi), np.mod(t_v, 2 * math.pi),
+             np.mod(t_v + math.pi, 2 * math.pi)]  # fmt: skip
+    starts = np.sort(np.stack(kinks, -1), -1)
+    ends = np.concatenate([starts[:, 1:], starts[:, :1] + 2 * math.pi], -1)
+    half = 0.5 * (ends - starts)
+    t = (0.5 * (ends + starts))[..., None] + half[..., None] * nodes
+    wt = half[..., None] * weights / (2 * math.pi)
+    u = l11[:, None, None] * np.cos(t)
+    v = u - (l21[:, None, None] * np.cos(t) + l22[:, None, None] * np.sin(t))
+    fu = act.fn(u)
+    g = fu - act.fn(v)  # no cancellation issue at these sizes for the comparison below
+    w = np.stack([fu * fu, fu * g, g * g], -1)
+    first = 2 * np.einsum("aij,aijk->ak", wt, w)
+    second = 8 * np.einsum("aij,aijk,aijl->akl", wt, w, w)
+    got_first, got_second = _moments_homogeneous(act, l11, l21, l22)
+    np.testing.assert_allclose(got_first, first, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(got_second, second, rtol=1e-6, atol=1e-30)

@@ -12,7 +12,7 @@ and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
   E = h_x·h_d/n, Δ = ‖h_d‖²/n, is rebuilt from z without cancellation;
 * a plain layer's K̃' is the mean of n iid vectors w = (φ(u)², φ(u)g, g²), g = φ(u) − φ(u − d),
   (u, d) ~ N(0, [[σ_w²A + σ_b², σ_w²E], [σ_w²E, σ_w²Δ]]): its mean and covariance are the first
-  and second moments of w (closed 1-D quadrature on the circle for a·min + b·max, a 2-D
+  and second moments of w (closed form on the arcs between kinks for a·min + b·max, a 2-D
   Gauss–Hermite rule otherwise, g from φ' where d is small);
 * a residual block's K̃' = K̃ + α(h̃ᵀZ + Zᵀh̃)/n + α²ZᵀZ/n, Z's rows iid N(0, σ_w²K̃_P) given the
   branch Gram K̃_P (the spec's exact sampler), has closed-form conditional moments;
@@ -38,7 +38,6 @@ from ._kernel_maps import parse_residual
 
 __all__ = ["GeneralLaw", "general_domain_warnings", "general_law", "one_step_moments"]
 
-_ARC_NODES, _ARC_WEIGHTS = np.polynomial.legendre.leggauss(12)
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _GH_ORDER = 24
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(_GH_ORDER)
@@ -75,12 +74,7 @@ class GeneralLaw:
 def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
     """W at points (u, d): shape (..., 3); g without cancellation."""
     fu = act.fn(u)
-    if act.slopes is not None:
-        a, b = act.slopes
-        v = u - d
-        both_on, both_off = (u > 0) & (v > 0), (u <= 0) & (v <= 0)
-        g = np.where(both_on, b * d, np.where(both_off, a * d, fu - act.fn(v)))
-    elif act.derivative is not None:
+    if act.derivative is not None:
         half = 0.5 * d
         near = np.abs(d) <= _SMALL_D
         centre = u - half
@@ -99,27 +93,57 @@ def _cholesky_ud(c_uu, c_ud, c_dd, det):
     return l11, l21, l22
 
 
+def _x_minus_sin(x: FloatArray) -> FloatArray:
+    """Return x − sin x without cancellation at small x (series below 0.05)."""
+    small = x < 0.05
+    xs = np.where(small, x, 0.0)
+    x2 = xs * xs
+    series = xs * x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110))))
+    return np.where(small, series, x - np.sin(x))
+
+
 def _moments_homogeneous(act, l11, l21, l22):
-    """E[w], E[w wᵀ] for positively homogeneous φ: radius in closed form, angle by arcs."""
-    # kinks on the unit circle z = (cos t, sin t): u = 0 at t = ±π/2; u − d = 0 at tan t = k
+    """E[w], E[w wᵀ] for a·min + b·max, in closed form (radius and angle).
+
+    On the unit circle (cos t, sin t) of the Cholesky coordinates, u = l11 cos t and
+    v = u − d = (l11 − l21) cos t − l22 sin t. Between consecutive kinks (u = 0 or v = 0) φ is
+    linear, so on an arc of midpoint m and half-length h, with t = m + τ, each w_k is a
+    quadratic form A C² + B CS + C' S² in (C, S) = (cos τ, sin τ); over the symmetric arc the
+    odd monomials vanish and the rest are closed forms (x − sin x by its series at small arcs,
+    so that tiny arcs keep their relative precision). E r² = 2, E r⁴ = 8.
+    """
     t_v = np.arctan2(l11 - l21, l22)
     quarter, three = np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi)
     kinks = [quarter, three, np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)]
-    breaks = np.stack(kinks, axis=-1)
-    breaks = np.sort(breaks, axis=-1)
-    starts = breaks
-    ends = np.concatenate([breaks[..., 1:], breaks[..., :1] + 2 * math.pi], axis=-1)
-    half = 0.5 * (ends - starts)
-    t = (0.5 * (ends + starts))[..., None] + half[..., None] * _ARC_NODES  # (..., 4, 12)
-    weights = (half[..., None] * _ARC_WEIGHTS) / (2 * math.pi)
-    cos_t, sin_t = np.cos(t), np.sin(t)
-    u = l11[..., None, None] * cos_t
-    d = l21[..., None, None] * cos_t + l22[..., None, None] * sin_t
-    w = _w_values(act, u, d).reshape(*l11.shape, -1, 3)  # (..., 48, 3)
-    weights = weights.reshape(*l11.shape, 1, -1)
-    first = 2.0 * (weights @ w)[..., 0, :]  # E r² = 2
-    second = 8.0 * (np.swapaxes(w, -1, -2) * weights) @ w  # E r⁴ = 8
-    return first, second
+    starts = np.sort(np.stack(kinks, axis=-1), axis=-1)
+    ends = np.concatenate([starts[..., 1:], starts[..., :1] + 2 * math.pi], axis=-1)
+    mid, h = 0.5 * (starts + ends), 0.5 * (ends - starts)
+    cm, sm = np.cos(mid), np.sin(mid)
+    lo, hi = act.slopes
+    vx, vy = (l11 - l21)[..., None], -l22[..., None]  # v = vx cos t + vy sin t
+    p1 = np.where(cm > 0, hi, lo) * l11[..., None]  # φ(u) = p1 cos t on the arc
+    slope_v = np.where(vx * cm + vy * sm > 0, hi, lo)
+    q1, q2 = p1 - slope_v * vx, -slope_v * vy  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
+    pc, ps = p1 * cm, -p1 * sm  # in (C, S)
+    qc, qs = q1 * cm + q2 * sm, q2 * cm - q1 * sm
+    quad_a = np.stack([pc * pc, pc * qc, qc * qc], axis=-1)  # (..., 4 arcs, 3)
+    quad_b = np.stack([2.0 * pc * ps, pc * qs + ps * qc, 2.0 * qc * qs], axis=-1)
+    quad_c = np.stack([ps * ps, ps * qs, qs * qs], axis=-1)
+    g2, g4 = _x_minus_sin(2.0 * h), _x_minus_sin(4.0 * h)
+    sin2, sin4 = np.sin(2.0 * h), np.sin(4.0 * h)
+    norm = 1.0 / (2.0 * math.pi)
+    i_cc, i_ss = (h + sin2 / 2) * norm, g2 / 2 * norm  # ∫C², ∫S² over the arc, / 2π
+    i_c4 = (6.0 * h + 4.0 * sin2 + sin4 / 2) / 8 * norm
+    i_c2s2, i_s4 = g4 / 16 * norm, (4.0 * g2 - g4 / 2) / 8 * norm
+    first = 2.0 * np.sum(quad_a * i_cc[..., None] + quad_c * i_ss[..., None], axis=-2)
+    # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
+    # [∫C²S², 0, ∫S⁴]] per arc: one matrix product over (arcs × 3) rows.
+    i_c4, i_c2s2, i_s4 = i_c4[..., None], i_c2s2[..., None], i_s4[..., None]
+    basis = np.concatenate([quad_a, quad_b, quad_c], axis=-2)  # (..., 12, 3)
+    weighted = np.concatenate(
+        [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4], axis=-2
+    )
+    return first, 8.0 * (np.swapaxes(basis, -1, -2) @ weighted)
 
 
 def _moments_smooth(act, l11, l21, l22):

@@ -132,36 +132,31 @@ def _slice(weights, mean, cov, axis, n_slices):
     hi = float(np.max(np.where(weights > _MIN_MASS, m0 + 4.0 * s0, -np.inf)))
     lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
     edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
-    edges[0], edges[-1] = -np.inf, np.inf
     safe = np.where(s0 > 0, s0, 1.0)[:, None]
-    a = (edges[None, :-1] - m0[:, None]) / safe  # (N, K)
-    b = (edges[None, 1:] - m0[:, None]) / safe
+    # standardised slice bounds, clipped at ±40 sd (the outer slices are open)
+    a = np.clip((edges[None, :-1] - m0[:, None]) / safe, -40.0, 40.0)  # (N, K)
+    b = np.clip((edges[None, 1:] - m0[:, None]) / safe, -40.0, 40.0)
+    a[:, 0], b[:, -1] = -40.0, 40.0
     point = s0 == 0
     if np.any(point):  # a component with no spread in y₀ falls into one slice
-        inside = (edges[None, :-1] <= m0[:, None]) & (m0[:, None] < edges[None, 1:])
-        a = np.where(point[:, None], np.where(inside, -np.inf, np.inf), a)
-        b = np.where(point[:, None], np.inf, b)
+        idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
+        a[point], b[point] = 40.0, 40.0
+        a[point, idx] = -40.0
     upper = a > 0  # reflect to the lower tail, where ndtr has relative precision
     mass = np.where(upper, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
-    pdf_a = np.where(np.isfinite(a), np.exp(-0.5 * np.where(np.isfinite(a), a, 0.0) ** 2), 0.0)
-    pdf_b = np.where(np.isfinite(b), np.exp(-0.5 * np.where(np.isfinite(b), b, 0.0) ** 2), 0.0)
-    pdf_a, pdf_b = pdf_a * _INV_SQRT_2PI, pdf_b * _INV_SQRT_2PI
-    a_pdf = np.where(np.isfinite(a), a, 0.0) * pdf_a
-    b_pdf = np.where(np.isfinite(b), b, 0.0) * pdf_b
+    pdf_a = np.exp(-0.5 * a * a) * _INV_SQRT_2PI
+    pdf_b = np.exp(-0.5 * b * b) * _INV_SQRT_2PI
     ok = mass > _MIN_MASS
     safe_mass = np.where(ok, mass, 1.0)
     shift = (pdf_a - pdf_b) / safe_mass  # E[(y₀ − m₀)/s₀ | slice]
-    ratio = np.maximum(1.0 + (a_pdf - b_pdf) / safe_mass - shift**2, 0.0)  # Var / s₀²
+    ratio = np.maximum(1.0 + (a * pdf_a - b * pdf_b) / safe_mass - shift**2, 0.0)  # Var / s₀²
     w = np.where(ok, weights[:, None] * mass, 0.0)  # (N, K)
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0
     beta = np.where(v0[:, None] > 0, c0 / np.where(v0 > 0, v0, 1.0)[:, None], 0.0)  # (N, 3)
     dz = shift[..., None] * (s0[:, None] * beta)[:, None, :]  # (N, K, 3)
     sub_mean = mean[:, None, :] + dz
     bb = beta[:, :, None] * beta[:, None, :]  # (N, 3, 3)
-    sub_cov = (
-        cov[:, None]
-        - (v0 * 1.0)[:, None, None, None] * (1.0 - ratio)[..., None, None] * bb[:, None]
-    )
+    sub_cov = cov[:, None] - (v0[:, None] * (1.0 - ratio))[..., None, None] * bb[:, None]
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
     w, k_w = w[:, keep], k_w[keep]
