@@ -29,6 +29,7 @@ CASES = [
     (64, 20, 1.0, {"activation": "tanh", "weight_std": 1.0, "bias_std": 0.1}),
     (64, 20, 1.0, {"residual": "block:0.5", "weight_std": 1.0, "bias_std": 0.2}),
     (32, 50, 1.0, {"activation": "leaky:0.1", "bias_std": 0.3}),  # narrow, biased: sliced
+    (64, 50, 1.5, {"activation": "leaky:0.01"}),  # narrow, bias-free: sliced
 ]
 MEAN_TOL = 0.1 + 3 / math.sqrt(N_NETWORKS)
 SD_TOL = 0.1 + 3 / math.sqrt(2 * N_NETWORKS)
