@@ -9,9 +9,11 @@ Exact simulation in the Gram state (docs/theory/general-predictor.md), O(n) per 
   Z = V p has iid rows N(0, σ_w² pᵀp/n) given p (V independent of everything else), and
   h ← h + αZ. No n×n matrix is drawn, and nothing of the predictor's Wishart algebra is used.
 
-Usage: ``python tools/calibrate_general.py [--networks 3000] [--quick]``; prints the accuracy
-table (markdown) of docs/theory/general-predictor.md. Switch to ``depthscope.simulate`` once it
-takes these networks (the brute-force reference then lives there).
+Usage: ``python tools/calibrate_general.py [--networks 3000] [--only SUBSTRING]``; prints the
+accuracy table (markdown) of docs/theory/general-predictor.md for ``depthscope.predict``'s
+default method (the sliced closure for plain kinked layers, the Gaussian closure otherwise).
+Switch to ``depthscope.simulate`` once it takes these networks (the brute-force reference then
+lives there).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import warnings
 from typing import Any
 
 import numpy as np
 
+import depthscope as ds
 from depthscope.theory._activations import parse_activation
-from depthscope.theory._general_law import general_law
 from depthscope.theory._kernel_maps import parse_residual
 
 #: The calibration grid: (name, width, depth, θ0, network keywords).
@@ -42,6 +45,10 @@ GRID: list[tuple[str, int, int, float, dict[str, Any]]] = [
                                           "bias_std": 0.3}),
     ("gelu σw²=2", 128, 50, 1.0, {"activation": "gelu"}),
     ("leaky:0.01", 128, 50, 1.5, {"activation": "leaky:0.01"}),
+    ("leaky:0.01", 64, 50, 1.5, {"activation": "leaky:0.01"}),
+    ("relu σb=0.3", 32, 50, 1.0, {"bias_std": 0.3}),
+    ("abs σb=0.2", 64, 50, 1.0, {"activation": "abs", "weight_std": 1.0, "bias_std": 0.2}),
+    ("abs", 64, 50, 1.0, {"activation": "abs", "weight_std": 1.0}),
     ("relu σb=0.1", 1024, 50, 0.5, {"bias_std": 0.1}),
     ("tanh σw²=1", 32, 50, 1.0, {"activation": "tanh", "weight_std": 1.0}),
     ("tanh σw²=2 σb=0.3", 64, 50, 1.0, {"activation": "tanh", "weight_std": math.sqrt(2),
@@ -151,13 +158,13 @@ def main() -> None:
         if args.only and args.only not in name:
             continue
         sim = simulate_x(width, depth, theta0, args.networks, rng, **kw)
-        law = general_law([width] * depth, theta0, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ds.DepthscopeWarning)
+            law = ds.predict([width] * depth, theta0, **kw)
         r = compare(sim, law.mean, law.sd)
         mean_cell = f"{r['mean_err']:.3f} (ℓ{r['mean_layer']})"
         sd_cell = f"{100 * r['sd_err']:.1f}% (ℓ{r['sd_layer']})"
-        row = (
-            f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} | {elapsed:.0f} |"
-        )
+        row = f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} |"
         print(row, flush=True)
 
 

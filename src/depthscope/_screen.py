@@ -1,16 +1,18 @@
 """Screen architectures before training: predicted final angle, degeneracy depth, cost.
 
-The screen ranks fully connected, bias-free He-initialised ReLU networks by the predicted
-ln sin²θ_L between two orthogonal inputs (θ0 = π/2) at the last hidden layer: the smaller it
-is, the more the network has collapsed its inputs onto one direction before training
-(Jakub & Nica, arXiv:2302.09712, §5 and Figure 3). Whether that predicts trained accuracy is
-measured by ``depthscope bench``, not assumed here.
+The screen ranks fully connected networks (by default bias-free He-initialised ReLU; the
+keywords ``activation``, ``weight_std``, ``bias_std``, ``q0`` and ``residual`` select the others,
+as in :func:`depthscope.predict`) by the predicted ln sin²θ_L between two orthogonal inputs
+(θ0 = π/2) at the last hidden layer: the smaller it is, the more the network has collapsed its
+inputs onto one direction before training (Jakub & Nica, arXiv:2302.09712, §5 and Figure 3).
+Whether that predicts trained accuracy is measured by ``depthscope bench``, not assumed here.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from ._architecture import format_architecture, parse_architecture
-from ._errors import DepthscopeError
+from ._errors import DepthscopeError, DepthscopeWarning
 from ._optional import import_torch
 from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
-from .theory._predict import final_laws, predict_layers
+from .theory._predict import _HE_STD, final_laws, predict, predict_layers
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -102,6 +104,11 @@ def screen(
     theta0: float = math.pi / 2,
     convention: str = "exact",
     threshold: float = DEFAULT_THRESHOLD,
+    activation: str = "relu",
+    weight_std: float = _HE_STD,
+    bias_std: float = 0.0,
+    q0: float = 1.0,
+    residual: str | None = None,
 ) -> list[ScreenRow]:
     """Rank architectures by their predicted final angle, before any training.
 
@@ -123,6 +130,12 @@ def screen(
         ``input_dim``).
     threshold : float
         ln sin²θ below which a layer counts as degenerate (default ln sin²(0.1) ≈ −4.61).
+    activation, weight_std, bias_std, q0, residual
+        The network, as in :func:`depthscope.predict` (default: bias-free He ReLU). Beyond
+        bias-free ReLU each architecture is predicted by ``predict``'s default (the Gram-state
+        closure, ``docs/theory/general-predictor.md``; ``exact`` convention only); its domain
+        warnings are issued once each; ``dead_final`` and ``collapsed_final`` are then 0 (the
+        closure does not model them).
 
     Returns
     -------
@@ -167,7 +180,21 @@ def screen(
             widths_list.append(arch)
             dims.append((input_dim, output_dim))
     absorbed = [(0.0, 0.0)] * len(widths_list)
-    if convention == "paper":
+    network: dict[str, Any] = {
+        "activation": activation,
+        "weight_std": weight_std,
+        "bias_std": bias_std,
+        "q0": q0,
+        "residual": residual,
+    }
+    general = activation != "relu" or bias_std != 0.0 or residual is not None
+    if general:  # beyond bias-free ReLU (σ_w and q0 alone leave the angle's law unchanged)
+        if convention != "exact":
+            raise DepthscopeError(
+                f"convention {convention!r} covers bias-free ReLU only; use convention='exact'."
+            )
+        layers, infinite = _general_layers(widths_list, theta0, network)
+    elif convention == "paper":
         if len({d[0] for d in dims}) != 1 or dims[0][0] is None:
             raise DepthscopeError("convention 'paper' needs one input_dim for all architectures.")
         layers = predict_layers(
@@ -182,9 +209,10 @@ def screen(
         absorbed = [(float(laws.dead[i]), float(laws.collapsed[i])) for i in range(len(layers))]
     else:
         raise DepthscopeError(f"unknown convention {convention!r}; choose 'exact' or 'paper'.")
-    infinite = predict_layers(  # the same number of steps as the finite-width prediction
-        widths_list, theta0, method="infinite", convention=convention, input_dim=dims[0][0]
-    )
+    if not general:
+        infinite = predict_layers(  # the same number of steps as the finite-width prediction
+            widths_list, theta0, method="infinite", convention=convention, input_dim=dims[0][0]
+        )
     finals = np.array([mean[-1] for mean, _ in layers])
     order = np.argsort(-finals, kind="stable")
     ranks = np.empty(len(finals), dtype=int)
@@ -209,6 +237,32 @@ def screen(
             )
         )
     return rows
+
+
+def _general_layers(
+    widths_list: Sequence[Sequence[int]], theta0: float, network: dict[str, Any]
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
+    """Per-layer (mean, sd), finite and infinite width, by ``predict`` for a general network.
+
+    Domain warnings are collected and issued once each (not once per architecture).
+    """
+    layers, infinite = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DepthscopeWarning)
+        for widths in widths_list:
+            p = predict(list(widths), theta0, **network)
+            q = predict(list(widths), theta0, method="infinite", **network)
+            layers.append((p.mean, p.sd))
+            infinite.append((q.mean, q.sd))
+    seen: set[str] = set()
+    for item in caught:
+        text = str(item.message)
+        if issubclass(item.category, DepthscopeWarning) and text not in seen:
+            seen.add(text)
+            warnings.warn(text.replace("predict(", "screen(", 1), DepthscopeWarning, stacklevel=3)
+        elif not issubclass(item.category, DepthscopeWarning):
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return layers, infinite
 
 
 def _as_items(architectures: Any) -> list[Any]:

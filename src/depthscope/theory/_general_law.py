@@ -12,7 +12,7 @@ and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
   E = h_x·h_d/n, Δ = ‖h_d‖²/n, is rebuilt from z without cancellation;
 * a plain layer's K̃' is the mean of n iid vectors w = (φ(u)², φ(u)g, g²), g = φ(u) − φ(u − d),
   (u, d) ~ N(0, [[σ_w²A + σ_b², σ_w²E], [σ_w²E, σ_w²Δ]]): its mean and covariance are the first
-  and second moments of w (closed 1-D quadrature on the circle for a·min + b·max, a 2-D
+  and second moments of w (closed form on the arcs between kinks for a·min + b·max, a 2-D
   Gauss–Hermite rule otherwise, g from φ' where d is small);
 * a residual block's K̃' = K̃ + α(h̃ᵀZ + Zᵀh̃)/n + α²ZᵀZ/n, Z's rows iid N(0, σ_w²K̃_P) given the
   branch Gram K̃_P (the spec's exact sampler), has closed-form conditional moments;
@@ -38,7 +38,6 @@ from ._kernel_maps import parse_residual
 
 __all__ = ["GeneralLaw", "general_domain_warnings", "general_law", "one_step_moments"]
 
-_ARC_NODES, _ARC_WEIGHTS = np.polynomial.legendre.leggauss(12)
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _GH_ORDER = 24
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(_GH_ORDER)
@@ -75,12 +74,7 @@ class GeneralLaw:
 def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
     """W at points (u, d): shape (..., 3); g without cancellation."""
     fu = act.fn(u)
-    if act.slopes is not None:
-        a, b = act.slopes
-        v = u - d
-        both_on, both_off = (u > 0) & (v > 0), (u <= 0) & (v <= 0)
-        g = np.where(both_on, b * d, np.where(both_off, a * d, fu - act.fn(v)))
-    elif act.derivative is not None:
+    if act.derivative is not None:
         half = 0.5 * d
         near = np.abs(d) <= _SMALL_D
         centre = u - half
@@ -99,26 +93,57 @@ def _cholesky_ud(c_uu, c_ud, c_dd, det):
     return l11, l21, l22
 
 
+def _x_minus_sin(x: FloatArray) -> FloatArray:
+    """Return x − sin x without cancellation at small x (series below 0.05)."""
+    small = x < 0.05
+    xs = np.where(small, x, 0.0)
+    x2 = xs * xs
+    series = xs * x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110))))
+    return np.where(small, series, x - np.sin(x))
+
+
 def _moments_homogeneous(act, l11, l21, l22):
-    """E[w], E[w wᵀ] for positively homogeneous φ: radius in closed form, angle by arcs."""
-    # kinks on the unit circle z = (cos t, sin t): u = 0 at t = ±π/2; u − d = 0 at tan t = k
+    """E[w], E[w wᵀ] for a·min + b·max, in closed form (radius and angle).
+
+    On the unit circle (cos t, sin t) of the Cholesky coordinates, u = l11 cos t and
+    v = u − d = (l11 − l21) cos t − l22 sin t. Between consecutive kinks (u = 0 or v = 0) φ is
+    linear, so on an arc of midpoint m and half-length h, with t = m + τ, each w_k is a
+    quadratic form A C² + B CS + C' S² in (C, S) = (cos τ, sin τ); over the symmetric arc the
+    odd monomials vanish and the rest are closed forms (x − sin x by its series at small arcs,
+    so that tiny arcs keep their relative precision). E r² = 2, E r⁴ = 8.
+    """
     t_v = np.arctan2(l11 - l21, l22)
     quarter, three = np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi)
     kinks = [quarter, three, np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)]
-    breaks = np.stack(kinks, axis=-1)
-    breaks = np.sort(breaks, axis=-1)
-    starts = breaks
-    ends = np.concatenate([breaks[..., 1:], breaks[..., :1] + 2 * math.pi], axis=-1)
-    half = 0.5 * (ends - starts)
-    t = (0.5 * (ends + starts))[..., None] + half[..., None] * _ARC_NODES  # (..., 4, 12)
-    weights = (half[..., None] * _ARC_WEIGHTS) / (2 * math.pi)
-    cos_t, sin_t = np.cos(t), np.sin(t)
-    u = l11[..., None, None] * cos_t
-    d = l21[..., None, None] * cos_t + l22[..., None, None] * sin_t
-    w = _w_values(act, u, d)  # (..., 4, 12, 3)
-    first = 2.0 * np.einsum("...ij,...ijk->...k", weights, w)  # E r² = 2
-    second = 8.0 * np.einsum("...ij,...ijk,...ijl->...kl", weights, w, w)  # E r⁴ = 8
-    return first, second
+    starts = np.sort(np.stack(kinks, axis=-1), axis=-1)
+    ends = np.concatenate([starts[..., 1:], starts[..., :1] + 2 * math.pi], axis=-1)
+    mid, h = 0.5 * (starts + ends), 0.5 * (ends - starts)
+    cm, sm = np.cos(mid), np.sin(mid)
+    lo, hi = act.slopes
+    vx, vy = (l11 - l21)[..., None], -l22[..., None]  # v = vx cos t + vy sin t
+    p1 = np.where(cm > 0, hi, lo) * l11[..., None]  # φ(u) = p1 cos t on the arc
+    slope_v = np.where(vx * cm + vy * sm > 0, hi, lo)
+    q1, q2 = p1 - slope_v * vx, -slope_v * vy  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
+    pc, ps = p1 * cm, -p1 * sm  # in (C, S)
+    qc, qs = q1 * cm + q2 * sm, q2 * cm - q1 * sm
+    quad_a = np.stack([pc * pc, pc * qc, qc * qc], axis=-1)  # (..., 4 arcs, 3)
+    quad_b = np.stack([2.0 * pc * ps, pc * qs + ps * qc, 2.0 * qc * qs], axis=-1)
+    quad_c = np.stack([ps * ps, ps * qs, qs * qs], axis=-1)
+    g2, g4 = _x_minus_sin(2.0 * h), _x_minus_sin(4.0 * h)
+    sin2, sin4 = np.sin(2.0 * h), np.sin(4.0 * h)
+    norm = 1.0 / (2.0 * math.pi)
+    i_cc, i_ss = (h + sin2 / 2) * norm, g2 / 2 * norm  # ∫C², ∫S² over the arc, / 2π
+    i_c4 = (6.0 * h + 4.0 * sin2 + sin4 / 2) / 8 * norm
+    i_c2s2, i_s4 = g4 / 16 * norm, (4.0 * g2 - g4 / 2) / 8 * norm
+    first = 2.0 * np.sum(quad_a * i_cc[..., None] + quad_c * i_ss[..., None], axis=-2)
+    # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
+    # [∫C²S², 0, ∫S⁴]] per arc: one matrix product over (arcs × 3) rows.
+    i_c4, i_c2s2, i_s4 = i_c4[..., None], i_c2s2[..., None], i_s4[..., None]
+    basis = np.concatenate([quad_a, quad_b, quad_c], axis=-2)  # (..., 12, 3)
+    weighted = np.concatenate(
+        [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4], axis=-2
+    )
+    return first, 8.0 * (np.swapaxes(basis, -1, -2) @ weighted)
 
 
 def _moments_smooth(act, l11, l21, l22):
@@ -128,9 +153,10 @@ def _moments_smooth(act, l11, l21, l22):
     u = l11[..., None, None] * z1
     d = l21[..., None, None] * z1 + l22[..., None, None] * z2
     u = np.broadcast_to(u, d.shape)
-    w = _w_values(act, u, d)
-    first = np.einsum("ij,...ijk->...k", weights, w)
-    second = np.einsum("ij,...ijk,...ijl->...kl", weights, w, w)
+    w = _w_values(act, u, d).reshape(*d.shape[:-2], -1, 3)
+    flat = weights.reshape(-1)
+    first = flat @ w
+    second = np.swapaxes(w * flat[:, None], -1, -2) @ w
     return first, second
 
 
@@ -206,9 +232,24 @@ def _state_of_gram(a_, e_, dl):
 
 
 def _roots(cov: FloatArray) -> FloatArray:
-    """Columns of a symmetric square root of cov (..., 3, 3), as rows: shape (..., 3, 3)."""
-    vals, vecs = np.linalg.eigh(cov)
-    return np.swapaxes(vecs * np.sqrt(np.maximum(vals, 0.0))[..., None, :], -1, -2)
+    """Rows r_k with Σ_k r_k r_kᵀ = cov (..., 3, 3): the Cholesky factor's columns, closed form.
+
+    Any square root serves the transforms below (they use Σ r_k r_kᵀ); pivots below zero
+    (a semidefinite cov, rounding) are clipped to zero.
+    """
+    c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
+    c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
+    rows = np.zeros(cov.shape)
+    l00 = np.sqrt(np.maximum(c00, 0.0))
+    inv0 = np.where(l00 > 0, 1.0 / np.where(l00 > 0, l00, 1.0), 0.0)
+    l10, l20 = c01 * inv0, c02 * inv0
+    l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
+    inv1 = np.where(l11 > 1e-150, 1.0 / np.where(l11 > 1e-150, l11, 1.0), 0.0)
+    l21 = (c12 - l20 * l10) * inv1
+    rows[..., 0, 0], rows[..., 0, 1], rows[..., 0, 2] = l00, l10, l20
+    rows[..., 1, 1], rows[..., 1, 2] = l11, l21
+    rows[..., 2, 2] = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
+    return rows
 
 
 #: Steps (in sds) of the inner central-difference transform: exact to O(1/n) for any law of
@@ -216,27 +257,34 @@ def _roots(cov: FloatArray) -> FloatArray:
 #: also match ln's next term: E ln S − ln ES = ψ(k) − ln k ≈ −c²/2 − c⁴/12 (h² = 1/3) and
 #: Var ln S = ψ'(k) ≈ c² + c⁴/2 (h² = 3/4), c² = 1/k (see docs/theory/general-predictor.md).
 _H_MEAN, _H_VAR = math.sqrt(1.0 / 3.0), 1.0
+_I3 = np.eye(3)
+#: The 13 inner points are k_mean + _INNER @ roots: the centre, ±h_mean and ±h_var along each root.
+_INNER = np.concatenate(
+    [np.zeros((1, 3)), _H_MEAN * _I3, -_H_MEAN * _I3, _H_VAR * _I3, -_H_VAR * _I3]
+)
+#: ... and the mean of z' and its slopes along the roots are fixed combinations of f at them.
+_MEAN_COMB = np.concatenate([[1.0 - 3.0 / _H_MEAN**2], np.full(6, 0.5 / _H_MEAN**2), np.zeros(6)])
+_SLOPE_COMB = np.concatenate([np.zeros((3, 7)), _I3 / (2 * _H_VAR), -_I3 / (2 * _H_VAR)], axis=1)
+_OUTER = math.sqrt(3.0) * np.concatenate([_I3, -_I3])  # 6 sigma points, weights 1/6 (κ = 0)
 
 
-def _step(act, sw2, sb2, alpha, width, mean, cov, h_mean=_H_MEAN, h_var=_H_VAR):
-    """One layer: the Gaussian (mean, cov) of z → that of z'."""
-    outer = _roots(cov) * math.sqrt(3.0)
-    points = mean + np.concatenate([outer, -outer])  # (6, 3), weights 1/6 (unscented, κ = 0)
-    k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *_gram_of_state(points))
-    cols = _roots(k_cov / width)  # (6, 3, 3)
-    offsets = np.concatenate([np.zeros_like(cols[:, :1]), h_mean * cols, -h_mean * cols,
-                              h_var * cols, -h_var * cols], axis=1)  # fmt: skip
-    inner = k_mean[:, None, :] + offsets  # (6, 13, 3)
-    f = _state_of_gram(inner[..., 0], inner[..., 1], inner[..., 2])
-    centre, plus_m, minus_m = f[:, 0], f[:, 1:4], f[:, 4:7]
-    plus_v, minus_v = f[:, 7:10], f[:, 10:13]
-    m_j = centre + (plus_m + minus_m - 2.0 * centre[:, None]).sum(axis=1) / (2.0 * h_mean**2)
-    slope = (plus_v - minus_v) / (2.0 * h_var)
-    s_j = np.einsum("jki,jkl->jil", slope, slope)
-    new_mean = m_j.mean(axis=0)
-    spread = m_j - new_mean
-    new_cov = s_j.mean(axis=0) + spread.T @ spread / 6.0
-    return new_mean, 0.5 * (new_cov + new_cov.T)
+def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_state=_state_of_gram):
+    """One layer: the Gaussians (mean (..., 3), cov (..., 3, 3)) of z → those of z'.
+
+    ``to_gram`` and ``to_state`` map the state coordinates to K̃ = (A, E, Δ) and back (default:
+    z = (ln A, ln B, T); :mod:`depthscope.theory._general_mix` uses another chart).
+    """
+    points = mean[..., None, :] + _OUTER @ _roots(cov)  # (..., 6, 3)
+    k_mean, k_cov = one_step_moments(act, sw2, sb2, alpha, *to_gram(points))
+    inner = k_mean[..., None, :] + _INNER @ _roots(k_cov / width)  # (..., 6, 13, 3)
+    f = to_state(inner[..., 0], inner[..., 1], inner[..., 2])
+    m_j = _MEAN_COMB @ f  # (..., 6, 3)
+    slope = _SLOPE_COMB @ f  # (..., 6, 3, 3): rows = J·root_k
+    new_mean = m_j.mean(axis=-2)
+    spread = m_j - new_mean[..., None, :]
+    slopes = slope.reshape(*slope.shape[:-3], 18, 3)
+    new_cov = (np.swapaxes(slopes, -1, -2) @ slopes + np.swapaxes(spread, -1, -2) @ spread) / 6.0
+    return new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, -1, -2))
 
 
 def _x_moments(m_t: float, v_t: float) -> tuple[float, float]:
@@ -294,8 +342,8 @@ def general_law(
 
 #: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
-MIN_WIDTH_KINKED = 128  # a·min + b·max without bias (leaky ReLU, abs), plain layers
-MIN_WIDTH_KINKED_BIAS = 512  # the same with σ_b > 0: the law of ln q is wide and matters
+MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
+MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
 MIN_WIDTH_SMOOTH = 32  # tanh, erf
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
 MIN_WIDTH_RESIDUAL = 64

@@ -38,7 +38,9 @@ from .._architecture import Architecture, format_architecture, parse_architectur
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
+from ._activations import parse_activation
 from ._general_law import general_domain_warnings, general_law
+from ._general_mix import general_mixture_law
 from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
 from ._prediction import Prediction
@@ -124,7 +126,8 @@ def predict(
         σ_b (biases N(0, σ_b²)), the inputs' ‖x‖²/n₀, and residual blocks
         ``"block:ALPHA"`` (h ← h + α V φ(W h + b)); see ``docs/theory/kernel-maps.md``.
         Beyond bias-free ReLU, ``"markov"`` (default) is the finite-width Gram-state closure
-        (:mod:`depthscope.theory._general_law`, ``docs/theory/general-predictor.md``: its
+        (:mod:`depthscope.theory._general_law`; plain kinked layers: the sliced Gaussian-sum
+        closure of :mod:`depthscope.theory._general_mix`; ``docs/theory/general-predictor.md``: its
         measured domain and accuracy; a warning outside it) and ``"infinite"`` the n → ∞
         kernel map; the other methods raise an error. Bias-free ReLU at any σ_w and q0 uses
         the default's exact law (the angle does not depend on them).
@@ -221,6 +224,13 @@ def predict(
         if method == "infinite":
             general = infinite_width_law(steps, theta, **network)
             mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
+        elif _plain_kinked(network):
+            mixture = general_mixture_law(
+                steps, theta, **{k: v for k, v in network.items() if k != "residual"}
+            )
+            _check_general_domain(theta, steps, network, mixture.mean)
+            mean, sd = mixture.mean, mixture.sd
+            mix_w, mix_m, mix_s = mixture.weights, mixture.x_means, mixture.x_sds
         else:
             closure = general_law(steps, theta, **network)
             _check_general_domain(theta, steps, network, closure.mean)
@@ -281,6 +291,13 @@ def _angle_only_relu(network: dict[str, Any]) -> bool:
         network["activation"] == "relu"
         and network["bias_std"] == 0.0
         and network["residual"] is None
+    )
+
+
+def _plain_kinked(network: dict[str, Any]) -> bool:
+    """Plain a·min + b·max layers: the sliced closure in the difference chart (_general_mix)."""
+    return (
+        network["residual"] is None and parse_activation(network["activation"]).slopes is not None
     )
 
 
