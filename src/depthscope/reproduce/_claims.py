@@ -10,9 +10,8 @@ and reduces it with :func:`._verdicts.summarize_configuration`; ``run_claims`` w
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from ..report._markdown import table as markdown_table
 from ..report._output import Progress, Provenance, RunOptions, run_experiment
 from ..report._plot import new_figure, styled
 from ..simulation._simulate import simulate
+from ..sweep._engine import engine_name, label_seed, open_client, run_tasks, single_threaded_blas
 from ._verdicts import (
     CLAIMED_PEAK,
     CLAIMS,
@@ -31,6 +31,7 @@ from ._verdicts import (
     EPSILONS,
     REGIME_RATIO,
     RHO,
+    configuration_key,
     in_regime,
     predicted_edim,
     static_checks,
@@ -44,7 +45,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from matplotlib.figure import Figure
 
-__all__ = ["ClaimsConfig", "claims_grid", "claims_report", "measure", "run_claims"]
+__all__ = [
+    "ClaimsConfig",
+    "claims_grid",
+    "claims_report",
+    "measure",
+    "measure_configuration",
+    "run_claims",
+]
 
 #: The variants of the spec: simulator settings of each.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -197,59 +205,85 @@ def make_inputs(kind: str, m: int, dim: int, rng: np.random.Generator) -> NDArra
     raise DepthscopeError(f"unknown input kind {kind!r}; choose one of {INPUT_KINDS}.")
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS/LAPACK to one thread while simulating, if threadpoolctl is installed.
+def measure_configuration(config: ClaimsConfig, label: dict[str, Any]) -> dict[str, Any]:
+    """Simulate one configuration of the grid and summarise it (pure: the same bits anywhere).
 
-    Many small QR factorisations are much slower with OpenBLAS threads on a busy machine
-    (measured: a 1024×64 ``dgeqrf`` took 0.7 s with 2 threads under load, 1 ms with one).
+    Its random stream is :func:`~depthscope.sweep._engine.label_seed` of the root seed and its
+    :func:`~._verdicts.configuration_key` (``relu_he/gaussian/n=64/m=4``): inputs from the first
+    child, networks from the second. It depends on the configuration alone, never on the grid
+    around it or the order of execution; BLAS runs on one thread (same bits in this process and
+    on a Dask worker).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ModuleNotFoundError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    input_seq, net_seq = label_seed(config.seed, configuration_key(label)).spawn(2)
+    spec = VARIANTS[label["variant"]]
+    n, m = label["n"], label["m"]
+    with single_threaded_blas():
+        result = simulate(
+            [n] * config.depth,
+            inputs=make_inputs(label["inputs"], m, n, np.random.default_rng(input_seq)),
+            input_dim=n,
+            n_networks=label["networks"],
+            rng=np.random.default_rng(net_seq),
+            sampler=spec["sampler"],
+            init=spec["init"],
+            activation=spec["activation"],
+            bias_std=config.bias_std if spec.get("bias") else 0.0,
+            tolerance=config.tolerance,
+        )
+    panel = {name: result.panel[name] for name in STORED_METRICS}
+    summary = summarize_configuration(label, panel)
+    summary["dead_fraction_max"] = float(result.dead_fraction.max())
+    return summary
 
 
 def measure(
     config: ClaimsConfig,
     *,
+    workers: int | None = 0,
+    scheduler: str | None = None,
     on_config: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Simulate every configuration of the grid and summarise it.
+    """Measure every configuration of the grid (:func:`measure_configuration`), in grid order.
 
-    Each configuration j draws from ``numpy.random.SeedSequence(config.seed).spawn`` child j
-    (inputs first, then the networks), so it can be repeated alone.
+    Parameters
+    ----------
+    config : ClaimsConfig
+    workers : int, optional
+        0 (default): in this process; otherwise the worker processes of a local Dask cluster
+        (None: the machine's cores). The results do not depend on it.
+    scheduler : str, optional
+        Address of a running Dask scheduler; ``workers`` is then ignored.
+    on_config : callable, optional
+        ``on_config(done, total, label)`` as each configuration finishes (in any order).
+
+    Raises
+    ------
+    DepthscopeError
+        If a configuration fails on every attempt (raised once the others have finished).
     """
     grid = claims_grid(config)
-    children = np.random.SeedSequence(config.seed).spawn(len(grid))
-    summaries = []
-    with single_threaded_blas():
-        for j, (label, child) in enumerate(zip(grid, children, strict=True)):
-            if on_config is not None:
-                on_config(j, len(grid), label)
-            input_seq, net_seq = child.spawn(2)
-            spec = VARIANTS[label["variant"]]
-            n, m = label["n"], label["m"]
-            result = simulate(
-                [n] * config.depth,
-                inputs=make_inputs(label["inputs"], m, n, np.random.default_rng(input_seq)),
-                input_dim=n,
-                n_networks=label["networks"],
-                rng=np.random.default_rng(net_seq),
-                sampler=spec["sampler"],
-                init=spec["init"],
-                activation=spec["activation"],
-                bias_std=config.bias_std if spec.get("bias") else 0.0,
-                tolerance=config.tolerance,
-            )
-            panel = {name: result.panel[name] for name in STORED_METRICS}
-            summary = summarize_configuration(label, panel)
-            summary["dead_fraction_max"] = float(result.dead_fraction.max())
-            summaries.append(summary)
-    return summaries
+    tasks = {configuration_key(label): (config, label) for label in grid}
+    found: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
+
+    def keep(key: str, summary: dict[str, Any]) -> None:
+        found[key] = summary
+        if on_config is not None:
+            on_config(len(found), len(tasks), tasks[key][1])
+
+    with open_client(workers, scheduler) as client:
+        run_tasks(
+            measure_configuration,
+            tasks,
+            client=client,
+            on_result=keep,
+            on_error=lambda key, message: failures.append(f"{key}: {message}"),
+        )
+    if failures:
+        raise DepthscopeError(
+            f"{len(failures)} claims configuration(s) failed: " + "; ".join(failures[:3])
+        )
+    return [found[key] for key in tasks]
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,19 +583,30 @@ def plot_claims(
 
 
 def run_claims(
-    config: ClaimsConfig, out: str | Path, **options: Unpack[RunOptions]
+    config: ClaimsConfig,
+    out: str | Path,
+    *,
+    workers: int | None = 0,
+    scheduler: str | None = None,
+    **options: Unpack[RunOptions],
 ) -> dict[str, Any]:
-    """Run the claim check end to end into ``out``; return the verdicts."""
+    """Run the claim check end to end into ``out``; return the verdicts.
+
+    ``workers`` and ``scheduler`` choose the engine (:func:`measure`; default: this process);
+    ``options`` are those of :func:`~depthscope.report._output.run_experiment`.
+    """
     static = static_checks(config.batch_sizes)
 
     def compute(progress: Progress) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        def on_config(j: int, total: int, label: dict[str, Any]) -> None:
+        def on_config(done: int, total: int, label: dict[str, Any]) -> None:
             progress.stage(
-                f"[{j + 1}/{total}] {label['variant']} {label['inputs']} "
+                f"[{done}/{total}] {label['variant']} {label['inputs']} "
                 f"n={label['n']} m={label['m']} ({label['networks']} networks)"
             )
 
-        summaries = measure(config, on_config=on_config)
+        engine = engine_name(workers, scheduler)
+        progress.stage(f"{len(claims_grid(config))} configurations ({engine})")
+        summaries = measure(config, workers=workers, scheduler=scheduler, on_config=on_config)
         results = {
             "static": static,
             "verdicts": verdicts(summaries, static),
