@@ -378,6 +378,17 @@ def test_serial_local_cluster_and_remote_scheduler_agree_bit_for_bit(tmp_path):
         )
         assert remote.returncode == 0, remote.stderr
         assert f"Dask scheduler {address}" in remote.stderr
+        claims = [sys.executable, "-m", "depthscope", "claims", "--quick", "--networks", "2"]
+        for engine, out in ((["--scheduler", address], "claims-remote"), (["--serial"], "claims")):
+            done = subprocess.run(
+                [*claims, *engine, "--out", str(tmp_path / out)],
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert done.returncode == 0, done.stderr
+            assert (f"Dask scheduler {address}" in done.stderr) == (out == "claims-remote")
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -388,6 +399,10 @@ def test_serial_local_cluster_and_remote_scheduler_agree_bit_for_bit(tmp_path):
                 process.kill()
                 process.wait(timeout=20)
     _assert_same(tmp_path / "serial", tmp_path / "remote")
+    for name in ("measurements.json", "verdicts.json"):  # workers without nanny: BLAS unlimited
+        assert (tmp_path / "claims" / name).read_bytes() == (
+            tmp_path / "claims-remote" / name
+        ).read_bytes()
 
 
 def _fails_once(marker: str) -> int:

@@ -29,6 +29,7 @@ manifest holds a finished run.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
 import os
@@ -109,7 +110,8 @@ def run_bench(
         Output folder.
     workers : int, optional
         0: every run in this process; otherwise the worker processes of a local Dask cluster
-        (default: the machine's cores). The results do not depend on it.
+        (default: the machine's cores, or this process when dask.distributed is not
+        installed). The results do not depend on it.
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
     **options
@@ -140,6 +142,13 @@ def run_bench(
     def compute(progress: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         architectures = list(zip(names, grid, strict=True))
         engine = {"workers": workers, "scheduler": scheduler}
+        if (
+            workers is None
+            and scheduler is None
+            and importlib.util.find_spec("distributed") is None
+        ):
+            progress.stage("dask.distributed is not installed: the runs go one after the other")
+            engine["workers"] = 0  # the default engine, not one asked for: no error
         _train_missing(config, dataset, static, architectures, log, progress, engine)
         rows, not_counted = counted_runs(read_results(log), config, names)
         progress.stage("correlations (bootstrap)")
