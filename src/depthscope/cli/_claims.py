@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
         help="networks per configuration (default by width)",
     )
     parser.add_argument("--seed", type=nonneg_seed, default=0, help="root seed (default 0)")
-    add_engine_arguments(parser, default="0, serial")
+    add_engine_arguments(parser, default="serial")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
