@@ -438,6 +438,37 @@ def test_dask_engine_retries_then_reports(tmp_path):
     assert errors == {"broken": "ZeroDivisionError: division by zero"}
 
 
+def _after(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def test_two_runs_with_the_same_task_names_on_one_scheduler_keep_their_results():
+    """Dask shares a key between clients: each run_tasks call must use keys of its own."""
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    from depthscope.sweep import run_tasks
+
+    results: dict[int, object] = {}
+
+    def run(value: int, client: object) -> None:
+        found: dict[str, object] = {}
+        tasks = {"same-name": (0.5, value)}
+        run_tasks(_after, tasks, client=client, on_result=found.__setitem__, on_error=print)
+        results[value] = found["same-name"]
+
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
+        threads = [threading.Thread(target=run, args=(v, client)) for v in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert results == {1: 1, 2: 2}
+
+
 @pytest.mark.parametrize("theta0", [[0.4, 1.2], 0.8])
 def test_error_map_with_one_or_no_varying_axis(tmp_path, theta0):
     pytest.importorskip("matplotlib")

@@ -21,6 +21,7 @@ import hashlib
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -172,8 +173,11 @@ def run_tasks(
                         break
         return
     distributed = _distributed()
+    # Dask shares a key between clients: a token per call keeps two runs on one scheduler
+    # (other seeds, other data, the same task names) from receiving each other's results.
+    run = uuid.uuid4().hex[:8]
     futures = {
-        client.submit(function, *arguments, key=f"depthscope-{key}", retries=retries): key
+        client.submit(function, *arguments, key=f"depthscope-{key}-{run}", retries=retries): key
         for key, arguments in tasks.items()
     }
     for future in distributed.as_completed(futures):
