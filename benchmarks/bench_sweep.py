@@ -8,7 +8,9 @@ Run:  python benchmarks/bench_sweep.py [--workers 2] [--overhead-only]
   time per cell in the workers shows the engine's own cost independently of the machine's load;
   "cores used" (worker CPU time / wall time) shows how much of the machine the run got:
   on a machine shared with other jobs the speedup is bounded by it, not by the engine. The two
-  runs must give identical records.
+  runs must give identical records. The same cells split between two plain processes (no Dask,
+  no store) give the ceiling of this machine at this load: the engine's share of the gap is
+  the ratio between the two speedups, and that ratio is what to compare between machines.
 * Overhead: 400 trivial cells (2 networks × 2 layers, ~2 ms of work) through ``run_tasks`` and
   the checksummed store (one fsync per cell), serially and on the cluster (started beforehand):
   wall time per cell minus the work per cell divided by the workers. Target ≤ 50 ms.
@@ -18,6 +20,7 @@ The machine's load average is printed: timings on a shared machine are indicativ
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import tempfile
 import time
@@ -54,6 +57,28 @@ def _warm() -> None:
     import depthscope.sweep._cells  # noqa: F401
 
 
+def _plain(cells: list[object], seed: int) -> float:
+    """Compute cells in a plain process, BLAS on one thread like a worker; return the seconds."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        compute_cell(cells[0], seed)  # imports and caches, as a warmed worker has them
+        start = time.perf_counter()
+        for cell in cells:
+            compute_cell(cell, seed)
+        return time.perf_counter() - start
+
+
+def ceiling(cells: list[object], seed: int, workers: int) -> float:
+    """Wall time of the cells split between ``workers`` plain processes (no engine at all)."""
+    parts = [(cells[i::workers], seed) for i in range(workers)]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.starmap(_plain, [(part[:1], seed) for part, _ in parts])
+        start = time.perf_counter()
+        pool.starmap(_plain, parts)
+        return time.perf_counter() - start
+
+
 def speedup(workers: int, root: Path) -> None:
     spec = parse_spec(HEAVY)
     tasks = {c.key: (c, spec.seed) for c in spec.cells()}
@@ -86,9 +111,13 @@ def speedup(workers: int, root: Path) -> None:
             f"({load()})"
         )
     (_, serial, first), (startup, cluster, second) = timings[0], timings[workers]
+    plain = ceiling(list(spec.cells()), spec.seed, workers)
+    print(f"  {workers} plain processes        cells {plain:6.1f} s   ({load()})")
     print(
         f"  speedup {serial / cluster:.2f}x (cells), {serial / (startup + cluster):.2f}x "
-        f"(with start-up)   target >= 1.7x;  identical results: {first == second}"
+        f"(with start-up)   target >= 1.7x;  identical results: {first == second}\n"
+        f"  ceiling of the machine now: {serial / plain:.2f}x with plain processes; the engine "
+        f"reaches {plain / cluster:.0%} of it"
     )
 
 

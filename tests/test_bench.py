@@ -308,7 +308,6 @@ def _tiny_config(tmp_path: Path):
         schedules=(("paper", 1),),
         max_train=300,
         n_boot=50,
-        workers=1,
     )
 
 
@@ -319,7 +318,7 @@ def test_tiny_end_to_end_and_resume(tmp_path: Path) -> None:
 
     config = _tiny_config(tmp_path)
     out = tmp_path / "bench"
-    corr = run_bench(config, out, quiet=True)
+    corr = run_bench(config, out, workers=0, quiet=True)
     for name in ("results.csv", "correlations.json", "report.md", "manifest.json"):
         assert (out / name).is_file()
     assert (out / "figure3.png").is_file() and (out / "figure3.svg").is_file()
@@ -330,22 +329,47 @@ def test_tiny_end_to_end_and_resume(tmp_path: Path) -> None:
     assert corr["schedule"] == "paper"
     # resume: nothing reruns, the file is unchanged
     before = (out / "results.csv").read_text()
-    run_bench(config, out, quiet=True)
+    run_bench(config, out, workers=0, quiet=True)
     assert (out / "results.csv").read_text() == before
     # a partial file: only the missing row is run, and it equals the original
     lines = before.splitlines()
     (out / "results.csv").write_text("\n".join(lines[:2]) + "\n")
-    run_bench(config, out, quiet=True)
+    run_bench(config, out, workers=0, quiet=True)
     again = read_results(out / "results.csv")
     assert len(again) == 2
     assert again[1]["test_accuracy"] == rows[1]["test_accuracy"]
     # other settings: refused unless forced
     with pytest.raises(DepthscopeError, match="other settings"):
-        run_bench(config.replace(learning_rate=0.01), out, quiet=True)
+        run_bench(config.replace(learning_rate=0.01), out, workers=0, quiet=True)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("x")
     with pytest.raises(DepthscopeError, match="not empty"):
-        run_bench(config, tmp_path / "other", quiet=True)
+        run_bench(config, tmp_path / "other", workers=0, quiet=True)
+
+
+@pytest.mark.slow
+def test_serial_and_local_cluster_write_the_same_runs(tmp_path: Path) -> None:
+    """Each run is seeded from its key: 2 Dask workers give the serial numbers bit for bit."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("distributed")
+    from depthscope.bench._run import COLUMNS, read_results, run_bench
+
+    config = _tiny_config(tmp_path).replace(seeds=2)
+    runs = {}
+    for workers in (0, 2):
+        out = tmp_path / f"workers-{workers}"
+        run_bench(config, out, workers=workers, quiet=True)
+        rows = read_results(out / "results.csv")
+        runs[workers] = {
+            (r["architecture"], r["seed"], r["schedule"]): [
+                repr(r[c]) for c in COLUMNS if c != "train_seconds"
+            ]
+            for r in rows
+        }
+        runs[workers, "correlations"] = (out / "correlations.json").read_text()
+    assert len(runs[0]) == 4 and runs[0] == runs[2]
+    assert runs[0, "correlations"] == runs[2, "correlations"]
 
 
 def test_cli_bench_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -409,7 +433,7 @@ def finished_bench(tmp_path_factory: pytest.TempPathFactory):
 
     config = _tiny_config(tmp_path_factory.mktemp("unused")).replace(seeds=2)
     out = tmp_path_factory.mktemp("bench") / "out"
-    run_bench(config, out, quiet=True)
+    run_bench(config, out, workers=0, quiet=True)
     return config, out
 
 
@@ -455,7 +479,7 @@ def test_resume_drops_a_damaged_row_with_one_warning(finished_bench, tmp_path: P
     else:
         log.write_text(text + lines[1])
     with pytest.warns(ResumeWarning, match="dropped 1 damaged") as caught:
-        run_bench(config, out, quiet=True)
+        run_bench(config, out, workers=0, quiet=True)
     assert len(caught) == 1
     assert _keys_and_accuracies(log) == expected  # recomputed bit for bit, nothing lost
     assert (out / "manifest.json").is_file()
@@ -470,13 +494,13 @@ def test_resume_rebuilds_a_corrupt_bench_json(finished_bench, tmp_path: Path) ->
     before = (out / "results.csv").read_text()
     (out / "bench.json").write_text('{"data')
     with pytest.warns(ResumeWarning, match="bench.json is missing or unreadable") as caught:
-        run_bench(config, out, quiet=True)
+        run_bench(config, out, workers=0, quiet=True)
     assert len(caught) == 1
     assert json.loads((out / "bench.json").read_text()) == config.identity()
     assert (out / "results.csv").read_text() == before
     # and the rebuilt file guards the folder as before
     with pytest.raises(DepthscopeError, match="other settings"):
-        run_bench(config.replace(learning_rate=0.01), out, quiet=True)
+        run_bench(config.replace(learning_rate=0.01), out, workers=0, quiet=True)
 
 
 def test_foreign_results_csv_is_refused_untouched(tmp_path: Path) -> None:
@@ -485,7 +509,7 @@ def test_foreign_results_csv_is_refused_untouched(tmp_path: Path) -> None:
 
     (tmp_path / "results.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DepthscopeError, match="does not have the columns"):
-        run_bench(_tiny_config(tmp_path), tmp_path, quiet=True)
+        run_bench(_tiny_config(tmp_path), tmp_path, workers=0, quiet=True)
     assert (tmp_path / "results.csv").read_text() == "a,b\n1,2\n"
 
 
@@ -495,7 +519,7 @@ def test_resume_with_fewer_seeds_counts_exactly_its_runs(finished_bench, tmp_pat
     config, finished = finished_bench
     out = _copy(finished, tmp_path / "out")
     before = (out / "results.csv").read_text()
-    corr = run_bench(config.replace(seeds=1), out, quiet=True)
+    corr = run_bench(config.replace(seeds=1), out, workers=0, quiet=True)
     assert (out / "results.csv").read_text() == before  # the seed-1 runs are kept
     assert len(read_results(out / "results.csv")) == 4
     assert corr["by_schedule"]["paper"]["n_runs"] == 2 and corr["runs_not_counted"] == 2
@@ -535,7 +559,7 @@ def test_cli_bench_progress_to_closed_pipe_in_process(
 
     _write_idx_dir(tmp_path / "data", gz=False, n_train=20, n_test=10)
     monkeypatch.setattr(sys, "stderr", _ClosedPipe())
-    argv = ["bench", "--quick", "--seeds", "1", "--workers", "1"]
+    argv = ["bench", "--quick", "--seeds", "1", "--workers", "0"]
     out = tmp_path / "out"
     assert main([*argv, "--dataset", f"mnist:{tmp_path / 'data'}", "--out", str(out)]) == 0
     assert (out / "manifest.json").is_file()
@@ -553,7 +577,7 @@ def test_cli_bench_closed_progress_pipe_finishes(tmp_path: Path) -> None:
     _write_idx_dir(tmp_path / "data", gz=False, n_train=20, n_test=10)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "depthscope", "bench", "--quick", "--seeds", "1"]
-    command += ["--workers", "1", "--dataset", f"mnist:{tmp_path / 'data'}", "--out", str(out)]
+    command += ["--workers", "0", "--dataset", f"mnist:{tmp_path / 'data'}", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert process.stdout is not None

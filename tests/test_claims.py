@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from depthscope.reproduce._claims import ClaimsConfig, claims_grid, make_inputs, measure, run_claims
+from depthscope.reproduce._claims import (
+    ClaimsConfig,
+    claims_grid,
+    make_inputs,
+    measure,
+    measure_configuration,
+    run_claims,
+)
 from depthscope.reproduce._verdicts import (
     CURVE_METRICS,
     RHO,
     VERDICTS,
+    configuration_key,
     predicted_edim,
     static_checks,
     summarize_configuration,
@@ -23,6 +32,7 @@ from depthscope.reproduce._verdicts import (
     verdicts,
 )
 from depthscope.simulation._simulate import simulate
+from depthscope.sweep._engine import label_seed
 
 METRICS = (*CURVE_METRICS, "participation_ratio", "stable_rank", "mean_cosine")
 
@@ -150,8 +160,8 @@ def test_measurements_are_the_simulators():
     summaries = measure(TINY)
     first = summaries[0]
     assert (first["variant"], first["inputs"]) == ("relu_he", "gaussian")
-    child = np.random.SeedSequence(4).spawn(len(claims_grid(TINY)))[0]
-    _, nets = child.spawn(2)
+    # the first configuration's stream: SeedSequence(4, spawn_key=SHA-256 of its name)
+    _, nets = label_seed(4, "relu_he/gaussian/n=16/m=4").spawn(2)
     direct = simulate(
         [16] * 6, inputs=4, input_dim=16, n_networks=6, rng=np.random.default_rng(nets)
     )
@@ -186,3 +196,16 @@ def test_configurations_outside_the_regime_are_left_out_and_listed():
     result = verdicts([inside, outside], static_checks([16, 64]))
     assert result["C3"]["evidence"]["oscillating_curves"] == 0  # the wave is outside m ≤ n/4
     assert result["C1"]["evidence"]["left_out_outside_regime"] == ["relu_he/gaussian/n=64/m=64"]
+
+
+def test_a_configuration_is_seeded_by_its_name_not_its_place_in_the_grid():
+    wider = replace(TINY, batch_sizes=(2, 4))  # the m = 4 configurations move down the grid
+    summaries = {configuration_key(s): s for s in measure(wider)}
+    first = measure_configuration(TINY, claims_grid(TINY)[0])
+    np.testing.assert_equal(summaries["relu_he/gaussian/n=16/m=4"], first)
+
+
+@pytest.mark.slow
+def test_serial_and_local_cluster_agree_bit_for_bit():
+    pytest.importorskip("distributed")
+    np.testing.assert_equal(measure(TINY, workers=2), measure(TINY, workers=0))

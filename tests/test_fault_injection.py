@@ -108,7 +108,7 @@ def _check_killed(out: Path, status: int) -> bool:
 
 
 def _bench_args(dataset: str, out: Path) -> list[str]:
-    quick = ["bench", "--quick", "--seeds", "1", "--workers", "1", "--quiet"]
+    quick = ["bench", "--quick", "--seeds", "1", "--workers", "0", "--quiet"]
     return [*quick, "--dataset", dataset, "--out", str(out)]
 
 

@@ -429,6 +429,17 @@ def test_serial_local_cluster_and_remote_scheduler_agree_bit_for_bit(tmp_path):
         )
         assert remote.returncode == 0, remote.stderr
         assert f"Dask scheduler {address}" in remote.stderr
+        claims = [sys.executable, "-m", "depthscope", "claims", "--quick", "--networks", "2"]
+        for engine, out in ((["--scheduler", address], "claims-remote"), (["--serial"], "claims")):
+            done = subprocess.run(
+                [*claims, *engine, "--out", str(tmp_path / out)],
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert done.returncode == 0, done.stderr
+            assert (f"Dask scheduler {address}" in done.stderr) == (out == "claims-remote")
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -439,6 +450,10 @@ def test_serial_local_cluster_and_remote_scheduler_agree_bit_for_bit(tmp_path):
                 process.kill()
                 process.wait(timeout=20)
     _assert_same(tmp_path / "serial", tmp_path / "remote")
+    for name in ("measurements.json", "verdicts.json"):  # workers without nanny: BLAS unlimited
+        assert (tmp_path / "claims" / name).read_bytes() == (
+            tmp_path / "claims-remote" / name
+        ).read_bytes()
 
 
 def _fails_once(marker: str) -> int:
@@ -472,6 +487,37 @@ def test_dask_engine_retries_then_reports(tmp_path):
         )
     assert results == {"flaky": 7}
     assert errors == {"broken": "ZeroDivisionError: division by zero"}
+
+
+def _after(seconds: float, value: int) -> int:
+    time.sleep(seconds)
+    return value
+
+
+def test_two_runs_with_the_same_task_names_on_one_scheduler_keep_their_results():
+    """Dask shares a key between clients: each run_tasks call must use keys of its own."""
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    from depthscope.sweep import run_tasks
+
+    results: dict[int, object] = {}
+
+    def run(value: int, client: object) -> None:
+        found: dict[str, object] = {}
+        tasks = {"same-name": (0.5, value)}
+        run_tasks(_after, tasks, client=client, on_result=found.__setitem__, on_error=print)
+        results[value] = found["same-name"]
+
+    with distributed.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
+        threads = [threading.Thread(target=run, args=(v, client)) for v in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert results == {1: 1, 2: 2}
 
 
 @pytest.mark.parametrize("theta0", [[0.4, 1.2], 0.8])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,8 +32,9 @@ class BenchConfig:
         Keep only the first ``max_train`` training examples (None: all).
     n_boot : int
         Bootstrap replicates of the correlation intervals.
-    workers : int
-        Processes (not part of the results: they do not depend on it).
+
+    The engine (serial, local Dask cluster or a scheduler) is not a setting of the run: the
+    results do not depend on it; see :func:`depthscope.bench.run_bench`.
     """
 
     dataset: str = "digits"
@@ -48,7 +48,6 @@ class BenchConfig:
     angle_pairs: int = 8
     max_train: int | None = None
     n_boot: int = 1000
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @classmethod
     def quick(cls, **changes: Any) -> BenchConfig:

@@ -29,11 +29,11 @@ manifest holds a finished run.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,7 +94,12 @@ def predicted_scores(grid: Sequence[Sequence[int]], input_dim: int) -> dict[str,
 
 
 def run_bench(
-    config: BenchConfig, out: str | os.PathLike[str], **options: Unpack[output.RunOptions]
+    config: BenchConfig,
+    out: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    **options: Unpack[output.RunOptions],
 ) -> dict[str, Any]:
     """Run the bench into ``out`` (resuming finished rows) and write every output file.
 
@@ -103,6 +108,12 @@ def run_bench(
     config : BenchConfig
     out : str or path-like
         Output folder.
+    workers : int, optional
+        0: every run in this process; otherwise the worker processes of a local Dask cluster
+        (default: the machine's cores, or this process when dask.distributed is not
+        installed). The results do not depend on it.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); ``workers`` is then ignored.
     **options
         ``force`` (start afresh in a non-empty folder: results.csv is replaced), ``quiet`` (no
         progress messages on stderr), ``command`` (the command line recorded in the manifest).
@@ -129,7 +140,16 @@ def run_bench(
     log = Path(out) / "results.csv"
 
     def compute(progress: Progress) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        _train_missing(config, dataset, static, list(zip(names, grid, strict=True)), log, progress)
+        architectures = list(zip(names, grid, strict=True))
+        engine = {"workers": workers, "scheduler": scheduler}
+        if (
+            workers is None
+            and scheduler is None
+            and importlib.util.find_spec("distributed") is None
+        ):
+            progress.stage("dask.distributed is not installed: the runs go one after the other")
+            engine["workers"] = 0  # the default engine, not one asked for: no error
+        _train_missing(config, dataset, static, architectures, log, progress, engine)
         rows, not_counted = counted_runs(read_results(log), config, names)
         progress.stage("correlations (bootstrap)")
         return rows, {**correlate(rows, config), "runs_not_counted": not_counted}
@@ -169,11 +189,23 @@ def _train_missing(
     architectures: list[tuple[str, tuple[int, ...]]],
     log: Path,
     progress: Progress,
+    engine: dict[str, Any],
 ) -> None:
-    """Train every run not yet in the log ``results.csv`` and append one row as each ends."""
+    """Train every run not yet in the log ``results.csv`` and append one row as each ends.
+
+    The runs go through the sweep engine (:func:`depthscope.sweep.run_tasks`), keyed by
+    ``architecture/seed/schedule``; each run's randomness comes from its key
+    (:func:`._train.streams`), never from the order in which runs finish, so every engine
+    writes the same numbers (all but ``train_seconds``). The dataset is sent to each worker
+    once. A run that fails on every attempt stops the bench after the others have finished
+    (their rows are kept for a resume).
+    """
+    from ..sweep._engine import engine_name, open_client, run_tasks, share
+    from ._train import run_task
+
     done = {run_key(r) for r in counted_runs(read_results(log), config, list(static))[0]}
-    tasks = [
-        (
+    tasks = {
+        f"{name}/{seed}/{schedule}": (
             name,
             Task(
                 widths,
@@ -191,16 +223,24 @@ def _train_missing(
         for seed in range(config.seeds)
         for schedule, epochs in config.schedules
         if (name, seed, schedule) not in done
-    ]
-    tasks.sort(key=lambda item: -static[item[0]]["params"] * item[1].epochs)
+    }
+    # The longest runs first: the last ones to finish are then short (the order changes
+    # only the time taken, not a number).
+    order = sorted(tasks, key=lambda key: -static[tasks[key][0]]["params"] * tasks[key][1].epochs)
     progress.stage(
         f"{config.dataset}: {len(architectures)} architectures × {config.seeds} seeds × "
         f"{len(config.schedules)} schedules; {len(done)} runs already done, {len(tasks)} to go "
-        f"on {config.workers} worker(s)"
+        f"({engine_name(**engine)})"
     )
+    if not tasks:
+        return
     report = progress.counter("runs")
+    finished = 0
+    failures: list[str] = []
 
-    def record(name: str, task: Task, measured: dict[str, Any], count: int) -> None:
+    def record(key: str, measured: dict[str, Any]) -> None:
+        nonlocal finished
+        name, task = tasks[key]
         row = {
             "architecture": name,
             "seed": task.seed,
@@ -210,42 +250,27 @@ def _train_missing(
             **measured,
         }
         append_row(log, [format_cell(row[c]) for c in COLUMNS])
+        finished += 1
         if report is not None:
-            report(count, len(tasks))
+            report(finished, len(tasks))
 
-    _execute(tasks, dataset, config.workers, record)
-
-
-def _execute(
-    tasks: list[tuple[str, Task]],
-    dataset: Any,
-    workers: int,
-    record: Callable[[str, Task, dict[str, Any], int], None],
-) -> None:
-    """Run the tasks in this process (one worker) or in a process pool; record each result."""
-    from ._train import init_worker, run_task
-
-    if workers <= 1 or len(tasks) <= 1:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for count, (name, task) in enumerate(tasks, 1):
-                record(name, task, run_task(task, dataset), count)
-        finally:
-            torch.set_num_threads(threads)
-        return
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=init_worker, initargs=(dataset,)
-    ) as pool:
-        futures = {pool.submit(run_task, task): (name, task) for name, task in tasks}
-        for count, future in enumerate(as_completed(futures), 1):
-            name, task = futures[future]
-            record(name, task, future.result(), count)
+    with open_client(**engine) as client:
+        link = getattr(client, "dashboard_link", None) if client is not None else None
+        if link:
+            progress.stage(f"dashboard: {link}")
+        data = share(client, dataset)
+        run_tasks(
+            run_task,
+            {key: (tasks[key][1], data) for key in order},
+            client=client,
+            on_result=record,
+            on_error=lambda key, message: failures.append(f"{key}: {message}"),
+        )
+    if failures:
+        raise DepthscopeError(
+            f"{len(failures)} bench run(s) failed on every attempt (the {finished} finished "
+            f"are kept in {log.name}; rerun to retry): " + "; ".join(failures[:3])
+        )
 
 
 def _by_schedule(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

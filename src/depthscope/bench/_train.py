@@ -175,27 +175,17 @@ def train(
     return last
 
 
-_DATASET: Dataset | None = None
-
-
-def init_worker(dataset: Dataset | None) -> None:
-    """Process-pool initialiser: one torch thread per worker, the dataset kept in the process."""
-    import torch
-
-    global _DATASET
-    torch.set_num_threads(1)
-    if dataset is not None:
-        _DATASET = dataset
-
-
-def run_task(task: Task, dataset: Dataset | None = None) -> dict[str, Any]:
+def run_task(task: Task, dataset: Dataset) -> dict[str, Any]:
     """Measure the proxies of one freshly initialised network, train it, test it.
+
+    Torch and BLAS run on one thread for the duration (restored afterwards): the result is
+    then the same in this process and on any Dask worker, and parallel runs do not
+    oversubscribe the cores.
 
     Parameters
     ----------
     task : Task
-    dataset : Dataset, optional
-        Defaults to the one given to :func:`init_worker`.
+    dataset : Dataset
 
     Returns
     -------
@@ -205,11 +195,22 @@ def run_task(task: Task, dataset: Dataset | None = None) -> dict[str, Any]:
     """
     import torch
 
+    from ..sweep._engine import single_threaded_blas
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with single_threaded_blas():
+            return _run_task(task, dataset)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_task(task: Task, data: Dataset) -> dict[str, Any]:
+    import torch
+
     from ._proxies import measure_proxies
 
-    data = dataset if dataset is not None else _DATASET
-    if data is None:  # pragma: no cover - programming error
-        raise RuntimeError("run_task needs a dataset (init_worker was not called)")
     weight_seed, order_seed, proxy_seed = streams(task.root_seed, task.seed, task.widths)
     model = build_mlp(data.input_dim, task.widths, data.n_classes, seed=weight_seed)
     x_train = torch.from_numpy(data.x_train)

@@ -10,7 +10,13 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from ._common import add_command, command_line, positive_int
+from ._common import (
+    add_command,
+    add_engine_arguments,
+    command_line,
+    engine_arguments,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -27,9 +33,12 @@ examples:
   depthscope bench --dataset digits --quick --out runs/quick     # under 2 minutes
   depthscope bench --dataset digits --out runs/bench             # 45 architectures x 5 seeds
   depthscope bench --dataset mnist:/data/mnist --out runs/mnist  # IDX files you already have
+  depthscope bench --out runs/bench --workers 0                  # serial, no Dask
+  depthscope bench --out runs/bench --scheduler tcp://10.0.0.5:8786  # a running Dask cluster
 
 The folder receives results.csv (written as runs finish), correlations.json, figure3.png/.svg,
-report.md, bench.json and manifest.json.  Run the same command again to resume: finished runs
+report.md, bench.json and manifest.json.  Every engine writes the same numbers (each run is
+seeded from its architecture and seed).  Run the same command again to resume: finished runs
 are kept, a row damaged by an interruption is run again (one warning).  Progress written to a
 closed pipe (`... 2>&1 | head`) is dropped; the bench goes on to the end.
 """
@@ -50,9 +59,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--seeds", type=positive_int, default=None, help="seeds per architecture (5)"
     )
-    parser.add_argument(
-        "--workers", type=positive_int, default=None, help="processes (default: all cores)"
-    )
+    add_engine_arguments(parser, default="one per core")
     parser.add_argument(
         "--max-train",
         type=positive_int,
@@ -82,17 +89,18 @@ def run(args: argparse.Namespace) -> int:
         if args.seeds < 1:
             raise DepthscopeError("--seeds must be at least 1.")
         changes["seeds"] = args.seeds
-    if args.workers is not None:
-        if args.workers < 1:
-            raise DepthscopeError("--workers must be at least 1.")
-        changes["workers"] = args.workers
-    else:
-        changes["workers"] = os.cpu_count() or 1
     if args.max_train is not None:
         changes["max_train"] = args.max_train
     config = BenchConfig.quick(**changes) if args.quick else BenchConfig(**changes)
     with _one_line_warnings(), _tolerant_stream("stderr"), _tolerant_stream("stdout"):
-        run_bench(config, args.out, force=args.force, quiet=args.quiet, command=command_line(args))
+        run_bench(
+            config,
+            args.out,
+            **engine_arguments(args),
+            force=args.force,
+            quiet=args.quiet,
+            command=command_line(args),
+        )
     return 0
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, command_line, nonneg_seed, positive_int
+from ._common import (
+    add_command,
+    add_engine_arguments,
+    command_line,
+    engine_arguments,
+    nonneg_seed,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -20,9 +27,11 @@ _EPILOG = """\
 examples:
   depthscope claims --out runs/claims --quick     # n ∈ {64, 256}, m ∈ {4, 16}: under a minute
   depthscope claims --out runs/claims             # the full grid of the spec (minutes)
+  depthscope claims --out runs/claims --workers 4 # on a local Dask cluster: same numbers
 
-Writes verdicts.json (C1..C6, each with its numeric evidence), measurements.json, claims.png/svg,
-report.md and manifest.json.
+Each configuration is seeded from --seed and its name (variant/inputs/n/m), so every engine
+gives the same numbers.  Writes verdicts.json (C1..C6, each with its numeric evidence),
+measurements.json, claims.png/svg, report.md and manifest.json.
 """
 
 
@@ -38,6 +47,7 @@ def register(subparsers: Any) -> None:
         help="networks per configuration (default by width)",
     )
     parser.add_argument("--seed", type=nonneg_seed, default=0, help="root seed (default 0)")
+    add_engine_arguments(parser, default="serial")
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
@@ -50,8 +60,16 @@ def run(args: argparse.Namespace) -> int:
     config = ClaimsConfig.quick_grid(args.seed) if args.quick else ClaimsConfig(seed=args.seed)
     if args.networks is not None:
         config = config.with_networks(args.networks)
+    engine = engine_arguments(args)
+    if engine["workers"] is None and engine["scheduler"] is None:
+        engine["workers"] = 0  # serial unless asked: the grid takes minutes
     results = run_claims(
-        config, args.out, force=args.force, quiet=args.quiet, command=command_line(args)
+        config,
+        args.out,
+        **engine,
+        force=args.force,
+        quiet=args.quiet,
+        command=command_line(args),
     )
     for key, verdict in results["verdicts"].items():
         print(f"{key}: {verdict['verdict']}")

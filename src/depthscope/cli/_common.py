@@ -15,11 +15,14 @@ from .._architecture import short_repr
 __all__ = [
     "MAX_SEED",
     "add_command",
+    "add_engine_arguments",
     "angle",
     "command_line",
+    "engine_arguments",
     "finite_float",
     "mebibytes",
     "nonneg_float",
+    "nonneg_int",
     "nonneg_seed",
     "one_line",
     "positive_float",
@@ -141,3 +144,34 @@ def command_line(args: argparse.Namespace) -> list[str]:
     elsewhere gives the subcommand's name only.
     """
     return ["depthscope", *getattr(args, "argv", [args.command])]
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """Add ``--scheduler ADDRESS``, ``--workers N`` and ``--serial`` (the engine of a long command).
+
+    ``default`` says in the help what runs when neither is given (the command decides).
+    """
+    engine = parser.add_mutually_exclusive_group()
+    engine.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786"
+    )
+    engine.add_argument(
+        "--workers",
+        type=nonneg_int,
+        metavar="N",
+        help=f"local Dask worker processes (0: serial, no Dask; default: {default})",
+    )
+    engine.add_argument("--serial", action="store_true", help="same as --workers 0")
+
+
+def engine_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """``workers`` and ``scheduler`` keywords from :func:`add_engine_arguments`'s options."""
+    return {"workers": 0 if args.serial else args.workers, "scheduler": args.scheduler}
+
+
+def nonneg_int(text: str) -> int:
+    """Argument type: an integer ≥ 0 (worker counts: 0 means serial)."""
+    value = _integer(text, "an integer ≥ 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {short_repr(text)}")
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, command_line
+from ._common import add_command, add_engine_arguments, command_line, engine_arguments
 
 __all__ = ["register"]
 
@@ -38,17 +38,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("spec", metavar="SPEC", help="sweep spec, .yaml/.yml or .json")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    engine = parser.add_mutually_exclusive_group()
-    engine.add_argument(
-        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786"
-    )
-    engine.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="local worker processes (0: serial; default: the cores)",
-    )
-    engine.add_argument("--serial", action="store_true", help="same as --workers 0")
+    add_engine_arguments(parser, default="one per core")
     parser.add_argument("--retries", type=int, default=2, help="retries of a failing cell")
     parser.add_argument("--force", action="store_true", help="start anew in a non-empty DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -60,16 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from .._errors import DepthscopeError
     from ..sweep import load_spec, run_sweep
 
-    if args.workers is not None and args.workers < 0:
-        raise DepthscopeError(f"--workers must be ≥ 0, got {args.workers}.")
     if args.retries < 0:
         raise DepthscopeError(f"--retries must be ≥ 0, got {args.retries}.")
     spec = load_spec(args.spec)
     summary = run_sweep(
         spec,
         args.out,
-        workers=0 if args.serial else args.workers,
-        scheduler=args.scheduler,
+        **engine_arguments(args),
         force=args.force,
         retries=args.retries,
         quiet=args.quiet,

@@ -1,29 +1,28 @@
 """Check of arXiv:2507.07675 ("layerwise effective dimension oscillations"): grid, figure, report.
 
 ``claims_grid`` lists the configurations of ``docs/theory/effective-dimension.md`` (widths,
-batch sizes, variants, input kinds); ``measure`` simulates each with
-:func:`depthscope.simulation._simulate.simulate`
-and reduces it with :func:`._verdicts.summarize_configuration`; ``run_claims`` writes
+batch sizes, variants, input kinds); ``measure`` simulates each (:mod:`._claims_grid`, seeded
+from the configuration's name, on any engine of :mod:`depthscope.sweep`) and reduces it with
+:func:`._verdicts.summarize_configuration`; ``run_claims`` writes
 ``verdicts.json``, ``measurements.json``, ``claims.png``/``.svg``, ``report.md`` and
 ``manifest.json``. The verdicts are computed by :mod:`._verdicts`, never written by hand.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from .._errors import DepthscopeError
 from ..report._markdown import table as markdown_table
 from ..report._output import Progress, Provenance, RunOptions, run_experiment
 from ..report._plot import new_figure, styled
-from ..simulation._simulate import simulate
+from ..sweep._engine import engine_name
+from ._claims_grid import COLLINEAR_NOISE, INPUT_KINDS, VARIANTS, ClaimsConfig, claims_grid
+from ._claims_grid import make_inputs as make_inputs
+from ._claims_grid import measure as measure
+from ._claims_grid import measure_configuration as measure_configuration
 from ._verdicts import (
     CLAIMED_PEAK,
     CLAIMS,
@@ -34,7 +33,6 @@ from ._verdicts import (
     in_regime,
     predicted_edim,
     static_checks,
-    summarize_configuration,
     verdicts,
 )
 
@@ -44,213 +42,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from matplotlib.figure import Figure
 
-__all__ = ["ClaimsConfig", "claims_grid", "claims_report", "measure", "run_claims"]
-
-#: The variants of the spec: simulator settings of each.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "relu_he": {"sampler": "gram", "init": "gaussian", "activation": "relu"},
-    "bias": {"sampler": "gram", "init": "gaussian", "activation": "relu", "bias": True},
-    "orthogonal": {"sampler": "dense", "init": "orthogonal", "activation": "relu"},
-    "leaky_0.01": {"sampler": "gram", "init": "gaussian", "activation": "leaky:0.01"},
-    "leaky_0.5": {"sampler": "gram", "init": "gaussian", "activation": "leaky:0.5"},
-    "leaky_-0.5": {"sampler": "gram", "init": "gaussian", "activation": "leaky:-0.5"},
-    "leaky_-1": {"sampler": "gram", "init": "gaussian", "activation": "leaky:-1"},
-}
-INPUT_KINDS = ("gaussian", "collinear", "rank_deficient")
-#: Noise of the nearly collinear inputs x_j = v + COLLINEAR_NOISE ξ_j.
-COLLINEAR_NOISE = 0.01
-#: Stored per layer for every configuration (the curve metrics and the diagnostics).
-STORED_METRICS = (
-    *CURVE_METRICS,
-    "participation_ratio",
-    "stable_rank",
-    "mean_cosine",
-    "active_fraction",
-    "mask_rank",
-)
-
-
-@dataclass(frozen=True)
-class ClaimsConfig:
-    """The measurement grid.
-
-    Attributes
-    ----------
-    widths, batch_sizes : tuple of int
-        n (every hidden layer and the input dimension n_0) and m.
-    depth : int
-        Number of layers L.
-    networks : dict of int to int
-        Networks per configuration, by width (ReLU/leaky/bias variants, Gram chain).
-    orthogonal_networks : dict of int to int
-        Networks per orthogonal configuration, by width (dense sampler: QR of an n×n matrix
-        per layer); 0 skips.
-    orthogonal_gaussian_only : tuple of int
-        Widths at which the orthogonal variant is run with Gaussian inputs only (cost).
-    bias_std : float
-        σ_b of the "bias" variant (inputs have unit-variance entries).
-    tolerance : float
-        Relative tolerance τ of the numerical rank.
-    rank_deficient_dim : callable name
-        The rank-deficient inputs span max(1, m // 4) dimensions.
-    seed : int
-        Root seed.
-    quick : bool
-        Whether this is the quick grid (recorded in the manifest).
-    """
-
-    widths: tuple[int, ...] = (64, 256, 1024)
-    batch_sizes: tuple[int, ...] = (4, 16, 64)
-    depth: int = 50
-    networks: dict[int, int] = field(default_factory=lambda: {64: 100, 256: 40, 1024: 10})
-    orthogonal_networks: dict[int, int] = field(default_factory=lambda: {64: 40, 256: 10, 1024: 3})
-    orthogonal_gaussian_only: tuple[int, ...] = (1024,)
-    bias_std: float = 0.1
-    tolerance: float = 1e-3
-    seed: int = 0
-    quick: bool = False
-
-    @classmethod
-    def quick_grid(cls, seed: int = 0) -> ClaimsConfig:
-        """Return a grid that runs in well under a minute: n ∈ {64, 256}, m ∈ {4, 16}."""
-        return cls(
-            widths=(64, 256),
-            batch_sizes=(4, 16),
-            networks={64: 30, 256: 12},
-            orthogonal_networks={64: 10, 256: 4},
-            orthogonal_gaussian_only=(256,),
-            seed=seed,
-            quick=True,
-        )
-
-    def with_networks(self, networks: int) -> ClaimsConfig:
-        """Return the same grid with ``networks`` networks in every configuration."""
-        if networks < 2:
-            raise DepthscopeError(f"--networks {networks} must be at least 2.")
-        return replace(
-            self,
-            networks=dict.fromkeys(self.widths, networks),
-            orthogonal_networks=dict.fromkeys(self.widths, networks),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready settings."""
-        out = asdict(self)
-        out["networks"] = {str(k): v for k, v in self.networks.items()}
-        out["orthogonal_networks"] = {str(k): v for k, v in self.orthogonal_networks.items()}
-        out["variants"] = VARIANTS
-        out["input_kinds"] = list(INPUT_KINDS)
-        out["collinear_noise"] = COLLINEAR_NOISE
-        out["dtype"] = "float64 (thin QR, then SVD of R)"
-        return out
-
-
-def rank_deficient_dim(m: int) -> int:
-    """Dimension spanned by the m rank-deficient inputs: max(1, m // 4)."""
-    return max(1, m // 4)
-
-
-def claims_grid(config: ClaimsConfig) -> list[dict[str, Any]]:
-    """List the configurations: dicts of ``variant``, ``inputs``, ``n``, ``m``, ``networks``."""
-    grid = []
-    for n in config.widths:
-        for m in config.batch_sizes:
-            if m > n:
-                continue
-            for variant in VARIANTS:
-                for kind in INPUT_KINDS:
-                    if variant == "orthogonal":
-                        networks = config.orthogonal_networks.get(n, 0)
-                        if n in config.orthogonal_gaussian_only and kind != "gaussian":
-                            continue
-                    else:
-                        networks = config.networks.get(n, 0)
-                    if networks >= 2:
-                        grid.append(
-                            {
-                                "variant": variant,
-                                "inputs": kind,
-                                "n": n,
-                                "m": m,
-                                "networks": networks,
-                            }
-                        )
-    return grid
-
-
-def make_inputs(kind: str, m: int, dim: int, rng: np.random.Generator) -> NDArray[np.float64] | int:
-    """Return the batch of an input kind: m (Gaussian, drawn per network) or a fixed (m, dim) array.
-
-    ``collinear``: x_j = v + 0.01 ξ_j with v, ξ_j ~ N(0, I). ``rank_deficient``: m Gaussian
-    points in a random subspace of dimension :func:`rank_deficient_dim`.
-    """
-    if kind == "gaussian":
-        return m
-    if kind == "collinear":
-        v = rng.standard_normal(dim)
-        return np.asarray(v + COLLINEAR_NOISE * rng.standard_normal((m, dim)))
-    if kind == "rank_deficient":
-        k = rank_deficient_dim(m)
-        return np.asarray(
-            rng.standard_normal((m, k)) @ rng.standard_normal((k, dim)) / math.sqrt(k)
-        )
-    raise DepthscopeError(f"unknown input kind {kind!r}; choose one of {INPUT_KINDS}.")
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS/LAPACK to one thread while simulating, if threadpoolctl is installed.
-
-    Many small QR factorisations are much slower with OpenBLAS threads on a busy machine
-    (measured: a 1024×64 ``dgeqrf`` took 0.7 s with 2 threads under load, 1 ms with one).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ModuleNotFoundError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-def measure(
-    config: ClaimsConfig,
-    *,
-    on_config: Callable[[int, int, dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Simulate every configuration of the grid and summarise it.
-
-    Each configuration j draws from ``numpy.random.SeedSequence(config.seed).spawn`` child j
-    (inputs first, then the networks), so it can be repeated alone.
-    """
-    grid = claims_grid(config)
-    children = np.random.SeedSequence(config.seed).spawn(len(grid))
-    summaries = []
-    with single_threaded_blas():
-        for j, (label, child) in enumerate(zip(grid, children, strict=True)):
-            if on_config is not None:
-                on_config(j, len(grid), label)
-            input_seq, net_seq = child.spawn(2)
-            spec = VARIANTS[label["variant"]]
-            n, m = label["n"], label["m"]
-            result = simulate(
-                [n] * config.depth,
-                inputs=make_inputs(label["inputs"], m, n, np.random.default_rng(input_seq)),
-                input_dim=n,
-                n_networks=label["networks"],
-                rng=np.random.default_rng(net_seq),
-                sampler=spec["sampler"],
-                init=spec["init"],
-                activation=spec["activation"],
-                bias_std=config.bias_std if spec.get("bias") else 0.0,
-                tolerance=config.tolerance,
-            )
-            panel = {name: result.panel[name] for name in STORED_METRICS}
-            summary = summarize_configuration(label, panel)
-            summary["dead_fraction_max"] = float(result.dead_fraction.max())
-            summaries.append(summary)
-    return summaries
-
+__all__ = [
+    "ClaimsConfig",
+    "claims_grid",
+    "claims_report",
+    "measure",
+    "measure_configuration",
+    "run_claims",
+]
 
 # --------------------------------------------------------------------------------------------
 # Report
@@ -549,19 +348,30 @@ def plot_claims(
 
 
 def run_claims(
-    config: ClaimsConfig, out: str | Path, **options: Unpack[RunOptions]
+    config: ClaimsConfig,
+    out: str | Path,
+    *,
+    workers: int | None = 0,
+    scheduler: str | None = None,
+    **options: Unpack[RunOptions],
 ) -> dict[str, Any]:
-    """Run the claim check end to end into ``out``; return the verdicts."""
+    """Run the claim check end to end into ``out``; return the verdicts.
+
+    ``workers`` and ``scheduler`` choose the engine (:func:`measure`; default: this process);
+    ``options`` are those of :func:`~depthscope.report._output.run_experiment`.
+    """
     static = static_checks(config.batch_sizes)
 
     def compute(progress: Progress) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        def on_config(j: int, total: int, label: dict[str, Any]) -> None:
+        def on_config(done: int, total: int, label: dict[str, Any]) -> None:
             progress.stage(
-                f"[{j + 1}/{total}] {label['variant']} {label['inputs']} "
+                f"[{done}/{total}] {label['variant']} {label['inputs']} "
                 f"n={label['n']} m={label['m']} ({label['networks']} networks)"
             )
 
-        summaries = measure(config, on_config=on_config)
+        engine = engine_name(workers, scheduler)
+        progress.stage(f"{len(claims_grid(config))} configurations ({engine})")
+        summaries = measure(config, workers=workers, scheduler=scheduler, on_config=on_config)
         results = {
             "static": static,
             "verdicts": verdicts(summaries, static),

@@ -31,6 +31,7 @@ __all__ = [
     "CLAIMS",
     "RHO",
     "VERDICTS",
+    "configuration_key",
     "predicted_edim",
     "revival_depth",
     "static_checks",
@@ -182,7 +183,8 @@ def _verdict(claim: str, verdict: str, evidence: dict[str, Any]) -> dict[str, An
     return {"claim": CLAIMS[claim], "verdict": verdict, "evidence": evidence}
 
 
-def _key(s: dict[str, Any]) -> str:
+def configuration_key(s: dict[str, Any]) -> str:
+    """Name of a configuration: ``variant/inputs/n=N/m=M`` (its task key and its seed's label)."""
     return f"{s['variant']}/{s['inputs']}/n={s['n']}/m={s['m']}"
 
 
@@ -201,13 +203,13 @@ def verdict_c1(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> d
         layers = np.arange(len(s["metrics"]["rank"]["mean"]))
         predicted = predicted_edim(m, layers)
         err = np.abs(s["metrics"]["rank"]["mean"] - predicted)[1:] / m
-        errors[_key(s)] = float(np.max(err))
+        errors[configuration_key(s)] = float(np.max(err))
         others = {
             name: float(np.max(np.abs(s["metrics"][name]["mean"] - predicted)[1:]) / m)
             for name in CURVE_METRICS[1:]
         }
         name = min(others, key=others.__getitem__)
-        best_other[_key(s)] = (name, others[name])
+        best_other[configuration_key(s)] = (name, others[name])
     if not errors:
         return _verdict("C1", "untestable", {"reason": "no ReLU/He Gaussian-input measurement"})
     worst = max(errors.values())
@@ -219,7 +221,7 @@ def verdict_c1(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> d
             k: {"metric": v[0], "max_abs_error_fraction_of_m": v[1]} for k, v in best_other.items()
         },
         "example": {
-            "configuration": _key(some),
+            "configuration": configuration_key(some),
             "measured_rank_layers_0_1_2": [float(v) for v in some["metrics"]["rank"]["mean"][:3]],
             "predicted_layers_0_1_2": predicted_edim(some["m"], np.arange(3)).tolist(),
         },
@@ -235,9 +237,11 @@ def verdict_c2(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     max_deficit: dict[str, float] = {}
     for s in _baseline(summaries):
         deficit = s["m"] - np.asarray(s["metrics"]["rank"]["mean"])
-        max_deficit[_key(s)] = float(np.max(deficit[1:]))
+        max_deficit[configuration_key(s)] = float(np.max(deficit[1:]))
         ok = (deficit[:-1] > DEFICIT_FLOOR) & (deficit[1:] > DEFICIT_FLOOR)
-        ratios[_key(s)] = float(np.median(deficit[1:][ok] / deficit[:-1][ok])) if ok.any() else None
+        ratios[configuration_key(s)] = (
+            float(np.median(deficit[1:][ok] / deficit[:-1][ok])) if ok.any() else None
+        )
     if not ratios:
         return _verdict("C2", "untestable", {"reason": "no ReLU/He Gaussian-input measurement"})
     measured = [r for r in ratios.values() if r is not None]
@@ -278,14 +282,14 @@ def verdict_c3(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> d
             curves += 1
             entry = s["changes"][name]
             if entry["changes"] >= 2:
-                oscillating.append(f"{_key(s)}/{name}")
+                oscillating.append(f"{configuration_key(s)}/{name}")
             for layer in _local_maxima(entry["signs"]):
                 height = float(s["metrics"][name]["mean"][layer]) / s["m"]
                 near = np.min(np.abs(depths - layer)) <= C3_LAYER_TOLERANCE
                 if near and abs(height - CLAIMED_PEAK) <= C3_HEIGHT_TOLERANCE:
                     matches.append(
                         {
-                            "curve": f"{_key(s)}/{name}",
+                            "curve": f"{configuration_key(s)}/{name}",
                             "layer": layer,
                             "height_fraction_of_m": height,
                         }
@@ -317,14 +321,14 @@ def verdict_c4(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> d
             if freq > bound:
                 violations.append(
                     {
-                        "configuration": _key(s),
+                        "configuration": configuration_key(s),
                         "epsilon": float(eps),
                         "measured": freq,
                         "bound": bound,
                     }
                 )
             if bound < 1.0 and freq > 0.0:
-                informative_nonzero.append(_key(s))
+                informative_nonzero.append(configuration_key(s))
     max_sd = max((s["rank_max_sd"] for s in summaries), default=float("nan"))
     evidence = {
         "epsilons": list(EPSILONS),
@@ -376,7 +380,7 @@ def verdict_c6(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     gains = {}
     for s in _baseline(summaries, "rank_deficient"):
         rank = s["metrics"]["rank"]
-        gains[_key(s)] = {
+        gains[configuration_key(s)] = {
             "rank_layer_0": float(rank["mean"][0]),
             "rank_layer_1": float(rank["mean"][1]),
             "significant": bool(rank["lo"][1] > rank["hi"][0]),
@@ -388,7 +392,7 @@ def verdict_c6(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for name in CURVE_METRICS:
             signs = [x for x in s["changes"][name]["signs"] if x != 0]
             if -1 in signs and 1 in signs[signs.index(-1) :]:
-                recoveries.append(f"{_key(s)}/{name}")
+                recoveries.append(f"{configuration_key(s)}/{name}")
     creates = bool(gains) and all(g["significant"] for g in gains.values())
     evidence = {
         "new_directions_from_rank_deficient_inputs": gains,
@@ -413,7 +417,7 @@ def verdicts(summaries: Sequence[dict[str, Any]], static: dict[str, Any]) -> dic
     each verdict's evidence says how many were used and which were left out.
     """
     used = [s for s in summaries if in_regime(s)]
-    left_out = [_key(s) for s in summaries if not in_regime(s)]
+    left_out = [configuration_key(s) for s in summaries if not in_regime(s)]
     out = {
         "C1": verdict_c1(used, static),
         "C2": verdict_c2(used),

@@ -20,7 +20,7 @@ from typing import Any
 from .._errors import DepthscopeError
 from ..report._output import prepare_out_dir, python_call, write_json, write_manifest, write_outputs
 from ._cells import compute_cell
-from ._engine import ProgressLine, open_client, run_tasks
+from ._engine import ProgressLine, engine_name, open_client, run_tasks
 from ._report import error_figure, layers_arrays, markdown_report, results_csv, rows
 from ._spec import SweepSpec
 from ._store import CellStore
@@ -95,7 +95,7 @@ def run_sweep(
     cells = spec.cells()
     done = store.done()
     todo = {c.key: (c, spec.seed) for c in cells if c.key not in done}
-    engine = _engine_name(workers, scheduler)
+    engine = engine_name(workers, scheduler)
     progress = ProgressLine("sweep", len(cells), done=len(cells) - len(todo), quiet=quiet)
     if store.dropped:
         progress.say(f"dropped {store.dropped} torn record(s) of {store.path.name}")
@@ -178,14 +178,6 @@ def _prepare(directory: Path, spec: SweepSpec, force: bool) -> Path:
     prepare_out_dir(directory, force=force)
     write_json(saved, spec.to_dict())
     return directory
-
-
-def _engine_name(workers: int | None, scheduler: str | None) -> str:
-    if scheduler is not None:
-        return f"Dask scheduler {scheduler}"
-    if workers == 0:
-        return "serial"
-    return f"Dask LocalCluster, {workers or os.cpu_count() or 1} worker processes"
 
 
 def _write(
