@@ -57,3 +57,20 @@ def test_residual_and_paper_convention() -> None:
     assert math.isfinite(rows[0].ln_sin2_final)
     with pytest.raises(ds.DepthscopeError, match="bias-free ReLU only"):
         ds.screen(["64x10"], bias_std=0.1, convention="paper", input_dim=10)
+
+
+def test_cli_screen_takes_the_network_flags(capsys):
+    import json
+
+    from depthscope.cli import main
+
+    argv = ["screen", "64x10", "32x10", "--activation", "tanh", "--weight-std", "1.2"]
+    assert main([*argv, "--bias-std", "0.1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = ds.screen(["64x10", "32x10"], activation="tanh", weight_std=1.2, bias_std=0.1)
+    assert [r["ln_sin2_final"] for r in rows] == [r.ln_sin2_final for r in expected]
+    # the plain-ReLU answer differs: the flags reach the predictor
+    relu = ds.screen(["64x10", "32x10"])
+    assert rows[0]["ln_sin2_final"] != relu[0].ln_sin2_final
+    assert main([*argv]) == 0
+    assert "network: activation = tanh, weight_std = 1.2" in capsys.readouterr().out

@@ -175,3 +175,28 @@ def nonneg_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {short_repr(text)}")
     return value
+
+
+#: The network keywords shared by ``predict``, ``simulate``, ``screen`` (one spelling).
+NETWORK_KEYWORDS = ("activation", "weight_std", "bias_std", "q0", "residual")
+
+
+def add_network_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    """Add ``--activation --weight-std --bias-std --q0 --residual`` (defaults: He ReLU)."""
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        "--activation", default="relu", help="relu (default), leaky:S, abs, tanh, erf, gelu, silu"
+    )
+    group.add_argument(
+        "--weight-std", type=positive_float, default=math.sqrt(2.0), help="σ_w (default √2, He)"
+    )
+    group.add_argument("--bias-std", type=nonneg_float, default=0.0, help="σ_b (default 0)")
+    group.add_argument("--q0", type=positive_float, default=1.0, help="‖x‖²/n0 (default 1)")
+    group.add_argument(
+        "--residual", default=None, help="residual blocks h + α·V φ(W h + b), e.g. block:0.5"
+    )
+
+
+def network_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the network keywords of :func:`add_network_arguments` from parsed ``args``."""
+    return {name: getattr(args, name) for name in NETWORK_KEYWORDS}

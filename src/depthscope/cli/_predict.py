@@ -9,7 +9,13 @@ import numpy as np
 
 from ..report._output import dumps_json
 from ..theory._predict import CONVENTIONS, MAX_APPROX2_DEPTH, METHODS, Prediction, predict
-from ._common import add_command, angle, nonneg_float, positive_float, positive_int
+from ._common import (
+    add_command,
+    add_network_arguments,
+    angle,
+    network_arguments,
+    positive_int,
+)
 
 __all__ = ["MAX_APPROX2_DEPTH", "register"]
 
@@ -51,20 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "[input-dim, n_1, ..., n_L] (needs --input-dim)",
     )
     parser.add_argument("--input-dim", type=positive_int, default=None, help="input dimension n_0")
-    network = parser.add_argument_group(
-        "the network beyond the paper (predicted with --method infinite only, for now)"
+    add_network_arguments(
+        parser,
+        "the network (default: bias-free He ReLU, the paper's; others by the default "
+        "method's Gram-state closure or --method infinite)",
     )
-    network.add_argument(
-        "--activation",
-        default="relu",
-        help="relu (default), leaky:S, abs, tanh, erf, gelu or silu",
-    )
-    network.add_argument(
-        "--weight-std", type=positive_float, default=math.sqrt(2.0), help="σ_w (default √2, He)"
-    )
-    network.add_argument("--bias-std", type=nonneg_float, default=0.0, help="σ_b (default 0)")
-    network.add_argument("--q0", type=positive_float, default=1.0, help="‖x‖²/n0 (default 1)")
-    network.add_argument("--residual", default=None, help="residual blocks, e.g. block:0.5")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
@@ -119,11 +116,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         convention=args.convention,
         input_dim=args.input_dim,
-        activation=args.activation,
-        weight_std=args.weight_std,
-        bias_std=args.bias_std,
-        q0=args.q0,
-        residual=args.residual,
+        **network_arguments(args),
     )
     if args.json:
         print(dumps_json(prediction.to_dict()))

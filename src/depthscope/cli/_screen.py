@@ -10,16 +10,30 @@ import sys
 from .._errors import DepthscopeError
 from .._screen import DEFAULT_THRESHOLD, ScreenRow, screen
 from ..report._output import dumps_json
-from ._common import add_command, angle, finite_float, positive_int
+from ._common import (
+    add_command,
+    add_network_arguments,
+    angle,
+    finite_float,
+    network_arguments,
+    positive_int,
+)
 from ._files import read_architectures
 
 __all__ = ["register"]
 
+_DEFAULT_NETWORK = {
+    "activation": "relu",
+    "weight_std": math.sqrt(2.0),
+    "bias_std": 0.0,
+    "q0": 1.0,
+    "residual": None,
+}
 _HELP = "rank architectures by predicted final angle (zero-cost, before training)"
 _DESCRIPTION = (
     "Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
-    "of each architecture (bias-free He-initialised ReLU MLPs) and rank them: rank 1 is "
-    "the least degenerate."
+    "of each architecture (bias-free He-initialised ReLU MLPs, or the network the network "
+    "options name) and rank them: rank 1 is the least degenerate."
 )
 
 _EPILOG = """\
@@ -74,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ln sin²θ below which a layer is degenerate "
         f"(default {DEFAULT_THRESHOLD:.3f} = ln sin²(0.1))",
     )
+    add_network_arguments(parser, "the network (default: bias-free He ReLU, the paper's)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON list")
     output.add_argument("--csv", action="store_true", help="print CSV")
@@ -114,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         theta0=args.theta0,
         convention=args.convention,
         threshold=args.threshold,
+        **network_arguments(args),
     )
     if args.json:
         print(dumps_json([{k: getattr(r, k) for k in _COLUMNS} for r in rows]))
@@ -123,9 +139,17 @@ def run(args: argparse.Namespace) -> int:
         for r in sorted(rows, key=lambda row: row.rank):
             writer.writerow(["" if getattr(r, k) is None else getattr(r, k) for k in _COLUMNS])
     else:
+        network = network_arguments(args)
+        changed = {k: v for k, v in network.items() if v != _DEFAULT_NETWORK[k]}
+        described = (
+            ", ".join(
+                f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in changed.items()
+            )
+            or "bias-free He ReLU"
+        )
         print(
-            f"# θ0 = {args.theta0:.6g}, convention = {args.convention}, degenerate below "
-            f"ln sin²θ = {args.threshold:.3f}; rank 1 = least degenerate"
+            f"# θ0 = {args.theta0:.6g}, convention = {args.convention}, network: {described}; "
+            f"degenerate below ln sin²θ = {args.threshold:.3f}; rank 1 = least degenerate"
         )
         print(_table(rows))
     return 0

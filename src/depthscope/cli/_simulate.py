@@ -16,10 +16,11 @@ from ..simulation._plan import MemoryBudgetError
 from ..simulation._simulate import SimulationResult, simulate
 from ._common import (
     add_command,
+    add_network_arguments,
     angle,
     command_line,
     mebibytes,
-    nonneg_float,
+    network_arguments,
     nonneg_seed,
     positive_float,
     positive_int,
@@ -76,17 +77,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--init", choices=("gaussian", "orthogonal", "truncated_normal"), default="gaussian"
     )
-    parser.add_argument(
-        "--activation", default="relu", help="relu, leaky:SLOPE, abs, tanh, erf, gelu or silu"
-    )
-    parser.add_argument(
-        "--bias-std", type=nonneg_float, default=0.0, help="bias standard deviation"
-    )
-    parser.add_argument(
-        "--weight-std", type=positive_float, default=math.sqrt(2.0), help="σ_w (default √2, He)"
-    )
-    parser.add_argument("--q0", type=positive_float, default=1.0, help="‖x‖²/n0 (default 1)")
-    parser.add_argument("--residual", default=None, help="residual blocks, e.g. block:0.5")
+    add_network_arguments(parser, "the network (default: bias-free He ReLU)")
     parser.add_argument("--input-dim", type=positive_int, default=None, help="input dimension n0")
     parser.add_argument(
         "--tolerance",
@@ -150,11 +141,7 @@ def run(args: argparse.Namespace) -> int:
             rng=args.seed,
             sampler=args.sampler,
             init=args.init,
-            activation=args.activation,
-            bias_std=args.bias_std,
-            weight_std=args.weight_std,
-            q0=args.q0,
-            residual=args.residual,
+            **network_arguments(args),
             input_dim=args.input_dim,
             tolerance=args.tolerance,
             device=args.device,
