@@ -158,7 +158,7 @@ def probe(
     (``torch.relu(x)`` in ``forward``) are invisible to hooks and are not probed.
 
     The theory overlay (:class:`~depthscope.probing.TheoryOverlay`) follows the data flow by
-    tensor identity (:mod:`depthscope.probing._trace`) and covers stacks of plain layers,
+    tensor identity (``depthscope.probing._trace``) and covers stacks of plain layers,
     a Linear (with or without bias) followed by ``ReLU``, ``LeakyReLU``, ``Tanh``,
     ``GELU(approximate='none')`` or ``SiLU``, and of residual blocks ``x + α·V φ(W x + b)``
     (V bias-free, constant width; recognised numerically on the probe batch, α estimated).

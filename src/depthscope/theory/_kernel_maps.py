@@ -317,7 +317,7 @@ def infinite_width_law(
     theta0 : float
         Angle between the inputs, in (0, π).
     activation, weight_std, bias_std, residual
-        See :func:`kernel_map_entries`.
+        See ``kernel_map_entries`` (``depthscope.theory._kernel_maps``).
     q0 : float
         ‖x‖²/n₀ = ‖y‖²/n₀ > 0.
 
