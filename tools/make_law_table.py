@@ -19,26 +19,41 @@ tail beyond that quantile (the piecewise-linear quantile function then has the s
 means). Below θ = 1e-8 the law of z no longer depends on θ (scale invariance).
 
 Reproducible and resumable: node (θ, n) uses ``SeedSequence(SEED, spawn_key=(n, bits of θ))``
-and is written to ``--cache/node_<n>_<bits>.npz``; a rerun skips nodes already there, so the
-result depends neither on the number of workers, nor on interruptions, nor on the other nodes.
+and is written to ``--cache/node_<n>_<bits>_<draws>.npz`` (atomically, by the driving process,
+as nodes finish); a rerun skips nodes already there, so the result depends neither on the
+engine, nor on the number of workers, nor on interruptions, nor on the other nodes. The nodes
+run through the sweep engine (:func:`depthscope.sweep.run_tasks`), with the flags of the long
+commands: serially (``--workers 0`` or ``--serial``), on a local Dask cluster (``--workers N``,
+default: the cores) or on a running Dask scheduler (``--scheduler tcp://host:8786``); Dask
+comes with ``pip install 'depthscope[sweep]'``. ``--widths`` and ``--thetas`` restrict the grid
+(a check of a few nodes against the shipped table; they need ``--out``).
 
 Usage::
 
-    python tools/make_law_table.py --workers 2
-    python tools/make_law_table.py --quick --out /tmp/law_quick.npz --cache /tmp/lawq
+    python tools/make_law_table.py --workers 2            # src/depthscope/data/law_table.npz
+    python tools/make_law_table.py --scheduler tcp://10.0.0.5:8786   # on a cluster
+    python tools/make_law_table.py --quick --serial --out /tmp/law_quick.npz --cache /tmp/lawq
+    python tools/make_law_table.py --serial --widths 4 --thetas 20:30 --out /tmp/w4.npz \
+        --cache /tmp/w4                                    # ten shipped nodes, bit for bit
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from depthscope.cli._common import add_engine_arguments, engine_arguments, positive_int
+from depthscope.sweep import open_client, run_tasks
+from depthscope.sweep._engine import ProgressLine
 
 SEED = 20261124
 WIDTHS = (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 24, 32, 48, 64, 128, 256, 512)
@@ -97,12 +112,13 @@ def node_name(theta: float, n: int, samples: int) -> str:
     return f"node_{n}_{np.float64(theta).view(np.uint64):016x}_{samples}.npz"
 
 
-def one_node(job: tuple[int, int, float, int, int, str]) -> str:
-    """Simulate node (θ, n); write its draws' summary to the cache; return the path."""
-    _i, _k, theta, n, samples, cache = job
-    path = Path(cache) / node_name(theta, n, samples)
-    if path.exists():
-        return str(path)
+def node_summary(theta: float, n: int, samples: int) -> dict[str, Any]:
+    """Simulate node (θ, n) with ``samples`` draws; return its summary (pure: no files).
+
+    Keys: ``knots`` (z at the levels with the two end knots; NaN when fewer than
+    ``MIN_CONTINUOUS`` draws are continuous), ``atoms`` (fractions dead, collapsed, atom),
+    ``n_continuous``, ``mean`` and ``var`` of z.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(SEED, spawn_key=node_key(theta, n)))
     sin_t, one_minus_cos = math.sin(theta), 2.0 * math.sin(theta / 2.0) ** 2
     chunk = max(1, int(2e6 // n))
@@ -137,52 +153,117 @@ def one_node(job: tuple[int, int, float, int, int, str]) -> str:
         hi_mean = z[z >= q[-1]].mean() if (z >= q[-1]).any() else q[-1]
         knots = np.concatenate([[2.0 * lo_mean - q[0]], q, [2.0 * hi_mean - q[-1]]])
         knots = np.maximum.accumulate(knots)
-    np.savez(
-        path,
-        knots=knots,
-        atoms=counts / samples,
-        n_continuous=len(z),
-        mean=z.mean() if len(z) else np.nan,
-        var=z.var(ddof=1) if len(z) > 1 else np.nan,
+    return {
+        "knots": knots,
+        "atoms": counts / samples,
+        "n_continuous": len(z),
+        "mean": z.mean() if len(z) else np.nan,
+        "var": z.var(ddof=1) if len(z) > 1 else np.nan,
+    }
+
+
+def save_npz(path: Path, arrays: dict[str, Any], *, compressed: bool = False) -> None:
+    """Write ``arrays`` to ``path`` atomically: a temporary file in the same folder (flushed,
+    fsync-ed), then ``os.replace``; ``path`` never holds a partial file."""
+    handle = tempfile.NamedTemporaryFile(
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
-    return str(path)
+    try:
+        with handle:
+            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """Argument type: comma-separated widths of the table's grid."""
+    widths = tuple(positive_int(part) for part in text.split(","))
+    unknown = [n for n in widths if n not in WIDTHS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{unknown} not in the table's widths {WIDTHS}")
+    return widths
+
+
+def _index_slice(text: str) -> slice:
+    """Argument type: ``START:STOP[:STEP]`` (or one index), indices into the θ grid."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return slice(int(parts[0]), int(parts[0]) + 1)
+        if len(parts) in (2, 3):
+            step = int(parts[2]) if len(parts) == 3 and parts[2] else None
+            if step is not None and step < 1:
+                raise ValueError
+            return slice(*(int(part) if part else None for part in parts[:2]), step)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected START:STOP[:STEP] (θ indices), got {text!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[1]
+    default_out = root / "src/depthscope/data/law_table.npz"
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=root / "src/depthscope/data/law_table.npz")
+    parser.add_argument("--out", type=Path, help=f"the table (default: {default_out})")
     parser.add_argument("--cache", type=Path, default=root / "build/law_table_nodes")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    add_engine_arguments(parser, default="the machine's cores")
     parser.add_argument("--quick", action="store_true", help="every 3rd θ, 1/8 of the draws")
+    parser.add_argument("--widths", type=_widths, help="only these widths, e.g. 4,8 (needs --out)")
+    parser.add_argument(
+        "--thetas", type=_index_slice, help="only these θ nodes, START:STOP[:STEP] (needs --out)"
+    )
     args = parser.parse_args(argv)
+    if (args.widths or args.thetas) and args.out is None:
+        parser.error("--widths and --thetas make a partial table: give --out")
+    out = args.out if args.out is not None else default_out
     thetas = THETAS if not args.quick else THETAS[::3]
+    if args.thetas is not None:
+        thetas = thetas[args.thetas]
+    widths = tuple(n for n in WIDTHS if n in args.widths) if args.widths else WIDTHS
+    if not len(thetas):
+        parser.error("--thetas selects no θ node")
     samples = SAMPLES if not args.quick else SAMPLES // 8
     args.cache.mkdir(parents=True, exist_ok=True)
-    jobs = [
-        (i, k, float(t), n, samples_for(float(t), n, samples), str(args.cache))
-        for i, t in enumerate(thetas)
-        for k, n in enumerate(WIDTHS)
-    ]
-    jobs.sort(key=lambda job: -job[3] * job[4])
+    nodes = [(float(t), n, samples_for(float(t), n, samples)) for t in thetas for n in widths]
+    todo = [node for node in nodes if not (args.cache / node_name(*node)).exists()]
+    todo.sort(key=lambda node: -node[1] * node[2])  # longest first for load balance
+    progress = ProgressLine("make_law_table", len(nodes), done=len(nodes) - len(todo))
+    progress.say(f"{len(nodes)} nodes, {len(nodes) - len(todo)} cached in {args.cache}")
+    failed: list[str] = []
+
+    def store(key: str, summary: dict[str, Any]) -> None:
+        save_npz(args.cache / f"{key}.npz", summary)
+        progress.step()
+
+    def fail(key: str, message: str) -> None:
+        failed.append(f"{key}: {message}")
+        progress.say(f"node {key} failed: {message}")
+
     start = time.time()
-    with ProcessPoolExecutor(args.workers) as pool:
-        for count, _ in enumerate(pool.map(one_node, jobs, chunksize=1), 1):
-            if count % 50 == 0 or count == len(jobs):
-                print(f"{count}/{len(jobs)} nodes, {time.time() - start:.0f} s", file=sys.stderr)
-    shape = (len(thetas), len(WIDTHS))
+    with open_client(**engine_arguments(args)) as client:
+        progress.restart()
+        tasks = {node_name(*node).removesuffix(".npz"): node for node in todo}
+        run_tasks(node_summary, tasks, client=client, on_result=store, on_error=fail)
+    if failed:  # the other nodes are cached: a rerun computes only these
+        raise SystemExit(f"{len(failed)} node(s) failed, no table written: {failed[0]}")
+    shape = (len(thetas), len(widths))
     knots = np.zeros((*shape, len(LEVELS) + 2))
     atoms = np.zeros((*shape, 3))
     moments = np.zeros((*shape, 3))
     for i in range(shape[0]):
         for k in range(shape[1]):
-            draws = samples_for(float(thetas[i]), WIDTHS[k], samples)
-            with np.load(args.cache / node_name(float(thetas[i]), WIDTHS[k], draws)) as node:
+            draws = samples_for(float(thetas[i]), widths[k], samples)
+            with np.load(args.cache / node_name(float(thetas[i]), widths[k], draws)) as node:
                 knots[i, k], atoms[i, k] = node["knots"], node["atoms"]
                 moments[i, k] = node["n_continuous"], node["mean"], node["var"]
     # The continuous part has θ' < π/2, i.e. z < z_max(θ, n): clamp the top knots (the end knot
     # is extrapolated from the tail mean and can overshoot).
-    z_max = np.sqrt(np.asarray(WIDTHS, dtype=np.float64))[None, :] * (
+    z_max = np.sqrt(np.asarray(widths, dtype=np.float64))[None, :] * (
         math.log(math.pi / 2) - np.array([log_theta_inf(float(t)) for t in thetas])[:, None]
     )
     knots = np.minimum(knots, z_max[..., None])
@@ -190,25 +271,25 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(1, shape[0]):
         empty = np.isnan(knots[i, :, 0])
         knots[i, empty] = knots[i - 1, empty]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        args.out,
-        theta=thetas,
-        n=np.asarray(WIDTHS, dtype=np.float64),
-        levels=np.concatenate([[0.0], LEVELS, [1.0]]),
-        knots=knots,  # float64: near θ = π the headroom z_max − z is far below float32's ulp
-        atoms_mc=atoms.astype(np.float32),
-        z_moments=moments,
-        log_theta_inf=np.array([log_theta_inf(float(t)) for t in thetas]),
-        samples=np.array(samples),
-        node_samples=np.array(
-            [[samples_for(float(t), n, samples) for n in WIDTHS] for t in thetas]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = {
+        "theta": thetas,
+        "n": np.asarray(widths, dtype=np.float64),
+        "levels": np.concatenate([[0.0], LEVELS, [1.0]]),
+        "knots": knots,  # float64: near θ = π the headroom z_max − z is far below float32's ulp
+        "atoms_mc": atoms.astype(np.float32),
+        "z_moments": moments,
+        "log_theta_inf": np.array([log_theta_inf(float(t)) for t in thetas]),
+        "samples": np.array(samples),
+        "node_samples": np.array(
+            [[samples_for(float(t), n, samples) for n in widths] for t in thetas]
         ),
-        seed=np.array(SEED),
-        quick=np.array(args.quick),
-        generator=np.array("tools/make_law_table.py"),
-    )
-    print(f"wrote {args.out} ({len(jobs)} nodes, {time.time() - start:.0f} s)", file=sys.stderr)
+        "seed": np.array(SEED),
+        "quick": np.array(args.quick),
+        "generator": np.array("tools/make_law_table.py"),
+    }
+    save_npz(out, table, compressed=True)
+    progress.say(f"wrote {out} ({len(nodes)} nodes, {time.time() - start:.0f} s)")
     return 0
 
 
