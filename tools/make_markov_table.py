@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depthscope.cli._common import add_engine_arguments, engine_arguments
 from depthscope.sweep import open_client, run_tasks
 
 SEED = 20261122
@@ -180,11 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         / "data"
         / "markov_table.npz",
     )
-    engine = parser.add_mutually_exclusive_group()
-    engine.add_argument(
-        "--workers", type=int, default=None, help="local Dask workers (0: serial; default: cores)"
-    )
-    engine.add_argument("--scheduler", help="address of a running Dask scheduler")
+    add_engine_arguments(parser, default="one worker per core")
     parser.add_argument("--quick", action="store_true", help="coarse grid, 1/20 of the samples")
     args = parser.parse_args(argv)
 
@@ -214,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     def fail(key: str, message: str) -> None:
         raise RuntimeError(f"node {key} failed: {message}")
 
-    with open_client(args.workers, args.scheduler) as client:
+    with open_client(**engine_arguments(args)) as client:
         tasks = {f"markov-node-{job[0]}-{job[1]}": (job,) for job in jobs}
         run_tasks(one_node, tasks, client=client, on_result=store, on_error=fail)
     n_arr = np.asarray(widths, dtype=np.float64)

@@ -8,11 +8,11 @@ derived from its key), never from the order of execution, so the results do not 
 engine. :func:`open_client` gives the engine: ``None`` (serial, no Dask imported), a
 ``LocalCluster`` of single-threaded worker processes, or a client of an existing scheduler.
 
-The recipe of a command (``sweep``, ``bench``, ``claims``, ``tools/make_markov_table.py``):
-key each task by a stable name, seed it with :func:`label_seed` (or a spawn key of its
-parameters), send a large shared argument once with :func:`share`, and write each result in
-``on_result`` (atomically, keyed, so that a killed run resumes). :func:`engine_name` names
-the engine for reports.
+The recipe of a command (``sweep``, ``bench``, ``claims``, ``tools/make_markov_table.py``,
+``tools/make_law_table.py``): key each task by a stable name, seed it with
+:func:`label_seed` (or a spawn key of its parameters), send a large shared argument once with
+:func:`share`, and write each result in ``on_result`` (atomically, keyed, so that a killed run
+resumes). :func:`engine_name` names the engine for reports.
 """
 
 from __future__ import annotations
