@@ -143,3 +143,16 @@ def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
     got_first, got_second = _moments_homogeneous(act, l11, l21, l22)
     np.testing.assert_allclose(got_first, first, rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(got_second, second, rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("bias_std", [0.1, 0.2])
+def test_collapsing_angle_leaks_no_runtime_warning(bias_std) -> None:
+    """Ordered tanh (σ_w = 0.6): the angle collapses below the floor; only the domain warning.
+
+    The suite turns any RuntimeWarning into an error (pyproject's filterwarnings); the state map
+    evaluated log1p(−1) in an unused branch there.
+    """
+    with pytest.warns(ds.DepthscopeWarning, match="collapses"):
+        p = ds.predict("64x50", 1.0, activation="tanh", weight_std=0.6, bias_std=bias_std)
+    assert np.all(np.isfinite(p.mean)) and np.all(np.isfinite(p.sd))
+    assert p.mean[-1] < -25

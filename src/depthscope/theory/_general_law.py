@@ -227,7 +227,10 @@ def _state_of_gram(a_, e_, dl):
     b_ = np.maximum(a_ - 2.0 * e_ + dl, _TINY)
     cos = np.clip((a_ - e_) / np.sqrt(a_ * b_), -1.0, 1.0)
     ln_sin2 = np.log(det) - np.log(a_) - np.log(b_)
-    t = np.where(cos >= 0, ln_sin2 - 2.0 * np.log1p(cos), 2.0 * np.log1p(-cos) - ln_sin2)
+    # T = ln sin²θ − 2 ln(1 + cos θ) = −T(π − θ): one log1p of |cos| (≤ ln 2), signed; the
+    # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
+    t_abs = ln_sin2 - 2.0 * np.log1p(np.abs(cos))
+    t = np.where(cos >= 0, t_abs, -t_abs)
     return np.stack([np.log(a_), np.log(b_), t], axis=-1)
 
 
