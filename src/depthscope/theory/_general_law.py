@@ -169,17 +169,21 @@ def solve_increasing(excess_and_slope, lo, hi, start, iterations=200):
 
 
 def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
-    """W at points (u, d): shape (..., 3); g without cancellation."""
-    fu = act.fn(u)
+    """W at points (u, d): shape (..., 3); g without cancellation.
+
+    ``u`` may have size-1 axes where it does not vary (φ(u) is evaluated once per value); the
+    result has the broadcast shape. Where |d| is small, g = ∫ φ' over [u − d, u] by 3-point
+    Gauss–Legendre, evaluated at those points only.
+    """
+    fu = np.broadcast_to(act.fn(u), d.shape)
+    u = np.broadcast_to(u, d.shape)
+    g = fu - act.fn(u - d)
     if act.derivative is not None:
-        half = 0.5 * d
         near = np.abs(d) <= _SMALL_D
-        centre = u - half
-        nodes = centre[..., None] + half[..., None] * _GL3_NODES
-        g_near = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
-        g = np.where(near, g_near, fu - act.fn(u - d))
-    else:
-        g = fu - act.fn(u - d)
+        if near.any():
+            half = 0.5 * d[near]
+            nodes = (u[near] - half)[:, None] + half[:, None] * _GL3_NODES
+            g[near] = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
     return np.stack([fu * fu, fu * g, g * g], axis=-1)
 
 
@@ -247,9 +251,8 @@ def _moments_smooth(act, l11, l21, l22):
     """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d)."""
     z1, z2 = _GH_NODES[:, None], _GH_NODES[None, :]
     weights = _GH_WEIGHTS[:, None] * _GH_WEIGHTS[None, :]
-    u = l11[..., None, None] * z1
+    u = l11[..., None, None] * z1  # (..., N, 1): φ(u) once per node
     d = l21[..., None, None] * z1 + l22[..., None, None] * z2
-    u = np.broadcast_to(u, d.shape)
     w = _w_values(act, u, d).reshape(*d.shape[:-2], -1, 3)
     flat = weights.reshape(-1)
     first = flat @ w
@@ -285,17 +288,21 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
     k = _sym(a_, e_, dl)
     sig = sw2 * _sym(first[..., 0], first[..., 1], first[..., 2])
     cov_sig = sw2 * sw2 * cov_w  # n·Cov of Σ's entries (11, 12, 22)
-    pairs = ((0, 0), (0, 1), (1, 1))
-    cov = np.empty((*first.shape[:-1], 3, 3))
     a2, a4 = alpha * alpha, alpha**4
-    for i, (p, q) in enumerate(pairs):
-        for j, (r, s) in enumerate(pairs):
-            cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
-                     + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
-            wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
-            cov[..., i, j] = a2 * cross + a4 * (wish + cov_sig[..., i, j])
+    p, q, r, s = _PAIR_P, _PAIR_Q, _PAIR_R, _PAIR_S  # entry (i, j) pairs (p, q)_i with (r, s)_j
+    cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
+             + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
+    wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
+    cov = a2 * cross + a4 * (wish + cov_sig)
     mean = np.stack([a_, e_, dl], axis=-1) + a2 * sw2 * first
     return mean, cov
+
+
+#: Index grids for the residual block's covariance: entry (i, j) pairs the Gram entries
+#: (p, q) = (00, 01, 11)[i] and (r, s) = (00, 01, 11)[j].
+_PAIRS = np.array([(0, 0), (0, 1), (1, 1)])
+_PAIR_P, _PAIR_Q = _PAIRS[:, None, 0], _PAIRS[:, None, 1]
+_PAIR_R, _PAIR_S = _PAIRS[None, :, 0], _PAIRS[None, :, 1]
 
 
 def _sym(x11, x12, x22):
