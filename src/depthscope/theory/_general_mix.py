@@ -209,8 +209,9 @@ def _cdf_density(x, weights, m_r, sd_r, m_s, beta, sd_s):
     d2 = np.where(down & smooth, np.exp(-0.5 * z2 * z2) / np.where(down, minus, 1.0), 0.0)
     cdf = ((p1 + p2) @ _R_WEIGHTS * weights).sum(axis=-1)
     pdf = ((scale * (d1 + d2) * _INV_SQRT_2PI) @ _R_WEIGHTS * weights).sum(axis=-1)
-    inside = np.asarray(x) < 0
-    return np.where(inside, np.clip(cdf, 0.0, 1.0), 1.0), np.where(inside, pdf, 0.0)
+    inside, undefined = np.asarray(x) < 0, np.isnan(x)
+    cdf = np.where(inside, np.clip(cdf, 0.0, 1.0), np.where(undefined, np.nan, 1.0))
+    return cdf, np.where(inside, pdf, np.where(undefined, np.nan, 0.0))
 
 
 def _slice(weights, mean, cov, axis, n_slices):
