@@ -1,11 +1,13 @@
 """Depth-50 prediction time of the general-network closure, per network class (goal ≤ 10 ms).
 
-Run: ``python benchmarks/bench_predict_general.py``; prints the median of 20 calls per class.
+Run: ``python benchmarks/bench_predict_general.py``; prints the median of 20 calls per class and
+the machine's load average (timings on a shared machine are only comparable at similar load).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 
@@ -22,6 +24,7 @@ CLASSES = {
 
 
 def main() -> None:
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     for name, kwargs in CLASSES.items():
         times = []
         for _ in range(20):

@@ -11,7 +11,10 @@ Exact simulation in the Gram state (docs/theory/general-predictor.md), O(n) per 
 
 Usage: ``python tools/calibrate_general.py [--networks 3000] [--only SUBSTRING]``; prints the
 accuracy table (markdown) of docs/theory/general-predictor.md for ``depthscope.predict``'s
-default method (the sliced closure for plain kinked layers, the Gaussian closure otherwise).
+default method (the sliced closure for plain kinked layers, the Gaussian closure otherwise):
+per configuration the worst over layers 1..L of the mean error (in sds), the sd error and the
+Kolmogorov-Smirnov distance D between the prediction's cdf and the simulated sample (beside it
+the D of a normal with the predicted mean and sd, for comparison).
 Switch to ``depthscope.simulate`` once it takes these networks (the brute-force reference then
 lives there).
 """
@@ -22,9 +25,12 @@ import argparse
 import math
 import platform
 import warnings
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 
 import depthscope as ds
 from depthscope.theory._activations import parse_activation
@@ -68,6 +74,13 @@ GRID: list[tuple[str, int, int, float, dict[str, Any]]] = [
                                             "weight_std": math.sqrt(2)}),
     ("gelu block:1", 32, 50, 1.0, {"activation": "gelu", "residual": "block:1",
                                    "weight_std": 1.0}),
+    # skewed laws of X (chaotic tanh), added last so that the rows above keep their draws
+    ("tanh σw²=1.96 σb=0.1", 64, 30, 1.0, {"activation": "tanh", "weight_std": 1.4,
+                                            "bias_std": 0.1}),
+    ("tanh σw²=3.24 σb=0.2", 64, 30, 1.0, {"activation": "tanh", "weight_std": 1.8,
+                                            "bias_std": 0.2}),
+    ("tanh σw²=1.96 σb=0.1", 256, 30, 1.0, {"activation": "tanh", "weight_std": 1.4,
+                                             "bias_std": 0.1}),
 ]  # fmt: skip
 
 
@@ -130,17 +143,41 @@ def simulate_x(
     return out
 
 
-def compare(sim: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[str, float]:
-    """Worst |mean error|/sd and worst |sd ratio − 1| over layers 1..L, with their layers."""
+def ks_distance(sample: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray]) -> float:
+    """One-sample Kolmogorov-Smirnov distance sup |F_n − F| (NaN if the sample has NaN)."""
+    if np.isnan(sample).any():
+        return math.nan
+    values = np.asarray(cdf(np.sort(sample)), dtype=np.float64)
+    n = len(sample)
+    steps = np.arange(1, n + 1) / n
+    return float(max(np.max(steps - values), np.max(values - (steps - 1.0 / n))))
+
+
+def compare(sim: np.ndarray, law: Any) -> dict[str, float]:
+    """Worst errors over layers 1..L, with their layers: |mean error|/sd, |sd ratio − 1|, the KS
+    distance D of ``law.cdf`` (and of the normal with the predicted mean and sd, for reference).
+    """
+    mean, sd = law.mean, law.sd
     s_mean, s_sd = sim.mean(0), sim.std(0, ddof=1)
     err = np.abs(mean - s_mean)[1:] / s_sd[1:]
     ratio = np.abs(sd[1:] / s_sd[1:] - 1.0)
+    layers = range(1, sim.shape[1])
+    d_law = np.array([ks_distance(sim[:, ell], partial(law.cdf, ell)) for ell in layers])
+    d_normal = np.array(
+        [ks_distance(sim[:, ell], partial(_normal_cdf, mean[ell], sd[ell])) for ell in layers]
+    )
     n = sim.shape[0]
     return {
         "mean_err": float(err.max()), "mean_layer": int(err.argmax()) + 1,
         "sd_err": float(ratio.max()), "sd_layer": int(ratio.argmax()) + 1,
+        "ks": float(d_law.max()), "ks_layer": int(d_law.argmax()) + 1,
+        "ks_normal": float(d_normal.max()), "ks_critical": 1.628 / math.sqrt(n),
         "se_mean": 1.0 / math.sqrt(n), "se_sd": 1.0 / math.sqrt(2 * (n - 1)),
     }  # fmt: skip
+
+
+def _normal_cdf(mean: float, sd: float, x: np.ndarray) -> np.ndarray:
+    return np.asarray(ndtr((x - mean) / sd), dtype=np.float64)
 
 
 def main() -> None:
@@ -152,8 +189,10 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     print(f"machine: {platform.machine()} {platform.processor() or ''}, "
           f"{args.networks} networks per configuration, seed {args.seed}")  # fmt: skip
-    print("| network | width × depth | θ0 | worst mean err (sd) | worst sd err |")
-    print("|---|---|---|---|---|")
+    print(f"KS 1% critical value 1.628/√n = {1.628 / math.sqrt(args.networks):.3f}")
+    print("| network | width × depth | θ0 | worst mean err (sd) | worst sd err "
+          "| worst KS D (normal's) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for name, width, depth, theta0, kw in GRID:
         if args.only and args.only not in name:
             continue
@@ -161,10 +200,11 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ds.DepthscopeWarning)
             law = ds.predict([width] * depth, theta0, **kw)
-        r = compare(sim, law.mean, law.sd)
+        r = compare(sim, law)
         mean_cell = f"{r['mean_err']:.3f} (ℓ{r['mean_layer']})"
         sd_cell = f"{100 * r['sd_err']:.1f}% (ℓ{r['sd_layer']})"
-        row = f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} |"
+        ks_cell = f"{r['ks']:.3f} (ℓ{r['ks_layer']}; {r['ks_normal']:.3f})"
+        row = f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} | {ks_cell} |"
         print(row, flush=True)
 
 

@@ -30,13 +30,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from .._errors import DepthscopeError
 from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._kernel_maps import parse_residual
 
-__all__ = ["GeneralLaw", "general_domain_warnings", "general_law", "one_step_moments"]
+__all__ = [
+    "GeneralLaw",
+    "general_domain_warnings",
+    "general_law",
+    "one_step_moments",
+    "solve_increasing",
+]
 
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _GH_ORDER = 24
@@ -46,11 +53,16 @@ _X_NODES, _X_WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
 _X_WEIGHTS = _X_WEIGHTS / math.sqrt(2.0 * math.pi)
 _SMALL_D = 0.25  # below this |d|, g = φ(u) − φ(u − d) = ∫ φ' by 3-point Gauss–Legendre
 _TINY = 1e-300
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
 class GeneralLaw:
     """Gaussian law of z = (ln A, ln B, T) per layer and the implied law of X = ln sin²θ.
+
+    The law of X is the exact pushforward of T's Gaussian marginal through
+    X = −2 ln cosh(T/2) ≤ 0 (bounded above, skewed): P(X ≤ x) = P(|T| ≥ c(x)),
+    c(x) = 2 arccosh(e^{−x/2}) (:meth:`cdf`, :meth:`density`, :meth:`quantiles`).
 
     Attributes
     ----------
@@ -67,22 +79,111 @@ class GeneralLaw:
     mean: FloatArray
     sd: FloatArray
 
+    def _t_law(self) -> tuple[FloatArray, FloatArray]:
+        return self.z_mean[:, 2], np.sqrt(np.maximum(self.z_cov[:, 2, 2], 0.0))
+
+    def cdf(self, layer: int, x: FloatArray) -> FloatArray:
+        """P(X_layer ≤ x) = P(|T| ≥ c(x)); 1 from x = 0 on."""
+        m, s = (v[layer] for v in self._t_law())
+        return _tail_mass(_t_of_x(np.asarray(x, dtype=np.float64)), m, s)
+
+    def density(self, layer: int, x: FloatArray) -> FloatArray:
+        """Density of X_layer at x: (φ_T(c) + φ_T(−c))·coth(c/2) for x < 0, else 0.
+
+        It diverges like 1/√−x at 0 when T's density at 0 is positive (integrable).
+        """
+        m, s = (v[layer] for v in self._t_law())
+        x = np.asarray(x, dtype=np.float64)
+        inside = (x < 0) & (s > 0)
+        c = _t_of_x(np.where(x < 0, x, -1.0))
+        return np.where(inside, _t_density(c, m, s) / np.tanh(0.5 * c), 0.0)
+
+    def quantiles(self, probabilities: FloatArray) -> FloatArray:
+        """Quantiles of X at each layer, shape (L+1, len(probabilities)).
+
+        X's p-quantile is X(c) with P(|T| ≥ c) = p, solved for c ≥ 0 (safeguarded Newton).
+        """
+        m, s = (v[:, None] for v in self._t_law())
+        p = np.asarray(probabilities, dtype=np.float64)[None, :]
+        point = s == 0  # layer 0: T = m
+        c = solve_increasing(
+            lambda c: (p - _tail_mass(c, m, s), _t_density(c, m, s)),
+            np.where(point, np.abs(m), 0.0),
+            np.abs(m) + np.where(point, 0.0, 40.0 * s + 1.0),
+            np.maximum(np.abs(m) - s * ndtri(p), 0.0),
+        )
+        return _x_of_t(c)
+
+
+def _t_of_x(x: FloatArray) -> FloatArray:
+    """Return c ≥ 0 with −2 ln cosh(c/2) = min(x, 0): −x + 2 ln(1 + √(1 − eˣ)), no overflow."""
+    x = np.minimum(x, 0.0)
+    return -x + 2.0 * np.log1p(np.sqrt(-np.expm1(x)))
+
+
+def _x_of_t(t: FloatArray) -> FloatArray:
+    """Return X = −2 ln cosh(T/2) = −|T| − 2 ln(1 + e^{−|T|}) + 2 ln 2."""
+    abs_t = np.abs(t)
+    return -abs_t - 2.0 * np.log1p(np.exp(-abs_t)) + 2.0 * math.log(2.0)
+
+
+def _tail_mass(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
+    """P(|T| ≥ c) for T ~ N(m, s²) (s = 0: a point mass at m)."""
+    safe = np.where(s > 0, s, 1.0)
+    smooth = np.minimum(ndtr((-c - m) / safe) + ndtr((m - c) / safe), 1.0)
+    return np.asarray(np.where(s > 0, smooth, (np.abs(m) >= c).astype(np.float64)))
+
+
+def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
+    """φ_T(c) + φ_T(−c), T ~ N(m, s²): minus the slope of :func:`_tail_mass` in c (0 if s = 0)."""
+    safe = np.where(s > 0, s, 1.0)
+    both = np.exp(-0.5 * ((c - m) / safe) ** 2) + np.exp(-0.5 * ((c + m) / safe) ** 2)
+    return np.asarray(np.where(s > 0, both * _INV_SQRT_2PI / safe, 0.0))
+
+
+def solve_increasing(excess_and_slope, lo, hi, start, iterations=200):
+    """Root of increasing functions, elementwise: Newton's method kept inside a bisection bracket.
+
+    Parameters
+    ----------
+    excess_and_slope : callable
+        x ↦ (f(x), f'(x)) elementwise, f increasing; the root is where f = 0.
+    lo, hi, start : ndarray
+        Bracket (f(lo) ≤ 0 ≤ f(hi); lo = hi pins an element) and first guess, broadcast.
+    """
+    lo, hi, start = np.broadcast_arrays(np.asarray(lo, dtype=np.float64), hi, start)
+    x = np.clip(start, lo, hi)
+    for _ in range(iterations):
+        e, slope = excess_and_slope(x)
+        lo, hi = np.where(e < 0, x, lo), np.where(e > 0, x, hi)
+        newton = x - e / np.maximum(slope, _TINY)
+        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
+        done = np.abs(x_new - x) <= 1e-11 * (1.0 + np.abs(x))
+        x = x_new
+        if done.all():
+            break
+    return x
+
 
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
 def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
-    """W at points (u, d): shape (..., 3); g without cancellation."""
-    fu = act.fn(u)
+    """W at points (u, d): shape (..., 3); g without cancellation.
+
+    ``u`` may have size-1 axes where it does not vary (φ(u) is evaluated once per value); the
+    result has the broadcast shape. Where |d| is small, g = ∫ φ' over [u − d, u] by 3-point
+    Gauss–Legendre, evaluated at those points only.
+    """
+    fu = np.broadcast_to(act.fn(u), d.shape)
+    u = np.broadcast_to(u, d.shape)
+    g = fu - act.fn(u - d)
     if act.derivative is not None:
-        half = 0.5 * d
         near = np.abs(d) <= _SMALL_D
-        centre = u - half
-        nodes = centre[..., None] + half[..., None] * _GL3_NODES
-        g_near = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
-        g = np.where(near, g_near, fu - act.fn(u - d))
-    else:
-        g = fu - act.fn(u - d)
+        if near.any():
+            half = 0.5 * d[near]
+            nodes = (u[near] - half)[:, None] + half[:, None] * _GL3_NODES
+            g[near] = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
     return np.stack([fu * fu, fu * g, g * g], axis=-1)
 
 
@@ -150,9 +251,8 @@ def _moments_smooth(act, l11, l21, l22):
     """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d)."""
     z1, z2 = _GH_NODES[:, None], _GH_NODES[None, :]
     weights = _GH_WEIGHTS[:, None] * _GH_WEIGHTS[None, :]
-    u = l11[..., None, None] * z1
+    u = l11[..., None, None] * z1  # (..., N, 1): φ(u) once per node
     d = l21[..., None, None] * z1 + l22[..., None, None] * z2
-    u = np.broadcast_to(u, d.shape)
     w = _w_values(act, u, d).reshape(*d.shape[:-2], -1, 3)
     flat = weights.reshape(-1)
     first = flat @ w
@@ -188,17 +288,21 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
     k = _sym(a_, e_, dl)
     sig = sw2 * _sym(first[..., 0], first[..., 1], first[..., 2])
     cov_sig = sw2 * sw2 * cov_w  # n·Cov of Σ's entries (11, 12, 22)
-    pairs = ((0, 0), (0, 1), (1, 1))
-    cov = np.empty((*first.shape[:-1], 3, 3))
     a2, a4 = alpha * alpha, alpha**4
-    for i, (p, q) in enumerate(pairs):
-        for j, (r, s) in enumerate(pairs):
-            cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
-                     + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
-            wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
-            cov[..., i, j] = a2 * cross + a4 * (wish + cov_sig[..., i, j])
+    p, q, r, s = _PAIR_P, _PAIR_Q, _PAIR_R, _PAIR_S  # entry (i, j) pairs (p, q)_i with (r, s)_j
+    cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
+             + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
+    wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
+    cov = a2 * cross + a4 * (wish + cov_sig)
     mean = np.stack([a_, e_, dl], axis=-1) + a2 * sw2 * first
     return mean, cov
+
+
+#: Index grids for the residual block's covariance: entry (i, j) pairs the Gram entries
+#: (p, q) = (00, 01, 11)[i] and (r, s) = (00, 01, 11)[j].
+_PAIRS = np.array([(0, 0), (0, 1), (1, 1)])
+_PAIR_P, _PAIR_Q = _PAIRS[:, None, 0], _PAIRS[:, None, 1]
+_PAIR_R, _PAIR_S = _PAIRS[None, :, 0], _PAIRS[None, :, 1]
 
 
 def _sym(x11, x12, x22):
@@ -227,7 +331,10 @@ def _state_of_gram(a_, e_, dl):
     b_ = np.maximum(a_ - 2.0 * e_ + dl, _TINY)
     cos = np.clip((a_ - e_) / np.sqrt(a_ * b_), -1.0, 1.0)
     ln_sin2 = np.log(det) - np.log(a_) - np.log(b_)
-    t = np.where(cos >= 0, ln_sin2 - 2.0 * np.log1p(cos), 2.0 * np.log1p(-cos) - ln_sin2)
+    # T = ln sin²θ − 2 ln(1 + cos θ) = −T(π − θ): one log1p of |cos| (≤ ln 2), signed; the
+    # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
+    t_abs = ln_sin2 - 2.0 * np.log1p(np.abs(cos))
+    t = np.where(cos >= 0, t_abs, -t_abs)
     return np.stack([np.log(a_), np.log(b_), t], axis=-1)
 
 

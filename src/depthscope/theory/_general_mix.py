@@ -34,11 +34,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from .._types import FloatArray
 from ._activations import Activation, parse_activation
-from ._general_law import _step
+from ._general_law import _step, solve_increasing
 
 __all__ = ["MixtureLaw", "general_mixture_law"]
 
@@ -51,6 +51,10 @@ _READ_ORDER = 9
 _n, _w = np.polynomial.hermite_e.hermegauss(_READ_ORDER)
 _READ_NODES = np.stack(np.meshgrid(_n, _n, indexing="ij"), -1).reshape(-1, 2)
 _READ_WEIGHTS = np.outer(_w, _w).reshape(-1) / (2.0 * math.pi)
+_R_ORDER = 20  # Gauss–Hermite nodes in r for the law of X (cdf, density, quantiles)
+_R_NODES, _R_WEIGHTS = np.polynomial.hermite_e.hermegauss(_R_ORDER)
+_R_WEIGHTS = _R_WEIGHTS / math.sqrt(2.0 * math.pi)
+_X_FLOOR = -1400.0  # below, e^{−x/2} would overflow; the cdf is 0 there to double precision
 
 
 def _gram_of_diff(y: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -98,12 +102,17 @@ def _x_of_components(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, Flo
 class MixtureLaw:
     """Per layer: the mixture law of X = ln sin²θ (components' weights, means, sds) and its moments.
 
+    :meth:`cdf`, :meth:`density` and :meth:`quantiles` give the exact pushforward of the
+    Gaussian mixture of y through X(y) (the components' means and sds only summarise it).
+
     Attributes
     ----------
     weights, x_means, x_sds : ndarray, shape (L+1, K)
         Component weights (zero for unused slots) and each component's mean and sd of X.
     mean, sd : ndarray, shape (L+1,)
         Mean and sd of X under the mixture.
+    y_means, y_covs : ndarray, shape (L+1, K, 3) and (L+1, K, 3, 3)
+        The components: mean and covariance of y = (ln A, ln Δ, r).
     """
 
     weights: FloatArray
@@ -111,6 +120,98 @@ class MixtureLaw:
     x_sds: FloatArray
     mean: FloatArray
     sd: FloatArray
+    y_means: FloatArray
+    y_covs: FloatArray
+
+    def _conditionals(self) -> tuple[FloatArray, ...]:
+        return _r_and_s_given_r(self.y_means, self.y_covs)
+
+    def cdf(self, layer: int, x: FloatArray) -> FloatArray:
+        """P(X_layer ≤ x) under the mixture; 1 from x = 0 on."""
+        parts = (v[layer] for v in self._conditionals())
+        x = np.asarray(x, dtype=np.float64)
+        return _cdf_density(x, self.weights[layer], *parts)[0]
+
+    def density(self, layer: int, x: FloatArray) -> FloatArray:
+        """Density of X_layer at x (0 for x ≥ 0)."""
+        parts = (v[layer] for v in self._conditionals())
+        x = np.asarray(x, dtype=np.float64)
+        return _cdf_density(x, self.weights[layer], *parts)[1]
+
+    def quantiles(self, probabilities: FloatArray) -> FloatArray:
+        """Quantiles of X at each layer, shape (L+1, len(probabilities)) (safeguarded Newton)."""
+        p = np.asarray(probabilities, dtype=np.float64)[None, :]
+        parts = [v[:, None, :] for v in self._conditionals()]
+        weights = self.weights[:, None, :]
+
+        def cdf(x: FloatArray) -> FloatArray:
+            return _cdf_density(x, weights, *parts)[0]
+
+        def excess_and_slope(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+            value, slope = _cdf_density(x, weights, *parts)
+            return value - p, slope
+
+        live = self.weights > 0
+        point = ~np.any(live & np.any(self.y_covs != 0, axis=(-2, -1)), axis=1)  # layer 0
+        spread = np.where(live, self.x_means - 12.0 * self.x_sds, np.inf).min(axis=1)
+        lo = np.broadcast_to(np.maximum(spread - 1.0, _X_FLOOR)[:, None], (len(live), p.size))
+        lo = np.where(point[:, None], self.mean[:, None], lo)
+        for _ in range(60):  # widen the bracket until it holds the quantile
+            short = (cdf(lo) > p) & ~point[:, None]
+            if not short.any() or lo.min() <= _X_FLOOR:
+                break
+            lo = np.where(short, np.maximum(2.0 * lo - 1.0, _X_FLOOR), lo)
+        start = np.minimum(self.mean[:, None] + self.sd[:, None] * ndtri(p), -1e-3)
+        hi = np.where(point[:, None], self.mean[:, None], 0.0)
+        return np.asarray(solve_increasing(excess_and_slope, lo, hi, start))
+
+
+def _r_and_s_given_r(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, ...]:
+    """Per component: r's mean and sd, and s = ln Δ − ln A given r (mean at r's mean, slope, sd)."""
+    m_s, m_r = mean[..., 1] - mean[..., 0], mean[..., 2]
+    v_s = cov[..., 0, 0] + cov[..., 1, 1] - 2.0 * cov[..., 0, 1]
+    c_sr = cov[..., 1, 2] - cov[..., 0, 2]
+    v_r = np.maximum(cov[..., 2, 2], 0.0)
+    beta = np.where(v_r > 0, c_sr / np.where(v_r > 0, v_r, 1.0), 0.0)
+    return m_r, np.sqrt(v_r), m_s, beta, np.sqrt(np.maximum(v_s - beta * c_sr, 0.0))
+
+
+def _cdf_density(x, weights, m_r, sd_r, m_s, beta, sd_s):
+    """P(X ≤ x) and its density under the mixture (x: shape S; the rest: S + (K,), broadcast).
+
+    With t = tanh r and σ = e^{−s/2} = √(A/Δ): sin²θ = (1 − t²)/((σ − t)² + 1 − t²), so
+    X ≤ x ⇔ |σ − t| ≥ q, q = √((e^{−x} − 1)(1 − t²)) (X is −ln(1 + w²), w = (σ − t) cosh r,
+    the signed cot θ). Given r, s is normal and the event is s ≤ −2 ln(t + q) or
+    s ≥ −2 ln(t − q) (each where its argument is positive): closed form in s, Gauss–Hermite
+    in r. The slope of q in x is q / (2 expm1(x)).
+    """
+    z = _R_NODES
+    r = m_r[..., None] + sd_r[..., None] * z  # (..., K, N)
+    mu = m_s[..., None] + (beta * sd_r)[..., None] * z
+    sig = sd_s[..., None]
+    safe = np.where(sig > 0, sig, 1.0)
+    xs = np.clip(x, _X_FLOOR, -_TINY)[..., None, None]
+    gap = -np.expm1(xs)  # 1 − eˣ > 0
+    abs_r = np.abs(r)
+    ln_cosh = abs_r + np.log1p(np.exp(-2.0 * abs_r)) - math.log(2.0)
+    q = np.exp(0.5 * np.log(gap) - 0.5 * xs - ln_cosh)
+    t = np.tanh(r)
+    plus, minus = t + q, t - q
+    up, down = plus > 0, minus > 0
+    c1 = -2.0 * np.log(np.where(up, plus, 1.0))  # s ≤ c1 (every s if t + q ≤ 0)
+    c2 = -2.0 * np.log(np.where(down, minus, 1.0))  # s ≥ c2 (no s if t − q ≤ 0)
+    z1, z2 = (c1 - mu) / safe, (mu - c2) / safe
+    smooth = sig > 0
+    p1 = np.where(up, np.where(smooth, ndtr(z1), (z1 >= 0).astype(np.float64)), 1.0)
+    p2 = np.where(down, np.where(smooth, ndtr(z2), (z2 >= 0).astype(np.float64)), 0.0)
+    scale = q / (gap * safe)
+    d1 = np.where(up & smooth, np.exp(-0.5 * z1 * z1) / np.where(up, plus, 1.0), 0.0)
+    d2 = np.where(down & smooth, np.exp(-0.5 * z2 * z2) / np.where(down, minus, 1.0), 0.0)
+    cdf = ((p1 + p2) @ _R_WEIGHTS * weights).sum(axis=-1)
+    pdf = ((scale * (d1 + d2) * _INV_SQRT_2PI) @ _R_WEIGHTS * weights).sum(axis=-1)
+    inside, undefined = np.asarray(x) < 0, np.isnan(x)
+    cdf = np.where(inside, np.clip(cdf, 0.0, 1.0), np.where(undefined, np.nan, 1.0))
+    return cdf, np.where(inside, pdf, np.where(undefined, np.nan, 0.0))
 
 
 def _slice(weights, mean, cov, axis, n_slices):
@@ -223,4 +324,4 @@ def general_mixture_law(
     x_sds = np.where(weights > 0, x_sds, 0.0)
     total_mean = np.sum(weights * x_means, axis=1)
     second = np.sum(weights * (x_sds**2 + (x_means - total_mean[:, None]) ** 2), axis=1)
-    return MixtureLaw(weights, x_means, x_sds, total_mean, np.sqrt(second))
+    return MixtureLaw(weights, x_means, x_sds, total_mean, np.sqrt(second), means, covs)

@@ -231,11 +231,13 @@ def predict(
             _check_general_domain(theta, steps, network, mixture.mean)
             mean, sd = mixture.mean, mixture.sd
             mix_w, mix_m, mix_s = mixture.weights, mixture.x_means, mixture.x_sds
+            extra = {"law": mixture}  # cdf, density, quantiles: the mixture's pushforward
         else:
             closure = general_law(steps, theta, **network)
             _check_general_domain(theta, steps, network, closure.mean)
             mean, sd = closure.mean, closure.sd
             mix_w, mix_m, mix_s = np.ones((len(mean), 1)), mean[:, None], sd[:, None]
+            extra = {"law": closure}  # cdf, density, quantiles: T's normal pushed through X(T)
     elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -15,11 +15,26 @@ from scipy.special import ndtr, ndtri
 from .._architecture import Architecture, format_architecture
 from .._errors import DepthscopeError
 from .._types import FloatArray
-from . import _law
 
-__all__ = ["Prediction"]
+__all__ = ["LayerLaw", "Prediction"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+class LayerLaw(Protocol):
+    """A per-layer law of X = ln sin²θ that :class:`Prediction` reads its distribution from."""
+
+    def cdf(self, layer: int, x: FloatArray) -> FloatArray:
+        """P(X_layer ≤ x)."""
+        ...
+
+    def density(self, layer: int, x: FloatArray) -> FloatArray:
+        """Density of X_layer at x."""
+        ...
+
+    def quantiles(self, probabilities: FloatArray) -> FloatArray:
+        """Quantiles at every layer, shape (L+1, len(probabilities))."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -47,9 +62,12 @@ class Prediction:
         Quantiles of ln sin²θ_ℓ (computed from the mixture on first access, then cached).
     mixture_weights, mixture_means, mixture_sds : ndarray, shape (L+1, K)
         Each layer's law as a Gaussian mixture Σ_k w_k N(m_k, s_k²); components with s_k = 0
-        are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles. For
-        ``lattice`` these are the one-step conditional laws given the previous layer's
-        lattice; for the deterministic methods, a single point mass; empty for ``markov``.
+        are point masses. Used by :meth:`cdf`, :meth:`density` and the quantiles unless
+        ``law`` is set. For ``lattice`` these are the one-step conditional laws given the
+        previous layer's lattice; for the deterministic methods, a single point mass; empty
+        for ``markov`` on bias-free ReLU. For general networks (``markov`` beyond bias-free
+        ReLU) they summarise the closure's components by their mean and sd of X only: the
+        distribution is the exact pushforward in ``law``.
     dead, collapsed : ndarray, shape (L+1,)
         Probability that by layer ℓ the angle is undefined (an input has no active unit) or
         exactly zero (the two representations are parallel); both absorbing. ``mean``, ``sd``,
@@ -59,8 +77,10 @@ class Prediction:
     atom : ndarray, shape (L+1,)
         P(ln sin²θ_ℓ = 0 | defined, non-zero): θ_ℓ = π/2 exactly, when the two inputs share no
         active unit. Carried by :meth:`cdf` as a jump at 0 (``markov`` only; else 0).
-    law : object or None
-        The propagated law behind ``markov`` (internal).
+    law : LayerLaw or None
+        The propagated law behind ``markov`` (internal); when set, :meth:`cdf`,
+        :meth:`density` and the quantiles come from it. For general networks: the closure's
+        law of the state pushed through X = ln sin²θ (X ≤ 0, skewed; not a normal).
     network : str
         The network class predicted: activation, σ_w, σ_b, q0 and residual blocks.
     """
@@ -80,7 +100,7 @@ class Prediction:
     dead: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
     collapsed: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
     atom: FloatArray = field(repr=False, default_factory=lambda: np.zeros(0))
-    law: _law.Law | None = field(repr=False, default=None, compare=False)
+    law: LayerLaw | None = field(repr=False, default=None, compare=False)
     network: str = "relu, σ_w = 1.414, σ_b = 0, q0 = 1"
 
     def __post_init__(self) -> None:
@@ -131,9 +151,10 @@ class Prediction:
 
         Notes
         -----
-        For ``markov`` this is the density of the continuous part times its probability
-        (1 − ``atom``), piecewise constant between the law's quantiles; the atom at 0 has no
-        density.
+        For ``markov`` on bias-free ReLU this is the density of the continuous part times its
+        probability (1 − ``atom``), piecewise constant between the law's quantiles; the atom at
+        0 has no density. For general networks it is the pushforward's density (0 for x ≥ 0;
+        it may diverge like 1/√−x at 0).
         """
         if self.law is not None:
             self._check_layer(layer)
