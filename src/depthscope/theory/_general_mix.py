@@ -231,8 +231,8 @@ def _slice(weights, mean, cov, axis, n_slices):
     if spread <= 1e-12 * max(1.0, abs(centre)):
         return weights, mean, cov
     live = weights > _MIN_MASS
-    lo = float(np.min(np.where(live, m0 - 4.0 * s0, np.inf)))
-    hi = float(np.max(np.where(live, m0 + 4.0 * s0, -np.inf)))
+    m_live, s_live = m0[live], s0[live]
+    lo, hi = float((m_live - 4.0 * s_live).min()), float((m_live + 4.0 * s_live).max())
     lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
     edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
     safe = np.where(s0 > 0, s0, 1.0)[:, None]
@@ -264,7 +264,8 @@ def _slice(weights, mean, cov, axis, n_slices):
     beta = np.where(v0[:, None] > 0, c0 / np.where(v0 > 0, v0, 1.0)[:, None], 0.0)  # (N, 3)
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
-    w, k_w, shift, ratio = w[:, keep], k_w[keep], shift[:, keep], ratio[:, keep]
+    if not keep.all():
+        w, k_w, shift, ratio = w[:, keep], k_w[keep], shift[:, keep], ratio[:, keep]
     n = len(weights)
     # Σ_n w_nk (sub-slice mean, covariance) in one product: rows [cov_n, m_n],
     # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀

@@ -62,12 +62,12 @@ def roots(cov: FloatArray) -> FloatArray:
     return rows
 
 
-def _x_minus_sin(x: FloatArray) -> FloatArray:
-    """Return x − sin x without cancellation at small x (series below 0.05), as in _general_law."""
-    small = x < 0.05
+def _x_minus_sin(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Return x − sin x (series below 0.05, without cancellation, as in _general_law) and sin x."""
+    sin = np.sin(x)
     x2 = x * x
     series = x * x2 * (_S0 + x2 * (_S1 + x2 * (_S2 + x2 * (_S3 + x2 * _S4))))
-    return np.where(small, series, x - np.sin(x))
+    return np.where(x < 0.05, series, x - sin), sin
 
 
 def kinked_moments(
@@ -99,8 +99,7 @@ def kinked_moments(
     prod = left * right  # the C² (rows 0–2) and S² (rows 3–5) coefficients of w on each arc
     quad_a, quad_c = prod[0:3], prod[3:6]
     quad_b = left[0:3] * right[3:6] + left[3:6] * right[0:3]  # the CS coefficients
-    g24 = _x_minus_sin(np.stack([2.0 * h, 4.0 * h]))
-    sin24 = np.sin(np.stack([2.0 * h, 4.0 * h]))
+    g24, sin24 = _x_minus_sin(np.stack([2.0 * h, 4.0 * h]))
     g2, g4, sin2, sin4 = g24[0], g24[1], sin24[0], sin24[1]
     norm = 1.0 / (2.0 * math.pi)
     i_cc, i_ss = (h + sin2 / 2) * norm, g2 / 2 * norm  # ∫C², ∫S² over the arc, / 2π
@@ -110,13 +109,12 @@ def kinked_moments(
     first = 2.0 * (per_arc[:, 0] + per_arc[:, 1] + per_arc[:, 2] + per_arc[:, 3])
     # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
     # [∫C²S², 0, ∫S⁴]] per arc
-    basis = np.stack([quad_a, quad_b, quad_c])  # (3 forms, 3, 4 arcs, ...)
-    weighted = np.stack(
-        [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4]
-    )
-    terms = basis[:, :, None] * weighted[:, None, :]  # (3 forms, 3, 3, 4 arcs, ...)
-    second = np.add.reduce(np.moveaxis(terms, 3, 1).reshape(12, *terms.shape[1:3], -1), axis=0)
-    second = second.reshape(*terms.shape[1:3], *terms.shape[4:])
+    weighted = [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4]
+    # (3 forms × 4 arcs, 3, ...), summed over the first axis
+    basis = np.stack([v.swapaxes(0, 1) for v in (quad_a, quad_b, quad_c)])
+    weighted = np.stack([v.swapaxes(0, 1) for v in weighted])
+    basis, weighted = basis.reshape(12, *basis.shape[2:]), weighted.reshape(12, *basis.shape[2:])
+    second = np.add.reduce(basis[:, :, None] * weighted[:, None, :], axis=0)
     return first, 8.0 * second
 
 
@@ -124,7 +122,7 @@ def _moments(act, sw2, sb2, a_, e_, dl):
     """Mean (3, ...) and n·covariance (3, 3, ...) of K̃' given K̃ (plain layer)."""
     if act.slopes is None:
         first, cov = one_step_moments(act, sw2, sb2, None, a_, e_, dl)
-        return np.moveaxis(first, -1, 0), np.moveaxis(cov, (-2, -1), (0, 1))
+        return np.moveaxis(first, -1, 0), np.moveaxis(cov, (-2, -1), (0, 1))  # not kinked
     det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
     c_uu = sw2 * a_ + sb2
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
@@ -145,7 +143,7 @@ def mix_step(
     coordinates lead and the components come last: (3, 6 sigma points, K) etc.
     """
     k = len(mean)
-    mean_t, cov_t = mean.T, np.moveaxis(cov, 0, -1)  # (3, K), (3, 3, K)
+    mean_t, cov_t = mean.T, cov.transpose(1, 2, 0)  # (3, K), (3, 3, K)
     points = (_OUTER @ roots(cov_t).reshape(3, -1)).reshape(6, 3, k) + mean_t  # (6, 3, K)
     a_, dl = np.exp(points[:, 0]), np.exp(points[:, 1])
     e_ = np.tanh(points[:, 2]) * np.sqrt(a_ * dl)
@@ -162,4 +160,4 @@ def mix_step(
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
     flat = np.moveaxis(comb, 2, 1).reshape(24, 3, k)  # 18 slopes and 6 spreads
     new_cov = np.add.reduce(flat[:, :, None] * flat[:, None, :], axis=0) / 6.0  # (3, 3, K)
-    return new_mean.T, np.moveaxis(0.5 * (new_cov + np.swapaxes(new_cov, 0, 1)), -1, 0)
+    return new_mean.T, (0.5 * (new_cov + new_cov.transpose(1, 0, 2))).transpose(2, 0, 1)
