@@ -24,7 +24,8 @@ the norm difference), so the law of y is a mixture of K Gaussians, one per slice
 * X's law per component by a 2-D Gauss–Hermite rule in (ln Δ/A, r); the layer's law is their
   mixture.
 
-Cost: K times the single closure, vectorised.
+Cost: K times the single closure, vectorised; one layer is fused in
+:func:`depthscope.theory._general_mix_step.mix_step` (numpy's per-call overhead dominates).
 """
 
 from __future__ import annotations

@@ -119,11 +119,11 @@ def kinked_moments(
     first = 2.0 * (per_arc[:, 0] + per_arc[:, 1] + per_arc[:, 2] + per_arc[:, 3])
     # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
     # [∫C²S², 0, ∫S⁴]] per arc
-    weighted = [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4]
-    # (3 forms × 4 arcs, 3, ...), summed over the first axis
-    basis = np.stack([v.swapaxes(0, 1) for v in (quad_a, quad_b, quad_c)])
-    weighted = np.stack([v.swapaxes(0, 1) for v in weighted])
-    basis, weighted = basis.reshape(12, *basis.shape[2:]), weighted.reshape(12, *basis.shape[2:])
+    forms = (quad_a, quad_b, quad_c)
+    weights = (quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4)
+    shape = (12, *quad_a.shape[:1], *quad_a.shape[2:])  # (3 forms × 4 arcs, 3, ...)
+    basis = np.stack([v.swapaxes(0, 1) for v in forms]).reshape(shape)
+    weighted = np.stack([v.swapaxes(0, 1) for v in weights]).reshape(shape)
     second = np.add.reduce(basis[:, :, None] * weighted[:, None, :], axis=0)
     return first, 8.0 * second
 
