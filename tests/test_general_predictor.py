@@ -109,6 +109,78 @@ def test_slicing_preserves_mass_mean_and_covariance() -> None:
     assert len(w) == 8
 
 
+def test_slicing_a_point_component_preserves_its_moments() -> None:
+    """A component with no spread in r falls into one slice; the moments stay exact."""
+    from depthscope.theory._general_mix import _R_AXIS, _slice
+
+    weights = np.array([0.3, 0.7])
+    mean = np.array([[0.1, -1.0, 0.2], [0.0, -1.5, -0.4]])
+    cov = np.array(
+        [np.diag([0.01, 0.02, 0.0]), [[0.02, 0.01, 0.0], [0.01, 0.03, 0.01], [0.0, 0.01, 0.05]]]
+    )
+    w, m, c = _slice(weights, mean, cov, _R_AXIS, 8)
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(w @ m, weights @ mean, rtol=1e-12, atol=1e-14)
+    second = np.einsum("k,kij->ij", w, c + m[:, :, None] * m[:, None, :])
+    before = np.einsum("k,kij->ij", weights, cov + mean[:, :, None] * mean[:, None, :])
+    np.testing.assert_allclose(second, before, rtol=1e-12, atol=1e-14)
+
+
+def test_fused_mixture_step_matches_the_generic_step() -> None:
+    """The fused layer (kinked closed form, coordinate-major) equals _step on the same chart."""
+    from depthscope.theory._activations import parse_activation
+    from depthscope.theory._general_law import _moments_homogeneous, _step
+    from depthscope.theory._general_mix import _diff_of_gram, _gram_of_diff
+    from depthscope.theory._general_mix_step import kinked_moments, mix_step
+
+    rng = np.random.default_rng(5)
+    mean = np.column_stack([rng.normal(0, 0.3, 8), rng.normal(-3, 2, 8), rng.normal(0, 1, 8)])
+    roots = rng.normal(size=(8, 3, 3)) * 0.1
+    cov = np.swapaxes(roots, -1, -2) @ roots
+    for name, sb2 in [("leaky:0.1", 0.09), ("relu", 0.0), ("abs", 0.01), ("tanh", 0.01)]:
+        act = parse_activation(name)
+        got = mix_step(act, 2.0, sb2, 64.0, mean, cov)
+        want = _step(act, 2.0, sb2, None, 64.0, mean, cov, _gram_of_diff, _diff_of_gram)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    l11, l21, l22 = rng.uniform(0.1, 2.0, (3, 40))
+    l21[:10] = l11[:10] * (1.0 - 1e-9)  # tiny arcs: v's kink next to u's
+    act = parse_activation("leaky:0.2")
+    first, second = kinked_moments(act.slopes, l11, l21, l22)
+    want_first, want_second = _moments_homogeneous(act, l11, l21, l22)
+    np.testing.assert_allclose(first.T, want_first, rtol=1e-12)
+    np.testing.assert_allclose(np.moveaxis(second, -1, 0), want_second, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    ("network", "mean", "sd"),
+    [
+        (
+            {"activation": "leaky:0.1"},
+            [-0.9913807154942145, -1.5039476546347608, -2.2759792270822343],
+            [0.230850417955347, 0.34455060597146764, 0.5020950738554172],
+        ),
+        (
+            {"bias_std": 0.3},
+            [-1.285232684535536, -1.9816189495932703, -2.968565578741817],
+            [0.24453241529664155, 0.3540855044288222, 0.49525988880113053],
+        ),
+        (
+            {"activation": "abs", "bias_std": 0.1},
+            [-1.8432801415611184, -2.6386950483907174, -3.6338398912009566],
+            [0.1822476460978204, 0.2570216600393724, 0.35735182130571214],
+        ),
+    ],
+)
+def test_sliced_closure_pinned(network, mean, sd) -> None:
+    """Layers 5, 10, 20 at width 256, θ0 = 1: the values before the speed refactor (to 1e-12)."""
+    from depthscope.theory._general_mix import general_mixture_law
+
+    law = general_mixture_law([256] * 20, 1.0, **network)
+    np.testing.assert_allclose(law.mean[[5, 10, 20]], mean, rtol=1e-12)
+    np.testing.assert_allclose(law.sd[[5, 10, 20]], sd, rtol=1e-12)
+
+
 def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ds.DepthscopeWarning)
