@@ -5,7 +5,8 @@ The public namespace is a short, hand-picked list; everything else lives in priv
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from ._architecture import format_architecture as format_architecture
 from ._architecture import parse_architecture as parse_architecture
@@ -34,6 +35,6 @@ from .theory._theorem import rho as rho
 from .theory._theorem import sigma2 as sigma2
 
 try:
-    __version__ = version("depthscope")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = _version("depthscope")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
