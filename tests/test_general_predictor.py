@@ -206,7 +206,9 @@ def _closure_sample(p, layer, n, rng):
         a, dl, r = np.exp(y[:, 0]), np.exp(y[:, 1]), y[:, 2]
         e = np.tanh(r) * np.sqrt(a * dl)
         return np.log(a * dl - e * e) - np.log(a) - np.log(a - 2 * e + dl)
-    t = law.z_mean[layer, 2] + math.sqrt(law.z_cov[layer, 2, 2]) * rng.normal(size=n)
+    # T's marginal: a normal (single Gaussian) or a mixture of normals (sliced along T)
+    k = rng.choice(len(law.weights[layer]), n, p=law.weights[layer])
+    t = law.t_means[layer][k] + law.t_sds[layer][k] * rng.normal(size=n)
     return -2.0 * np.log(np.cosh(t / 2.0))
 
 
