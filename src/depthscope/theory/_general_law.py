@@ -19,8 +19,10 @@ and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
 * K̃' is taken as Gaussian with those moments and mapped to z' by an unscented transform
   (exact to second order in 1/√n: the O(1/n) drift and variance of Theorem 1's kind).
 
-Across layers z is carried as a Gaussian by the unscented transform (7 sigma points). The
-result is deterministic and costs O(depth).
+Across layers z is carried as a Gaussian by the unscented transform (7 sigma points); for
+plain tanh and erf layers as a Gaussian sum, each component taking that step and the sum cut
+into slices along T after each layer (:data:`SLICED_ACTIVATIONS`). The result is deterministic
+and costs O(depth).
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class GeneralLaw:
     mean, sd : ndarray, shape (L+1,)
         Mean and sd of X_ℓ = ln sin²θ_ℓ = −2 ln cosh(T/2) under T's marginal.
     weights, t_means, t_sds : ndarray, shape (L+1, K)
-        The components of T's marginal: weights (zero for unused slots), means and sds.
+        The components of T's marginal: weights (zero for unused slots), means and sds (for
+        the sliced closure, the smoothed readout of :func:`_sliced_law`).
     """
 
     z_mean: FloatArray
@@ -487,6 +490,7 @@ def general_law(
 SLICED_ACTIVATIONS = ("tanh", "erf")
 N_T_SLICES = 6
 _T_AXIS = np.array([0.0, 0.0, 1.0])
+_READ_SHRINK = 0.8  # KS D 0.045-0.078 → 0.017-0.036 (3,000-6,000 networks), sd 4.7% → 6.6% low
 
 
 def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
@@ -509,7 +513,14 @@ def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
     z_cov = np.einsum("lk,lkij->lij", weights, covs) + np.einsum(
         "lk,lki,lkj->lij", weights, dev, dev
     )
-    t_means, t_sds = means[..., 2], np.sqrt(np.maximum(covs[..., 2, 2], 0.0))
+    # Readout: the slices are narrow (a slice's sd is ≈ 0.3 of its spacing), so their sum makes a
+    # lumpy density of T; shrink the components' T means towards the centre by _READ_SHRINK and
+    # widen them by the between-slice variance given up (T's mean and variance are kept).
+    centre = np.sum(weights * means[..., 2], axis=1, keepdims=True)
+    offset = means[..., 2] - centre
+    between = np.sum(weights * offset * offset, axis=1, keepdims=True)
+    t_means = centre + _READ_SHRINK * offset
+    t_sds = np.sqrt(np.maximum(covs[..., 2, 2], 0.0) + (1.0 - _READ_SHRINK**2) * between)
     x = _x_of_t(t_means[..., None] + t_sds[..., None] * _X_NODES)  # (L+1, K, nodes)
     x_means = x @ _X_WEIGHTS
     x_vars = ((x - x_means[..., None]) ** 2) @ _X_WEIGHTS
