@@ -535,7 +535,11 @@ def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
 MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
 MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
-MIN_WIDTH_SMOOTH = 32  # tanh, erf
+MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
+CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed (sd 8-13% low at narrow widths)
+MIN_WIDTH_TANH_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 7.9% low at 64, 11.0% at 32
+MIN_WIDTH_ERF_CHAOTIC = 256  # σ_w² = 1.96, σ_b = 0.1: sd 13.0% low at 64 (not measured between)
+MAX_SMOOTH_SW2 = 2.0  # tanh/erf calibrated for σ_w² ≤ 2 (3.24 at width 64: sd 14.7% low)
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
 MIN_WIDTH_RESIDUAL = 64
 MAX_DEPTH = 50
@@ -563,10 +567,20 @@ def general_domain_warnings(
         floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
         what = f"{act.name}" + (" with biases" if kinked_bias else "")
     elif act.name in ("tanh", "erf"):
+        chaotic = float(weight_std) ** 2 > CHAOTIC_SW2  # residual blocks are handled above
         floor, what = MIN_WIDTH_SMOOTH, act.name
+        if chaotic:
+            floor = MIN_WIDTH_TANH_CHAOTIC if act.name == "tanh" else MIN_WIDTH_ERF_CHAOTIC
+            what = f"{act.name} with σ_w² > {CHAOTIC_SW2:g}"
     else:
         floor, what = MIN_WIDTH_OTHER, act.name
     reasons = []
+    sw2 = float(weight_std) ** 2
+    if residual is None and act.name in ("tanh", "erf") and sw2 > MAX_SMOOTH_SW2:
+        reasons.append(
+            f"σ_w² = {sw2:.3g} > {MAX_SMOOTH_SW2:g}: the closure for {act.name} is calibrated up "
+            "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
+        )
     if min(steps) < floor:
         reasons.append(
             f"width {min(steps)} < {floor}: the Gram-state closure for {what} is calibrated from "
