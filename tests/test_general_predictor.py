@@ -32,6 +32,8 @@ CASES = [
     (64, 20, 1.0, {"residual": "block:0.5", "weight_std": 1.0, "bias_std": 0.2}),
     (32, 50, 1.0, {"activation": "leaky:0.1", "bias_std": 0.3}),  # narrow, biased: sliced
     (64, 50, 1.5, {"activation": "leaky:0.01"}),  # narrow, bias-free: sliced
+    # narrow chaotic tanh: sliced along T (the single Gaussian's sd was 11% low at layer 30)
+    (64, 30, 1.0, {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}),
 ]
 #: A skewed point (tanh, chaotic): X = ln sin²θ ≤ 0 piles up below 0 (sample skewness −1.5 at
 #: the last layer); a normal with the right mean and sd is off by D = 0.13 there.
@@ -88,7 +90,8 @@ def test_negative_control_single_gaussian_fails_narrow_biased() -> None:
 
 def test_slicing_preserves_mass_mean_and_covariance() -> None:
     """Cutting a Gaussian mixture into slices along r keeps its first two moments exactly."""
-    from depthscope.theory._general_mix import _R_AXIS, _slice
+    from depthscope.theory._gaussian_sum import slice_mixture as _slice
+    from depthscope.theory._general_mix import _R_AXIS
 
     rng = np.random.default_rng(3)
     weights = rng.uniform(0.1, 1.0, 5)
@@ -111,7 +114,8 @@ def test_slicing_preserves_mass_mean_and_covariance() -> None:
 
 def test_slicing_a_point_component_preserves_its_moments() -> None:
     """A component with no spread in r falls into one slice; the moments stay exact."""
-    from depthscope.theory._general_mix import _R_AXIS, _slice
+    from depthscope.theory._gaussian_sum import slice_mixture as _slice
+    from depthscope.theory._general_mix import _R_AXIS
 
     weights = np.array([0.3, 0.7])
     mean = np.array([[0.1, -1.0, 0.2], [0.0, -1.5, -0.4]])
@@ -179,6 +183,65 @@ def test_sliced_closure_pinned(network, mean, sd) -> None:
     law = general_mixture_law([256] * 20, 1.0, **network)
     np.testing.assert_allclose(law.mean[[5, 10, 20]], mean, rtol=1e-12)
     np.testing.assert_allclose(law.sd[[5, 10, 20]], sd, rtol=1e-12)
+
+
+def test_slice_mixture_preserves_mass_mean_and_covariance() -> None:
+    """The slicer used for smooth φ (along T) keeps the mixture's first two moments exactly."""
+    from depthscope.theory._gaussian_sum import slice_mixture
+
+    rng = np.random.default_rng(5)
+    weights = rng.uniform(0.1, 1.0, 6)
+    mean = rng.normal(size=(6, 3))
+    roots = rng.normal(size=(6, 3, 3)) * 0.5
+    cov = np.swapaxes(roots, -1, -2) @ roots
+    w, m, c = slice_mixture(weights, mean, cov, np.array([0.0, 0.0, 1.0]), 6)
+    total = w.sum()
+    np.testing.assert_allclose(total, weights.sum(), rtol=1e-12)
+    centre = w @ m / total
+    np.testing.assert_allclose(centre, weights @ mean / weights.sum(), rtol=1e-9, atol=1e-12)
+
+    def second(w, m, c):
+        dev = m - w @ m / w.sum()
+        return (np.einsum("k,kij->ij", w, c) + np.einsum("k,ki,kj->ij", w, dev, dev)) / w.sum()
+
+    np.testing.assert_allclose(second(w, m, c), second(weights, mean, cov), rtol=1e-9, atol=1e-12)
+    assert len(w) == 6
+
+
+def test_plain_tanh_is_sliced_and_the_readout_keeps_t_moments() -> None:
+    """Plain tanh layers: a Gaussian sum along T; its smoothed readout keeps T's mean and
+    variance (those of z_mean, z_cov); residual tanh, erf and GELU keep one component."""
+    kw = {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}
+    law = general_law([64] * 10, 1.0, **kw)
+    assert law.weights.shape[1] > 1
+    np.testing.assert_allclose(law.weights.sum(axis=1), 1.0)
+    t_mean = np.sum(law.weights * law.t_means, axis=1)
+    t_var = np.sum(law.weights * (law.t_sds**2 + (law.t_means - t_mean[:, None]) ** 2), axis=1)
+    np.testing.assert_allclose(t_mean, law.z_mean[:, 2], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(t_var, law.z_cov[:, 2, 2], rtol=1e-10, atol=1e-14)
+    assert general_law([64] * 10, 1.0, **kw, residual="block:0.5").weights.shape[1] == 1
+    assert general_law([64] * 10, 1.0, activation="gelu").weights.shape[1] == 1
+    assert general_law([64] * 10, 1.0, **{**kw, "activation": "erf"}).weights.shape[1] == 1
+
+
+def test_tanh_closed_form_difference_is_accurate() -> None:
+    """tanh's g = tanh u − tanh(u − d) = sinh d/(cosh u cosh(u − d)) against 50-digit mpmath,
+    relative 1e-13, for d from 1e-12 to 30 (no cancellation at small d)."""
+    import mpmath
+
+    from depthscope.theory._activations import parse_activation
+    from depthscope.theory._general_law import _g_values
+
+    rng = np.random.default_rng(2)
+    u = rng.normal(size=120) * 4
+    d = rng.normal(size=120) * np.repeat([1e-12, 1e-6, 1e-3, 0.2, 3.0, 30.0], 20)
+    got = _g_values(parse_activation("tanh"), u, d)
+    with mpmath.workdps(50):
+        exact = [
+            float(mpmath.tanh(a) - mpmath.tanh(mpmath.mpf(a) - b))
+            for a, b in zip(u, d, strict=True)
+        ]
+    np.testing.assert_allclose(got, exact, rtol=1e-13)
 
 
 def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
@@ -278,14 +341,16 @@ def _closure_sample(p, layer, n, rng):
         a, dl, r = np.exp(y[:, 0]), np.exp(y[:, 1]), y[:, 2]
         e = np.tanh(r) * np.sqrt(a * dl)
         return np.log(a * dl - e * e) - np.log(a) - np.log(a - 2 * e + dl)
-    t = law.z_mean[layer, 2] + math.sqrt(law.z_cov[layer, 2, 2]) * rng.normal(size=n)
+    # T's marginal: a normal (single Gaussian) or a mixture of normals (sliced along T)
+    k = rng.choice(len(law.weights[layer]), n, p=law.weights[layer])
+    t = law.t_means[layer][k] + law.t_sds[layer][k] * rng.normal(size=n)
     return -2.0 * np.log(np.cosh(t / 2.0))
 
 
 @pytest.mark.parametrize(
     "kw",
     [SKEWED[3], {"activation": "leaky:0.1", "bias_std": 0.3}, {"activation": "leaky:0.01"}],
-    ids=["tanh-gaussian", "leaky-biased-mixture", "leaky-mixture"],
+    ids=["tanh-sliced", "leaky-biased-mixture", "leaky-mixture"],
 )
 def test_cdf_is_the_pushforward_of_the_closure(kw) -> None:
     """Prediction.cdf against X sampled from the closure's state law; quantiles invert the cdf;
@@ -316,3 +381,15 @@ def test_normal_law_is_rejected_where_the_closure_is_skewed() -> None:
     sample = _closure_sample(p, 30, n, np.random.default_rng(11))
     d = stats.kstest(sample, "norm", args=(p.mean[30], p.sd[30])).statistic
     assert d > _ks_critical_1pct(n)
+
+
+def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
+    """The measured domain: chaotic tanh (σ_w² > 1.5) from width 64, σ_w² ≤ 2 (tanh, erf)."""
+    from depthscope.theory._general_law import general_domain_warnings
+
+    chaotic = {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}
+    assert general_domain_warnings(1.0, [64] * 30, **chaotic) == []
+    assert "calibrated from width 64" in general_domain_warnings(1.0, [32] * 30, **chaotic)[0]
+    assert general_domain_warnings(1.0, [32] * 30, activation="tanh", weight_std=1.0) == []
+    wide = general_domain_warnings(1.0, [1024] * 30, activation="erf", weight_std=1.8)
+    assert len(wide) == 1 and "σ_w² = 3.24 > 2" in wide[0]

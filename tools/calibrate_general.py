@@ -11,7 +11,8 @@ Exact simulation in the Gram state (docs/theory/general-predictor.md), O(n) per 
 
 Usage: ``python tools/calibrate_general.py [--networks 3000] [--only SUBSTRING]``; prints the
 accuracy table (markdown) of docs/theory/general-predictor.md for ``depthscope.predict``'s
-default method (the sliced closure for plain kinked layers, the Gaussian closure otherwise):
+default method (sliced Gaussian sums for plain kinked layers (along r) and plain tanh layers
+(along T), the single Gaussian closure otherwise):
 per configuration the worst over layers 1..L of the mean error (in sds), the sd error and the
 Kolmogorov-Smirnov distance D between the prediction's cdf and the simulated sample (beside it
 the D of a normal with the predicted mean and sd, for comparison).
@@ -81,6 +82,12 @@ GRID: list[tuple[str, int, int, float, dict[str, Any]]] = [
                                             "bias_std": 0.2}),
     ("tanh σw²=1.96 σb=0.1", 256, 30, 1.0, {"activation": "tanh", "weight_std": 1.4,
                                              "bias_std": 0.1}),
+    # tanh sliced along T, chaotic at width 32; erf (single Gaussian) ordered and chaotic
+    ("tanh σw²=1.96 σb=0.1", 32, 30, 1.0, {"activation": "tanh", "weight_std": 1.4,
+                                            "bias_std": 0.1}),
+    ("erf σw²=1", 32, 50, 1.0, {"activation": "erf", "weight_std": 1.0}),
+    ("erf σw²=1.96 σb=0.1", 64, 30, 1.0, {"activation": "erf", "weight_std": 1.4,
+                                           "bias_std": 0.1}),
 ]  # fmt: skip
 
 

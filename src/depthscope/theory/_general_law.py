@@ -19,8 +19,10 @@ and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
 * K̃' is taken as Gaussian with those moments and mapped to z' by an unscented transform
   (exact to second order in 1/√n: the O(1/n) drift and variance of Theorem 1's kind).
 
-Across layers z is carried as a Gaussian by the unscented transform (7 sigma points). The
-result is deterministic and costs O(depth).
+Across layers z is carried as a Gaussian by the unscented transform (7 sigma points); for
+plain tanh layers as a Gaussian sum, each component taking that step and the sum cut into
+slices along T after each layer (:data:`SLICED_ACTIVATIONS`). The result is deterministic
+and costs O(depth).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from scipy.special import ndtr, ndtri
 from .._errors import DepthscopeError
 from .._types import FloatArray
 from ._activations import Activation, parse_activation
+from ._gaussian_sum import slice_mixture
 from ._kernel_maps import parse_residual
 
 __all__ = [
@@ -53,16 +56,18 @@ _X_NODES, _X_WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
 _X_WEIGHTS = _X_WEIGHTS / math.sqrt(2.0 * math.pi)
 _SMALL_D = 0.25  # below this |d|, g = φ(u) − φ(u − d) = ∫ φ' by 3-point Gauss–Legendre
 _TINY = 1e-300
+_CLIP = 175.0  # |u|, |d| ≤ 175: cosh u · cosh(u − d) stays finite
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @dataclass(frozen=True)
 class GeneralLaw:
-    """Gaussian law of z = (ln A, ln B, T) per layer and the implied law of X = ln sin²θ.
+    """Law of z = (ln A, ln B, T) per layer (a Gaussian sum) and the implied law of X = ln sin²θ.
 
-    The law of X is the exact pushforward of T's Gaussian marginal through
-    X = −2 ln cosh(T/2) ≤ 0 (bounded above, skewed): P(X ≤ x) = P(|T| ≥ c(x)),
-    c(x) = 2 arccosh(e^{−x/2}) (:meth:`cdf`, :meth:`density`, :meth:`quantiles`).
+    The law of X is the exact pushforward of T's marginal, a mixture of normals N(m_k, s_k²)
+    (one component for the single-Gaussian closure), through X = −2 ln cosh(T/2) ≤ 0 (bounded
+    above, skewed): P(X ≤ x) = Σ_k w_k P(|T_k| ≥ c(x)), c(x) = 2 arccosh(e^{−x/2})
+    (:meth:`cdf`, :meth:`density`, :meth:`quantiles`).
 
     Attributes
     ----------
@@ -71,46 +76,57 @@ class GeneralLaw:
     z_cov : ndarray, shape (L+1, 3, 3)
         Its covariance.
     mean, sd : ndarray, shape (L+1,)
-        Mean and sd of X_ℓ = ln sin²θ_ℓ = −2 ln cosh(T/2) under the Gaussian T marginal.
+        Mean and sd of X_ℓ = ln sin²θ_ℓ = −2 ln cosh(T/2) under T's marginal.
+    weights, t_means, t_sds : ndarray, shape (L+1, K)
+        The components of T's marginal: weights (zero for unused slots), means and sds (for
+        the sliced closure, the smoothed readout of :func:`_sliced_law`).
     """
 
     z_mean: FloatArray
     z_cov: FloatArray
     mean: FloatArray
     sd: FloatArray
-
-    def _t_law(self) -> tuple[FloatArray, FloatArray]:
-        return self.z_mean[:, 2], np.sqrt(np.maximum(self.z_cov[:, 2, 2], 0.0))
+    weights: FloatArray
+    t_means: FloatArray
+    t_sds: FloatArray
 
     def cdf(self, layer: int, x: FloatArray) -> FloatArray:
-        """P(X_layer ≤ x) = P(|T| ≥ c(x)); 1 from x = 0 on."""
-        m, s = (v[layer] for v in self._t_law())
-        return _tail_mass(_t_of_x(np.asarray(x, dtype=np.float64)), m, s)
+        """P(X_layer ≤ x) = Σ_k w_k P(|T_k| ≥ c(x)); 1 from x = 0 on."""
+        w, m, s = self.weights[layer], self.t_means[layer], self.t_sds[layer]
+        x = np.asarray(x, dtype=np.float64)
+        below = np.minimum(_tail_mass(_t_of_x(x)[..., None], m, s) @ w, 1.0)
+        return np.asarray(np.where(x >= 0, 1.0, below))  # Σ w_k is 1 only to rounding
 
     def density(self, layer: int, x: FloatArray) -> FloatArray:
-        """Density of X_layer at x: (φ_T(c) + φ_T(−c))·coth(c/2) for x < 0, else 0.
+        """Density of X_layer at x: Σ_k w_k (φ_k(c) + φ_k(−c))·coth(c/2) for x < 0, else 0.
 
         It diverges like 1/√−x at 0 when T's density at 0 is positive (integrable).
         """
-        m, s = (v[layer] for v in self._t_law())
+        w, m, s = self.weights[layer], self.t_means[layer], self.t_sds[layer]
         x = np.asarray(x, dtype=np.float64)
-        inside = (x < 0) & (s > 0)
+        inside = (x < 0) & bool(np.any(s > 0))
         c = _t_of_x(np.where(x < 0, x, -1.0))
-        return np.where(inside, _t_density(c, m, s) / np.tanh(0.5 * c), 0.0)
+        return np.where(inside, (_t_density(c[..., None], m, s) @ w) / np.tanh(0.5 * c), 0.0)
 
     def quantiles(self, probabilities: FloatArray) -> FloatArray:
         """Quantiles of X at each layer, shape (L+1, len(probabilities)).
 
-        X's p-quantile is X(c) with P(|T| ≥ c) = p, solved for c ≥ 0 (safeguarded Newton).
+        X's p-quantile is X(c) with Σ_k w_k P(|T_k| ≥ c) = p, solved for c ≥ 0 (safeguarded
+        Newton).
         """
-        m, s = (v[:, None] for v in self._t_law())
+        w, m, s = (v[:, None, :] for v in (self.weights, self.t_means, self.t_sds))
+        centre = self.z_mean[:, 2, None]
+        spread = np.sqrt(np.maximum(self.z_cov[:, 2, 2], 0.0))[:, None]
         p = np.asarray(probabilities, dtype=np.float64)[None, :]
-        point = s == 0  # layer 0: T = m
+        point = spread == 0  # layer 0: T = its mean
         c = solve_increasing(
-            lambda c: (p - _tail_mass(c, m, s), _t_density(c, m, s)),
-            np.where(point, np.abs(m), 0.0),
-            np.abs(m) + np.where(point, 0.0, 40.0 * s + 1.0),
-            np.maximum(np.abs(m) - s * ndtri(p), 0.0),
+            lambda c: (
+                p - (_tail_mass(c[..., None], m, s) * w).sum(-1),
+                (_t_density(c[..., None], m, s) * w).sum(-1),
+            ),
+            np.where(point, np.abs(centre), 0.0),
+            np.where(point, np.abs(centre), (np.abs(m) + 40.0 * s + 1.0).max(-1)),
+            np.maximum(np.abs(centre) - spread * ndtri(p), 0.0),
         )
         return _x_of_t(c)
 
@@ -168,23 +184,24 @@ def solve_increasing(excess_and_slope, lo, hi, start, iterations=200):
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
-def _w_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
-    """W at points (u, d): shape (..., 3); g without cancellation.
+def _g_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
+    """G = φ(u) − φ(u − d) at points (u, d), without cancellation; ``u`` broadcasts against d.
 
-    ``u`` may have size-1 axes where it does not vary (φ(u) is evaluated once per value); the
-    result has the broadcast shape. Where |d| is small, g = ∫ φ' over [u − d, u] by 3-point
-    Gauss–Legendre, evaluated at those points only.
+    tanh: sinh(d)/(cosh u cosh(u − d)). Otherwise, where |d| is small, g = ∫ φ' over
+    [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only.
     """
-    fu = np.broadcast_to(act.fn(u), d.shape)
+    if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
+        u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
+        return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
     u = np.broadcast_to(u, d.shape)
-    g = fu - act.fn(u - d)
+    g = act.fn(u) - act.fn(u - d)
     if act.derivative is not None:
         near = np.abs(d) <= _SMALL_D
         if near.any():
             half = 0.5 * d[near]
             nodes = (u[near] - half)[:, None] + half[:, None] * _GL3_NODES
             g[near] = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
-    return np.stack([fu * fu, fu * g, g * g], axis=-1)
+    return np.asarray(g)
 
 
 def _cholesky_ud(c_uu, c_ud, c_dd, det):
@@ -248,16 +265,31 @@ def _moments_homogeneous(act, l11, l21, l22):
 
 
 def _moments_smooth(act, l11, l21, l22):
-    """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d)."""
-    z1, z2 = _GH_NODES[:, None], _GH_NODES[None, :]
-    weights = _GH_WEIGHTS[:, None] * _GH_WEIGHTS[None, :]
-    u = l11[..., None, None] * z1  # (..., N, 1): φ(u) once per node
-    d = l21[..., None, None] * z1 + l22[..., None, None] * z2
-    w = _w_values(act, u, d).reshape(*d.shape[:-2], -1, 3)
-    flat = weights.reshape(-1)
-    first = flat @ w
-    second = np.swapaxes(w * flat[:, None], -1, -2) @ w
-    return first, second
+    """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d).
+
+    u = l11 z₁ depends on the first node only, so every moment is a 1-D sum over z₁ of φ(u)^a
+    times G_b(z₁) = Σ_{z₂} g^b (b = 1..4): E[w] = E(φ², φG₁, G₂), E[w wᵀ] from E φ⁴, φ³G₁,
+    φ²G₂ (twice), φG₃, G₄.
+    """
+    weights = _GH_WEIGHTS
+    u = l11[..., None] * _GH_NODES  # (..., N)
+    d = l21[..., None, None] * _GH_NODES[:, None] + l22[..., None, None] * _GH_NODES  # (..., N, N)
+    fu = act.fn(u)
+    g = _g_values(act, u[..., None], d)
+    g2 = g * g
+    f2 = fu * fu
+    g1_sum, g2_sum = g @ weights, g2 @ weights
+    terms = np.stack(
+        [f2, fu * g1_sum, g2_sum, f2 * f2, f2 * fu * g1_sum, f2 * g2_sum,
+         fu * ((g2 * g) @ weights), (g2 * g2) @ weights],
+        axis=-1,
+    )  # fmt: skip
+    values = weights @ terms  # (..., 8)
+    return values[..., :3], values[..., _SECOND_INDEX]
+
+
+#: E[w_i w_j] as entries of the 8 sums in :func:`_moments_smooth` (E φ²G₂ serves (0,2), (1,1)).
+_SECOND_INDEX = np.array([[3, 4, 5], [4, 5, 6], [5, 6, 7]])
 
 
 def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
@@ -436,22 +468,80 @@ def general_law(
         )
     sw2, sb2 = float(weight_std) ** 2, float(bias_std) ** 2
     depth = len(steps)
+    z0 = np.array([math.log(q0), math.log(q0), 2.0 * math.log(math.tan(theta0 / 2.0))])
+    if alpha is None and act.name in SLICED_ACTIVATIONS:
+        return _sliced_law(act, sw2, sb2, steps, z0, N_T_SLICES)
     z_mean, z_cov = np.empty((depth + 1, 3)), np.zeros((depth + 1, 3, 3))
-    z_mean[0] = (math.log(q0), math.log(q0), 2.0 * math.log(math.tan(theta0 / 2.0)))
+    z_mean[0] = z0
     for layer, width in enumerate(steps):
         z_mean[layer + 1], z_cov[layer + 1] = _step(
             act, sw2, sb2, alpha, float(width), z_mean[layer], z_cov[layer]
         )
     moments = [_x_moments(m[2], c[2, 2]) for m, c in zip(z_mean, z_cov, strict=True)]
     mean, sd = (np.array(v) for v in zip(*moments, strict=True))
-    return GeneralLaw(z_mean=z_mean, z_cov=z_cov, mean=mean, sd=sd)
+    t_sd = np.sqrt(np.maximum(z_cov[:, 2, 2], 0.0))
+    ones = np.ones((depth + 1, 1))
+    return GeneralLaw(z_mean, z_cov, mean, sd, ones, z_mean[:, 2:], t_sd[:, None])
+
+
+#: Plain layers of these φ carry z's law as a Gaussian sum sliced along T after each layer
+#: (chaotic tanh: T's law is skewed, and X = −2 ln cosh(T/2) folds it at T = 0; the single
+#: Gaussian's sd was 10-17% low at width 64). GELU and SiLU keep the single Gaussian: slicing
+#: made them worse; erf too: sd 10.6% → 8.8% low (chaotic, width 64) at 3.8× the time
+#: (scipy's erf), against 2× for tanh (docs/theory/general-predictor.md).
+SLICED_ACTIVATIONS = ("tanh",)
+N_T_SLICES = 6
+_T_AXIS = np.array([0.0, 0.0, 1.0])
+_READ_SHRINK = 0.8  # KS D 0.045-0.078 → 0.017-0.036 (3,000-6,000 networks), sd 4.7% → 6.6% low
+
+
+def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
+    """Propagate the Gaussian sum: each component takes :func:`_step`, then it is sliced."""
+    depth = len(steps)
+    weights = np.zeros((depth + 1, n_slices))
+    means = np.zeros((depth + 1, n_slices, 3))
+    covs = np.zeros((depth + 1, n_slices, 3, 3))
+    w, mean, cov = np.ones(1), z0[None, :], np.zeros((1, 3, 3))
+    for layer in range(depth + 1):
+        if layer > 0:
+            mean, cov = _step(act, sw2, sb2, None, float(steps[layer - 1]), mean, cov)
+            w, mean, cov = slice_mixture(w, mean, cov, _T_AXIS, n_slices)
+            w = w / w.sum()
+        k = len(w)
+        weights[layer, :k], means[layer, :k], covs[layer, :k] = w, mean, cov
+        means[layer, k:], covs[layer, k:] = mean[0], cov[0]  # unused slots: weight 0
+    z_mean = np.einsum("lk,lki->li", weights, means)
+    dev = means - z_mean[:, None, :]
+    z_cov = np.einsum("lk,lkij->lij", weights, covs) + np.einsum(
+        "lk,lki,lkj->lij", weights, dev, dev
+    )
+    # Readout: the slices are narrow (a slice's sd is ≈ 0.3 of its spacing), so their sum makes a
+    # lumpy density of T; shrink the components' T means towards the centre by _READ_SHRINK and
+    # widen them by the between-slice variance given up (T's mean and variance are kept).
+    centre = np.sum(weights * means[..., 2], axis=1, keepdims=True)
+    offset = means[..., 2] - centre
+    between = np.sum(weights * offset * offset, axis=1, keepdims=True)
+    t_means = centre + _READ_SHRINK * offset
+    t_sds = np.sqrt(np.maximum(covs[..., 2, 2], 0.0) + (1.0 - _READ_SHRINK**2) * between)
+    x = _x_of_t(t_means[..., None] + t_sds[..., None] * _X_NODES)  # (L+1, K, nodes)
+    x_means = x @ _X_WEIGHTS
+    x_vars = ((x - x_means[..., None]) ** 2) @ _X_WEIGHTS
+    mean = np.sum(weights * x_means, axis=1)
+    second = np.sum(weights * (x_vars + (x_means - mean[:, None]) ** 2), axis=1)
+    return GeneralLaw(
+        z_mean, z_cov, mean, np.sqrt(np.maximum(second, 0.0)), weights, t_means, t_sds
+    )
 
 
 #: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
 MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
 MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
-MIN_WIDTH_SMOOTH = 32  # tanh, erf
+MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
+CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed (sd 8-13% low at narrow widths)
+MIN_WIDTH_TANH_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 7.9% low at 64, 11.0% at 32
+MIN_WIDTH_ERF_CHAOTIC = 256  # σ_w² = 1.96, σ_b = 0.1: sd 13.0% low at 64 (not measured between)
+MAX_SMOOTH_SW2 = 2.0  # tanh/erf calibrated for σ_w² ≤ 2 (3.24 at width 64: sd 14.7% low)
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
 MIN_WIDTH_RESIDUAL = 64
 MAX_DEPTH = 50
@@ -479,10 +569,20 @@ def general_domain_warnings(
         floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
         what = f"{act.name}" + (" with biases" if kinked_bias else "")
     elif act.name in ("tanh", "erf"):
+        chaotic = float(weight_std) ** 2 > CHAOTIC_SW2  # residual blocks are handled above
         floor, what = MIN_WIDTH_SMOOTH, act.name
+        if chaotic:
+            floor = MIN_WIDTH_TANH_CHAOTIC if act.name == "tanh" else MIN_WIDTH_ERF_CHAOTIC
+            what = f"{act.name} with σ_w² > {CHAOTIC_SW2:g}"
     else:
         floor, what = MIN_WIDTH_OTHER, act.name
     reasons = []
+    sw2 = float(weight_std) ** 2
+    if residual is None and act.name in ("tanh", "erf") and sw2 > MAX_SMOOTH_SW2:
+        reasons.append(
+            f"σ_w² = {sw2:.3g} > {MAX_SMOOTH_SW2:g}: the closure for {act.name} is calibrated up "
+            "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
+        )
     if min(steps) < floor:
         reasons.append(
             f"width {min(steps)} < {floor}: the Gram-state closure for {what} is calibrated from "

@@ -1,0 +1,107 @@
+"""Slicing a Gaussian sum along one direction (moment-matched slices), for the general closures.
+
+A mixture of 3-D Gaussians is cut along y₀ = axis·z into K slices spanning its range (the outer
+two open); each component's mass, mean and covariance restricted to a slice follow in closed
+form from the truncated normal of y₀ and the linear regression of z on y₀ within the component;
+each slice is moment-matched to one Gaussian, so that the total mass, mean and covariance are
+preserved exactly. Used by both closures: the sliced mixture for kinked φ
+(``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
+(``theory/_general_law.py``, along T).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr
+
+from .._types import FloatArray
+
+__all__ = ["slice_mixture"]
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_MIN_MASS = 1e-12
+
+
+def slice_mixture(
+    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: FloatArray, n_slices: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = axis·z.
+
+    Returns
+    -------
+    weights, mean, cov : ndarray, shapes (K,), (K, 3), (K, 3, 3)
+        The moment-matched slices, empty ones dropped (K ≤ ``n_slices``); the input unchanged
+        when the mixture has no spread along ``axis``.
+    """
+    m0 = mean @ axis
+    c0 = cov @ axis  # Cov(z, y₀), (N, 3)
+    v0 = np.maximum(c0 @ axis, 0.0)
+    s0 = np.sqrt(v0)
+    total = weights.sum()
+    centre = weights @ m0 / total
+    spread = math.sqrt(max(weights @ (v0 + (m0 - centre) ** 2) / total, 0.0))
+    if spread <= 1e-12 * max(1.0, abs(centre)):
+        return weights, mean, cov
+    live = weights > _MIN_MASS
+    m_live, s_live = m0[live], s0[live]
+    lo, hi = float((m_live - 4.0 * s_live).min()), float((m_live + 4.0 * s_live).max())
+    lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
+    edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
+    safe = np.where(s0 > 0, s0, 1.0)[:, None]
+    # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
+    # from z[:, k] to z[:, k + 1]
+    z = np.minimum(np.maximum((edges[None, :] - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
+    z[:, 0], z[:, -1] = -40.0, 40.0
+    point = s0 == 0
+    if np.any(point):  # a component with no spread in y₀ falls into one slice
+        idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
+        a, b = z[:, :-1].copy(), z[:, 1:].copy()
+        a[point], b[point] = 40.0, 40.0
+        a[point, idx] = -40.0
+        mass, pdf_a, pdf_b, a_pdf_a, b_pdf_b = _slice_masses(a, b)
+    else:  # each bound's normal cdf, tail and density once
+        cdf, tail = ndtr(z), ndtr(-z)
+        pdf = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
+        z_pdf = z * pdf
+        upper = z[:, :-1] > 0  # reflect to the lower tail, where ndtr has relative precision
+        mass = np.where(upper, tail[:, :-1] - tail[:, 1:], cdf[:, 1:] - cdf[:, :-1])
+        pdf_a, pdf_b, a_pdf_a, b_pdf_b = pdf[:, :-1], pdf[:, 1:], z_pdf[:, :-1], z_pdf[:, 1:]
+    ok = mass > _MIN_MASS
+    safe_mass = np.where(ok, mass, 1.0)
+    shift = (pdf_a - pdf_b) / safe_mass  # E[(y₀ − m₀)/s₀ | slice]
+    ratio = np.maximum(1.0 + (a_pdf_a - b_pdf_b) / safe_mass - shift**2, 0.0)  # Var / s₀²
+    w = np.where(ok, weights[:, None] * mass, 0.0)  # (N, K)
+    # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
+    # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
+    beta = np.where(v0[:, None] > 0, c0 / np.where(v0 > 0, v0, 1.0)[:, None], 0.0)  # (N, 3)
+    k_w = w.sum(axis=0)
+    keep = k_w > _MIN_MASS * total
+    if not keep.all():
+        w, k_w, shift, ratio = w[:, keep], k_w[keep], shift[:, keep], ratio[:, keep]
+    n = len(weights)
+    # Σ_n w_nk (sub-slice mean, covariance) in one product: rows [cov_n, m_n],
+    # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀
+    rows = np.zeros((3 * n, 12))
+    rows[:n, :9], rows[:n, 9:] = cov.reshape(n, 9), mean
+    rows[n : 2 * n, :9] = -(beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
+    rows[2 * n :, 9:] = beta
+    shift_s = shift * s0[:, None]
+    coef = np.concatenate([w, w * (v0[:, None] * (1.0 - ratio)), w * shift_s])  # (3N, K)
+    sums = coef.T @ rows  # (K, 12)
+    k_mean = sums[:, 9:] / k_w[:, None]
+    dev = np.swapaxes(mean[:, None, :] + shift_s[..., None] * beta[:, None, :] - k_mean, 0, 1)
+    k_cov = (sums[:, :9].reshape(-1, 3, 3) + np.swapaxes(dev * w.T[..., None], -1, -2) @ dev) / k_w[
+        :, None, None
+    ]
+    return k_w, k_mean, 0.5 * (k_cov + np.swapaxes(k_cov, -1, -2))
+
+
+def _slice_masses(a, b):
+    """Mass, densities and z·densities at the standardised bounds a, b of each (N, K) sub-slice."""
+    upper = a > 0  # reflect to the lower tail, where ndtr has relative precision
+    mass = np.where(upper, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+    pdf_a = np.exp(-0.5 * a * a) * _INV_SQRT_2PI
+    pdf_b = np.exp(-0.5 * b * b) * _INV_SQRT_2PI
+    return mass, pdf_a, pdf_b, a * pdf_a, b * pdf_b
