@@ -39,6 +39,7 @@ from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._gaussian_sum import slice_mixture
 from ._kernel_maps import parse_residual
+from ._newton import solve_increasing
 
 __all__ = [
     "GeneralLaw",
@@ -52,6 +53,8 @@ _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _GH_ORDER = 24
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(_GH_ORDER)
 _GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2.0 * math.pi)
+_GH_HALF_NODES = _GH_NODES[_GH_ORDER // 2 :]  # z₁ > 0 (the rule is symmetric)
+_GH_HALF_WEIGHTS = 2.0 * _GH_WEIGHTS[_GH_ORDER // 2 :]
 _X_NODES, _X_WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
 _X_WEIGHTS = _X_WEIGHTS / math.sqrt(2.0 * math.pi)
 _SMALL_D = 0.25  # below this |d|, g = φ(u) − φ(u − d) = ∫ φ' by 3-point Gauss–Legendre
@@ -157,30 +160,6 @@ def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
     return np.asarray(np.where(s > 0, both * _INV_SQRT_2PI / safe, 0.0))
 
 
-def solve_increasing(excess_and_slope, lo, hi, start, iterations=200):
-    """Root of increasing functions, elementwise: Newton's method kept inside a bisection bracket.
-
-    Parameters
-    ----------
-    excess_and_slope : callable
-        x ↦ (f(x), f'(x)) elementwise, f increasing; the root is where f = 0.
-    lo, hi, start : ndarray
-        Bracket (f(lo) ≤ 0 ≤ f(hi); lo = hi pins an element) and first guess, broadcast.
-    """
-    lo, hi, start = np.broadcast_arrays(np.asarray(lo, dtype=np.float64), hi, start)
-    x = np.clip(start, lo, hi)
-    for _ in range(iterations):
-        e, slope = excess_and_slope(x)
-        lo, hi = np.where(e < 0, x, lo), np.where(e > 0, x, hi)
-        newton = x - e / np.maximum(slope, _TINY)
-        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
-        done = np.abs(x_new - x) <= 1e-11 * (1.0 + np.abs(x))
-        x = x_new
-        if done.all():
-            break
-    return x
-
-
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
@@ -191,10 +170,11 @@ def _g_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
     [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only.
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
-        u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
+        if np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP:  # (a no-op, skipped, if inside)
+            u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
         return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
+    g = act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
     u = np.broadcast_to(u, d.shape)
-    g = act.fn(u) - act.fn(u - d)
     if act.derivative is not None:
         near = np.abs(d) <= _SMALL_D
         if near.any():
@@ -269,11 +249,13 @@ def _moments_smooth(act, l11, l21, l22):
 
     u = l11 z₁ depends on the first node only, so every moment is a 1-D sum over z₁ of φ(u)^a
     times G_b(z₁) = Σ_{z₂} g^b (b = 1..4): E[w] = E(φ², φG₁, G₂), E[w wᵀ] from E φ⁴, φ³G₁,
-    φ²G₂ (twice), φG₃, G₄.
+    φ²G₂ (twice), φG₃, G₄. For odd φ every summand is even under (z₁, z₂) → (−z₁, −z₂), so
+    the sum runs over z₁ > 0 only, with doubled weights (half the work).
     """
     weights = _GH_WEIGHTS
-    u = l11[..., None] * _GH_NODES  # (..., N)
-    d = l21[..., None, None] * _GH_NODES[:, None] + l22[..., None, None] * _GH_NODES  # (..., N, N)
+    nodes_1, weights_1 = (_GH_HALF_NODES, _GH_HALF_WEIGHTS) if act.odd else (_GH_NODES, weights)
+    u = l11[..., None] * nodes_1  # (..., N₁)
+    d = l21[..., None, None] * nodes_1[:, None] + l22[..., None, None] * _GH_NODES  # (..., N₁, N)
     fu = act.fn(u)
     g = _g_values(act, u[..., None], d)
     g2 = g * g
@@ -284,7 +266,7 @@ def _moments_smooth(act, l11, l21, l22):
          fu * ((g2 * g) @ weights), (g2 * g2) @ weights],
         axis=-1,
     )  # fmt: skip
-    values = weights @ terms  # (..., 8)
+    values = weights_1 @ terms  # (..., 8)
     return values[..., :3], values[..., _SECOND_INDEX]
 
 
@@ -338,7 +320,9 @@ _PAIR_R, _PAIR_S = _PAIRS[None, :, 0], _PAIRS[None, :, 1]
 
 
 def _sym(x11, x12, x22):
-    return np.stack([np.stack([x11, x12], -1), np.stack([x12, x22], -1)], -2)
+    out = np.empty((*np.shape(x11), 2, 2))
+    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1] = x11, x12, x12, x22
+    return out
 
 
 # --- the state map z ↔ K̃ and the two unscented transforms -----------------------------------
@@ -426,13 +410,13 @@ def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_sta
     return new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, -1, -2))
 
 
-def _x_moments(m_t: float, v_t: float) -> tuple[float, float]:
-    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t)."""
-    t = m_t + math.sqrt(max(v_t, 0.0)) * _X_NODES
+def _x_moments(m_t: FloatArray, v_t: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t), elementwise (all layers at once)."""
+    t = m_t[:, None] + np.sqrt(np.maximum(v_t, 0.0))[:, None] * _X_NODES
     half = np.abs(t) / 2.0
     x = -2.0 * (half + np.log1p(np.exp(-2.0 * half)) - math.log(2.0))
-    mean = float(_X_WEIGHTS @ x)
-    return mean, math.sqrt(max(float(_X_WEIGHTS @ (x - mean) ** 2), 0.0))
+    mean = x @ _X_WEIGHTS
+    return mean, np.sqrt(np.maximum(((x - mean[:, None]) ** 2) @ _X_WEIGHTS, 0.0))
 
 
 def general_law(
@@ -477,8 +461,7 @@ def general_law(
         z_mean[layer + 1], z_cov[layer + 1] = _step(
             act, sw2, sb2, alpha, float(width), z_mean[layer], z_cov[layer]
         )
-    moments = [_x_moments(m[2], c[2, 2]) for m, c in zip(z_mean, z_cov, strict=True)]
-    mean, sd = (np.array(v) for v in zip(*moments, strict=True))
+    mean, sd = _x_moments(z_mean[:, 2], z_cov[:, 2, 2])
     t_sd = np.sqrt(np.maximum(z_cov[:, 2, 2], 0.0))
     ones = np.ones((depth + 1, 1))
     return GeneralLaw(z_mean, z_cov, mean, sd, ones, z_mean[:, 2:], t_sd[:, None])
