@@ -351,7 +351,9 @@ def _state_of_gram(a_, e_, dl):
     # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
     t_abs = ln_sin2 - 2.0 * np.log1p(np.abs(cos))
     t = np.where(cos >= 0, t_abs, -t_abs)
-    return np.stack([np.log(a_), np.log(b_), t], axis=-1)
+    out = np.empty((*t.shape, 3))
+    out[..., 0], out[..., 1], out[..., 2] = np.log(a_), np.log(b_), t
+    return out
 
 
 def _roots(cov: FloatArray) -> FloatArray:
@@ -360,19 +362,34 @@ def _roots(cov: FloatArray) -> FloatArray:
     Any square root serves the transforms below (they use Σ r_k r_kᵀ); pivots below zero
     (a semidefinite cov, rounding) are clipped to zero.
     """
+    if cov.ndim == 2:  # one 3×3 (the single closure's outer transform): plain floats
+        return _roots_one(cov)
     c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
     c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
     rows = np.zeros(cov.shape)
     l00 = np.sqrt(np.maximum(c00, 0.0))
-    inv0 = np.where(l00 > 0, 1.0 / np.where(l00 > 0, l00, 1.0), 0.0)
+    inv0 = np.divide(1.0, l00, out=np.zeros_like(l00), where=l00 > 0)
     l10, l20 = c01 * inv0, c02 * inv0
     l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
-    inv1 = np.where(l11 > 1e-150, 1.0 / np.where(l11 > 1e-150, l11, 1.0), 0.0)
+    inv1 = np.divide(1.0, l11, out=np.zeros_like(l11), where=l11 > 1e-150)
     l21 = (c12 - l20 * l10) * inv1
     rows[..., 0, 0], rows[..., 0, 1], rows[..., 0, 2] = l00, l10, l20
     rows[..., 1, 1], rows[..., 1, 2] = l11, l21
     rows[..., 2, 2] = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
     return rows
+
+
+def _roots_one(cov: FloatArray) -> FloatArray:
+    """:func:`_roots` of one 3×3, the same operations on Python floats."""
+    (c00, c01, c02), (_, c11, c12), (_, _, c22) = cov.tolist()
+    l00 = math.sqrt(max(c00, 0.0))
+    inv0 = 1.0 / l00 if l00 > 0 else 0.0
+    l10, l20 = c01 * inv0, c02 * inv0
+    l11 = math.sqrt(max(c11 - l10 * l10, 0.0))
+    inv1 = 1.0 / l11 if l11 > 1e-150 else 0.0
+    l21 = (c12 - l20 * l10) * inv1
+    l22 = math.sqrt(max(c22 - l20 * l20 - l21 * l21, 0.0))
+    return np.array([[l00, l10, l20], [0.0, l11, l21], [0.0, 0.0, l22]])
 
 
 #: Steps (in sds) of the inner central-difference transform: exact to O(1/n) for any law of
@@ -403,7 +420,7 @@ def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_sta
     f = to_state(inner[..., 0], inner[..., 1], inner[..., 2])
     m_j = _MEAN_COMB @ f  # (..., 6, 3)
     slope = _SLOPE_COMB @ f  # (..., 6, 3, 3): rows = J·root_k
-    new_mean = m_j.mean(axis=-2)
+    new_mean = np.add.reduce(m_j, axis=-2) / 6.0  # = m_j.mean(axis=-2), bit for bit
     spread = m_j - new_mean[..., None, :]
     slopes = slope.reshape(*slope.shape[:-3], 18, 3)
     new_cov = (np.swapaxes(slopes, -1, -2) @ slopes + np.swapaxes(spread, -1, -2) @ spread) / 6.0
