@@ -428,12 +428,12 @@ def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_sta
 
 
 def _x_moments(m_t: FloatArray, v_t: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t), elementwise (all layers at once)."""
+    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t), all layers at once (v_t = 0: sd 0)."""
     t = m_t[:, None] + np.sqrt(np.maximum(v_t, 0.0))[:, None] * _X_NODES
     half = np.abs(t) / 2.0
     x = -2.0 * (half + np.log1p(np.exp(-2.0 * half)) - math.log(2.0))
     mean = x @ _X_WEIGHTS
-    return mean, np.sqrt(np.maximum(((x - mean[:, None]) ** 2) @ _X_WEIGHTS, 0.0))
+    return mean, np.sqrt(np.maximum(((x - mean[:, None]) ** 2) @ _X_WEIGHTS, 0.0)) * (v_t > 0)
 
 
 def general_law(
