@@ -393,3 +393,38 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     assert general_domain_warnings(1.0, [32] * 30, activation="tanh", weight_std=1.0) == []
     wide = general_domain_warnings(1.0, [1024] * 30, activation="erf", weight_std=1.8)
     assert len(wide) == 1 and "σ_w² = 3.24 > 2" in wide[0]
+
+
+#: ds.predict([256] * 50, 1.0, **kwargs)'s mean and sd at layers 1, 10 and 50, as computed before
+#: the speed-ups of the closure (odd φ summed over half the Gauss–Hermite rule, vectorised readout):
+#: they must hold to 1e-9 relative.
+PINNED = [
+    ({"activation": "tanh", "weight_std": 1.5**0.5},
+     [(-0.2939888002105672, 0.06563965800151184), (-0.22126719630758174, 0.15625270779558562),
+      (-0.1519270070405914, 0.18991496378832584)]),
+    ({"activation": "gelu", "bias_std": 0.1},
+     [(-0.4276051006896886, 0.0913248479083982), (-0.7612586777132753, 0.29174731597077386),
+      (-19.225258445615285, 1.1918906504081839)]),
+    ({"activation": "erf", "weight_std": 1.5**0.5, "bias_std": 0.1},
+     [(-0.28551087703584194, 0.06515657988726646), (-0.21298794818287783, 0.13796000708688347),
+      (-0.15916660157959558, 0.14299214371866867)]),
+    ({"activation": "silu", "weight_std": 1.5**0.5},
+     [(-0.37722304538022533, 0.08825602293640614), (-0.42217118124258624, 0.23654668543830237),
+      (-0.5781577746102604, 0.526941544786472)]),
+    ({"residual": "block:0.5", "weight_std": 1.0},
+     [(-0.3624657699015639, 0.03169309118827081), (-0.516188400470537, 0.10704937802152391),
+      (-1.128346444420774, 0.2639688746873383)]),
+    ({"activation": "tanh", "residual": "block:0.5", "weight_std": 1.0},
+     [(-0.3421006208994317, 0.028825654933666994), (-0.3108129217198523, 0.07689470544484517),
+      (-0.20477100802486634, 0.0939603856838605)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kwargs", "pinned"), PINNED)
+def test_closure_values_pinned(kwargs, pinned):
+    """Fast: the closure's depth-50 predictions are unchanged (to 1e-9) by its speed-ups."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.DepthscopeWarning)
+        p = ds.predict([256] * 50, 1.0, **kwargs)
+    got = [(p.mean[layer], p.sd[layer]) for layer in (1, 10, 50)]
+    np.testing.assert_allclose(got, pinned, rtol=1e-9, atol=0)

@@ -39,6 +39,7 @@ from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._gaussian_sum import slice_mixture
 from ._kernel_maps import parse_residual
+from ._newton import solve_increasing
 
 __all__ = [
     "GeneralLaw",
@@ -52,6 +53,8 @@ _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _GH_ORDER = 24
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(_GH_ORDER)
 _GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2.0 * math.pi)
+_GH_HALF_NODES = _GH_NODES[_GH_ORDER // 2 :]  # z₁ > 0 (the rule is symmetric)
+_GH_HALF_WEIGHTS = 2.0 * _GH_WEIGHTS[_GH_ORDER // 2 :]
 _X_NODES, _X_WEIGHTS = np.polynomial.hermite_e.hermegauss(32)
 _X_WEIGHTS = _X_WEIGHTS / math.sqrt(2.0 * math.pi)
 _SMALL_D = 0.25  # below this |d|, g = φ(u) − φ(u − d) = ∫ φ' by 3-point Gauss–Legendre
@@ -157,30 +160,6 @@ def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
     return np.asarray(np.where(s > 0, both * _INV_SQRT_2PI / safe, 0.0))
 
 
-def solve_increasing(excess_and_slope, lo, hi, start, iterations=200):
-    """Root of increasing functions, elementwise: Newton's method kept inside a bisection bracket.
-
-    Parameters
-    ----------
-    excess_and_slope : callable
-        x ↦ (f(x), f'(x)) elementwise, f increasing; the root is where f = 0.
-    lo, hi, start : ndarray
-        Bracket (f(lo) ≤ 0 ≤ f(hi); lo = hi pins an element) and first guess, broadcast.
-    """
-    lo, hi, start = np.broadcast_arrays(np.asarray(lo, dtype=np.float64), hi, start)
-    x = np.clip(start, lo, hi)
-    for _ in range(iterations):
-        e, slope = excess_and_slope(x)
-        lo, hi = np.where(e < 0, x, lo), np.where(e > 0, x, hi)
-        newton = x - e / np.maximum(slope, _TINY)
-        x_new = np.where((newton >= lo) & (newton <= hi), newton, 0.5 * (lo + hi))
-        done = np.abs(x_new - x) <= 1e-11 * (1.0 + np.abs(x))
-        x = x_new
-        if done.all():
-            break
-    return x
-
-
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
@@ -191,10 +170,11 @@ def _g_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
     [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only.
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
-        u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
+        if np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP:  # (a no-op, skipped, if inside)
+            u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
         return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
+    g = act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
     u = np.broadcast_to(u, d.shape)
-    g = act.fn(u) - act.fn(u - d)
     if act.derivative is not None:
         near = np.abs(d) <= _SMALL_D
         if near.any():
@@ -269,11 +249,13 @@ def _moments_smooth(act, l11, l21, l22):
 
     u = l11 z₁ depends on the first node only, so every moment is a 1-D sum over z₁ of φ(u)^a
     times G_b(z₁) = Σ_{z₂} g^b (b = 1..4): E[w] = E(φ², φG₁, G₂), E[w wᵀ] from E φ⁴, φ³G₁,
-    φ²G₂ (twice), φG₃, G₄.
+    φ²G₂ (twice), φG₃, G₄. For odd φ every summand is even under (z₁, z₂) → (−z₁, −z₂), so
+    the sum runs over z₁ > 0 only, with doubled weights (half the work).
     """
     weights = _GH_WEIGHTS
-    u = l11[..., None] * _GH_NODES  # (..., N)
-    d = l21[..., None, None] * _GH_NODES[:, None] + l22[..., None, None] * _GH_NODES  # (..., N, N)
+    nodes_1, weights_1 = (_GH_HALF_NODES, _GH_HALF_WEIGHTS) if act.odd else (_GH_NODES, weights)
+    u = l11[..., None] * nodes_1  # (..., N₁)
+    d = l21[..., None, None] * nodes_1[:, None] + l22[..., None, None] * _GH_NODES  # (..., N₁, N)
     fu = act.fn(u)
     g = _g_values(act, u[..., None], d)
     g2 = g * g
@@ -284,7 +266,7 @@ def _moments_smooth(act, l11, l21, l22):
          fu * ((g2 * g) @ weights), (g2 * g2) @ weights],
         axis=-1,
     )  # fmt: skip
-    values = weights @ terms  # (..., 8)
+    values = weights_1 @ terms  # (..., 8)
     return values[..., :3], values[..., _SECOND_INDEX]
 
 
@@ -338,7 +320,9 @@ _PAIR_R, _PAIR_S = _PAIRS[None, :, 0], _PAIRS[None, :, 1]
 
 
 def _sym(x11, x12, x22):
-    return np.stack([np.stack([x11, x12], -1), np.stack([x12, x22], -1)], -2)
+    out = np.empty((*np.shape(x11), 2, 2))
+    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1] = x11, x12, x12, x22
+    return out
 
 
 # --- the state map z ↔ K̃ and the two unscented transforms -----------------------------------
@@ -367,7 +351,9 @@ def _state_of_gram(a_, e_, dl):
     # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
     t_abs = ln_sin2 - 2.0 * np.log1p(np.abs(cos))
     t = np.where(cos >= 0, t_abs, -t_abs)
-    return np.stack([np.log(a_), np.log(b_), t], axis=-1)
+    out = np.empty((*t.shape, 3))
+    out[..., 0], out[..., 1], out[..., 2] = np.log(a_), np.log(b_), t
+    return out
 
 
 def _roots(cov: FloatArray) -> FloatArray:
@@ -376,19 +362,34 @@ def _roots(cov: FloatArray) -> FloatArray:
     Any square root serves the transforms below (they use Σ r_k r_kᵀ); pivots below zero
     (a semidefinite cov, rounding) are clipped to zero.
     """
+    if cov.ndim == 2:  # one 3×3 (the single closure's outer transform): plain floats
+        return _roots_one(cov)
     c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
     c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
     rows = np.zeros(cov.shape)
     l00 = np.sqrt(np.maximum(c00, 0.0))
-    inv0 = np.where(l00 > 0, 1.0 / np.where(l00 > 0, l00, 1.0), 0.0)
+    inv0 = np.divide(1.0, l00, out=np.zeros_like(l00), where=l00 > 0)
     l10, l20 = c01 * inv0, c02 * inv0
     l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
-    inv1 = np.where(l11 > 1e-150, 1.0 / np.where(l11 > 1e-150, l11, 1.0), 0.0)
+    inv1 = np.divide(1.0, l11, out=np.zeros_like(l11), where=l11 > 1e-150)
     l21 = (c12 - l20 * l10) * inv1
     rows[..., 0, 0], rows[..., 0, 1], rows[..., 0, 2] = l00, l10, l20
     rows[..., 1, 1], rows[..., 1, 2] = l11, l21
     rows[..., 2, 2] = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
     return rows
+
+
+def _roots_one(cov: FloatArray) -> FloatArray:
+    """:func:`_roots` of one 3×3, the same operations on Python floats."""
+    (c00, c01, c02), (_, c11, c12), (_, _, c22) = cov.tolist()
+    l00 = math.sqrt(max(c00, 0.0))
+    inv0 = 1.0 / l00 if l00 > 0 else 0.0
+    l10, l20 = c01 * inv0, c02 * inv0
+    l11 = math.sqrt(max(c11 - l10 * l10, 0.0))
+    inv1 = 1.0 / l11 if l11 > 1e-150 else 0.0
+    l21 = (c12 - l20 * l10) * inv1
+    l22 = math.sqrt(max(c22 - l20 * l20 - l21 * l21, 0.0))
+    return np.array([[l00, l10, l20], [0.0, l11, l21], [0.0, 0.0, l22]])
 
 
 #: Steps (in sds) of the inner central-difference transform: exact to O(1/n) for any law of
@@ -419,20 +420,20 @@ def _step(act, sw2, sb2, alpha, width, mean, cov, to_gram=_gram_of_state, to_sta
     f = to_state(inner[..., 0], inner[..., 1], inner[..., 2])
     m_j = _MEAN_COMB @ f  # (..., 6, 3)
     slope = _SLOPE_COMB @ f  # (..., 6, 3, 3): rows = J·root_k
-    new_mean = m_j.mean(axis=-2)
+    new_mean = np.add.reduce(m_j, axis=-2) / 6.0  # = m_j.mean(axis=-2), bit for bit
     spread = m_j - new_mean[..., None, :]
     slopes = slope.reshape(*slope.shape[:-3], 18, 3)
     new_cov = (np.swapaxes(slopes, -1, -2) @ slopes + np.swapaxes(spread, -1, -2) @ spread) / 6.0
     return new_mean, 0.5 * (new_cov + np.swapaxes(new_cov, -1, -2))
 
 
-def _x_moments(m_t: float, v_t: float) -> tuple[float, float]:
-    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t)."""
-    t = m_t + math.sqrt(max(v_t, 0.0)) * _X_NODES
+def _x_moments(m_t: FloatArray, v_t: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Mean and sd of X = −2 ln cosh(T/2), T ~ N(m_t, v_t), all layers at once (v_t = 0: sd 0)."""
+    t = m_t[:, None] + np.sqrt(np.maximum(v_t, 0.0))[:, None] * _X_NODES
     half = np.abs(t) / 2.0
     x = -2.0 * (half + np.log1p(np.exp(-2.0 * half)) - math.log(2.0))
-    mean = float(_X_WEIGHTS @ x)
-    return mean, math.sqrt(max(float(_X_WEIGHTS @ (x - mean) ** 2), 0.0))
+    mean = x @ _X_WEIGHTS
+    return mean, np.sqrt(np.maximum(((x - mean[:, None]) ** 2) @ _X_WEIGHTS, 0.0)) * (v_t > 0)
 
 
 def general_law(
@@ -477,8 +478,7 @@ def general_law(
         z_mean[layer + 1], z_cov[layer + 1] = _step(
             act, sw2, sb2, alpha, float(width), z_mean[layer], z_cov[layer]
         )
-    moments = [_x_moments(m[2], c[2, 2]) for m, c in zip(z_mean, z_cov, strict=True)]
-    mean, sd = (np.array(v) for v in zip(*moments, strict=True))
+    mean, sd = _x_moments(z_mean[:, 2], z_cov[:, 2, 2])
     t_sd = np.sqrt(np.maximum(z_cov[:, 2, 2], 0.0))
     ones = np.ones((depth + 1, 1))
     return GeneralLaw(z_mean, z_cov, mean, sd, ones, z_mean[:, 2:], t_sd[:, None])
