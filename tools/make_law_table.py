@@ -40,11 +40,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from depthscope.cli._common import add_engine_arguments, engine_arguments, positive_int
+from depthscope.report._output import atomic_save_npz
 from depthscope.sweep import open_client, run_tasks
 from depthscope.sweep._engine import ProgressLine
 
@@ -162,24 +160,6 @@ def node_summary(theta: float, n: int, samples: int) -> dict[str, Any]:
     }
 
 
-def save_npz(path: Path, arrays: dict[str, Any], *, compressed: bool = False) -> None:
-    """Write ``arrays`` to ``path`` atomically: a temporary file in the same folder (flushed,
-    fsync-ed), then ``os.replace``; ``path`` never holds a partial file."""
-    handle = tempfile.NamedTemporaryFile(
-        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-
-
 def _widths(text: str) -> tuple[int, ...]:
     """Argument type: comma-separated widths of the table's grid."""
     widths = tuple(positive_int(part) for part in text.split(","))
@@ -237,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
 
     def store(key: str, summary: dict[str, Any]) -> None:
-        save_npz(args.cache / f"{key}.npz", summary)
+        atomic_save_npz(args.cache / f"{key}.npz", summary, compressed=False)
         progress.step()
 
     def fail(key: str, message: str) -> None:
@@ -288,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": np.array(args.quick),
         "generator": np.array("tools/make_law_table.py"),
     }
-    save_npz(out, table, compressed=True)
+    atomic_save_npz(out, table)
     progress.say(f"wrote {out} ({len(nodes)} nodes, {time.time() - start:.0f} s)")
     return 0
 

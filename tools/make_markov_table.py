@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from depthscope.cli._common import add_engine_arguments, engine_arguments
+from depthscope.report._output import atomic_save_npz
 from depthscope.sweep import open_client, run_tasks
 
 SEED = 20261122
@@ -219,24 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     x_inf = 2.0 * np.log(np.sin(np.exp(u_inf)))
     mean, se_mean, var, se_var, mean_x, se_mean_x, var_x, se_var_x = stats
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
+    atomic_save_npz(
         args.out,
-        theta=thetas,
-        n=n_arr,
-        u_inf=u_inf,
-        A=n_arr * (mean - u_inf[:, None]),
-        A_se=n_arr * se_mean,
-        B=n_arr * var,
-        B_se=n_arr * se_var,
-        AX=n_arr * (mean_x - x_inf[:, None]),
-        AX_se=n_arr * se_mean_x,
-        BX=n_arr * var_x,
-        BX_se=n_arr * se_var_x,
-        excluded_fraction=excluded,
-        samples=np.array([samples_for(n) * scale for n in widths]),
-        seed=np.array(SEED),
-        quick=np.array(args.quick),
-        generator=np.array("tools/make_markov_table.py"),
+        dict(
+            theta=thetas,
+            n=n_arr,
+            u_inf=u_inf,
+            A=n_arr * (mean - u_inf[:, None]),
+            A_se=n_arr * se_mean,
+            B=n_arr * var,
+            B_se=n_arr * se_var,
+            AX=n_arr * (mean_x - x_inf[:, None]),
+            AX_se=n_arr * se_mean_x,
+            BX=n_arr * var_x,
+            BX_se=n_arr * se_var_x,
+            excluded_fraction=excluded,
+            samples=np.array([samples_for(n) * scale for n in widths]),
+            seed=np.array(SEED),
+            quick=np.array(args.quick),
+            generator=np.array("tools/make_markov_table.py"),
+        ),
     )
     print(f"wrote {args.out} ({len(jobs)} nodes, {time.time() - start:.0f} s)", file=sys.stderr)
     return 0

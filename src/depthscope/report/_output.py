@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import IO, Any, TypedDict, TypeVar
 
 import numpy as np
 
@@ -198,18 +198,14 @@ def _fsync_directory(directory: Path) -> None:
             os.close(handle)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    The temporary file is flushed and ``fsync``-ed first, so ``path`` holds either its old
-    content or ``text``, whatever interrupts the write.
-    """
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Run ``write`` on a temporary file in ``path``'s folder, fsync it, ``os.replace`` it."""
     handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, newline=""
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
         with handle:
-            handle.write(text)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
@@ -218,6 +214,21 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.unlink(handle.name)
         raise
     _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    The temporary file is flushed and ``fsync``-ed first, so ``path`` holds either its old
+    content or ``text``, whatever interrupts the write.
+    """
+    _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def atomic_save_npz(path: Path, arrays: Mapping[str, Any], *, compressed: bool = True) -> None:
+    """Write ``arrays`` to ``path`` as ``.npz``, atomically (as :func:`atomic_write_text`)."""
+    save = np.savez_compressed if compressed else np.savez
+    _atomic_write(path, lambda handle: save(handle, **arrays))
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -252,7 +263,7 @@ def write_outputs(directory: Path, outputs: Mapping[str, Any]) -> list[str]:
         if path.suffix == ".json":
             write_json(path, value)
         elif path.suffix == ".npz":
-            np.savez_compressed(path, **value)
+            atomic_save_npz(path, value)
         else:
             atomic_write_text(path, value)
         files.append(name)
