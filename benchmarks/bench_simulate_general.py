@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+# the same RNG limit as the ReLU benchmark (the script's folder is on sys.path)
+from bench_simulate import rng_limit
 from depthscope.simulation._simulate import simulate
 
 CASES: dict[str, dict[str, Any]] = {
@@ -33,16 +35,6 @@ CASES: dict[str, dict[str, Any]] = {
     "residual relu a=0.5": {"residual": "block:0.5"},
     "residual tanh a=0.5": {"activation": "tanh", "residual": "block:0.5", "bias_std": 0.1},
 }
-
-
-def rng_limit(n_networks: int, width: int, depth: int) -> float:
-    """Seconds to draw 2 float64 normals per unit per layer per network (one buffer, out=)."""
-    gen = np.random.default_rng(0)
-    buf = np.empty(2 * width * depth * 100)
-    start = time.perf_counter()
-    for _ in range(0, n_networks, 100):
-        gen.standard_normal(out=buf)
-    return time.perf_counter() - start
 
 
 def best_of(repeats: int, func: Any) -> float:

@@ -23,7 +23,7 @@ from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError, DepthscopeWarning
 from ._optional import import_torch
 from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
-from .theory._predict import _HE_STD, final_laws, predict, predict_layers
+from .theory._predict import _HE_STD, _angle_only_relu, final_laws, predict, predict_layers
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -187,7 +187,7 @@ def screen(
         "q0": q0,
         "residual": residual,
     }
-    general = activation != "relu" or bias_std != 0.0 or residual is not None
+    general = not _angle_only_relu(network)
     if general:  # beyond bias-free ReLU (σ_w and q0 alone leave the angle's law unchanged)
         if convention != "exact":
             raise DepthscopeError(
