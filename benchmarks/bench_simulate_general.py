@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Any
 
 import numpy as np
 
-# the same RNG limit as the ReLU benchmark (the script's folder is on sys.path)
-from bench_simulate import rng_limit
+# the same timer and RNG limit as the ReLU benchmark (the script's folder is on sys.path)
+from bench_simulate import best_of, rng_limit
 from depthscope.simulation._simulate import simulate
 
 CASES: dict[str, dict[str, Any]] = {
@@ -35,15 +34,6 @@ CASES: dict[str, dict[str, Any]] = {
     "residual relu a=0.5": {"residual": "block:0.5"},
     "residual tanh a=0.5": {"activation": "tanh", "residual": "block:0.5", "bias_std": 0.1},
 }
-
-
-def best_of(repeats: int, func: Any) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
