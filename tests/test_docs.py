@@ -44,6 +44,5 @@ def test_every_public_name_has_an_api_entry():
     }
     documented = _documented()
     assert public - documented == set(), "public names without an API entry"
-    # negative control: the parser sees the entries (a name that is not public is not there)
+    # the parser sees the tables (an empty parse would make the check above vacuous)
     assert {"predict", "simulate", "fixed_point_chi"} <= documented
-    assert "not_a_public_name" not in documented
