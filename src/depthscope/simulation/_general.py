@@ -59,7 +59,7 @@ __all__ = [
 DEFAULT_WEIGHT_STD = math.sqrt(HE_GAIN2)
 #: Below this |d| (and |x d| < 1/4), φ(x + d) − φ(x) is ∫ φ' by 4-point Gauss–Legendre (error
 #: ≲ 1e-15 relative); the plain difference above it rounds to ≲ 1e-14 relative (numpy arrays;
-#: see :func:`smooth_pair` for the torch path's rule).
+#: measured in :func:`smooth_pair` and :func:`gelu_pair`; the torch path keeps 2⁻⁷).
 SMALL_STEP = 2.0**-5
 _MAX_XD = 0.25
 
@@ -189,15 +189,18 @@ def smooth_pair(
 ) -> tuple[Any, Any]:
     """(φ(x), φ(x + d) − φ(x)) for a smooth φ, without cancellation at small |d|.
 
-    numpy arrays: where |d| < :data:`SMALL_STEP` (and |x d| < 1/4) the difference is
-    d ∫₀¹ φ'(x + t d) dt by 4-point Gauss–Legendre (error ≈ 5.6e-10 |d|⁹ max|φ⁽⁹⁾|, below 1e-15
-    relative for erf at |x| ≤ 3 and for gelu, silu and tanh at |x| ≤ 6); elsewhere the plain
-    difference, which rounds to ≈ 2ε|φ(x)|, i.e. ≲ 1e-14 relative where |φ| ≲ |φ'| (measured
-    against 40-digit arithmetic in the tests). φ(x + d) and φ' are evaluated only on the units
-    that use them. Other arrays (torch) evaluate both branches everywhere, so they keep the
-    cheaper 2-point rule below 2⁻⁷ (error ≈ d⁵ φ⁽⁵⁾/4320, ≤ 1.4e-10 relative for gelu, silu
-    and tanh at |x| ≤ 4, ≤ 3e-8 for erf in its saturated tails, where φ(x + d) − φ(x) is
-    itself ≈ 1e-9 |d| and weighs nothing in the Gram matrix).
+    numpy arrays: where |d| < :data:`SMALL_STEP` and |x d| < 1/4 the difference is
+    d ∫₀¹ φ'(x + t d) dt by 4-point Gauss–Legendre (error ≈ 5.6e-10 d⁸ max|φ⁽⁹⁾/φ'| relative);
+    elsewhere the plain difference, which rounds to ≈ 2ε|φ(x)|/|d φ'(x)| relative, ≲ 1e-14
+    where |φ| ≲ |φ'|. Measured against 80-digit arithmetic (x ∈ [−8, 8], 1e-14 ≤ |d| ≤ 0.5;
+    errors relative to |d φ'(x)|): erf ≤ 1.5e-15 below the step at |x| ≤ 3, ≤ 5e-12 above it
+    at |x| ≤ 3; in erf's saturated tails (|x| ≳ 4) the plain difference of two numbers near ±1
+    is off by ≈ ε absolute, where φ(x + d) − φ(x) is itself ≲ 1e-7 |d| and weighs nothing in
+    the Gram matrix. φ(x + d) and φ' are evaluated only on the units that use them. Other
+    arrays (torch) evaluate both branches on every unit, so they keep the cheaper 2-point rule
+    below 2⁻⁷ (error ≈ d⁴ φ⁽⁵⁾/(4320 φ'), ≤ 1.4e-10 relative for gelu, silu and tanh at
+    |x| ≤ 4, ≤ 3e-8 for erf in its tails). gelu and silu on numpy arrays use
+    :func:`gelu_pair` and :func:`silu_pair` instead (:func:`pair_activation`).
     """
     a = fn(x)
     if not isinstance(x, np.ndarray):
@@ -243,14 +246,18 @@ def _gauss_legendre(derivative: Callable[[Any], Any], x: Any, d: Any, rule: _Rul
 def gelu_pair(cdf: Callable[[Any], Any], x: Any, d: Any) -> tuple[Any, Any]:
     """(gelu x, gelu(x + d) − gelu x) for numpy arrays, gelu u = u Φ(u), Φ = ``cdf``.
 
-    One Φ per unit where |d| < :data:`SMALL_STEP` (and |x d| < 1/4):
-    gelu(x + d) − gelu x = d Φ(x) + (x + d)(Φ(x + d) − Φ(x)), with
-    Φ(x + d) − Φ(x) = d ϕ(x) ∫₀¹ exp(−t d x − t² d²/2) dt by 4-point Gauss–Legendre: the
-    integrand's exponent is below 1/4 + 2⁻¹¹ in size, so each exp rounds to an ulp, and the rule's
-    error is ≈ 5.6e-10 (d x)⁸ ≤ 1e-15 relative for |x| ≤ 6 (≤ 1e-14 for |x| ≤ 8); ϕ(x) is
-    exp(−x²/2) with x² split exactly (x = h + l, h a multiple of 1/16), so it rounds to a few
-    ulp at any x. Elsewhere the plain difference (x + d) Φ(x + d) − gelu x, as
-    :func:`smooth_pair`.
+    Where |d| < :data:`SMALL_STEP` and |x d| < 1/4, one Φ per unit:
+    gelu(x + d) − gelu x = d Φ(x) + (x + d)(Φ(x + d) − Φ(x)) with
+    Φ(x + d) − Φ(x) = d ϕ(x) ∫₀¹ exp(−t d x − t² d²/2) dt by 4-point Gauss–Legendre. The
+    exponents are below 1/4 + 2⁻¹¹ in size, so each exp rounds to an ulp; the rule's error is
+    ≈ 5.6e-10 (d x)⁸ relative (≤ 1e-15 at |x| ≤ 6); ϕ(x) is exp(−x²/2) with x² split exactly
+    (x = h + l, h a multiple of 1/16), a few ulp at any x. Elsewhere the plain difference
+    (x + d) Φ(x + d) − gelu x, with gelu x computed once, as ``theory``'s gelu rounds it.
+    Measured against 80-digit arithmetic (x ∈ [−8, 8], 1e-14 ≤ |d| ≤ 0.5), relative to
+    |d| (Φ(x) + |x| ϕ(x)) (the size of the two terms, which cancel at gelu' = 0, x ≈ −0.75):
+    ≤ 7e-16 below the step at |x| ≤ 6 (4e-15 at |x| ≤ 8), ≤ 7e-15 above it at |x| ≤ 3 and
+    ≤ 4e-14 in the lower tail, where Φ itself carries ≈ x² ε. The 2-point rule of gelu' that
+    this replaces was off by up to 1.4e-10 and cost two more Φ per unit.
     """
     p = cdf(x)
     a = x * p
@@ -282,13 +289,16 @@ def silu_pair(x: Any, d: Any) -> tuple[Any, Any]:
     silu(x + d) − silu x = d σ(x) + (x + d)(σ(x + d) − σ(x)) and, exactly,
     σ(x + d) − σ(x) = σ(x + d) σ(−x) (1 − e^(−d)): a product of factors that each round to an
     ulp or two (1 − e^(−d) by ``expm1``), so the difference has no cancellation but the one of
-    silu' = 0 (x ≈ −1.28), where the two terms have opposite signs. The exponentials use u
+    silu' = 0 (x ≈ −1.28), where the two terms have opposite signs: measured against 80-digit
+    arithmetic, ≤ 7e-16 relative to |d| (σ(x) + |x| σ(x) σ(−x)) at |x| ≤ 8, any d. No branch,
+    no Φ-like special function: two exp and one expm1 per unit. The exponentials use u
     clipped to ±700, as :mod:`depthscope.theory._activations` does.
     """
     e0 = np.exp(-np.clip(x, -700, 700))
     e1 = np.exp(-np.clip(x + d, -700, 700))
-    a = x / (1.0 + e0)  # silu x, with the rounding of theory's silu
-    s0 = 1.0 / (1.0 + e0)
+    q0 = 1.0 + e0
+    a = x / q0  # silu x, rounded as theory's silu
+    s0 = 1.0 / q0
     return a, d * s0 + (x + d) * ((e0 * s0) / (1.0 + e1) * -np.expm1(-d))
 
 
