@@ -3,7 +3,7 @@
 Every number is measured in one process, so that the ratios hold on a shared machine:
 
 1. the two-input Gram chain (numpy backend) for relu, leaky:0.1 + bias, tanh + bias, gelu,
-   and residual blocks (relu and tanh, α = 0.5), on the same workload;
+   silu, erf, and residual blocks (relu and tanh, α = 0.5), on the same workload;
 2. the RNG limit: the time numpy's Generator takes only to draw the 2 standard normals per
    unit, layer and network that a straightforward Gram chain consumes (as
    ``bench_simulate.py``).
@@ -31,6 +31,8 @@ CASES: dict[str, dict[str, Any]] = {
     "leaky:0.1, sb=0.3": {"activation": "leaky:0.1", "bias_std": 0.3},
     "tanh, sw=1.2, sb=0.3": {"activation": "tanh", "weight_std": 1.2, "bias_std": 0.3},
     "gelu": {"activation": "gelu"},
+    "silu": {"activation": "silu"},
+    "erf, sw=1.2": {"activation": "erf", "weight_std": 1.2},
     "residual relu a=0.5": {"residual": "block:0.5"},
     "residual tanh a=0.5": {"activation": "tanh", "residual": "block:0.5", "bias_std": 0.1},
 }

@@ -25,6 +25,7 @@ __all__ = [
     "Func",
     "ab_relu",
     "gaussian_expectations",
+    "normal_cdf",
     "parse_activation",
 ]
 
@@ -91,12 +92,16 @@ def ab_relu(a: float, b: float, name: str | None = None) -> Activation:
     )
 
 
+#: Φ, the standard normal distribution function (the one gelu uses everywhere).
+normal_cdf: Func = ndtr
+
+
 def _gelu(u: FloatArray) -> FloatArray:
-    return np.asarray(u * ndtr(u))
+    return np.asarray(u * normal_cdf(u))
 
 
 def _gelu_prime(u: FloatArray) -> FloatArray:
-    return np.asarray(ndtr(u) + u * np.exp(-0.5 * u * u) / _SQRT_2PI)
+    return np.asarray(normal_cdf(u) + u * np.exp(-0.5 * u * u) / _SQRT_2PI)
 
 
 def _silu(u: FloatArray) -> FloatArray:
