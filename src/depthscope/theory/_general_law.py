@@ -39,6 +39,7 @@ from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._gaussian_sum import slice_mixture
 from ._kernel_maps import parse_residual
+from ._kinked_moments import kinked_moments
 from ._newton import solve_increasing
 
 __all__ = [
@@ -191,59 +192,6 @@ def _cholesky_ud(c_uu, c_ud, c_dd, det):
     return l11, l21, l22
 
 
-def _x_minus_sin(x: FloatArray) -> FloatArray:
-    """Return x − sin x without cancellation at small x (series below 0.05)."""
-    small = x < 0.05
-    xs = np.where(small, x, 0.0)
-    x2 = xs * xs
-    series = xs * x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42 * (1 - x2 / 72 * (1 - x2 / 110))))
-    return np.where(small, series, x - np.sin(x))
-
-
-def _moments_homogeneous(act, l11, l21, l22):
-    """E[w], E[w wᵀ] for a·min + b·max, in closed form (radius and angle).
-
-    On the unit circle (cos t, sin t) of the Cholesky coordinates, u = l11 cos t and
-    v = u − d = (l11 − l21) cos t − l22 sin t. Between consecutive kinks (u = 0 or v = 0) φ is
-    linear, so on an arc of midpoint m and half-length h, with t = m + τ, each w_k is a
-    quadratic form A C² + B CS + C' S² in (C, S) = (cos τ, sin τ); over the symmetric arc the
-    odd monomials vanish and the rest are closed forms (x − sin x by its series at small arcs,
-    so that tiny arcs keep their relative precision). E r² = 2, E r⁴ = 8.
-    """
-    t_v = np.arctan2(l11 - l21, l22)
-    quarter, three = np.full_like(t_v, 0.5 * math.pi), np.full_like(t_v, 1.5 * math.pi)
-    kinks = [quarter, three, np.mod(t_v, 2 * math.pi), np.mod(t_v + math.pi, 2 * math.pi)]
-    starts = np.sort(np.stack(kinks, axis=-1), axis=-1)
-    ends = np.concatenate([starts[..., 1:], starts[..., :1] + 2 * math.pi], axis=-1)
-    mid, h = 0.5 * (starts + ends), 0.5 * (ends - starts)
-    cm, sm = np.cos(mid), np.sin(mid)
-    lo, hi = act.slopes
-    vx, vy = (l11 - l21)[..., None], -l22[..., None]  # v = vx cos t + vy sin t
-    p1 = np.where(cm > 0, hi, lo) * l11[..., None]  # φ(u) = p1 cos t on the arc
-    slope_v = np.where(vx * cm + vy * sm > 0, hi, lo)
-    q1, q2 = p1 - slope_v * vx, -slope_v * vy  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
-    pc, ps = p1 * cm, -p1 * sm  # in (C, S)
-    qc, qs = q1 * cm + q2 * sm, q2 * cm - q1 * sm
-    quad_a = np.stack([pc * pc, pc * qc, qc * qc], axis=-1)  # (..., 4 arcs, 3)
-    quad_b = np.stack([2.0 * pc * ps, pc * qs + ps * qc, 2.0 * qc * qs], axis=-1)
-    quad_c = np.stack([ps * ps, ps * qs, qs * qs], axis=-1)
-    g2, g4 = _x_minus_sin(2.0 * h), _x_minus_sin(4.0 * h)
-    sin2, sin4 = np.sin(2.0 * h), np.sin(4.0 * h)
-    norm = 1.0 / (2.0 * math.pi)
-    i_cc, i_ss = (h + sin2 / 2) * norm, g2 / 2 * norm  # ∫C², ∫S² over the arc, / 2π
-    i_c4 = (6.0 * h + 4.0 * sin2 + sin4 / 2) / 8 * norm
-    i_c2s2, i_s4 = g4 / 16 * norm, (4.0 * g2 - g4 / 2) / 8 * norm
-    first = 2.0 * np.sum(quad_a * i_cc[..., None] + quad_c * i_ss[..., None], axis=-2)
-    # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
-    # [∫C²S², 0, ∫S⁴]] per arc: one matrix product over (arcs × 3) rows.
-    i_c4, i_c2s2, i_s4 = i_c4[..., None], i_c2s2[..., None], i_s4[..., None]
-    basis = np.concatenate([quad_a, quad_b, quad_c], axis=-2)  # (..., 12, 3)
-    weighted = np.concatenate(
-        [quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4], axis=-2
-    )
-    return first, 8.0 * (np.swapaxes(basis, -1, -2) @ weighted)
-
-
 def _moments_smooth(act, l11, l21, l22):
     """E[w], E[w wᵀ] by a tensor Gauss–Hermite rule in the Cholesky coordinates of (u, d).
 
@@ -291,8 +239,9 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
     c_uu, c_ud, c_dd = sw2 * a_ + sb2, sw2 * e_, sw2 * dl
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
     l11, l21, l22 = _cholesky_ud(c_uu, c_ud, c_dd, det_c)
-    if act.slopes is not None:
-        first, second = _moments_homogeneous(act, l11, l21, l22)
+    if act.slopes is not None:  # the fused closed form, moments on leading axes
+        first, second = kinked_moments(act.slopes, l11, l21, l22)
+        first, second = np.moveaxis(first, 0, -1), np.moveaxis(second, (0, 1), (-2, -1))
     else:
         first, second = _moments_smooth(act, l11, l21, l22)
     cov_w = second - first[..., :, None] * first[..., None, :]
