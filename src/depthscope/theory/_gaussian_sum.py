@@ -44,25 +44,29 @@ def slice_mixture(
     spread = math.sqrt(max(weights @ (v0 + (m0 - centre) ** 2) / total, 0.0))
     if spread <= 1e-12 * max(1.0, abs(centre)):
         return weights, mean, cov
-    live = weights > _MIN_MASS
-    m_live, s_live = m0[live], s0[live]
-    lo, hi = float((m_live - 4.0 * s_live).min()), float((m_live + 4.0 * s_live).max())
+    # the range of the live components (Python floats: N ≤ a few tens)
+    lows, highs = (m0 - 4.0 * s0).tolist(), (m0 + 4.0 * s0).tolist()
+    live = [k for k, w_k in enumerate(weights.tolist()) if w_k > _MIN_MASS]
+    lo, hi = min(lows[k] for k in live), max(highs[k] for k in live)
     lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
     edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
-    safe = np.where(s0 > 0, s0, 1.0)[:, None]
+    point = s0 == 0
+    safe = (s0 + point)[:, None]  # s0, or 1 where s0 = 0
     # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
     # from z[:, k] to z[:, k + 1]
-    z = np.minimum(np.maximum((edges[None, :] - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
+    z = np.clip((edges - m0[:, None]) / safe, -40.0, 40.0)  # (N, K+1)
     z[:, 0], z[:, -1] = -40.0, 40.0
-    point = s0 == 0
-    if np.any(point):  # a component with no spread in y₀ falls into one slice
+    if point.any():  # a component with no spread in y₀ falls into one slice
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
         a, b = z[:, :-1].copy(), z[:, 1:].copy()
         a[point], b[point] = 40.0, 40.0
         a[point, idx] = -40.0
         mass, pdf_a, pdf_b, a_pdf_a, b_pdf_b = _slice_masses(a, b)
     else:  # each bound's normal cdf, tail and density once
-        cdf, tail = ndtr(z), ndtr(-z)
+        both = np.empty((2, *z.shape))
+        np.negative(z, out=both[1])
+        both[0] = z
+        cdf, tail = ndtr(both)
         pdf = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
         z_pdf = z * pdf
         upper = z[:, :-1] > 0  # reflect to the lower tail, where ndtr has relative precision
@@ -72,10 +76,10 @@ def slice_mixture(
     safe_mass = np.where(ok, mass, 1.0)
     shift = (pdf_a - pdf_b) / safe_mass  # E[(y₀ − m₀)/s₀ | slice]
     ratio = np.maximum(1.0 + (a_pdf_a - b_pdf_b) / safe_mass - shift**2, 0.0)  # Var / s₀²
-    w = np.where(ok, weights[:, None] * mass, 0.0)  # (N, K)
+    w = weights[:, None] * mass * ok  # (N, K); 0 where the sub-slice is empty
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
     # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
-    beta = np.where(v0[:, None] > 0, c0 / np.where(v0 > 0, v0, 1.0)[:, None], 0.0)  # (N, 3)
+    beta = np.divide(c0, v0[:, None], out=np.zeros_like(c0), where=v0[:, None] > 0)  # (N, 3)
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
     if not keep.all():
@@ -85,10 +89,13 @@ def slice_mixture(
     # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀
     rows = np.zeros((3 * n, 12))
     rows[:n, :9], rows[:n, 9:] = cov.reshape(n, 9), mean
-    rows[n : 2 * n, :9] = -(beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
+    np.multiply(-beta[:, :, None], beta[:, None, :], out=rows[n : 2 * n, :9].reshape(n, 3, 3))
     rows[2 * n :, 9:] = beta
     shift_s = shift * s0[:, None]
-    coef = np.concatenate([w, w * (v0[:, None] * (1.0 - ratio)), w * shift_s])  # (3N, K)
+    coef = np.empty((3 * n, w.shape[1]))
+    coef[:n] = w
+    np.multiply(w, v0[:, None] * (1.0 - ratio), out=coef[n : 2 * n])
+    np.multiply(w, shift_s, out=coef[2 * n :])
     sums = coef.T @ rows  # (K, 12)
     k_mean = sums[:, 9:] / k_w[:, None]
     dev = np.swapaxes(mean[:, None, :] + shift_s[..., None] * beta[:, None, :] - k_mean, 0, 1)

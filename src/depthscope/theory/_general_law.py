@@ -241,37 +241,49 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
     l11, l21, l22 = _cholesky_ud(c_uu, c_ud, c_dd, det_c)
     if act.slopes is not None:  # the fused closed form, moments on leading axes
         first, second = kinked_moments(act.slopes, l11, l21, l22)
-        first, second = np.moveaxis(first, 0, -1), np.moveaxis(second, (0, 1), (-2, -1))
+        if first.ndim == 2:  # (3, points): plain transposes
+            first, second = first.T, second.transpose(2, 0, 1)
+        else:
+            first, second = np.moveaxis(first, 0, -1), np.moveaxis(second, (0, 1), (-2, -1))
     else:
         first, second = _moments_smooth(act, l11, l21, l22)
     cov_w = second - first[..., :, None] * first[..., None, :]
     if alpha is None:
         return first, cov_w
     # residual block, basis-covariant: Σ = σ_w² K̃_P, K̃_P = mean of w (random), K = K̃
-    k = _sym(a_, e_, dl)
-    sig = sw2 * _sym(first[..., 0], first[..., 1], first[..., 2])
+    gram = np.stack([a_, e_, dl], axis=-1)  # K's entries (11, 12, 22); Σ's: sw2 · first
+    sig = sw2 * first
     cov_sig = sw2 * sw2 * cov_w  # n·Cov of Σ's entries (11, 12, 22)
     a2, a4 = alpha * alpha, alpha**4
-    p, q, r, s = _PAIR_P, _PAIR_Q, _PAIR_R, _PAIR_S  # entry (i, j) pairs (p, q)_i with (r, s)_j
-    cross = (k[..., p, r] * sig[..., q, s] + k[..., p, s] * sig[..., q, r]
-             + k[..., q, r] * sig[..., p, s] + k[..., q, s] * sig[..., p, r])  # fmt: skip
-    wish = sig[..., p, r] * sig[..., q, s] + sig[..., p, s] * sig[..., q, r]
+    # entry (i, j) pairs the Gram entries (p, q)_i and (r, s)_j: K_pr Σ_qs + K_ps Σ_qr
+    # + K_qr Σ_ps + K_qs Σ_pr and Σ_pr Σ_qs + Σ_ps Σ_qr, summed in that order
+    cross = np.add.reduce(gram[..., _CROSS_K] * sig[..., _CROSS_S], axis=-1)
+    wish = np.add.reduce(sig[..., _WISH_1] * sig[..., _WISH_2], axis=-1)
     cov = a2 * cross + a4 * (wish + cov_sig)
-    mean = np.stack([a_, e_, dl], axis=-1) + a2 * sw2 * first
+    mean = gram + a2 * sw2 * first
     return mean, cov
 
 
-#: Index grids for the residual block's covariance: entry (i, j) pairs the Gram entries
-#: (p, q) = (00, 01, 11)[i] and (r, s) = (00, 01, 11)[j].
-_PAIRS = np.array([(0, 0), (0, 1), (1, 1)])
-_PAIR_P, _PAIR_Q = _PAIRS[:, None, 0], _PAIRS[:, None, 1]
-_PAIR_R, _PAIR_S = _PAIRS[None, :, 0], _PAIRS[None, :, 1]
+def _pair_index(terms: Sequence[str]) -> np.ndarray:
+    """Index grid (3, 3, len(terms)) into the entries (11, 12, 22) of a 2×2 Gram matrix.
 
-
-def _sym(x11, x12, x22):
-    out = np.empty((*np.shape(x11), 2, 2))
-    out[..., 0, 0], out[..., 0, 1], out[..., 1, 0], out[..., 1, 1] = x11, x12, x12, x22
+    Entry (i, j) pairs the Gram entries (p, q) = (00, 01, 11)[i] and (r, s) = (00, 01, 11)[j];
+    a term names one of them by two letters ("pr": the entry at row p, column r).
+    """
+    entry = {"00": 0, "01": 1, "10": 1, "11": 2}
+    grams = ("00", "01", "11")
+    out = np.empty((3, 3, len(terms)), dtype=np.intp)
+    for i, (p, q) in enumerate(grams):
+        for j, (r, s) in enumerate(grams):
+            names = {"p": p, "q": q, "r": r, "s": s}
+            for t, term in enumerate(terms):
+                out[i, j, t] = entry[names[term[0]] + names[term[1]]]
     return out
+
+
+#: Index grids for the residual block's covariance (:func:`one_step_moments`).
+_CROSS_K, _CROSS_S = _pair_index(["pr", "ps", "qr", "qs"]), _pair_index(["qs", "qr", "ps", "pr"])
+_WISH_1, _WISH_2 = _pair_index(["pr", "ps"]), _pair_index(["qs", "qr"])
 
 
 # --- the state map z ↔ K̃ and the two unscented transforms -----------------------------------
