@@ -54,7 +54,7 @@ def slice_mixture(
     safe = (s0 + point)[:, None]  # s0, or 1 where s0 = 0
     # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
     # from z[:, k] to z[:, k + 1]
-    z = np.clip((edges - m0[:, None]) / safe, -40.0, 40.0)  # (N, K+1)
+    z = np.minimum(np.maximum((edges - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
     z[:, 0], z[:, -1] = -40.0, 40.0
     if point.any():  # a component with no spread in y₀ falls into one slice
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
@@ -79,7 +79,7 @@ def slice_mixture(
     w = weights[:, None] * mass * ok  # (N, K); 0 where the sub-slice is empty
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
     # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
-    beta = np.divide(c0, v0[:, None], out=np.zeros_like(c0), where=v0[:, None] > 0)  # (N, 3)
+    beta = c0 / (v0 + point)[:, None] * (s0 > 0)[:, None]  # (N, 3); 0 where v0 = 0
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
     if not keep.all():
@@ -89,7 +89,7 @@ def slice_mixture(
     # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀
     rows = np.zeros((3 * n, 12))
     rows[:n, :9], rows[:n, 9:] = cov.reshape(n, 9), mean
-    np.multiply(-beta[:, :, None], beta[:, None, :], out=rows[n : 2 * n, :9].reshape(n, 3, 3))
+    rows[n : 2 * n, :9] = (-beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
     rows[2 * n :, 9:] = beta
     shift_s = shift * s0[:, None]
     coef = np.empty((3 * n, w.shape[1]))

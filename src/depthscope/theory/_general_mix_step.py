@@ -37,23 +37,15 @@ def roots(cov: FloatArray) -> FloatArray:
     The closed-form Cholesky factor of ``_general_law._roots`` (its rows R[k]; pivots below
     zero clipped to zero), with the matrix axes first so that every entry is contiguous.
     """
-    c00, c01, c02, c11, c12, c22 = cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2]
-    l00 = np.sqrt(np.maximum(c00, 0.0))
+    rows = np.zeros(cov.shape)  # each factor written in place
+    l00 = np.sqrt(np.maximum(cov[0, 0], 0.0), out=rows[0, 0])
     inv0 = (l00 > 0) / np.maximum(l00, _TINY)
-    l10, l20 = c01 * inv0, c02 * inv0
-    l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
+    np.multiply(cov[0, 1:], inv0, out=rows[0, 1:])  # l10, l20
+    l10, l20 = rows[0, 1], rows[0, 2]
+    l11 = np.sqrt(np.maximum(cov[1, 1] - l10 * l10, 0.0), out=rows[1, 1])
     inv1 = (l11 > 1e-150) / np.maximum(l11, 1e-150)
-    l21 = (c12 - l20 * l10) * inv1
-    l22 = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
-    rows = np.zeros(cov.shape)
-    rows[0, 0], rows[0, 1], rows[0, 2], rows[1, 1], rows[1, 2], rows[2, 2] = (
-        l00,
-        l10,
-        l20,
-        l11,
-        l21,
-        l22,
-    )
+    l21 = np.multiply(cov[1, 2] - l20 * l10, inv1, out=rows[1, 2])
+    np.sqrt(np.maximum(cov[2, 2] - l20 * l20 - l21 * l21, 0.0), out=rows[2, 2])
     return rows
 
 
@@ -84,19 +76,23 @@ def mix_step(
     k = len(mean)
     mean_t, cov_t = mean.T, cov.transpose(1, 2, 0)  # (3, K), (3, 3, K)
     points = (_OUTER @ roots(cov_t).reshape(3, -1)).reshape(6, 3, k) + mean_t  # (6, 3, K)
-    a_, dl = np.exp(points[:, 0]), np.exp(points[:, 1])
+    ad = np.exp(points[:, 0:2])  # A and Δ
+    a_, dl = ad[:, 0], ad[:, 1]
     e_ = np.tanh(points[:, 2]) * np.sqrt(a_ * dl)
     k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl)  # (3, 6, K), (3, 3, 6, K)
     inner = (_INNER @ roots(k_cov / width).reshape(3, -1)).reshape(13, 3, 6, k) + k_mean
     # y' at the inner points: the chart map of _general_mix._diff_of_gram
-    a_, e_, dl = np.maximum(inner[:, 0], _TINY), inner[:, 1], np.maximum(inner[:, 2], _TINY)
+    ad = np.maximum(inner[:, 0::2], _TINY)  # A and Δ
+    a_, e_, dl = ad[:, 0], inner[:, 1], ad[:, 1]
     prod = a_ * dl
     det = np.maximum(prod - e_ * e_, 1e-16 * prod)
-    r = np.sign(e_) * (np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det))
-    f = np.stack([np.log(a_), np.log(dl), r], axis=1)  # (13, 3, 6, K)
+    f = np.empty(inner.shape)  # (13, 3, 6, K): ln A, ln Δ, r
+    np.log(ad, out=f[:, 0:2])
+    r = np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det)
+    np.multiply(np.sign(e_), r, out=f[:, 2])
     comb = (_COMB_T @ f.reshape(13, -1)).reshape(4, 3, 6, k)  # mean of y', slopes along roots
     new_mean = np.add.reduce(comb[0], axis=1) / 6.0  # (3, K)
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
-    flat = np.moveaxis(comb, 2, 1).reshape(24, 3, k)  # 18 slopes and 6 spreads
+    flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads
     new_cov = np.add.reduce(flat[:, :, None] * flat[:, None, :], axis=0) / 6.0  # (3, 3, K)
     return new_mean.T, (0.5 * (new_cov + new_cov.transpose(1, 0, 2))).transpose(2, 0, 1)

@@ -68,8 +68,11 @@ def kinked_moments(
     cs = trig[_CS_ROWS] * _CS_SIGNS.reshape(-1, *lead[1:])
     cm, sm, minus_sm = cs[0:4], cs[3:7], cs[1:5]  # (4 arcs, ...)
     h = _H_SIGNS.reshape(lead) * half + _H_OFFSETS.reshape(lead)
-    p1 = np.where(cm > 0, hi, lo) * l11  # φ(u) = p1 cos t on the arc
-    slope_v = np.where(vx * cm - l22 * sm > 0, hi, lo)
+    signs = np.empty((2, *cm.shape))  # of u and v at the midpoints: φ's slope on each arc
+    signs[0] = cm
+    np.subtract(vx * cm, l22 * sm, out=signs[1])
+    slope_u, slope_v = np.where(signs > 0, hi, lo)
+    p1 = slope_u * l11  # φ(u) = p1 cos t on the arc
     q1, q2 = p1 - slope_v * vx, slope_v * l22  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
     rows = np.empty((4, *cm.shape))  # arcs second: (4 arcs, (pc, qc, ps, qs), ...)
     rows[:, 0] = p1 * cm  # in (C, S) = (cos τ, sin τ), t = midpoint + τ
@@ -97,7 +100,7 @@ def kinked_moments(
     integrals = (_ARC_INTEGRALS @ parts.reshape(5, -1)).reshape(5, 4, 1, *h.shape[1:])
     i_cc, i_ss, i_c4, i_c2s2, i_s4 = integrals
     per_arc = quad_a * i_cc + quad_c * i_ss  # (4 arcs, 3, ...)
-    first = 2.0 * (per_arc[0] + per_arc[1] + per_arc[2] + per_arc[3])
+    first = 2.0 * np.add.reduce(per_arc, axis=0)  # the arcs summed in order
     # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
     # [∫C²S², 0, ∫S⁴]] per arc
     weighted = np.empty(forms.shape)
