@@ -164,14 +164,17 @@ def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
-def _g_values(act: Activation, u: FloatArray, d: FloatArray) -> FloatArray:
+def _g_values(act: Activation, u: FloatArray, d: FloatArray, inside: bool = False) -> FloatArray:
     """G = φ(u) − φ(u − d) at points (u, d), without cancellation; ``u`` broadcasts against d.
 
     tanh: sinh(d)/(cosh u cosh(u − d)). Otherwise, where |d| is small, g = ∫ φ' over
-    [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only.
+    [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only. ``inside``: the
+    caller knows that |u|, |d| ≤ 175 (tanh's clip, a no-op then, is not checked).
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
-        if np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP:  # (a no-op, skipped, if inside)
+        if inside:
+            pass
+        elif np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP:  # (a no-op, skipped, if inside)
             u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
         return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
     g = act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
@@ -205,15 +208,19 @@ def _moments_smooth(act, l11, l21, l22):
     u = l11[..., None] * nodes_1  # (..., N₁)
     d = l21[..., None, None] * nodes_1[:, None] + l22[..., None, None] * _GH_NODES  # (..., N₁, N)
     fu = act.fn(u)
-    g = _g_values(act, u[..., None], d)
-    g2 = g * g
+    # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z|: tanh's clip at 175 is a no-op below 170
+    inside = float(np.maximum(l11, np.abs(l21) + l22).max()) * _GH_NODES[-1] < 170.0
+    powers = np.empty((4, *d.shape))  # g, g², g³, g⁴
+    powers[0] = _g_values(act, u[..., None], d, inside)
+    np.multiply(powers[0], powers[0], out=powers[1])
+    np.multiply(powers[1], powers[0], out=powers[2])
+    np.multiply(powers[1], powers[1], out=powers[3])
+    g1_sum, g2_sum, g3_sum, g4_sum = powers @ weights  # G_b = Σ_{z₂} g^b
     f2 = fu * fu
-    g1_sum, g2_sum = g @ weights, g2 @ weights
-    terms = np.stack(
-        [f2, fu * g1_sum, g2_sum, f2 * f2, f2 * fu * g1_sum, f2 * g2_sum,
-         fu * ((g2 * g) @ weights), (g2 * g2) @ weights],
-        axis=-1,
-    )  # fmt: skip
+    terms = np.empty((*u.shape, 8))
+    terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
+    terms[..., 4], terms[..., 5], terms[..., 6] = f2 * fu * g1_sum, f2 * g2_sum, fu * g3_sum
+    terms[..., 7] = g4_sum
     values = weights_1 @ terms  # (..., 8)
     return values[..., :3], values[..., _SECOND_INDEX]
 
@@ -291,8 +298,9 @@ _WISH_1, _WISH_2 = _pair_index(["pr", "ps"]), _pair_index(["qs", "qr"])
 
 def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Return (A, E, Δ) from z = (ln A, ln B, T), without cancellation at small angles."""
-    a_, b_, t = np.exp(z[..., 0]), np.exp(z[..., 1]), z[..., 2]
-    ra, rb = np.sqrt(a_), np.sqrt(b_)
+    ab = np.exp(z[..., 0:2])  # A, B
+    roots = np.sqrt(ab)
+    a_, ra, rb, t = ab[..., 0], roots[..., 0], roots[..., 1], z[..., 2]
     root = ra * rb
     one_minus_cos = 2.0 / (1.0 + np.exp(-t))  # 1 − cos θ = 2 expit(T)
     e_ = ra * (ra - rb) + root * one_minus_cos
@@ -306,14 +314,15 @@ def _state_of_gram(a_, e_, dl):
     dl = np.maximum(dl, _TINY)
     det = np.maximum(a_ * dl - e_ * e_, 1e-16 * a_ * dl)
     b_ = np.maximum(a_ - 2.0 * e_ + dl, _TINY)
-    cos = np.clip((a_ - e_) / np.sqrt(a_ * b_), -1.0, 1.0)
-    ln_sin2 = np.log(det) - np.log(a_) - np.log(b_)
+    out = np.empty((*np.shape(b_), 3))
+    np.log(a_, out=out[..., 0])
+    np.log(b_, out=out[..., 1])
+    cos = (a_ - e_) / np.sqrt(a_ * b_)  # |cos θ| clipped to 1 below
+    ln_sin2 = np.log(det) - out[..., 0] - out[..., 1]
     # T = ln sin²θ − 2 ln(1 + cos θ) = −T(π − θ): one log1p of |cos| (≤ ln 2), signed; the
     # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
-    t_abs = ln_sin2 - 2.0 * np.log1p(np.abs(cos))
-    t = np.where(cos >= 0, t_abs, -t_abs)
-    out = np.empty((*t.shape, 3))
-    out[..., 0], out[..., 1], out[..., 2] = np.log(a_), np.log(b_), t
+    t_abs = ln_sin2 - 2.0 * np.log1p(np.minimum(np.abs(cos), 1.0))
+    out[..., 2] = np.where(cos >= 0, t_abs, -t_abs)
     return out
 
 
@@ -325,18 +334,15 @@ def _roots(cov: FloatArray) -> FloatArray:
     """
     if cov.ndim == 2:  # one 3×3 (the single closure's outer transform): plain floats
         return _roots_one(cov)
-    c00, c01, c02 = cov[..., 0, 0], cov[..., 0, 1], cov[..., 0, 2]
-    c11, c12, c22 = cov[..., 1, 1], cov[..., 1, 2], cov[..., 2, 2]
-    rows = np.zeros(cov.shape)
-    l00 = np.sqrt(np.maximum(c00, 0.0))
-    inv0 = np.divide(1.0, l00, out=np.zeros_like(l00), where=l00 > 0)
-    l10, l20 = c01 * inv0, c02 * inv0
-    l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
-    inv1 = np.divide(1.0, l11, out=np.zeros_like(l11), where=l11 > 1e-150)
-    l21 = (c12 - l20 * l10) * inv1
-    rows[..., 0, 0], rows[..., 0, 1], rows[..., 0, 2] = l00, l10, l20
-    rows[..., 1, 1], rows[..., 1, 2] = l11, l21
-    rows[..., 2, 2] = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
+    rows = np.zeros(cov.shape)  # each factor written in place
+    l00 = np.sqrt(np.maximum(cov[..., 0, 0], 0.0), out=rows[..., 0, 0])
+    inv0 = (l00 > 0) / np.maximum(l00, _TINY)
+    np.multiply(cov[..., 0, 1:], inv0[..., None], out=rows[..., 0, 1:])  # l10, l20
+    l10, l20 = rows[..., 0, 1], rows[..., 0, 2]
+    l11 = np.sqrt(np.maximum(cov[..., 1, 1] - l10 * l10, 0.0), out=rows[..., 1, 1])
+    inv1 = (l11 > 1e-150) / np.maximum(l11, 1e-150)
+    l21 = np.multiply(cov[..., 1, 2] - l20 * l10, inv1, out=rows[..., 1, 2])
+    np.sqrt(np.maximum(cov[..., 2, 2] - l20 * l20 - l21 * l21, 0.0), out=rows[..., 2, 2])
     return rows
 
 
