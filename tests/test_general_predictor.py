@@ -195,7 +195,7 @@ def test_slice_mixture_preserves_mass_mean_and_covariance() -> None:
     mean = rng.normal(size=(6, 3))
     roots = rng.normal(size=(6, 3, 3)) * 0.5
     cov = np.swapaxes(roots, -1, -2) @ roots
-    w, m, c = slice_mixture(weights, mean, cov, np.array([0.0, 0.0, 1.0]), 6)
+    w, m, c = slice_mixture(weights, mean, cov, 2, 6)
     total = w.sum()
     np.testing.assert_allclose(total, weights.sum(), rtol=1e-12)
     centre = w @ m / total

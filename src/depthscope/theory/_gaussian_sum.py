@@ -1,11 +1,11 @@
 """Slicing a Gaussian sum along one direction (moment-matched slices), for the general closures.
 
-A mixture of 3-D Gaussians is cut along y₀ = axis·z into K slices spanning its range (the outer
-two open); each component's mass, mean and covariance restricted to a slice follow in closed
-form from the truncated normal of y₀ and the linear regression of z on y₀ within the component;
-each slice is moment-matched to one Gaussian, so that the total mass, mean and covariance are
-preserved exactly. Used by both closures: the sliced mixture for kinked φ
-(``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
+A mixture of 3-D Gaussians is cut along one coordinate y₀ = z[axis] into K slices spanning its
+range (the outer two open); each component's mass, mean and covariance restricted to a slice
+follow in closed form from the truncated normal of y₀ and the linear regression of z on y₀
+within the component; each slice is moment-matched to one Gaussian, so that the total mass,
+mean and covariance are preserved exactly. Used by both closures: the sliced mixture for kinked
+φ (``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
 (``theory/_general_law.py``, along T).
 """
 
@@ -25,9 +25,9 @@ _MIN_MASS = 1e-12
 
 
 def slice_mixture(
-    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: FloatArray, n_slices: int
+    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: int, n_slices: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = axis·z.
+    """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = z[axis].
 
     Returns
     -------
@@ -35,9 +35,9 @@ def slice_mixture(
         The moment-matched slices, empty ones dropped (K ≤ ``n_slices``); the input unchanged
         when the mixture has no spread along ``axis``.
     """
-    m0 = mean @ axis
-    c0 = cov @ axis  # Cov(z, y₀), (N, 3)
-    v0 = np.maximum(c0 @ axis, 0.0)
+    m0 = mean[:, axis]
+    c0 = cov[:, :, axis]  # Cov(z, y₀), (N, 3)
+    v0 = np.maximum(c0[:, axis], 0.0)
     s0 = np.sqrt(v0)
     total = weights.sum()
     centre = weights @ m0 / total
@@ -92,10 +92,7 @@ def slice_mixture(
     rows[n : 2 * n, :9] = (-beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
     rows[2 * n :, 9:] = beta
     shift_s = shift * s0[:, None]
-    coef = np.empty((3 * n, w.shape[1]))
-    coef[:n] = w
-    np.multiply(w, v0[:, None] * (1.0 - ratio), out=coef[n : 2 * n])
-    np.multiply(w, shift_s, out=coef[2 * n :])
+    coef = np.concatenate([w, w * (v0[:, None] * (1.0 - ratio)), w * shift_s])  # (3N, K)
     sums = coef.T @ rows  # (K, 12)
     k_mean = sums[:, 9:] / k_w[:, None]
     dev = np.swapaxes(mean[:, None, :] + shift_s[..., None] * beta[:, None, :] - k_mean, 0, 1)

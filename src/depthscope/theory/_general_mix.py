@@ -48,7 +48,7 @@ __all__ = ["MixtureLaw", "general_mixture_law"]
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_MASS = 1e-12
 _TINY = 1e-300
-_R_AXIS = np.array([0.0, 0.0, 1.0])
+_R_AXIS = 2  # slices along r = y[2]
 N_SLICES = 8
 _READ_ORDER = 9
 _n, _w = np.polynomial.hermite_e.hermegauss(_READ_ORDER)
