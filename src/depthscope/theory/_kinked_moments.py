@@ -37,13 +37,17 @@ _S0, _S1, _S2, _S3, _S4 = ((-1.0) ** k / math.factorial(2 * k + 3) for k in rang
 #: rows of (cos m, sin m) picked and signed; minus the sines are rows 1–4 of the same list.
 _CS_ROWS = np.array([0, 1, 0, 1, 0, 1, 0])
 _CS_SIGNS = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+#: (cos, −sin) and (sin, cos) of the four midpoints, (2, 4): rows 0–3 and 1–4, 3–6 and 0–3 of
+#: the list above.
+_C_MS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
+_S_C = np.array([[3, 4, 5, 6], [0, 1, 2, 3]])
 #: The arcs' half-lengths h, π/2 − h, h, π/2 − h as sign · h + offset (exact).
 _H_SIGNS = np.array([1.0, -1.0, 1.0, -1.0])
 _H_OFFSETS = np.array([0.0, _HALF_PI, 0.0, _HALF_PI])
 _TWO_FOUR = np.array([2.0, 4.0])
-#: Rows (pc, qc, ps, qs) paired into the products pc·pc, pc·qc, qc·qc (C²), ps·ps, ps·qs,
+#: Rows (pc, ps, qc, qs) paired into the products pc·pc, pc·qc, qc·qc (C²), ps·ps, ps·qs,
 #: qs·qs (S²): left and right factors.
-_LEFT, _RIGHT = [0, 0, 1, 2, 2, 3], [0, 1, 1, 2, 3, 3]
+_LEFT, _RIGHT = [0, 0, 2, 1, 1, 3], [0, 2, 2, 1, 3, 3]
 
 
 def kinked_moments(
@@ -66,7 +70,7 @@ def kinked_moments(
     np.cos(mid, out=trig[0])
     np.sin(mid, out=trig[1])
     cs = trig[_CS_ROWS] * _CS_SIGNS.reshape(-1, *lead[1:])
-    cm, sm, minus_sm = cs[0:4], cs[3:7], cs[1:5]  # (4 arcs, ...)
+    cm, sm = cs[0:4], cs[3:7]  # (4 arcs, ...)
     h = _H_SIGNS.reshape(lead) * half + _H_OFFSETS.reshape(lead)
     signs = np.empty((2, *cm.shape))  # of u and v at the midpoints: φ's slope on each arc
     signs[0] = cm
@@ -74,17 +78,20 @@ def kinked_moments(
     slope_u, slope_v = np.where(signs > 0, hi, lo)
     p1 = slope_u * l11  # φ(u) = p1 cos t on the arc
     q1, q2 = p1 - slope_v * vx, slope_v * l22  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
-    rows = np.empty((4, *cm.shape))  # arcs second: (4 arcs, (pc, qc, ps, qs), ...)
-    rows[:, 0] = p1 * cm  # in (C, S) = (cos τ, sin τ), t = midpoint + τ
-    rows[:, 1] = q1 * cm + q2 * sm
-    rows[:, 2] = p1 * minus_sm
-    rows[:, 3] = q2 * cm + q1 * minus_sm
-    left, right = rows[:, _LEFT], rows[:, _RIGHT]  # (4 arcs, 6, ...)
+    # in (C, S) = (cos τ, sin τ), t = midpoint + τ: (pc, ps) = p1 (cos, −sin),
+    # (qc, qs) = q1 (cos, −sin) + q2 (sin, cos) at the midpoints
+    rows = np.empty((4, *cm.shape))  # (pc, ps, qc, qs), 4 arcs, ...
+    c_ms = cs[_C_MS]
+    np.multiply(p1, c_ms, out=rows[0:2])
+    np.multiply(q1, c_ms, out=rows[2:4])
+    rows[2:4] += q2 * cs[_S_C]
+    left, right = rows[_LEFT], rows[_RIGHT]  # (6, 4 arcs, ...)
     forms = np.empty((3, 4, 3, *cm.shape[1:]))  # (A, B, C') × 4 arcs × w's 3 entries
-    np.multiply(left[:, 0:3], right[:, 0:3], out=forms[0])  # C² coefficients of w on each arc
-    np.multiply(left[:, 3:6], right[:, 3:6], out=forms[2])  # S²
-    np.multiply(left[:, 0:3], right[:, 3:6], out=forms[1])  # CS
-    forms[1] += left[:, 3:6] * right[:, 0:3]
+    by_entry = forms.swapaxes(1, 2)  # (3 forms, w's 3 entries, 4 arcs, ...)
+    np.multiply(left[0:3], right[0:3], out=by_entry[0])  # C² coefficients of w on each arc
+    np.multiply(left[3:6], right[3:6], out=by_entry[2])  # S²
+    np.multiply(left[0:3], right[3:6], out=by_entry[1])  # CS
+    by_entry[1] += left[3:6] * right[0:3]
     quad_a, quad_b, quad_c = forms
     parts = np.empty((5, *h.shape))  # h, sin 2h, sin 4h, g2, g4 (g_k = kh − sin kh)
     parts[0] = h
