@@ -95,8 +95,9 @@ def _x_of_components(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, Flo
     )
     abs_r = np.abs(r)
     ln_cosh = abs_r + np.log1p(np.exp(-2.0 * abs_r)) - math.log(2.0)
-    half = np.broadcast_to(np.exp(0.5 * s_), (*s_.shape[:-1], _READ_ORDER)).reshape(r.shape)
-    s_ = np.broadcast_to(s_, half.shape[:-1] + (_READ_ORDER, _READ_ORDER)).reshape(r.shape)
+    grid = (*m_r.shape, _READ_ORDER, _READ_ORDER)
+    half = np.broadcast_to(np.exp(0.5 * s_), grid).reshape(r.shape)
+    s_ = np.broadcast_to(s_, grid).reshape(r.shape)
     b_over_a = np.maximum(1.0 - 2.0 * np.tanh(r) * half + half * half, _TINY)
     x = s_ - 2.0 * ln_cosh - np.log(b_over_a)
     x_mean = x @ _READ_WEIGHTS
