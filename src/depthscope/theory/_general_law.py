@@ -211,7 +211,8 @@ def _moments_smooth(act, l11, l21, l22):
     weights = _GH_WEIGHTS
     nodes_1, weights_1 = (_GH_HALF_NODES, _GH_HALF_WEIGHTS) if act.odd else (_GH_NODES, weights)
     u = l11[..., None] * nodes_1  # (..., N₁)
-    d = l21[..., None, None] * nodes_1[:, None] + l22[..., None, None] * _GH_NODES  # (..., N₁, N)
+    # d = l21 z₁ + l22 z₂ on the grid (..., N₁, N): the two products on their own nodes
+    d = (l21[..., None] * nodes_1)[..., None] + (l22[..., None] * _GH_NODES)[..., None, :]
     fu = act.fn(u)
     # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z|: tanh's clip at 175 is a no-op below 170
     inside = float(np.maximum(l11, np.abs(l21) + l22).max()) * _GH_NODES[-1] < 170.0
