@@ -133,9 +133,10 @@ def test_slicing_a_point_component_preserves_its_moments() -> None:
 def test_fused_mixture_step_matches_the_generic_step() -> None:
     """The fused layer (kinked closed form, coordinate-major) equals _step on the same chart."""
     from depthscope.theory._activations import parse_activation
-    from depthscope.theory._general_law import _moments_homogeneous, _step
+    from depthscope.theory._general_law import _step
     from depthscope.theory._general_mix import _diff_of_gram, _gram_of_diff
-    from depthscope.theory._general_mix_step import kinked_moments, mix_step
+    from depthscope.theory._general_mix_step import mix_step
+    from depthscope.theory._kinked_moments import kinked_moments, moments_homogeneous
 
     rng = np.random.default_rng(5)
     mean = np.column_stack([rng.normal(0, 0.3, 8), rng.normal(-3, 2, 8), rng.normal(0, 1, 8)])
@@ -151,7 +152,7 @@ def test_fused_mixture_step_matches_the_generic_step() -> None:
     l21[:10] = l11[:10] * (1.0 - 1e-9)  # tiny arcs: v's kink next to u's
     act = parse_activation("leaky:0.2")
     first, second = kinked_moments(act.slopes, l11, l21, l22)
-    want_first, want_second = _moments_homogeneous(act, l11, l21, l22)
+    want_first, want_second = moments_homogeneous(act, l11, l21, l22)
     np.testing.assert_allclose(first.T, want_first, rtol=1e-12)
     np.testing.assert_allclose(np.moveaxis(second, -1, 0), want_second, rtol=1e-12, atol=1e-300)
 
@@ -194,7 +195,7 @@ def test_slice_mixture_preserves_mass_mean_and_covariance() -> None:
     mean = rng.normal(size=(6, 3))
     roots = rng.normal(size=(6, 3, 3)) * 0.5
     cov = np.swapaxes(roots, -1, -2) @ roots
-    w, m, c = slice_mixture(weights, mean, cov, np.array([0.0, 0.0, 1.0]), 6)
+    w, m, c = slice_mixture(weights, mean, cov, 2, 6)
     total = w.sum()
     np.testing.assert_allclose(total, weights.sum(), rtol=1e-12)
     centre = w @ m / total
@@ -257,7 +258,7 @@ def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
 def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
     """The closed-form moments of w = (φ(u)², φ(u)g, g²) against 40-node Gauss–Legendre arcs."""
     from depthscope.theory._activations import parse_activation
-    from depthscope.theory._general_law import _moments_homogeneous
+    from depthscope.theory._kinked_moments import moments_homogeneous
 
     act = parse_activation(name)
     rng = np.random.default_rng(0)
@@ -280,7 +281,7 @@ def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
     w = np.stack([fu * fu, fu * g, g * g], -1)
     first = 2 * np.einsum("aij,aijk->ak", wt, w)
     second = 8 * np.einsum("aij,aijk,aijl->akl", wt, w, w)
-    got_first, got_second = _moments_homogeneous(act, l11, l21, l22)
+    got_first, got_second = moments_homogeneous(act, l11, l21, l22)
     np.testing.assert_allclose(got_first, first, rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(got_second, second, rtol=1e-6, atol=1e-30)
 

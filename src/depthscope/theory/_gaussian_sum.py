@@ -1,11 +1,11 @@
 """Slicing a Gaussian sum along one direction (moment-matched slices), for the general closures.
 
-A mixture of 3-D Gaussians is cut along y₀ = axis·z into K slices spanning its range (the outer
-two open); each component's mass, mean and covariance restricted to a slice follow in closed
-form from the truncated normal of y₀ and the linear regression of z on y₀ within the component;
-each slice is moment-matched to one Gaussian, so that the total mass, mean and covariance are
-preserved exactly. Used by both closures: the sliced mixture for kinked φ
-(``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
+A mixture of 3-D Gaussians is cut along one coordinate y₀ = z[axis] into K slices spanning its
+range (the outer two open); each component's mass, mean and covariance restricted to a slice
+follow in closed form from the truncated normal of y₀ and the linear regression of z on y₀
+within the component; each slice is moment-matched to one Gaussian, so that the total mass,
+mean and covariance are preserved exactly. Used by both closures: the sliced mixture for kinked
+φ (``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
 (``theory/_general_law.py``, along T).
 """
 
@@ -25,9 +25,9 @@ _MIN_MASS = 1e-12
 
 
 def slice_mixture(
-    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: FloatArray, n_slices: int
+    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: int, n_slices: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = axis·z.
+    """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = z[axis].
 
     Returns
     -------
@@ -35,34 +35,38 @@ def slice_mixture(
         The moment-matched slices, empty ones dropped (K ≤ ``n_slices``); the input unchanged
         when the mixture has no spread along ``axis``.
     """
-    m0 = mean @ axis
-    c0 = cov @ axis  # Cov(z, y₀), (N, 3)
-    v0 = np.maximum(c0 @ axis, 0.0)
+    m0 = mean[:, axis]
+    c0 = cov[:, :, axis]  # Cov(z, y₀), (N, 3)
+    v0 = np.maximum(c0[:, axis], 0.0)
     s0 = np.sqrt(v0)
     total = weights.sum()
     centre = weights @ m0 / total
     spread = math.sqrt(max(weights @ (v0 + (m0 - centre) ** 2) / total, 0.0))
     if spread <= 1e-12 * max(1.0, abs(centre)):
         return weights, mean, cov
-    live = weights > _MIN_MASS
-    m_live, s_live = m0[live], s0[live]
-    lo, hi = float((m_live - 4.0 * s_live).min()), float((m_live + 4.0 * s_live).max())
+    # the range of the live components (Python floats: N ≤ a few tens)
+    lows, highs = (m0 - 4.0 * s0).tolist(), (m0 + 4.0 * s0).tolist()
+    live = [k for k, w_k in enumerate(weights.tolist()) if w_k > _MIN_MASS]
+    lo, hi = min(lows[k] for k in live), max(highs[k] for k in live)
     lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
     edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
-    safe = np.where(s0 > 0, s0, 1.0)[:, None]
+    point = s0 == 0
+    safe = (s0 + point)[:, None]  # s0, or 1 where s0 = 0
     # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
     # from z[:, k] to z[:, k + 1]
-    z = np.minimum(np.maximum((edges[None, :] - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
+    z = np.minimum(np.maximum((edges - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
     z[:, 0], z[:, -1] = -40.0, 40.0
-    point = s0 == 0
-    if np.any(point):  # a component with no spread in y₀ falls into one slice
+    if point.any():  # a component with no spread in y₀ falls into one slice
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
         a, b = z[:, :-1].copy(), z[:, 1:].copy()
         a[point], b[point] = 40.0, 40.0
         a[point, idx] = -40.0
         mass, pdf_a, pdf_b, a_pdf_a, b_pdf_b = _slice_masses(a, b)
     else:  # each bound's normal cdf, tail and density once
-        cdf, tail = ndtr(z), ndtr(-z)
+        both = np.empty((2, *z.shape))
+        np.negative(z, out=both[1])
+        both[0] = z
+        cdf, tail = ndtr(both)
         pdf = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
         z_pdf = z * pdf
         upper = z[:, :-1] > 0  # reflect to the lower tail, where ndtr has relative precision
@@ -72,10 +76,10 @@ def slice_mixture(
     safe_mass = np.where(ok, mass, 1.0)
     shift = (pdf_a - pdf_b) / safe_mass  # E[(y₀ − m₀)/s₀ | slice]
     ratio = np.maximum(1.0 + (a_pdf_a - b_pdf_b) / safe_mass - shift**2, 0.0)  # Var / s₀²
-    w = np.where(ok, weights[:, None] * mass, 0.0)  # (N, K)
+    w = weights[:, None] * mass * ok  # (N, K); 0 where the sub-slice is empty
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
     # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
-    beta = np.where(v0[:, None] > 0, c0 / np.where(v0 > 0, v0, 1.0)[:, None], 0.0)  # (N, 3)
+    beta = c0 / (v0 + point)[:, None] * (s0 > 0)[:, None]  # (N, 3); 0 where v0 = 0
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
     if not keep.all():
@@ -85,7 +89,7 @@ def slice_mixture(
     # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀
     rows = np.zeros((3 * n, 12))
     rows[:n, :9], rows[:n, 9:] = cov.reshape(n, 9), mean
-    rows[n : 2 * n, :9] = -(beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
+    rows[n : 2 * n, :9] = (-beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
     rows[2 * n :, 9:] = beta
     shift_s = shift * s0[:, None]
     coef = np.concatenate([w, w * (v0[:, None] * (1.0 - ratio)), w * shift_s])  # (3N, K)

@@ -48,7 +48,7 @@ __all__ = ["MixtureLaw", "general_mixture_law"]
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_MASS = 1e-12
 _TINY = 1e-300
-_R_AXIS = np.array([0.0, 0.0, 1.0])
+_R_AXIS = 2  # slices along r = y[2]
 N_SLICES = 8
 _READ_ORDER = 9
 _n, _w = np.polynomial.hermite_e.hermegauss(_READ_ORDER)
@@ -88,12 +88,16 @@ def _x_of_components(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, Flo
     l11 = np.sqrt(np.maximum(v_s, 0.0))
     l21 = np.where(l11 > 0, c_sr / np.where(l11 > 0, l11, 1.0), 0.0)
     l22 = np.sqrt(np.maximum(v_r - l21 * l21, 0.0))
-    z1, z2 = _READ_NODES[:, 0], _READ_NODES[:, 1]
-    s_ = m_s[..., None] + l11[..., None] * z1
-    r = m_r[..., None] + l21[..., None] * z1 + l22[..., None] * z2
+    z1, z2 = _n[:, None], _n  # the 9 × 9 grid: s depends on the first node only
+    s_ = m_s[..., None, None] + l11[..., None, None] * z1
+    r = (m_r[..., None, None] + l21[..., None, None] * z1 + l22[..., None, None] * z2).reshape(
+        *m_r.shape, -1
+    )
     abs_r = np.abs(r)
     ln_cosh = abs_r + np.log1p(np.exp(-2.0 * abs_r)) - math.log(2.0)
-    half = np.exp(0.5 * s_)
+    grid = (*m_r.shape, _READ_ORDER, _READ_ORDER)
+    half = np.broadcast_to(np.exp(0.5 * s_), grid).reshape(r.shape)
+    s_ = np.broadcast_to(s_, grid).reshape(r.shape)
     b_over_a = np.maximum(1.0 - 2.0 * np.tanh(r) * half + half * half, _TINY)
     x = s_ - 2.0 * ln_cosh - np.log(b_over_a)
     x_mean = x @ _READ_WEIGHTS

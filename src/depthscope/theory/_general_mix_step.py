@@ -1,15 +1,15 @@
 """One layer of the sliced closure (:mod:`._general_mix`), fused for speed.
 
 The same transforms as :func:`depthscope.theory._general_law._step` on the chart
-y = (ln A, ln Δ, r) and, for a·min + b·max, the same closed-form one-step moments as
-``_moments_homogeneous``, rewritten with fewer (and cheaper) numpy calls: at 8 components × 6
+y = (ln A, ln Δ, r) and, for a·min + b·max, the closed-form one-step moments of
+:mod:`._kinked_moments`, rewritten with fewer (and cheaper) numpy calls: at 8 components × 6
 sigma points the arrays are tiny and the time is numpy's per-call overhead. The arithmetic is
 the same up to the order of floating-point operations (results agree to ≈ 1e-13 relative;
 pinned in tests/test_general_predictor.py).
 
-* Kinked moments: the four kinks sit at π/2, 3π/2 (u = 0) and τ, τ + π (v = 0, τ ∈ [0, π)),
-  so the arcs' midpoints are m, m + π/2, m + π, m + 3π/2 and their half-lengths h, π/2 − h,
-  h, π/2 − h (m, h from min and max of τ and π/2): two trigonometric calls, no sort.
+* Kinked moments (:func:`._kinked_moments.kinked_moments`): the four kinks sit at π/2, 3π/2
+  (u = 0) and τ, τ + π (v = 0, τ ∈ [0, π)), so the arcs' midpoints are m, m + π/2, m + π,
+  m + 3π/2 and their half-lengths h, π/2 − h, h, π/2 − h: two trigonometric calls, no sort.
 * The sigma points and the inner points are laid out coordinate-major, so that each
   coordinate is a contiguous slice; the inner transform's mean and slopes come from one matrix
   product, and the new covariance from one more.
@@ -17,33 +17,16 @@ pinned in tests/test_general_predictor.py).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._types import FloatArray
 from ._activations import Activation
 from ._general_law import _INNER, _MEAN_COMB, _OUTER, _SLOPE_COMB, one_step_moments
+from ._kinked_moments import kinked_moments
 
 __all__ = ["kinked_moments", "mix_step", "roots"]
 
 _TINY = 1e-300
-_HALF_PI = 0.5 * math.pi
-#: The arc integrals (∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴)/2π over an arc of half-length h, as linear
-#: combinations of (h, sin 2h, sin 4h, g₂, g₄), g_k = kh − sin kh: (h + sin 2h/2), g₂/2,
-#: (6h + 4 sin 2h + sin 4h/2)/8, g₄/16, (4g₂ − g₄/2)/8.
-_ARC_INTEGRALS = np.array(
-    [
-        [1.0, 0.5, 0.0, 0.0, 0.0],
-        [0.0, 0.0, 0.0, 0.5, 0.0],
-        [0.75, 0.5, 0.0625, 0.0, 0.0],
-        [0.0, 0.0, 0.0, 0.0, 0.0625],
-        [0.0, 0.0, 0.0, 0.5, -0.0625],
-    ]
-) / (2.0 * math.pi)
-#: x − sin x = x³ (1/3! − x²/5! + x⁴/7! − x⁶/9! + x⁸/11!) below x = 0.05 (error < 1e-25 x³)
-_S0, _S1, _S2, _S3, _S4 = ((-1.0) ** k / math.factorial(2 * k + 3) for k in range(5))
-_LN2 = math.log(2.0)
 #: _COMB_T @ f (13 inner points, ...) = (mean of z', slopes along the 3 roots), (4, ...).
 _COMB_T = np.concatenate([_MEAN_COMB[None, :], _SLOPE_COMB])
 
@@ -54,78 +37,16 @@ def roots(cov: FloatArray) -> FloatArray:
     The closed-form Cholesky factor of ``_general_law._roots`` (its rows R[k]; pivots below
     zero clipped to zero), with the matrix axes first so that every entry is contiguous.
     """
-    c00, c01, c02, c11, c12, c22 = cov[0, 0], cov[0, 1], cov[0, 2], cov[1, 1], cov[1, 2], cov[2, 2]
-    l00 = np.sqrt(np.maximum(c00, 0.0))
+    rows = np.zeros(cov.shape)  # each factor written in place
+    l00 = np.sqrt(np.maximum(cov[0, 0], 0.0), out=rows[0, 0])
     inv0 = (l00 > 0) / np.maximum(l00, _TINY)
-    l10, l20 = c01 * inv0, c02 * inv0
-    l11 = np.sqrt(np.maximum(c11 - l10 * l10, 0.0))
+    np.multiply(cov[0, 1:], inv0, out=rows[0, 1:])  # l10, l20
+    l10, l20 = rows[0, 1], rows[0, 2]
+    l11 = np.sqrt(np.maximum(cov[1, 1] - l10 * l10, 0.0), out=rows[1, 1])
     inv1 = (l11 > 1e-150) / np.maximum(l11, 1e-150)
-    l21 = (c12 - l20 * l10) * inv1
-    l22 = np.sqrt(np.maximum(c22 - l20 * l20 - l21 * l21, 0.0))
-    rows = np.zeros(cov.shape)
-    rows[0, 0], rows[0, 1], rows[0, 2], rows[1, 1], rows[1, 2], rows[2, 2] = (
-        l00,
-        l10,
-        l20,
-        l11,
-        l21,
-        l22,
-    )
+    l21 = np.multiply(cov[1, 2] - l20 * l10, inv1, out=rows[1, 2])
+    np.sqrt(np.maximum(cov[2, 2] - l20 * l20 - l21 * l21, 0.0), out=rows[2, 2])
     return rows
-
-
-def _x_minus_sin(x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Return x − sin x (series below 0.05, without cancellation, as in _general_law) and sin x."""
-    sin = np.sin(x)
-    x2 = x * x
-    series = x * x2 * (_S0 + x2 * (_S1 + x2 * (_S2 + x2 * (_S3 + x2 * _S4))))
-    return np.where(x < 0.05, series, x - sin), sin
-
-
-def kinked_moments(
-    slopes: tuple[float, float], l11: FloatArray, l21: FloatArray, l22: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """E[w] (3, ...) and E[w wᵀ] (3, 3, ...) for φ = a·min + b·max, w = (φ(u)², φ(u)g, g²).
-
-    The closed form of ``_general_law._moments_homogeneous`` (u = l11 cos t,
-    v = u − d = (l11 − l21) cos t − l22 sin t on the unit circle; φ linear on the four arcs
-    between kinks), with the arcs found without sorting; arcs and moments on leading axes.
-    """
-    lo, hi = slopes
-    vx = l11 - l21  # v = vx cos t − l22 sin t
-    tau = np.mod(np.arctan2(vx, l22), math.pi)  # v's kinks: τ and τ + π
-    first_kink, second_kink = np.minimum(tau, _HALF_PI), np.maximum(tau, _HALF_PI)
-    half = 0.5 * (second_kink - first_kink)  # arcs: [s, e], [e, s + π], then + π
-    mid = 0.5 * (first_kink + second_kink)
-    c, s = np.cos(mid), np.sin(mid)
-    cs = np.stack([c, -s, -c, s, c, -s, -c])
-    cm, sm = cs[0:4], cs[3:7]  # cos and sin of the four midpoints m + kπ/2
-    h = np.stack([half, _HALF_PI - half, half, _HALF_PI - half])
-    p1 = np.where(cm > 0, hi, lo) * l11  # φ(u) = p1 cos t on the arc
-    slope_v = np.where(vx * cm - l22 * sm > 0, hi, lo)
-    q1, q2 = p1 - slope_v * vx, slope_v * l22  # g = φ(u) − φ(v) = q1 cos t + q2 sin t
-    pc, ps = p1 * cm, -p1 * sm  # in (C, S) = (cos τ, sin τ), t = midpoint + τ
-    qc, qs = q1 * cm + q2 * sm, q2 * cm - q1 * sm
-    left = np.stack([pc, pc, qc, ps, ps, qs])  # (6, 4 arcs, ...)
-    right = np.stack([pc, qc, qc, ps, qs, qs])
-    prod = left * right  # the C² (rows 0–2) and S² (rows 3–5) coefficients of w on each arc
-    quad_a, quad_c = prod[0:3], prod[3:6]
-    quad_b = left[0:3] * right[3:6] + left[3:6] * right[0:3]  # the CS coefficients
-    g24, sin24 = _x_minus_sin(np.stack([2.0 * h, 4.0 * h]))
-    parts = np.concatenate([h[None], sin24, g24]).reshape(5, -1)  # h, sin 2h, sin 4h, g2, g4
-    # ∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴ over each arc, / 2π
-    i_cc, i_ss, i_c4, i_c2s2, i_s4 = (_ARC_INTEGRALS @ parts).reshape(5, *h.shape)
-    per_arc = quad_a * i_cc + quad_c * i_ss  # (3, 4 arcs, ...)
-    first = 2.0 * (per_arc[:, 0] + per_arc[:, 1] + per_arc[:, 2] + per_arc[:, 3])
-    # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
-    # [∫C²S², 0, ∫S⁴]] per arc
-    forms = (quad_a, quad_b, quad_c)
-    weights = (quad_a * i_c4 + quad_c * i_c2s2, quad_b * i_c2s2, quad_a * i_c2s2 + quad_c * i_s4)
-    shape = (12, *quad_a.shape[:1], *quad_a.shape[2:])  # (3 forms × 4 arcs, 3, ...)
-    basis = np.stack([v.swapaxes(0, 1) for v in forms]).reshape(shape)
-    weighted = np.stack([v.swapaxes(0, 1) for v in weights]).reshape(shape)
-    second = np.add.reduce(basis[:, :, None] * weighted[:, None, :], axis=0)
-    return first, 8.0 * second
 
 
 def _moments(act, sw2, sb2, a_, e_, dl):
@@ -155,19 +76,23 @@ def mix_step(
     k = len(mean)
     mean_t, cov_t = mean.T, cov.transpose(1, 2, 0)  # (3, K), (3, 3, K)
     points = (_OUTER @ roots(cov_t).reshape(3, -1)).reshape(6, 3, k) + mean_t  # (6, 3, K)
-    a_, dl = np.exp(points[:, 0]), np.exp(points[:, 1])
+    ad = np.exp(points[:, 0:2])  # A and Δ
+    a_, dl = ad[:, 0], ad[:, 1]
     e_ = np.tanh(points[:, 2]) * np.sqrt(a_ * dl)
     k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl)  # (3, 6, K), (3, 3, 6, K)
     inner = (_INNER @ roots(k_cov / width).reshape(3, -1)).reshape(13, 3, 6, k) + k_mean
     # y' at the inner points: the chart map of _general_mix._diff_of_gram
-    a_, e_, dl = np.maximum(inner[:, 0], _TINY), inner[:, 1], np.maximum(inner[:, 2], _TINY)
+    ad = np.maximum(inner[:, 0::2], _TINY)  # A and Δ
+    a_, e_, dl = ad[:, 0], inner[:, 1], ad[:, 1]
     prod = a_ * dl
     det = np.maximum(prod - e_ * e_, 1e-16 * prod)
-    r = np.sign(e_) * (np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det))
-    f = np.stack([np.log(a_), np.log(dl), r], axis=1)  # (13, 3, 6, K)
+    f = np.empty(inner.shape)  # (13, 3, 6, K): ln A, ln Δ, r
+    np.log(ad, out=f[:, 0:2])
+    r = np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det)
+    np.multiply(np.sign(e_), r, out=f[:, 2])
     comb = (_COMB_T @ f.reshape(13, -1)).reshape(4, 3, 6, k)  # mean of y', slopes along roots
     new_mean = np.add.reduce(comb[0], axis=1) / 6.0  # (3, K)
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
-    flat = np.moveaxis(comb, 2, 1).reshape(24, 3, k)  # 18 slopes and 6 spreads
+    flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads
     new_cov = np.add.reduce(flat[:, :, None] * flat[:, None, :], axis=0) / 6.0  # (3, 3, K)
     return new_mean.T, (0.5 * (new_cov + new_cov.transpose(1, 0, 2))).transpose(2, 0, 1)
