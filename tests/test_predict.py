@@ -457,4 +457,4 @@ def test_default_method_predicts_general_networks_by_the_gram_closure() -> None:
     other = ds.predict("64x10", 1.0, weight_std=3.0, q0=2.0)
     np.testing.assert_array_equal(other.mean, ds.predict("64x10", 1.0).mean)
     with pytest.warns(ds.DepthscopeWarning, match="calibrated from width 256"):
-        ds.predict("32x5", 1.0, activation="gelu")
+        ds.predict("32x5", 1.0, activation="gelu", weight_std=1.0)

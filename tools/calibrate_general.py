@@ -88,6 +88,16 @@ GRID: list[tuple[str, int, int, float, dict[str, Any]]] = [
     ("erf σw²=1", 32, 50, 1.0, {"activation": "erf", "weight_std": 1.0}),
     ("erf σw²=1.96 σb=0.1", 64, 30, 1.0, {"activation": "erf", "weight_std": 1.4,
                                            "bias_std": 0.1}),
+    # T slices over ±2.5 sds (erf sliced too): chaotic tanh and erf to depth 50; GELU/SiLU at
+    # He init with and without biases (outside the domain: warned)
+    ("tanh σw²=1.96 σb=0.1", 32, 50, 1.0, {"activation": "tanh", "weight_std": 1.4,
+                                            "bias_std": 0.1}),
+    ("erf σw²=1.96 σb=0.1", 32, 50, 1.0, {"activation": "erf", "weight_std": 1.4,
+                                           "bias_std": 0.1}),
+    ("gelu σw²=2", 256, 50, 1.0, {"activation": "gelu"}),
+    ("gelu σw²=2 σb=0.1", 1024, 50, 1.0, {"activation": "gelu", "bias_std": 0.1}),
+    ("silu σw²=2 σb=0.1", 256, 50, 1.0, {"activation": "silu", "bias_std": 0.1}),
+    ("silu σw²=2", 256, 50, 1.0, {"activation": "silu"}),
 ]  # fmt: skip
 
 

@@ -25,9 +25,17 @@ _MIN_MASS = 1e-12
 
 
 def slice_mixture(
-    weights: FloatArray, mean: FloatArray, cov: FloatArray, axis: int, n_slices: int
+    weights: FloatArray,
+    mean: FloatArray,
+    cov: FloatArray,
+    axis: int,
+    n_slices: int,
+    span: float = 6.0,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Cut the mixture (weights (N,), mean (N, 3), cov (N, 3, 3)) into slices along y₀ = z[axis].
+
+    The slices are equal in width and span the live components' ±4 sd, at most the mixture's
+    mean ± ``span`` sds (the outer two are open).
 
     Returns
     -------
@@ -48,7 +56,7 @@ def slice_mixture(
     lows, highs = (m0 - 4.0 * s0).tolist(), (m0 + 4.0 * s0).tolist()
     live = [k for k, w_k in enumerate(weights.tolist()) if w_k > _MIN_MASS]
     lo, hi = min(lows[k] for k in live), max(highs[k] for k in live)
-    lo, hi = max(lo, centre - 6.0 * spread), min(hi, centre + 6.0 * spread)
+    lo, hi = max(lo, centre - span * spread), min(hi, centre + span * spread)
     edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
     point = s0 == 0
     safe = (s0 + point)[:, None]  # s0, or 1 where s0 = 0

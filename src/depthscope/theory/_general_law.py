@@ -458,14 +458,17 @@ def general_law(
 
 
 #: Plain layers of these φ carry z's law as a Gaussian sum sliced along T after each layer
-#: (chaotic tanh: T's law is skewed, and X = −2 ln cosh(T/2) folds it at T = 0; the single
-#: Gaussian's sd was 10-17% low at width 64). GELU and SiLU keep the single Gaussian: slicing
-#: made them worse; erf too: sd 10.6% → 8.8% low (chaotic, width 64) at 3.8× the time
-#: (scipy's erf), against 2× for tanh (docs/theory/general-predictor.md).
-SLICED_ACTIVATIONS = ("tanh",)
+#: (chaotic tanh and erf: T's law is skewed, and X = −2 ln cosh(T/2) folds it at T = 0; the
+#: single Gaussian's sd was 10-17% low at width 64). GELU and SiLU keep the single Gaussian:
+#: slicing along T made them worse (docs/theory/general-predictor.md).
+SLICED_ACTIVATIONS = ("tanh", "erf")
 N_T_SLICES = 6
+#: The slices span T's mean ± 2.5 sds (not 6): at 6, two or three of the six carried 90% of the
+#: mass and T's skewness was lost (chaotic tanh, width 32, layer 50: sd 12.1% → 8.2% low,
+#: 10,000 networks).
+_T_SPAN = 2.5
 _T_AXIS = 2  # slices along T = z[2]
-_READ_SHRINK = 0.8  # KS D 0.045-0.078 → 0.017-0.036 (3,000-6,000 networks), sd 4.7% → 6.6% low
+_READ_SHRINK = 0.95  # with _T_SPAN 2.5 (narrower slices): KS D and sd both better than 0.8, 1.0
 
 
 def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
@@ -478,7 +481,7 @@ def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
     for layer in range(depth + 1):
         if layer > 0:
             mean, cov = _step(act, sw2, sb2, None, float(steps[layer - 1]), mean, cov)
-            w, mean, cov = slice_mixture(w, mean, cov, _T_AXIS, n_slices)
+            w, mean, cov = slice_mixture(w, mean, cov, _T_AXIS, n_slices, _T_SPAN)
             w = w / w.sum()
         k = len(w)
         weights[layer, :k], means[layer, :k], covs[layer, :k] = w, mean, cov
@@ -511,11 +514,19 @@ def _sliced_law(act, sw2, sb2, steps, z0, n_slices):
 MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
 MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
 MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
-CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed (sd 8-13% low at narrow widths)
-MIN_WIDTH_TANH_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 7.9% low at 64, 11.0% at 32
-MIN_WIDTH_ERF_CHAOTIC = 256  # σ_w² = 1.96, σ_b = 0.1: sd 13.0% low at 64 (not measured between)
+CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed
+MIN_WIDTH_TANH_CHAOTIC = 32  # σ_w² = 1.96, σ_b = 0.1, depth 50: sd 8.2% low at 32, 5.9% at 64
+MIN_WIDTH_ERF_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 5.6% low at 64 (depth 30), 11.0% at 32
 MAX_SMOOTH_SW2 = 2.0  # tanh/erf calibrated for σ_w² ≤ 2 (3.24 at width 64: sd 14.7% low)
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
+#: GELU plain layers above this σ_w²: networks split between q ≈ 1 (ReLU-like) and q → 0
+#: (nearly linear, or bias-dominated: the angle collapses), which one Gaussian cannot carry:
+#: sd 12% low at width 256 without bias, 48-66% low with σ_b = 0.1 at widths 256-1024
+#: (bias-free SiLU at σ_w² = 2, width 256: within 5%).
+MAX_OTHER_SW2 = 1.5
+#: GELU/SiLU plain layers with biases above this σ_w² (GELU 1.5, σ_b = 0.1: mean 0.12 sd off
+#: at layer 50, width 256; SiLU 2, σ_b = 0.1: sd 22% low; GELU 1, σ_b = 0.2: within the bar).
+MAX_OTHER_BIASED_SW2 = 1.0
 MIN_WIDTH_RESIDUAL = 64
 MAX_DEPTH = 50
 THETA0_RANGE = (0.05, 3.0)
@@ -556,6 +567,20 @@ def general_domain_warnings(
             f"σ_w² = {sw2:.3g} > {MAX_SMOOTH_SW2:g}: the closure for {act.name} is calibrated up "
             "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
         )
+    if residual is None and act.name in ("gelu", "silu"):
+        if act.name == "gelu" and sw2 > MAX_OTHER_SW2:
+            reasons.append(
+                f"σ_w² = {sw2:.3g} > {MAX_OTHER_SW2:g}: GELU networks split between q ≈ 1 and "
+                "q → 0 (nearly linear, or bias-dominated), which the closure cannot carry "
+                "(σ_w² = 2: sd 12% low at width 256; with σ_b = 0.1, 48-66% low at widths "
+                "256-1024; check with depthscope.simulate)"
+            )
+        elif bias_std > 0 and sw2 > MAX_OTHER_BIASED_SW2:
+            reasons.append(
+                f"{act.name} with biases and σ_w² = {sw2:.3g} > {MAX_OTHER_BIASED_SW2:g}: the "
+                "closure is off there (GELU σ_w² = 1.5, σ_b = 0.1, width 256: mean 0.12 sd at "
+                "layer 50; SiLU σ_w² = 2, σ_b = 0.1: sd 22% low; check with depthscope.simulate)"
+            )
     if min(steps) < floor:
         reasons.append(
             f"width {min(steps)} < {floor}: the Gram-state closure for {what} is calibrated from "
