@@ -88,17 +88,23 @@ def test_negative_control_single_gaussian_fails_narrow_biased() -> None:
     assert mean_err > 3 * MEAN_TOL
 
 
-def test_slicing_preserves_mass_mean_and_covariance() -> None:
-    """Cutting a Gaussian mixture into slices along r keeps its first two moments exactly."""
+@pytest.mark.parametrize(
+    ("closure", "seed", "n_components", "n_slices"), [("kinked", 3, 5, 8), ("T", 5, 6, 6)]
+)
+def test_slicing_preserves_mass_mean_and_covariance(closure, seed, n_components, n_slices):
+    """Cutting a Gaussian mixture into slices keeps its first two moments exactly, along r
+    with the kinked closure's span and along T with the T-sliced closure's (narrower) span."""
     from depthscope.theory._gaussian_sum import slice_mixture as _slice
+    from depthscope.theory._general_law import _T_AXIS, _T_SPAN
     from depthscope.theory._general_mix import _R_AXIS
 
-    rng = np.random.default_rng(3)
-    weights = rng.uniform(0.1, 1.0, 5)
-    mean = rng.normal(size=(5, 3))
-    roots = rng.normal(size=(5, 3, 3)) * 0.5
+    axis, span = (_R_AXIS, 6.0) if closure == "kinked" else (_T_AXIS, _T_SPAN)
+    rng = np.random.default_rng(seed)
+    weights = rng.uniform(0.1, 1.0, n_components)
+    mean = rng.normal(size=(n_components, 3))
+    roots = rng.normal(size=(n_components, 3, 3)) * 0.5
     cov = np.swapaxes(roots, -1, -2) @ roots
-    w, m, c = _slice(weights, mean, cov, _R_AXIS, 8)
+    w, m, c = _slice(weights, mean, cov, axis, n_slices, span)
 
     def moments(w, m, c):
         total = w.sum()
@@ -107,9 +113,11 @@ def test_slicing_preserves_mass_mean_and_covariance() -> None:
         second = (np.einsum("k,kij->ij", w, c) + np.einsum("k,ki,kj->ij", w, dev, dev)) / total
         return total, centre, second
 
-    for before, after in zip(moments(weights, mean, cov), moments(w, m, c), strict=True):
-        np.testing.assert_allclose(after, before, rtol=1e-9, atol=1e-12)
-    assert len(w) == 8
+    before, after = moments(weights, mean, cov), moments(w, m, c)
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-12)
+    for b, a in zip(before[1:], after[1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert len(w) == n_slices
 
 
 def test_slicing_a_point_component_preserves_its_moments() -> None:
@@ -184,29 +192,6 @@ def test_sliced_closure_pinned(network, mean, sd) -> None:
     law = general_mixture_law([256] * 20, 1.0, **network)
     np.testing.assert_allclose(law.mean[[5, 10, 20]], mean, rtol=1e-12)
     np.testing.assert_allclose(law.sd[[5, 10, 20]], sd, rtol=1e-12)
-
-
-def test_slice_mixture_preserves_mass_mean_and_covariance() -> None:
-    """The slicer used for smooth φ (along T) keeps the mixture's first two moments exactly."""
-    from depthscope.theory._gaussian_sum import slice_mixture
-
-    rng = np.random.default_rng(5)
-    weights = rng.uniform(0.1, 1.0, 6)
-    mean = rng.normal(size=(6, 3))
-    roots = rng.normal(size=(6, 3, 3)) * 0.5
-    cov = np.swapaxes(roots, -1, -2) @ roots
-    w, m, c = slice_mixture(weights, mean, cov, 2, 6)
-    total = w.sum()
-    np.testing.assert_allclose(total, weights.sum(), rtol=1e-12)
-    centre = w @ m / total
-    np.testing.assert_allclose(centre, weights @ mean / weights.sum(), rtol=1e-9, atol=1e-12)
-
-    def second(w, m, c):
-        dev = m - w @ m / w.sum()
-        return (np.einsum("k,kij->ij", w, c) + np.einsum("k,ki,kj->ij", w, dev, dev)) / w.sum()
-
-    np.testing.assert_allclose(second(w, m, c), second(weights, mean, cov), rtol=1e-9, atol=1e-12)
-    assert len(w) == 6
 
 
 def test_plain_tanh_is_sliced_and_the_readout_keeps_t_moments() -> None:

@@ -5,8 +5,8 @@ range (the outer two open); each component's mass, mean and covariance restricte
 follow in closed form from the truncated normal of y₀ and the linear regression of z on y₀
 within the component; each slice is moment-matched to one Gaussian, so that the total mass,
 mean and covariance are preserved exactly. Used by both closures: the sliced mixture for kinked
-φ (``theory/_general_mix.py``, along r) and the T-sliced closure for tanh
-(``theory/_general_law.py``, along T).
+φ (``theory/_general_mix.py``, along r) and the T-sliced closure for tanh and erf
+(``theory/_general_law.py``, along T, over a narrower span).
 """
 
 from __future__ import annotations

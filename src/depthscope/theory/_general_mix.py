@@ -52,7 +52,6 @@ _R_AXIS = 2  # slices along r = y[2]
 N_SLICES = 8
 _READ_ORDER = 9
 _n, _w = np.polynomial.hermite_e.hermegauss(_READ_ORDER)
-_READ_NODES = np.stack(np.meshgrid(_n, _n, indexing="ij"), -1).reshape(-1, 2)
 _READ_WEIGHTS = np.outer(_w, _w).reshape(-1) / (2.0 * math.pi)
 _R_ORDER = 20  # Gauss–Hermite nodes in r for the law of X (cdf, density, quantiles)
 _R_NODES, _R_WEIGHTS = np.polynomial.hermite_e.hermegauss(_R_ORDER)
