@@ -241,9 +241,10 @@ def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
 
 @pytest.mark.parametrize("name", ["relu", "leaky:0.1", "leaky:0.01", "abs"])
 def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
-    """The closed-form moments of w = (φ(u)², φ(u)g, g²) against 40-node Gauss–Legendre arcs."""
+    """The closed-form moments of w = (φ(u)², φ(u)g, g²), reference and fused forms, against
+    40-node Gauss–Legendre arcs."""
     from depthscope.theory._activations import parse_activation
-    from depthscope.theory._kinked_moments import moments_homogeneous
+    from depthscope.theory._kinked_moments import kinked_moments, moments_homogeneous
 
     act = parse_activation(name)
     rng = np.random.default_rng(0)
@@ -269,6 +270,10 @@ def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
     got_first, got_second = moments_homogeneous(act, l11, l21, l22)
     np.testing.assert_allclose(got_first, first, rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(got_second, second, rtol=1e-6, atol=1e-30)
+    # the fused form the closures use, against the same quadrature (moments on leading axes)
+    fused_first, fused_second = kinked_moments(act.slopes, l11, l21, l22)
+    np.testing.assert_allclose(fused_first.T, first, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(np.moveaxis(fused_second, -1, 0), second, rtol=1e-6, atol=1e-30)
 
 
 @pytest.mark.parametrize("bias_std", [0.1, 0.2])
