@@ -377,7 +377,7 @@ def test_normal_law_is_rejected_where_the_closure_is_skewed() -> None:
 def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     """The measured domain: chaotic tanh (σ_w² > 1.5) from width 32, chaotic erf from 64,
     σ_w² ≤ 2 (tanh, erf); GELU only to σ_w² = 1.5, biased GELU/SiLU only to σ_w² = 1."""
-    from depthscope.theory._general_law import general_domain_warnings
+    from depthscope.theory._general_domain import general_domain_warnings
 
     chaotic = {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}
     assert general_domain_warnings(1.0, [32] * 30, **chaotic) == []

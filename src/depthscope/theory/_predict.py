@@ -39,7 +39,8 @@ from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
 from ._activations import parse_activation
-from ._general_law import general_domain_warnings, general_law
+from ._general_domain import general_domain_warnings
+from ._general_law import general_law
 from ._general_mix import general_mixture_law
 from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
