@@ -34,6 +34,8 @@ CASES = [
     (64, 50, 1.5, {"activation": "leaky:0.01"}),  # narrow, bias-free: sliced
     # narrow chaotic tanh: sliced along T (the single Gaussian's sd was 11% low at layer 30)
     (64, 30, 1.0, {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}),
+    # biased GELU: the difference-chart mixture (the single Gaussian was 4.8 sd off at layer 50)
+    (32, 50, 1.0, {"activation": "gelu", "weight_std": 1.0, "bias_std": 0.1}),
 ]
 #: A skewed point (tanh, chaotic): X = ln sin²θ ≤ 0 piles up below 0 (sample skewness −1.5 at
 #: the last layer); a normal with the right mean and sd is off by D = 0.13 there.
@@ -82,6 +84,16 @@ def test_negative_control_wrong_bias_fails() -> None:
 def test_negative_control_single_gaussian_fails_narrow_biased() -> None:
     """The single-Gaussian closure on (ln A, ln B, T) fails the narrow biased case (≈ 0.8 sd)."""
     width, depth, theta0, kw = CASES[3]
+    sim = _simulated(width, depth, theta0, kw)
+    law = general_law([width] * depth, theta0, **kw)
+    mean_err, _ = _errors(sim, law.mean, law.sd)
+    assert mean_err > 3 * MEAN_TOL
+
+
+@pytest.mark.slow
+def test_negative_control_single_gaussian_fails_biased_gelu() -> None:
+    """The single Gaussian on (ln A, ln B, T), which biased GELU took before, fails its case."""
+    width, depth, theta0, kw = CASES[6]
     sim = _simulated(width, depth, theta0, kw)
     law = general_law([width] * depth, theta0, **kw)
     mean_err, _ = _errors(sim, law.mean, law.sd)
@@ -239,6 +251,23 @@ def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
     assert np.all(np.diff(p.quantiles[-1]) > 0)
 
 
+@pytest.mark.parametrize(
+    ("kw", "sliced"),
+    [
+        ({"activation": "gelu", "bias_std": 0.1}, True),
+        ({"activation": "silu", "bias_std": 0.2, "weight_std": 1.0}, True),
+        ({"activation": "gelu"}, False),  # bias-free: the norms drift apart, single Gaussian
+        ({"activation": "gelu", "bias_std": 0.1, "residual": "block:0.5"}, False),
+    ],
+)
+def test_predict_dispatches_biased_gelu_silu_to_the_difference_chart(kw, sliced) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.DepthscopeWarning)
+        p = ds.predict("64x20", 1.0, **kw)
+    assert (p.mixture_weights.shape[1] > 1) == sliced
+    assert np.all(np.diff(p.quantiles[-1]) > 0)
+
+
 @pytest.mark.parametrize("name", ["relu", "leaky:0.1", "leaky:0.01", "abs"])
 def test_closed_form_kinked_moments_match_arc_quadrature(name) -> None:
     """The closed-form moments of w = (φ(u)², φ(u)g, g²), reference and fused forms, against
@@ -376,7 +405,9 @@ def test_normal_law_is_rejected_where_the_closure_is_skewed() -> None:
 
 def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     """The measured domain: chaotic tanh (σ_w² > 1.5) from width 32, chaotic erf from 64,
-    σ_w² ≤ 2 (tanh, erf); GELU only to σ_w² = 1.5, biased GELU/SiLU only to σ_w² = 1."""
+    σ_w² ≤ 2 (tanh, erf); bias-free GELU only to σ_w² = 1.5; biased GELU/SiLU (the difference
+    chart) from width 32 at σ_w² ≤ 1, 64 at σ_w² ≤ 1.5, SiLU at σ_w² = 2 from 256, biased GELU
+    above σ_w² = 1.5 warned."""
     from depthscope.theory._general_domain import general_domain_warnings
 
     chaotic = {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}
@@ -388,27 +419,34 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     assert general_domain_warnings(1.0, [32] * 30, activation="tanh", weight_std=1.0) == []
     wide = general_domain_warnings(1.0, [1024] * 30, activation="erf", weight_std=1.8)
     assert len(wide) == 1 and "σ_w² = 3.24 > 2" in wide[0]
-    he_gelu = general_domain_warnings(1.0, [1024] * 50, activation="gelu", bias_std=0.1)
+    he_gelu = general_domain_warnings(1.0, [1024] * 50, activation="gelu")
     assert len(he_gelu) == 1 and "GELU networks split" in he_gelu[0]
+    he_biased = general_domain_warnings(1.0, [1024] * 50, activation="gelu", bias_std=0.1)
+    assert len(he_biased) == 1 and "GELU with biases and σ_w² = 2 > 1.5" in he_biased[0]
     assert general_domain_warnings(1.0, [256] * 50, activation="gelu", weight_std=1.5**0.5) == []
     assert general_domain_warnings(1.0, [256] * 50, activation="silu") == []
-    biased = general_domain_warnings(1.0, [256] * 50, activation="silu", bias_std=0.1)
-    assert len(biased) == 1 and "silu with biases" in biased[0]
+    assert general_domain_warnings(1.0, [256] * 50, activation="silu", bias_std=0.1) == []
+    narrow = general_domain_warnings(1.0, [128] * 50, activation="silu", bias_std=0.1)
+    assert len(narrow) == 1 and "silu with biases is calibrated from width 256" in narrow[0]
     ok = {"activation": "gelu", "weight_std": 1.0, "bias_std": 0.2}
-    assert general_domain_warnings(1.0, [256] * 20, **ok) == []
+    assert general_domain_warnings(1.0, [32] * 20, **ok) == []
+    mid = {**ok, "weight_std": 1.5**0.5}
+    assert general_domain_warnings(1.0, [64] * 20, **mid) == []
+    assert "calibrated from width 64" in general_domain_warnings(1.0, [32] * 20, **mid)[0]
 
 
 #: ds.predict([256] * 50, 1.0, **kwargs)'s mean and sd at layers 1, 10 and 50, as computed before
 #: the speed-ups of the closure (odd φ summed over half the Gauss–Hermite rule, vectorised readout):
 #: they must hold to 1e-9 relative. tanh and erf recomputed when their T slices were narrowed to
-#: ±2.5 sds with readout shrink 0.95 and erf joined the T-sliced closure (a change of method).
+#: ±2.5 sds with readout shrink 0.95 and erf joined the T-sliced closure (a change of method);
+#: biased GELU when it moved to the difference-chart mixture (another change of method).
 PINNED = [
     ({"activation": "tanh", "weight_std": 1.5**0.5},
      [(-0.29398880202000355, 0.06563959008125081), (-0.22124508965972495, 0.15654661148033544),
       (-0.15181733408086648, 0.19228561582313303)]),
     ({"activation": "gelu", "bias_std": 0.1},
-     [(-0.4276051006896886, 0.0913248479083982), (-0.7612586777132753, 0.29174731597077386),
-      (-19.225258445615285, 1.1918906504081839)]),
+     [(-0.4276914705848188, 0.09175552394892748), (-0.7643365270107313, 0.31308727950533594),
+      (-19.60429192769941, 3.0916376714842557)]),
     ({"activation": "erf", "weight_std": 1.5**0.5, "bias_std": 0.1},
      [(-0.28551090410538293, 0.06515603422914729), (-0.21292519955748485, 0.1389503909952227),
       (-0.1592191437313603, 0.1473578099227347)]),

@@ -1,4 +1,7 @@
-"""Sliced Gaussian-sum closure for plain kinked layers (leaky ReLU, ReLU, abs), biased or not.
+"""Sliced Gaussian-sum closure for plain kinked layers, and for biased GELU/SiLU layers.
+
+Kinked: leaky ReLU, ReLU, abs, biased or not; smooth: GELU and SiLU with biases
+(:data:`BIASED_SMOOTH`).
 
 The single-Gaussian closure (:mod:`depthscope.theory._general_law`) on z = (ln A, ln B, T) fails
 at narrow widths with biases: there the two norms differ by a random amount, and a bias turns a
@@ -43,7 +46,7 @@ from ._gaussian_sum import slice_mixture
 from ._general_law import solve_increasing
 from ._general_mix_step import mix_step
 
-__all__ = ["MixtureLaw", "general_mixture_law"]
+__all__ = ["BIASED_SMOOTH", "MixtureLaw", "general_mixture_law", "takes_difference_chart"]
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_MASS = 1e-12
@@ -57,6 +60,14 @@ _R_ORDER = 20  # Gauss–Hermite nodes in r for the law of X (cdf, density, quan
 _R_NODES, _R_WEIGHTS = np.polynomial.hermite_e.hermegauss(_R_ORDER)
 _R_WEIGHTS = _R_WEIGHTS / math.sqrt(2.0 * math.pi)
 _X_FLOOR = -1400.0  # below, e^{−x/2} would overflow; the cdf is 0 there to double precision
+#: Smooth φ whose plain layers take this closure when they have biases. With σ_b > 0 a GELU or
+#: SiLU network's norms decay until the bias dominates the pre-activations, the inputs then turn
+#: parallel, and the norm difference shrinks with the angle, as with kinked φ and biases: the
+#: single Gaussian on (ln A, ln B, T) put its sd 48-66% low (GELU σ_w² = 2, σ_b = 0.1, widths
+#: 256-1024); here 6.6-6.9% at 512-1024 (docs/theory/general-predictor.md). Bias-free, the two
+#: norms drift apart by orders of magnitude (ln A − ln B sd ≈ 3 at width 256, layer 50), where
+#: this chart is far off (sd 48-90% high) and the single Gaussian stays.
+BIASED_SMOOTH = ("gelu", "silu")
 
 
 def _gram_of_diff(y: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -220,6 +231,27 @@ def _cdf_density(x, weights, m_r, sd_r, m_s, beta, sd_s):
     return cdf, np.where(inside, pdf, np.where(undefined, np.nan, 0.0))
 
 
+def takes_difference_chart(
+    activation: str | Activation,
+    weight_std: float = math.sqrt(2.0),
+    bias_std: float = 0.0,
+    q0: float = 1.0,
+    residual: str | float | None = None,
+) -> bool:
+    """Whether ``depthscope.predict`` takes this closure: plain kinked layers or biased GELU/SiLU.
+
+    Parameters
+    ----------
+    activation, weight_std, bias_std, q0, residual
+        As in :func:`depthscope.predict` (only ``activation``, ``bias_std`` and ``residual``
+        decide).
+    """
+    if residual is not None:
+        return False
+    act = parse_activation(activation)
+    return act.slopes is not None or (act.name in BIASED_SMOOTH and bias_std > 0)
+
+
 def general_mixture_law(
     steps: Sequence[int],
     theta0: float,
@@ -239,7 +271,8 @@ def general_mixture_law(
     theta0 : float
         Angle between the inputs, radians, in (0, π].
     activation, weight_std, bias_std, q0
-        As in :func:`depthscope.predict` (plain layers; any φ, calibrated for a·min + b·max).
+        As in :func:`depthscope.predict` (plain layers; any φ, calibrated for a·min + b·max
+        and for GELU/SiLU with biases).
     n_slices : int
         Number of slices K (components after each layer).
 

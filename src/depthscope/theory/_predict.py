@@ -38,10 +38,9 @@ from .._architecture import Architecture, format_architecture, parse_architectur
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
-from ._activations import parse_activation
 from ._general_domain import general_domain_warnings
 from ._general_law import general_law
-from ._general_mix import general_mixture_law
+from ._general_mix import general_mixture_law, takes_difference_chart
 from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
 from ._prediction import Prediction
@@ -225,7 +224,7 @@ def predict(
         if method == "infinite":
             general = infinite_width_law(steps, theta, **network)
             mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
-        elif _plain_kinked(network):
+        elif takes_difference_chart(**network):
             mixture = general_mixture_law(
                 steps, theta, **{k: v for k, v in network.items() if k != "residual"}
             )
@@ -294,13 +293,6 @@ def _angle_only_relu(network: dict[str, Any]) -> bool:
         network["activation"] == "relu"
         and network["bias_std"] == 0.0
         and network["residual"] is None
-    )
-
-
-def _plain_kinked(network: dict[str, Any]) -> bool:
-    """Plain a·min + b·max layers: the sliced closure in the difference chart (_general_mix)."""
-    return (
-        network["residual"] is None and parse_activation(network["activation"]).slopes is not None
     )
 
 
