@@ -45,6 +45,10 @@ MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: GELU with biases above MAX_BIASED_SMOOTH_SW2 stays outside: at σ_w² = 2 the mixture is within
 #: the bar only at σ_b = 0.1-0.3, θ0 = 1, widths 512-1024 (5.8-6.9%); 11-18% off at θ0 = 0.3 or
 #: 2.5, at σ_b = 0.05-0.5 or widths 64-256, and 24-44% at σ_b = 0.01-0.03 (width 256).
+#: Plain tanh/erf: the largest pre-activation sd, √(σ_w² max(q0, 1) + σ_b²) (q ≤ 1 after the
+#: first layer), for which the growing Gauss–Hermite rule keeps one step within ≈ 3% (sd 4:
+#: 1.5-2.9% at 160 nodes; sd 6: 7-19%).
+MAX_PREACT_SD = 4.0
 MIN_WIDTH_RESIDUAL = 64
 MAX_DEPTH = 50
 THETA0_RANGE = (0.05, 3.0)
@@ -87,11 +91,18 @@ def general_domain_warnings(
         floor, what = MIN_WIDTH_OTHER, act.name
     reasons = []
     sw2 = float(weight_std) ** 2
-    if residual is None and act.name in ("tanh", "erf") and sw2 > MAX_SMOOTH_SW2:
+    if residual is None and act.name in ("tanh", "erf") and sw2 > MAX_SMOOTH_SW2 * (1 + 1e-12):
         reasons.append(
             f"σ_w² = {sw2:.3g} > {MAX_SMOOTH_SW2:g}: the closure for {act.name} is calibrated up "
             "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
         )
+    if residual is None and act.name in ("tanh", "erf"):
+        preact_sd = math.sqrt(sw2 * max(q0, 1.0) + bias_std**2)
+        if preact_sd > MAX_PREACT_SD:
+            reasons.append(
+                f"pre-activation sd {preact_sd:.3g} > {MAX_PREACT_SD:g} (σ_w² q0 + σ_b²): the "
+                f"closure's quadrature of {act.name} loses accuracy (7-19% at sd 6)"
+            )
     if residual is None and act.name in ("gelu", "silu"):
         reasons += _gelu_silu_reasons(act.name, sw2, bias_std)
     if min(steps) < floor:
