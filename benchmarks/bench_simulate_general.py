@@ -6,7 +6,11 @@ Every number is measured in one process, so that the ratios hold on a shared mac
    silu, erf, and residual blocks (relu and tanh, α = 0.5), on the same workload;
 2. the RNG limit: the time numpy's Generator takes only to draw the 2 standard normals per
    unit, layer and network that a straightforward Gram chain consumes (as
-   ``bench_simulate.py``).
+   ``bench_simulate.py``);
+3. the elementwise functions alone, in ns per element: scipy's ndtr (GELU's Φ) and erf, numpy's
+   tanh and exp, beside one standard normal draw, on eight distinct chunks of the simulation's
+   size taken in turn (one chunk timed over and over lets the branch predictor learn scipy's
+   branches and halves their cost: ≈ 7 instead of ≈ 14 ns per element).
 
 Goal (issue 16, Performance): every class within 2× of the RNG limit on the CPU.
 
@@ -17,10 +21,14 @@ networks).
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy.special import erf, ndtr
 
 # the same timer and RNG limit as the ReLU benchmark (the script's folder is on sys.path)
 from bench_simulate import best_of, rng_limit
@@ -38,6 +46,33 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+def per_element_ns(width: int, chunk: int = 64, n_chunks: int = 8) -> dict[str, float]:
+    """Best-of-5 ns per element of each function on ``n_chunks`` distinct (chunk, width) arrays.
+
+    The inputs are N(0, 0.75²), the spread of the GELU and erf benchmarks' pre-activations.
+    """
+    gen = np.random.default_rng(2)
+    inputs = [0.75 * gen.standard_normal((chunk, width)) for _ in range(n_chunks)]
+    out = np.empty((chunk, width))
+    funcs: dict[str, Callable[[Any], Any]] = {
+        "normal draw": lambda _: gen.standard_normal(out=out),
+        "scipy ndtr": lambda x: ndtr(x, out=out),
+        "scipy erf": lambda x: erf(x, out=out),
+        "numpy tanh": lambda x: np.tanh(x, out=out),
+        "numpy exp": lambda x: np.exp(x, out=out),
+    }
+    result = {}
+    for name, func in funcs.items():
+        best = math.inf
+        for _ in range(5):
+            start = time.perf_counter()
+            for x in inputs:
+                func(x)
+            best = min(best, time.perf_counter() - start)
+        result[name] = best / (n_chunks * out.size) * 1e9
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -50,6 +85,8 @@ def main() -> None:
     simulate(widths, theta0=theta0, n_networks=64, rng=0)  # warm-up
     limit = best_of(3, lambda: rng_limit(n_net, width, depth))
     print(f"  RNG limit, 2 float64 normals/unit/layer/net: {limit:8.3f} s")
+    costs = per_element_ns(width)
+    print("  ns per element: " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()))
     relu = None
     for name, kw in CASES.items():
         simulate(widths, theta0=theta0, n_networks=64, rng=0, **kw)  # warm-up
