@@ -11,8 +11,8 @@ Exact simulation in the Gram state (docs/theory/general-predictor.md), O(n) per 
 
 Usage: ``python tools/calibrate_general.py [--networks 3000] [--only SUBSTRING]``; prints the
 accuracy table (markdown) of docs/theory/general-predictor.md for ``depthscope.predict``'s
-default method (sliced Gaussian sums for plain kinked layers (along r) and plain tanh layers
-(along T), the single Gaussian closure otherwise):
+default method (sliced Gaussian sums for plain kinked layers and biased GELU/SiLU layers (along
+r) and plain tanh/erf layers (along T), the single Gaussian closure otherwise):
 per configuration the worst over layers 1..L of the mean error (in sds), the sd error and the
 Kolmogorov-Smirnov distance D between the prediction's cdf and the simulated sample (beside it
 the D of a normal with the predicted mean and sd, for comparison).
@@ -98,6 +98,18 @@ GRID: list[tuple[str, int, int, float, dict[str, Any]]] = [
     ("gelu σw²=2 σb=0.1", 1024, 50, 1.0, {"activation": "gelu", "bias_std": 0.1}),
     ("silu σw²=2 σb=0.1", 256, 50, 1.0, {"activation": "silu", "bias_std": 0.1}),
     ("silu σw²=2", 256, 50, 1.0, {"activation": "silu"}),
+    # biased GELU/SiLU in the difference chart (σw²=1 σb=0.01 at 256: the single Gaussian was
+    # 11 sd off there, inside its stated domain)
+    ("gelu σw²=1 σb=0.01", 256, 50, 1.0, {"activation": "gelu", "weight_std": 1.0,
+                                          "bias_std": 0.01}),
+    ("gelu σw²=1 σb=0.1", 32, 50, 1.0, {"activation": "gelu", "weight_std": 1.0,
+                                        "bias_std": 0.1}),
+    ("gelu σw²=1.5 σb=0.1", 64, 50, 1.0, {"activation": "gelu", "weight_std": math.sqrt(1.5),
+                                          "bias_std": 0.1}),
+    ("silu σw²=1 σb=0.2", 32, 50, 1.0, {"activation": "silu", "weight_std": 1.0,
+                                        "bias_std": 0.2}),
+    ("gelu σw²=2 σb=0.1", 512, 50, 1.0, {"activation": "gelu", "bias_std": 0.1}),
+    ("gelu σw²=2 σb=0.1", 256, 50, 1.0, {"activation": "gelu", "bias_std": 0.1}),
 ]  # fmt: skip
 
 
