@@ -15,6 +15,7 @@ import numpy as np
 
 from .._types import FloatArray
 from ._activations import Activation, parse_activation
+from ._general_mix import takes_difference_chart
 
 __all__ = ["general_domain_warnings"]
 
@@ -53,6 +54,10 @@ MIN_WIDTH_RESIDUAL = 64
 MAX_DEPTH = 50
 THETA0_RANGE = (0.05, 3.0)
 LN_SIN2_FLOOR = -25.0  # below (θ ≲ 4e-6) the state loses precision when the norms differ
+#: The difference chart (kinked φ, biased GELU/SiLU) names h_x − h_y itself, so it keeps its
+#: precision as the angle collapses: measured to mean ln sin²θ = −58 (GELU σ_w² = 1, σ_b = 0.01,
+#: width 256: 0.031 sd, 5.3%) and −64 (SiLU σ_w² = 1, σ_b = 0.2, width 32: 0.039 sd, 4.7%).
+LN_SIN2_FLOOR_DIFFERENCE = -60.0
 
 
 def general_domain_warnings(
@@ -114,10 +119,13 @@ def general_domain_warnings(
         reasons.append(f"depth {len(steps)} > {MAX_DEPTH}: the closure is calibrated to depth 50")
     if not THETA0_RANGE[0] <= theta0 <= THETA0_RANGE[1]:
         reasons.append(f"θ0 = {theta0:.3g} outside the calibrated range {THETA0_RANGE}")
-    if ln_sin2_mean is not None and np.min(ln_sin2_mean) < LN_SIN2_FLOOR:
+    difference = takes_difference_chart(activation, bias_std=bias_std, residual=residual)
+    ln_floor = LN_SIN2_FLOOR_DIFFERENCE if difference else LN_SIN2_FLOOR
+    if ln_sin2_mean is not None and np.min(ln_sin2_mean) < ln_floor:
+        why = "is not calibrated there" if difference else "loses precision"
         reasons.append(
-            f"the angle collapses below θ ≈ 4e-6 (predicted mean ln sin²θ reaches "
-            f"{np.min(ln_sin2_mean):.1f} < {LN_SIN2_FLOOR:g}): the closure loses precision"
+            f"the angle collapses below θ ≈ {math.exp(ln_floor / 2):.0e} (predicted mean "
+            f"ln sin²θ reaches {np.min(ln_sin2_mean):.1f} < {ln_floor:g}): the closure {why}"
         )
     return reasons
 
