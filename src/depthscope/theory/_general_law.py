@@ -178,17 +178,20 @@ def _g_values(act: Activation, u: FloatArray, d: FloatArray, inside: bool = Fals
         return np.asarray(act.fn(u) - act.fn(u - d))
     near = np.abs(d) <= _SMALL_D
     n_near = np.count_nonzero(near)
-    every = n_near == near.size  # (deep layers of a contracting network): no φ(u − d) at all
-    g = np.empty(0) if every else act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
-    if n_near:
-        u = np.broadcast_to(u, d.shape)
-        u_near, d_near = (u.reshape(-1), d.reshape(-1)) if every else (u[near], d[near])
-        half = 0.5 * d_near
+    if n_near == near.size:  # (deep layers of a contracting network): no φ(u − d) at all
+        half = 0.5 * d
+        nodes = (u - half)[..., None] + half[..., None] * _GL3_NODES
+        return np.asarray(half * (act.derivative(nodes) @ _GL3_WEIGHTS))
+    g = act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
+    if n_near:  # the near points, by flat index
+        where = np.flatnonzero(near)
+        if u.shape == (*d.shape[:-1], 1):  # one u per row of d (the quadrature grid)
+            u_near = u.reshape(-1)[where // d.shape[-1]]
+        else:
+            u_near = np.broadcast_to(u, d.shape).reshape(-1)[where]
+        half = 0.5 * d.reshape(-1)[where]
         nodes = (u_near - half)[:, None] + half[:, None] * _GL3_NODES
-        g_near = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
-        if every:
-            return np.asarray(g_near.reshape(d.shape))
-        g[near] = g_near
+        g.reshape(-1)[where] = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
     return np.asarray(g)
 
 
