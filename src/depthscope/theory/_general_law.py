@@ -195,7 +195,7 @@ def _g_values(act: Activation, u: FloatArray, d: FloatArray, inside: bool = Fals
     return np.asarray(g)
 
 
-def _cholesky_ud(c_uu, c_ud, c_dd, det):
+def _cholesky_ud(c_uu, c_ud, det):
     l11 = np.sqrt(c_uu)
     l21 = c_ud / np.maximum(l11, _TINY)
     l22 = np.sqrt(np.maximum(det, 0.0) / np.maximum(c_uu, _TINY))
@@ -217,13 +217,18 @@ def _moments_smooth(act, l11, l21, l22):
     d = (l21[..., None] * nodes_1)[..., None] + (l22[..., None] * _GH_NODES)[..., None, :]
     fu = act.fn(u)
     # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z|: tanh's clip at 175 is a no-op below 170
-    inside = float(np.maximum(l11, np.abs(l21) + l22).max()) * _GH_NODES[-1] < 170.0
+    inside = act.name == "tanh" and (
+        float(np.maximum(l11, np.abs(l21) + l22).max()) * _GH_NODES[-1] < 170.0
+    )
     powers = np.empty((4, *d.shape))  # g, g², g³, g⁴
     powers[0] = _g_values(act, u[..., None], d, inside)
     np.multiply(powers[0], powers[0], out=powers[1])
     np.multiply(powers[1], powers[0], out=powers[2])
     np.multiply(powers[1], powers[1], out=powers[3])
-    g1_sum, g2_sum, g3_sum, g4_sum = powers @ weights  # G_b = Σ_{z₂} g^b
+    # G_b = Σ_{z₂} g^b, one matrix-vector product over the flattened grid
+    g1_sum, g2_sum, g3_sum, g4_sum = (powers.reshape(-1, _GH_ORDER) @ weights).reshape(
+        powers.shape[:-1]
+    )
     f2 = fu * fu
     terms = np.empty((*u.shape, 8))
     terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
@@ -251,9 +256,9 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
         The state K̃ = (A, E, Δ) in the (h_x, h_x − h_y) basis.
     """
     det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
-    c_uu, c_ud, c_dd = sw2 * a_ + sb2, sw2 * e_, sw2 * dl
+    c_uu, c_ud = sw2 * a_ + sb2, sw2 * e_  # (c_dd = σ_w² Δ enters through det_c)
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
-    l11, l21, l22 = _cholesky_ud(c_uu, c_ud, c_dd, det_c)
+    l11, l21, l22 = _cholesky_ud(c_uu, c_ud, det_c)
     if act.slopes is not None:  # the fused closed form, moments on leading axes
         first, second = kinked_moments(act.slopes, l11, l21, l22)
         if first.ndim == 2:  # (3, points): plain transposes
@@ -309,11 +314,9 @@ def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     ab = np.exp(z[..., 0:2])  # A, B
     roots = np.sqrt(ab)
     a_, ra, rb, t = ab[..., 0], roots[..., 0], roots[..., 1], z[..., 2]
-    root = ra * rb
-    one_minus_cos = 2.0 / (1.0 + np.exp(-t))  # 1 − cos θ = 2 expit(T)
-    e_ = ra * (ra - rb) + root * one_minus_cos
-    dl = (ra - rb) ** 2 + 2.0 * root * one_minus_cos
-    return a_, e_, dl
+    diff = ra - rb
+    angle = ra * rb * (2.0 / (1.0 + np.exp(-t)))  # √(AB)(1 − cos θ), 1 − cos θ = 2 expit(T)
+    return a_, ra * diff + angle, diff * diff + 2.0 * angle
 
 
 def _state_of_gram(a_, e_, dl):
@@ -330,7 +333,7 @@ def _state_of_gram(a_, e_, dl):
     # T = ln sin²θ − 2 ln(1 + cos θ) = −T(π − θ): one log1p of |cos| (≤ ln 2), signed; the
     # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
     t_abs = ln_sin2 - 2.0 * np.log1p(np.minimum(np.abs(cos), 1.0))
-    out[..., 2] = np.where(cos >= 0, t_abs, -t_abs)
+    np.multiply(t_abs, np.copysign(1.0, cos), out=out[..., 2])  # cos θ ≠ −0
     return out
 
 
