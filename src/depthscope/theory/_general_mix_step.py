@@ -95,5 +95,5 @@ def mix_step(
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
     flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads
     # (3, 3, K), symmetric bit for bit: entries (i, j) and (j, i) sum the same products
-    new_cov = np.add.reduce(flat[:, :, None] * flat[:, None, :], axis=0) / 6.0
+    new_cov = np.einsum("kip,kjp->ijp", flat, flat) / 6.0  # summed over k in order
     return new_mean.T, new_cov.transpose(2, 0, 1)

@@ -114,10 +114,10 @@ def kinked_moments(
     np.add(quad_a * i_c4, quad_c * i_c2s2, out=weighted[0])
     np.multiply(quad_b, i_c2s2, out=weighted[1])
     np.add(quad_a * i_c2s2, quad_c * i_s4, out=weighted[2])
-    shape = (12, 3, *forms.shape[3:])  # (3 forms × 4 arcs, 3, ...)
+    shape = (12, 3, -1)  # (3 forms × 4 arcs, 3, points)
     basis, weighted = forms.reshape(shape), weighted.reshape(shape)
-    second = np.add.reduce(basis[:, :, None] * weighted[:, None, :], axis=0)
-    return first, 8.0 * second
+    second = np.einsum("kip,kjp->ijp", basis, weighted)  # summed over k in order
+    return first, 8.0 * second.reshape(3, 3, *forms.shape[3:])
 
 
 def _x_minus_sin(x: FloatArray) -> FloatArray:
