@@ -51,12 +51,12 @@ def slice_mixture(
     s0 = np.sqrt(v0)
     total = float(weights.sum())
     centre = float(weights @ m0) / total
-    spread = math.sqrt(max(weights @ (v0 + (m0 - centre) ** 2) / total, 0.0))
+    spread = math.sqrt(max(float(weights @ (v0 + (m0 - centre) ** 2)) / total, 0.0))
     if spread <= 1e-12 * max(1.0, abs(centre)):
         return weights, mean, cov
     # the range of the live components (Python floats: N ≤ a few tens)
     lo, hi, sds = math.inf, -math.inf, s0.tolist()
-    for w_k, m_k, s_k in zip(weights.tolist(), m0.tolist(), sds):
+    for w_k, m_k, s_k in zip(weights.tolist(), m0.tolist(), sds, strict=True):
         if w_k > _MIN_MASS:
             lo, hi = min(lo, m_k - 4.0 * s_k), max(hi, m_k + 4.0 * s_k)
     lo, hi = max(lo, centre - span * spread), min(hi, centre + span * spread)
@@ -67,7 +67,7 @@ def slice_mixture(
     z = np.subtract(edges, m0[:, None])  # (N, K+1)
     z /= s0[:, None] if point is None else (s0 + point)[:, None]  # s0, or 1 where s0 = 0
     np.minimum(np.maximum(z, -40.0, out=z), 40.0, out=z)
-    z[:, :: n_slices] = _OPEN
+    z[:, ::n_slices] = _OPEN
     if point is not None:  # a component with no spread in y₀ falls into one slice
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
         a, b = z[:, :-1].copy(), z[:, 1:].copy()
@@ -121,7 +121,7 @@ def slice_mixture(
 
 @functools.lru_cache(maxsize=4)
 def _steps(n_slices: int) -> FloatArray:
-    """The slice edges' steps 0, 1, ..., K (shared: never written to)."""
+    """Return the slice edges' steps 0, 1, ..., K (shared: never written to)."""
     return np.arange(n_slices + 1.0)
 
 
