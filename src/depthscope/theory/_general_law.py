@@ -163,26 +163,35 @@ def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
-def _g_values(act: Activation, u: FloatArray, d: FloatArray, inside: bool = False) -> FloatArray:
+def _g_values(
+    act: Activation,
+    u: FloatArray,
+    d: FloatArray,
+    inside: bool = False,
+    out: FloatArray | None = None,
+) -> FloatArray:
     """G = φ(u) − φ(u − d) at points (u, d), without cancellation; ``u`` broadcasts against d.
 
     tanh: sinh(d)/(cosh u cosh(u − d)). Otherwise, where |d| is small, g = ∫ φ' over
     [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only. ``inside``: the
-    caller knows that |u|, |d| ≤ 175 (tanh's clip, a no-op then, is not checked).
+    caller knows that |u|, |d| ≤ 175 (tanh's clip, a no-op then, is not checked). ``out``: a
+    contiguous array of d's shape to write g into.
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
         if not inside and (np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP):  # else a no-op
             u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
-        return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
+        denominator = np.cosh(np.subtract(u, d))
+        denominator *= np.cosh(u)
+        return np.divide(np.sinh(d, out=out), denominator, out=out)
     if act.derivative is None:
-        return np.asarray(act.fn(u) - act.fn(u - d))
+        return np.subtract(act.fn(u), act.fn(u - d), out=out)
     near = np.abs(d) <= _SMALL_D
     n_near = np.count_nonzero(near)
     if n_near == near.size:  # (deep layers of a contracting network): no φ(u − d) at all
         half = 0.5 * d
         nodes = (u - half)[..., None] + half[..., None] * _GL3_NODES
-        return np.asarray(half * (act.derivative(nodes) @ _GL3_WEIGHTS))
-    g = act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
+        return np.multiply(half, act.derivative(nodes) @ _GL3_WEIGHTS, out=out)
+    g = np.subtract(act.fn(u), act.fn(u - d), out=out)  # φ(u) once per node, broadcast
     if n_near:  # the near points, by flat index
         where = np.flatnonzero(near)
         if u.shape == (*d.shape[:-1], 1):  # one u per row of d (the quadrature grid)
@@ -213,15 +222,19 @@ def _moments_smooth(act, l11, l21, l22):
     weights = _GH_WEIGHTS
     nodes_1, weights_1 = (_GH_HALF_NODES, _GH_HALF_WEIGHTS) if act.odd else (_GH_NODES, weights)
     u = l11[..., None] * nodes_1  # (..., N₁)
+    powers = np.empty((4, *u.shape, _GH_ORDER))  # g, g², g³, g⁴ (d in the last until g⁴)
     # d = l21 z₁ + l22 z₂ on the grid (..., N₁, N): the two products on their own nodes
-    d = (l21[..., None] * nodes_1)[..., None] + (l22[..., None] * _GH_NODES)[..., None, :]
+    d = np.add(
+        (l21[..., None] * nodes_1)[..., None],
+        (l22[..., None] * _GH_NODES)[..., None, :],
+        out=powers[3],
+    )
     fu = act.fn(u)
     # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z|: tanh's clip at 175 is a no-op below 170
     inside = act.name == "tanh" and (
         float(np.maximum(l11, np.abs(l21) + l22).max()) * _GH_NODES[-1] < 170.0
     )
-    powers = np.empty((4, *d.shape))  # g, g², g³, g⁴
-    powers[0] = _g_values(act, u[..., None], d, inside)
+    _g_values(act, u[..., None], d, inside, out=powers[0])
     np.multiply(powers[0], powers[0], out=powers[1])
     np.multiply(powers[1], powers[0], out=powers[2])
     np.multiply(powers[1], powers[1], out=powers[3])
