@@ -17,7 +17,9 @@ CLASSES = {
     "leaky:0.1": {"activation": "leaky:0.1"},
     "relu σb=0.3": {"bias_std": 0.3},
     "tanh σw²=1.5": {"activation": "tanh", "weight_std": math.sqrt(1.5)},
+    "erf σw=1.4 σb=0.1": {"activation": "erf", "weight_std": 1.4, "bias_std": 0.1},
     "gelu σb=0.1": {"activation": "gelu", "bias_std": 0.1},
+    "silu σb=0.1": {"activation": "silu", "bias_std": 0.1},
     "relu block:0.5": {"residual": "block:0.5", "weight_std": 1.0},
     "tanh block:0.5": {"activation": "tanh", "residual": "block:0.5", "weight_std": 1.0},
 }
@@ -35,7 +37,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         times.sort()
         print(
-            f"{name:16s} depth 50: median {1e3 * times[10]:6.2f} ms, best {1e3 * times[0]:6.2f} ms"
+            f"{name:18s} depth 50: median {1e3 * times[10]:6.2f} ms, best {1e3 * times[0]:6.2f} ms"
         )
 
 

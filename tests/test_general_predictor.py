@@ -234,6 +234,32 @@ def test_tanh_closed_form_difference_is_accurate() -> None:
     np.testing.assert_allclose(got, exact, rtol=1e-13)
 
 
+def test_g_values_near_points_by_flat_index() -> None:
+    """GELU's g = φ(u) − φ(u − d) on a quadrature-shaped grid (u one column per row of d), with
+    near (|d| ≤ 0.25: 3-point Gauss–Legendre of φ') and far points mixed, and all near: the
+    same values whether u is given per row or in full, and within 1e-9 of 50-digit mpmath
+    (the rule's error near |d| = 0.25 is ≈ 3e-10; a misplaced point would be off by O(|d|))."""
+    import mpmath
+
+    from depthscope.theory._activations import parse_activation
+    from depthscope.theory._general_law import _g_values
+
+    act = parse_activation("gelu")
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(6, 1)) * 2
+    mixed = rng.normal(size=(6, 9)) * np.array([1e-9, 1e-3, 0.1, 0.2, 0.5, 1.0, 3.0, 0.05, 2.0])
+    for d in (mixed, 1e-3 * mixed):
+        got = _g_values(act, u, d)
+        np.testing.assert_array_equal(got, _g_values(act, np.broadcast_to(u, d.shape), d))
+        with mpmath.workdps(50):
+            gelu = lambda x: x * mpmath.ncdf(x)  # noqa: E731
+            exact = [
+                [float(gelu(mpmath.mpf(a)) - gelu(mpmath.mpf(a) - b)) for b in row]
+                for a, row in zip(u[:, 0], d, strict=True)
+            ]
+        np.testing.assert_allclose(got, exact, rtol=1e-9, atol=1e-9)
+
+
 def test_predict_dispatches_plain_kinked_to_the_sliced_closure() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ds.DepthscopeWarning)

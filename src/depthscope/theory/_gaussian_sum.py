@@ -11,6 +11,7 @@ mean and covariance are preserved exactly. Used by both closures: the sliced mix
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = ["slice_mixture"]
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_MASS = 1e-12
+_OPEN = np.array([-40.0, 40.0])  # the outer slices' standardised bounds
 
 
 def slice_mixture(
@@ -47,47 +49,54 @@ def slice_mixture(
     c0 = cov[:, :, axis]  # Cov(z, y₀), (N, 3)
     v0 = np.maximum(c0[:, axis], 0.0)
     s0 = np.sqrt(v0)
-    total = weights.sum()
-    centre = weights @ m0 / total
-    spread = math.sqrt(max(weights @ (v0 + (m0 - centre) ** 2) / total, 0.0))
+    total = float(weights.sum())
+    centre = float(weights @ m0) / total
+    spread = math.sqrt(max(float(weights @ (v0 + (m0 - centre) ** 2)) / total, 0.0))
     if spread <= 1e-12 * max(1.0, abs(centre)):
         return weights, mean, cov
     # the range of the live components (Python floats: N ≤ a few tens)
-    lows, highs = (m0 - 4.0 * s0).tolist(), (m0 + 4.0 * s0).tolist()
-    live = [k for k, w_k in enumerate(weights.tolist()) if w_k > _MIN_MASS]
-    lo, hi = min(lows[k] for k in live), max(highs[k] for k in live)
+    lo, hi, sds = math.inf, -math.inf, s0.tolist()
+    for w_k, m_k, s_k in zip(weights.tolist(), m0.tolist(), sds, strict=True):
+        if w_k > _MIN_MASS:
+            lo, hi = min(lo, m_k - 4.0 * s_k), max(hi, m_k + 4.0 * s_k)
     lo, hi = max(lo, centre - span * spread), min(hi, centre + span * spread)
-    edges = lo + (hi - lo) / n_slices * np.arange(n_slices + 1.0)
-    point = s0 == 0
-    safe = (s0 + point)[:, None]  # s0, or 1 where s0 = 0
+    edges = lo + (hi - lo) / n_slices * _steps(n_slices)
+    point = s0 == 0 if 0.0 in sds else None  # components with no spread in y₀
     # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
     # from z[:, k] to z[:, k + 1]
-    z = np.minimum(np.maximum((edges - m0[:, None]) / safe, -40.0), 40.0)  # (N, K+1)
-    z[:, 0], z[:, -1] = -40.0, 40.0
-    if point.any():  # a component with no spread in y₀ falls into one slice
+    z = np.subtract(edges, m0[:, None])  # (N, K+1)
+    z /= s0[:, None] if point is None else (s0 + point)[:, None]  # s0, or 1 where s0 = 0
+    np.minimum(np.maximum(z, -40.0, out=z), 40.0, out=z)
+    z[:, ::n_slices] = _OPEN
+    if point is not None:  # a component with no spread in y₀ falls into one slice
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
         a, b = z[:, :-1].copy(), z[:, 1:].copy()
         a[point], b[point] = 40.0, 40.0
         a[point, idx] = -40.0
         mass, pdf_a, pdf_b, a_pdf_a, b_pdf_b = _slice_masses(a, b)
-    else:  # each bound's normal cdf, tail and density once
+        moments = np.stack([pdf_a - pdf_b, a_pdf_a - b_pdf_b])
+    else:  # each bound's normal cdf, tail, density and z·density once
         both = np.empty((2, *z.shape))
         np.negative(z, out=both[1])
         both[0] = z
         cdf, tail = ndtr(both)
-        pdf = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
-        z_pdf = z * pdf
         upper = z[:, :-1] > 0  # reflect to the lower tail, where ndtr has relative precision
         mass = np.where(upper, tail[:, :-1] - tail[:, 1:], cdf[:, 1:] - cdf[:, :-1])
-        pdf_a, pdf_b, a_pdf_a, b_pdf_b = pdf[:, :-1], pdf[:, 1:], z_pdf[:, :-1], z_pdf[:, 1:]
+        pdf = np.empty((2, *z.shape))  # (density, z·density) at each bound
+        np.multiply(np.exp(-0.5 * z * z), _INV_SQRT_2PI, out=pdf[0])
+        np.multiply(z, pdf[0], out=pdf[1])
+        moments = pdf[:, :, :-1] - pdf[:, :, 1:]  # (a − b) terms of the slice's mean, variance
     ok = mass > _MIN_MASS
-    safe_mass = np.where(ok, mass, 1.0)
-    shift = (pdf_a - pdf_b) / safe_mass  # E[(y₀ − m₀)/s₀ | slice]
-    ratio = np.maximum(1.0 + (a_pdf_a - b_pdf_b) / safe_mass - shift**2, 0.0)  # Var / s₀²
+    moments /= np.where(ok, mass, 1.0)
+    shift = moments[0]  # E[(y₀ − m₀)/s₀ | slice]
+    ratio = np.maximum(1.0 + moments[1] - shift**2, 0.0)  # Var / s₀²
     w = weights[:, None] * mass * ok  # (N, K); 0 where the sub-slice is empty
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
     # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
-    beta = c0 / (v0 + point)[:, None] * (s0 > 0)[:, None]  # (N, 3); 0 where v0 = 0
+    if point is None:
+        beta = c0 / v0[:, None]  # (N, 3)
+    else:  # 0 where v0 = 0
+        beta = c0 / (v0 + point)[:, None] * (s0 > 0)[:, None]
     k_w = w.sum(axis=0)
     keep = k_w > _MIN_MASS * total
     if not keep.all():
@@ -108,6 +117,12 @@ def slice_mixture(
         :, None, None
     ]
     return k_w, k_mean, 0.5 * (k_cov + np.swapaxes(k_cov, -1, -2))
+
+
+@functools.lru_cache(maxsize=4)
+def _steps(n_slices: int) -> FloatArray:
+    """Return the slice edges' steps 0, 1, ..., K (shared: never written to)."""
+    return np.arange(n_slices + 1.0)
 
 
 def _slice_masses(a, b):

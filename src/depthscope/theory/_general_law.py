@@ -175,36 +175,48 @@ def _t_density(c: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
 # --- moments of w = (φ(u)², φ(u) g, g²) under (u, d) Gaussian ---------------------------------
 
 
-def _g_values(act: Activation, u: FloatArray, d: FloatArray, inside: bool = False) -> FloatArray:
+def _g_values(
+    act: Activation,
+    u: FloatArray,
+    d: FloatArray,
+    inside: bool = False,
+    out: FloatArray | None = None,
+) -> FloatArray:
     """G = φ(u) − φ(u − d) at points (u, d), without cancellation; ``u`` broadcasts against d.
 
     tanh: sinh(d)/(cosh u cosh(u − d)). Otherwise, where |d| is small, g = ∫ φ' over
     [u − d, u] by 3-point Gauss–Legendre, evaluated at those points only. ``inside``: the
-    caller knows that |u|, |d| ≤ 175 (tanh's clip, a no-op then, is not checked).
+    caller knows that |u|, |d| ≤ 175 (tanh's clip, a no-op then, is not checked). ``out``: a
+    contiguous array of d's shape to write g into.
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
         if not inside and (np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP):  # else a no-op
             u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
-        return np.asarray(np.sinh(d) / (np.cosh(u) * np.cosh(u - d)))
+        denominator = np.cosh(np.subtract(u, d))
+        denominator *= np.cosh(u)
+        return np.divide(np.sinh(d, out=out), denominator, out=out)
     if act.derivative is None:
-        return np.asarray(act.fn(u) - act.fn(u - d))
+        return np.subtract(act.fn(u), act.fn(u - d), out=out)
     near = np.abs(d) <= _SMALL_D
     n_near = np.count_nonzero(near)
-    every = n_near == near.size  # (deep layers of a contracting network): no φ(u − d) at all
-    g = np.empty(0) if every else act.fn(u) - act.fn(u - d)  # φ(u) once per node, broadcast
-    if n_near:
-        u = np.broadcast_to(u, d.shape)
-        u_near, d_near = (u.reshape(-1), d.reshape(-1)) if every else (u[near], d[near])
-        half = 0.5 * d_near
+    if n_near == near.size:  # (deep layers of a contracting network): no φ(u − d) at all
+        half = 0.5 * d
+        nodes = (u - half)[..., None] + half[..., None] * _GL3_NODES
+        return np.multiply(half, act.derivative(nodes) @ _GL3_WEIGHTS, out=out)
+    g = np.subtract(act.fn(u), act.fn(u - d), out=out)  # φ(u) once per node, broadcast
+    if n_near:  # the near points, by flat index
+        where = np.flatnonzero(near)
+        if u.shape == (*d.shape[:-1], 1):  # one u per row of d (the quadrature grid)
+            u_near = u.reshape(-1)[where // d.shape[-1]]
+        else:
+            u_near = np.broadcast_to(u, d.shape).reshape(-1)[where]
+        half = 0.5 * d.reshape(-1)[where]
         nodes = (u_near - half)[:, None] + half[:, None] * _GL3_NODES
-        g_near = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
-        if every:
-            return np.asarray(g_near.reshape(d.shape))
-        g[near] = g_near
+        g.reshape(-1)[where] = half * (act.derivative(nodes) @ _GL3_WEIGHTS)
     return np.asarray(g)
 
 
-def _cholesky_ud(c_uu, c_ud, c_dd, det):
+def _cholesky_ud(c_uu, c_ud, det):
     l11 = np.sqrt(c_uu)
     l21 = c_ud / np.maximum(l11, _TINY)
     l22 = np.sqrt(np.maximum(det, 0.0) / np.maximum(c_uu, _TINY))
@@ -225,17 +237,24 @@ def _moments_smooth(act, l11, l21, l22):
     nodes, weights, half_nodes, half_weights = _gh_rule(order)
     nodes_1, weights_1 = (half_nodes, half_weights) if act.odd else (nodes, weights)
     u = l11[..., None] * nodes_1  # (..., N₁)
+    powers = np.empty((4, *u.shape, order))  # g, g², g³, g⁴ (d in the last until g⁴)
     # d = l21 z₁ + l22 z₂ on the grid (..., N₁, N): the two products on their own nodes
-    d = (l21[..., None] * nodes_1)[..., None] + (l22[..., None] * nodes)[..., None, :]
+    d = np.add(
+        (l21[..., None] * nodes_1)[..., None],
+        (l22[..., None] * nodes)[..., None, :],
+        out=powers[3],
+    )
     fu = act.fn(u)
     # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z|: tanh's clip at 175 is a no-op below 170
-    inside = scale * nodes[-1] < 170.0
-    powers = np.empty((4, *d.shape))  # g, g², g³, g⁴
-    powers[0] = _g_values(act, u[..., None], d, inside)
+    inside = act.name == "tanh" and scale * nodes[-1] < 170.0
+    _g_values(act, u[..., None], d, inside, out=powers[0])
     np.multiply(powers[0], powers[0], out=powers[1])
     np.multiply(powers[1], powers[0], out=powers[2])
     np.multiply(powers[1], powers[1], out=powers[3])
-    g1_sum, g2_sum, g3_sum, g4_sum = powers @ weights  # G_b = Σ_{z₂} g^b
+    # G_b = Σ_{z₂} g^b, one matrix-vector product over the flattened grid
+    g1_sum, g2_sum, g3_sum, g4_sum = (powers.reshape(-1, order) @ weights).reshape(
+        powers.shape[:-1]
+    )
     f2 = fu * fu
     terms = np.empty((*u.shape, 8))
     terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
@@ -263,9 +282,9 @@ def one_step_moments(act, sw2, sb2, alpha, a_, e_, dl):
         The state K̃ = (A, E, Δ) in the (h_x, h_x − h_y) basis.
     """
     det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
-    c_uu, c_ud, c_dd = sw2 * a_ + sb2, sw2 * e_, sw2 * dl
+    c_uu, c_ud = sw2 * a_ + sb2, sw2 * e_  # (c_dd = σ_w² Δ enters through det_c)
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
-    l11, l21, l22 = _cholesky_ud(c_uu, c_ud, c_dd, det_c)
+    l11, l21, l22 = _cholesky_ud(c_uu, c_ud, det_c)
     if act.slopes is not None:  # the fused closed form, moments on leading axes
         first, second = kinked_moments(act.slopes, l11, l21, l22)
         if first.ndim == 2:  # (3, points): plain transposes
@@ -321,11 +340,9 @@ def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     ab = np.exp(z[..., 0:2])  # A, B
     roots = np.sqrt(ab)
     a_, ra, rb, t = ab[..., 0], roots[..., 0], roots[..., 1], z[..., 2]
-    root = ra * rb
-    one_minus_cos = 2.0 / (1.0 + np.exp(-t))  # 1 − cos θ = 2 expit(T)
-    e_ = ra * (ra - rb) + root * one_minus_cos
-    dl = (ra - rb) ** 2 + 2.0 * root * one_minus_cos
-    return a_, e_, dl
+    diff = ra - rb
+    angle = ra * rb * (2.0 / (1.0 + np.exp(-t)))  # √(AB)(1 − cos θ), 1 − cos θ = 2 expit(T)
+    return a_, ra * diff + angle, diff * diff + 2.0 * angle
 
 
 def _state_of_gram(a_, e_, dl):
@@ -342,7 +359,7 @@ def _state_of_gram(a_, e_, dl):
     # T = ln sin²θ − 2 ln(1 + cos θ) = −T(π − θ): one log1p of |cos| (≤ ln 2), signed; the
     # two-branch form evaluated log1p(−1) = −∞ in its unused branch when the angle collapses.
     t_abs = ln_sin2 - 2.0 * np.log1p(np.minimum(np.abs(cos), 1.0))
-    out[..., 2] = np.where(cos >= 0, t_abs, -t_abs)
+    np.multiply(t_abs, np.copysign(1.0, cos), out=out[..., 2])  # cos θ ≠ −0
     return out
 
 

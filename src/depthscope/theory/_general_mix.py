@@ -99,17 +99,23 @@ def _x_of_components(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, Flo
     l21 = np.where(l11 > 0, c_sr / np.where(l11 > 0, l11, 1.0), 0.0)
     l22 = np.sqrt(np.maximum(v_r - l21 * l21, 0.0))
     z1, z2 = _n[:, None], _n  # the 9 × 9 grid: s depends on the first node only
-    s_ = m_s[..., None, None] + l11[..., None, None] * z1
-    r = (m_r[..., None, None] + l21[..., None, None] * z1 + l22[..., None, None] * z2).reshape(
-        *m_r.shape, -1
-    )
-    abs_r = np.abs(r)
-    ln_cosh = abs_r + np.log1p(np.exp(-2.0 * abs_r)) - math.log(2.0)
-    grid = (*m_r.shape, _READ_ORDER, _READ_ORDER)
-    half = np.broadcast_to(np.exp(0.5 * s_), grid).reshape(r.shape)
-    s_ = np.broadcast_to(s_, grid).reshape(r.shape)
-    b_over_a = np.maximum(1.0 - 2.0 * np.tanh(r) * half + half * half, _TINY)
-    x = s_ - 2.0 * ln_cosh - np.log(b_over_a)
+    s_ = m_s[..., None, None] + l11[..., None, None] * z1  # (..., 9, 1), broadcast below
+    r = m_r[..., None, None] + l21[..., None, None] * z1 + l22[..., None, None] * z2
+    half = np.exp(0.5 * s_)
+    # in place on the (..., 9, 9) grid (the arrays are large here: all layers at once)
+    x = np.abs(r)
+    tail = np.multiply(x, -2.0)
+    np.log1p(np.exp(tail, out=tail), out=tail)  # ln(1 + e^{−2|r|})
+    x += tail
+    x -= math.log(2.0)  # ln cosh r
+    x *= 2.0
+    np.subtract(s_, x, out=x)
+    b_over_a = np.multiply(np.tanh(r, out=r), 2.0, out=r)
+    b_over_a *= half
+    np.subtract(1.0, b_over_a, out=b_over_a)
+    b_over_a += half * half
+    x -= np.log(np.maximum(b_over_a, _TINY, out=b_over_a), out=b_over_a)
+    x = x.reshape(*m_r.shape, -1)  # X = s − 2 ln cosh r − ln(B/A)
     x_mean = x @ _READ_WEIGHTS
     x_var = (x - x_mean[..., None]) ** 2 @ _READ_WEIGHTS
     return x_mean, np.sqrt(np.maximum(x_var, 0.0))

@@ -59,7 +59,7 @@ def _moments(act, sw2, sb2, a_, e_, dl):
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
     l11 = np.sqrt(c_uu)
     l21 = (sw2 * e_) / np.maximum(l11, _TINY)
-    l22 = np.sqrt(np.maximum(det_c, 0.0) / np.maximum(c_uu, _TINY))
+    l22 = np.sqrt(det_c / np.maximum(c_uu, _TINY))  # det_c ≥ 0: a sum of products of ≥ 0
     first, second = kinked_moments(act.slopes, l11, l21, l22)
     return first, second - first[:, None] * first[None, :]
 
@@ -94,5 +94,6 @@ def mix_step(
     new_mean = np.add.reduce(comb[0], axis=1) / 6.0  # (3, K)
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
     flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads
-    new_cov = np.add.reduce(flat[:, :, None] * flat[:, None, :], axis=0) / 6.0  # (3, 3, K)
-    return new_mean.T, (0.5 * (new_cov + new_cov.transpose(1, 0, 2))).transpose(2, 0, 1)
+    # (3, 3, K), symmetric bit for bit: entries (i, j) and (j, i) sum the same products
+    new_cov = np.einsum("kip,kjp->ijp", flat, flat) / 6.0  # summed over k in order
+    return new_mean.T, new_cov.transpose(2, 0, 1)

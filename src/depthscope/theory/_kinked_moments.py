@@ -33,17 +33,11 @@ _ARC_INTEGRALS = np.array(
 _S0, _S1, _S2, _S3, _S4 = ((-1.0) ** k / math.factorial(2 * k + 3) for k in range(5))
 
 
-#: cos and sin of the four arcs' midpoints m + kπ/2 are (c, −s, −c, s) and (s, c, −s, −c):
-#: rows of (cos m, sin m) picked and signed; minus the sines are rows 1–4 of the same list.
-_CS_ROWS = np.array([0, 1, 0, 1, 0, 1, 0])
-_CS_SIGNS = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
-#: (cos, −sin) and (sin, cos) of the four midpoints, (2, 4): rows 0–3 and 1–4, 3–6 and 0–3 of
-#: the list above.
-_C_MS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
-_S_C = np.array([[3, 4, 5, 6], [0, 1, 2, 3]])
-#: The arcs' half-lengths h, π/2 − h, h, π/2 − h as sign · h + offset (exact).
-_H_SIGNS = np.array([1.0, -1.0, 1.0, -1.0])
-_H_OFFSETS = np.array([0.0, _HALF_PI, 0.0, _HALF_PI])
+#: sin, cos and −sin of the four arcs' midpoints m + kπ/2 are (s, c, −s, −c), (c, −s, −c, s)
+#: and (−s, −c, s, c): rows of (cos m, sin m) picked and signed, so that (sin, cos) and
+#: (cos, −sin) of the midpoints are the slices [0:2] and [1:3] of the (3, 4) table.
+_TABLE_ROWS = np.array([1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0])
+_TABLE_SIGNS = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, 1.0])
 _TWO_FOUR = np.array([2.0, 4.0])
 #: Rows (pc, ps, qc, qs) paired into the products pc·pc, pc·qc, qc·qc (C²), ps·ps, ps·qs,
 #: qs·qs (S²): left and right factors.
@@ -61,7 +55,8 @@ def kinked_moments(
     each intermediate written into one preallocated array (numpy's per-call overhead).
     """
     lo, hi = slopes
-    lead = (-1,) + (1,) * np.ndim(l11)  # constants (4,) → (4, 1, ...)
+    points = np.shape(l11)
+    lead = (-1,) + (1,) * len(points)  # constants (k,) → (k, 1, ...)
     vx = l11 - l21  # v = vx cos t − l22 sin t
     tau = np.mod(np.arctan2(vx, l22), math.pi)  # v's kinks: τ and τ + π; u's: π/2, 3π/2
     half = 0.5 * np.abs(tau - _HALF_PI)  # arcs: [s, e], [e, s + π], then + π (s, e: τ, π/2)
@@ -69,9 +64,8 @@ def kinked_moments(
     trig = np.empty((2, *np.shape(mid)))
     np.cos(mid, out=trig[0])
     np.sin(mid, out=trig[1])
-    cs = trig[_CS_ROWS] * _CS_SIGNS.reshape(-1, *lead[1:])
-    cm, sm = cs[0:4], cs[3:7]  # (4 arcs, ...)
-    h = _H_SIGNS.reshape(lead) * half + _H_OFFSETS.reshape(lead)
+    table = (trig[_TABLE_ROWS] * _TABLE_SIGNS.reshape(lead)).reshape(3, 4, *points)
+    sm, cm = table[0], table[1]  # (4 arcs, ...)
     signs = np.empty((2, *cm.shape))  # of u and v at the midpoints: φ's slope on each arc
     signs[0] = cm
     np.subtract(vx * cm, l22 * sm, out=signs[1])
@@ -81,10 +75,9 @@ def kinked_moments(
     # in (C, S) = (cos τ, sin τ), t = midpoint + τ: (pc, ps) = p1 (cos, −sin),
     # (qc, qs) = q1 (cos, −sin) + q2 (sin, cos) at the midpoints
     rows = np.empty((4, *cm.shape))  # (pc, ps, qc, qs), 4 arcs, ...
-    c_ms = cs[_C_MS]
-    np.multiply(p1, c_ms, out=rows[0:2])
-    np.multiply(q1, c_ms, out=rows[2:4])
-    rows[2:4] += q2 * cs[_S_C]
+    np.multiply(p1, table[1:3], out=rows[0:2])
+    np.multiply(q1, table[1:3], out=rows[2:4])
+    rows[2:4] += q2 * table[0:2]
     left, right = rows[_LEFT], rows[_RIGHT]  # (6, 4 arcs, ...)
     forms = np.empty((3, 4, 3, *cm.shape[1:]))  # (A, B, C') × 4 arcs × w's 3 entries
     by_entry = forms.swapaxes(1, 2)  # (3 forms, w's 3 entries, 4 arcs, ...)
@@ -92,10 +85,11 @@ def kinked_moments(
     np.multiply(left[3:6], right[3:6], out=by_entry[2])  # S²
     np.multiply(left[0:3], right[3:6], out=by_entry[1])  # CS
     by_entry[1] += left[3:6] * right[0:3]
-    quad_a, quad_b, quad_c = forms
-    parts = np.empty((5, *h.shape))  # h, sin 2h, sin 4h, g2, g4 (g_k = kh − sin kh)
-    parts[0] = h
-    x = _TWO_FOUR.reshape(-1, 1, *lead[1:]) * h
+    # the arcs' half-lengths are h, π/2 − h, h, π/2 − h: arcs k and k + 2 share the integrals
+    parts = np.empty((5, 2, *points))  # h, sin 2h, sin 4h, g2, g4 (g_k = kh − sin kh)
+    parts[0, 0] = half
+    np.subtract(_HALF_PI, half, out=parts[0, 1])
+    x = _TWO_FOUR.reshape(-1, 1, *lead[1:]) * parts[0]  # (2h, 4h) × 2 arcs
     np.sin(x, out=parts[1:3])
     np.subtract(x, parts[1:3], out=parts[3:5])
     small = x < 0.05
@@ -103,21 +97,23 @@ def kinked_moments(
         x2 = x * x
         series = x * x2 * (_S0 + x2 * (_S1 + x2 * (_S2 + x2 * (_S3 + x2 * _S4))))
         np.copyto(parts[3:5], series, where=small)
-    # ∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴ over each arc, / 2π: (5, 4 arcs, 1, ...)
-    integrals = (_ARC_INTEGRALS @ parts.reshape(5, -1)).reshape(5, 4, 1, *h.shape[1:])
+    # ∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴ over each arc, / 2π: (5, 2 arcs, 1, ...), and the forms
+    # with the arcs as (2 halves, 2 arcs): arc 2j + k has the integrals of arc k
+    integrals = (_ARC_INTEGRALS @ parts.reshape(5, -1)).reshape(5, 2, 1, *points)
     i_cc, i_ss, i_c4, i_c2s2, i_s4 = integrals
-    per_arc = quad_a * i_cc + quad_c * i_ss  # (4 arcs, 3, ...)
+    quad_a, quad_b, quad_c = forms.reshape(3, 2, 2, 3, *points)
+    per_arc = (quad_a * i_cc + quad_c * i_ss).reshape(4, 3, *points)
     first = 2.0 * np.add.reduce(per_arc, axis=0)  # the arcs summed in order
     # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
     # [∫C²S², 0, ∫S⁴]] per arc
-    weighted = np.empty(forms.shape)
+    weighted = np.empty((3, 2, 2, 3, *points))
     np.add(quad_a * i_c4, quad_c * i_c2s2, out=weighted[0])
     np.multiply(quad_b, i_c2s2, out=weighted[1])
     np.add(quad_a * i_c2s2, quad_c * i_s4, out=weighted[2])
-    shape = (12, 3, *forms.shape[3:])  # (3 forms × 4 arcs, 3, ...)
+    shape = (12, 3, -1)  # (3 forms × 4 arcs, 3, points)
     basis, weighted = forms.reshape(shape), weighted.reshape(shape)
-    second = np.add.reduce(basis[:, :, None] * weighted[:, None, :], axis=0)
-    return first, 8.0 * second
+    second = np.einsum("kip,kjp->ijp", basis, weighted)  # summed over k in order
+    return first, 8.0 * second.reshape(3, 3, *points)
 
 
 def _x_minus_sin(x: FloatArray) -> FloatArray:
