@@ -36,6 +36,8 @@ CASES = [
     (64, 30, 1.0, {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}),
     # biased GELU: the difference-chart mixture (the single Gaussian was 4.8 sd off at layer 50)
     (32, 50, 1.0, {"activation": "gelu", "weight_std": 1.0, "bias_std": 0.1}),
+    # bias-free GELU at He init: cut along ln A − ln B (one Gaussian: sd 12-13% low at layer 18)
+    (256, 50, 1.0, {"activation": "gelu"}),
 ]
 #: A skewed point (tanh, chaotic): X = ln sin²θ ≤ 0 piles up below 0 (sample skewness −1.5 at
 #: the last layer); a normal with the right mean and sd is off by D = 0.13 there.
@@ -90,6 +92,22 @@ def test_negative_control_single_gaussian_fails_narrow_biased(case) -> None:
     law = general_law([width] * depth, theta0, **kw)
     mean_err, _ = _errors(sim, law.mean, law.sd)
     assert mean_err > 3 * MEAN_TOL
+
+
+@pytest.mark.slow
+def test_negative_control_single_gaussian_fails_he_gelu(monkeypatch) -> None:
+    """On the same draws, one Gaussian (what bias-free He-init GELU took before) puts the sd
+    more than 8.5% low somewhere (measured 11.6-12.7% on three draws of 3,000; the cut sum:
+    4.5-5.9%)."""
+    from depthscope.theory import _general_law as gl
+
+    width, depth, theta0, kw = CASES[7]
+    sim = _simulated(width, depth, theta0, kw)
+    monkeypatch.setattr(gl, "takes_norm_slices", lambda *args: False)
+    law = general_law([width] * depth, theta0, **kw)
+    assert law.weights.shape[1] == 1
+    _, sd_err = _errors(sim, law.mean, law.sd)
+    assert sd_err > 0.085
 
 
 @pytest.mark.parametrize(
@@ -441,8 +459,15 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     assert general_domain_warnings(1.0, [32] * 30, activation="tanh", weight_std=1.0) == []
     wide = general_domain_warnings(1.0, [1024] * 30, activation="erf", weight_std=1.8)
     assert len(wide) == 1 and "σ_w² = 3.24 > 2" in wide[0]
-    he_gelu = general_domain_warnings(1.0, [1024] * 50, activation="gelu")
-    assert len(he_gelu) == 1 and "GELU networks split" in he_gelu[0]
+    assert general_domain_warnings(1.0, [1024] * 50, activation="gelu") == []  # cut along ln A/B
+    narrow_gelu = general_domain_warnings(1.0, [128] * 50, activation="gelu")
+    assert len(narrow_gelu) == 1 and "calibrated from width 256" in narrow_gelu[0]
+    big_q0 = general_domain_warnings(1.0, [256] * 50, activation="gelu", q0=2.0)
+    assert len(big_q0) == 1 and "q0 = 2 > 1" in big_q0[0]
+    assert (
+        "not calibrated"
+        in general_domain_warnings(1.0, [256] * 50, activation="gelu", weight_std=1.6)[0]
+    )
     he_biased = general_domain_warnings(1.0, [1024] * 50, activation="gelu", bias_std=0.1)
     assert len(he_biased) == 1 and "GELU with biases and σ_w² = 2 > 1.5" in he_biased[0]
     assert general_domain_warnings(1.0, [256] * 50, activation="gelu", weight_std=1.5**0.5) == []

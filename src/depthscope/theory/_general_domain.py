@@ -29,10 +29,15 @@ MIN_WIDTH_TANH_CHAOTIC = 32  # σ_w² = 1.96, σ_b = 0.1, depth 50: sd 8.2% low 
 MIN_WIDTH_ERF_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 5.6% low at 64 (depth 30), 11.0% at 32
 MAX_SMOOTH_SW2 = 2.0  # tanh/erf calibrated for σ_w² ≤ 2 (3.24 at width 64: sd 14.7% low)
 MIN_WIDTH_OTHER = 256  # gelu, silu and other smooth φ
-#: Bias-free GELU plain layers above this σ_w²: networks split between q ≈ 1 (ReLU-like) and
-#: q → 0 (nearly linear: the angle only diffuses), which one Gaussian cannot carry: sd 13-17% low
-#: at widths 32-256 (bias-free SiLU at σ_w² = 2, width 256: within 5%).
+#: Bias-free GELU plain layers above this σ_w² split between q ≈ 1 (ReLU-like) and q → 0 (nearly
+#: linear): one Gaussian put the sd 12-15% low; they take the sum cut along ln A − ln B
+#: (theory/_general_norms.py), measured within the bar (3,000 networks, depth 50) from width 256
+#: (σ_w² = 2: 4.5-5.9% at 256 on three draws, 5.2% at θ0 = 2.5, 5.4% at 512, 4.2% at 1024;
+#: 2.25: 4.5%; q0 = 0.5: 2.7%), not at 128 (8.3-10.4%, the edge) nor for q0 > 1 (q0 = 2: 22%
+#: low, 3: 29%). Bias-free SiLU at σ_w² = 2, width 256: within 5% with one Gaussian.
 MAX_OTHER_SW2 = 1.5
+MAX_GELU_HE_SW2 = 2.25
+MAX_GELU_HE_Q0 = 1.0
 #: GELU/SiLU plain layers with biases take the difference-chart mixture (theory/_general_mix.py,
 #: BIASED_SMOOTH). Measured (3,000 networks, depth 50, θ0 = 1 unless said): σ_w² ≤ 1 within
 #: the bar from width 32 (GELU σ_b = 0.1 at 32 and 64, 0.01 at 64 and 256, 0.2 at 128 (θ0 =
@@ -110,7 +115,7 @@ def general_domain_warnings(
                 f"closure's quadrature of {act.name} loses accuracy (7-19% at sd 6)"
             )
     if residual is None and act.name in ("gelu", "silu"):
-        reasons += _gelu_silu_reasons(act.name, sw2, bias_std)
+        reasons += _gelu_silu_reasons(act.name, sw2, bias_std, q0)
     if min(steps) < floor:
         reasons.append(
             f"width {min(steps)} < {floor}: the Gram-state closure for {what} is calibrated from "
@@ -131,13 +136,16 @@ def general_domain_warnings(
     return reasons
 
 
-def _gelu_silu_reasons(name: str, sw2: float, bias_std: float) -> list[str]:
+def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> list[str]:
     """Return why plain GELU/SiLU layers fall outside their σ_w² bounds (with or without bias)."""
-    if bias_std == 0 and name == "gelu" and sw2 > MAX_OTHER_SW2:
+    if bias_std == 0 and name == "gelu" and sw2 > MAX_GELU_HE_SW2:
+        return [f"bias-free GELU with σ_w² = {sw2:.3g} > {MAX_GELU_HE_SW2:g}: not calibrated"]
+    if bias_std == 0 and name == "gelu" and sw2 > MAX_OTHER_SW2 and q0 > MAX_GELU_HE_Q0:
         return [
-            f"σ_w² = {sw2:.3g} > {MAX_OTHER_SW2:g}: bias-free GELU networks split between q ≈ 1 "
-            "and q → 0 (nearly linear), which the closure cannot carry (σ_w² = 2: sd 13-17% low "
-            "at widths 32-256; check with depthscope.simulate)"
+            f"bias-free GELU with σ_w² = {sw2:.3g} > {MAX_OTHER_SW2:g} and q0 = {q0:.3g} > 1: "
+            "networks split between q ≈ 1 and q → 0 later and more widely than the closure "
+            "carries (σ_w² = 2, width 256: sd 22% low at q0 = 2, 29% at q0 = 3; check with "
+            "depthscope.simulate)"
         ]
     if bias_std > 0 and name == "gelu" and sw2 > MAX_BIASED_SMOOTH_SW2:
         return [
