@@ -18,6 +18,8 @@ CLASSES = {
     "relu σb=0.3": {"bias_std": 0.3},
     "tanh σw²=1.5": {"activation": "tanh", "weight_std": math.sqrt(1.5)},
     "erf σw=1.4 σb=0.1": {"activation": "erf", "weight_std": 1.4, "bias_std": 0.1},
+    "gelu σw²=1.5": {"activation": "gelu", "weight_std": math.sqrt(1.5)},
+    "gelu (He)": {"activation": "gelu"},
     "gelu σb=0.1": {"activation": "gelu", "bias_std": 0.1},
     "silu σb=0.1": {"activation": "silu", "bias_std": 0.1},
     "relu block:0.5": {"residual": "block:0.5", "weight_std": 1.0},

@@ -62,12 +62,13 @@ def _gh_rule(order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray
     return nodes, weights, nodes[order // 2 :], 2.0 * weights[order // 2 :]
 
 
-#: Gauss–Hermite orders by the largest sd s of u or d among a layer's points: φ' is a bump of
-#: width ≈ 1 in u, so a fixed rule loses it as s grows (tanh/erf at s = 2: 24 nodes put ln A's
-#: sd 11-18% low after one step, 48 nodes 1-2%; s = 2.8-3: 48 nodes 11-18%, 96 nodes 1.4-2.4%;
-#: s = 4: 96 nodes 7-13%, 160 nodes 1.5-2.9%, against 320 nodes; GELU converges faster). Beyond
-#: the last bound the last rule is used and the domain warns for tanh/erf (MAX_PREACT_SD).
-_GH_ORDERS = ((1.0, 24), (1.7, 48), (2.8, 96), (math.inf, 160))
+#: Gauss–Hermite orders by the larger sd s of u or d at each point: φ' is a bump of width ≈ 1
+#: in u, so a fixed rule loses it as s grows. One tanh/erf step at θ = 0.1 against 320 nodes
+#: (T's mean error in sds of the step; ln A's sd): 24 nodes: s = 1.2: 0.01, 0.8%; 1.5: 0.04-0.06,
+#: 3-4%; 2.2: 0.4, 15-25%; 48 nodes: 2.2: 0.02-0.04, 2-4%; 3.2: 0.24-0.27, 14-23%; 96 nodes:
+#: 3.2: 0.02, 2-4%; 160 nodes: s = 4: 1.5-2.9% (ln A's sd). Beyond the last bound the last rule is
+#: used, and the domain warns for tanh/erf (MAX_PREACT_SD).
+_GH_ORDERS = ((1.25, 24), (2.0, 48), (3.0, 96), (math.inf, 160))
 #: GELU and SiLU (φ' a smoothed step): T' within 0.005 and the sds within 0.5% of 320 nodes
 #: with 24 nodes to sd 1.7 (0.0051 at 2), 48 to 3 (0.0028), 96 to 6 (0.0038).
 _GH_ORDERS_SOFT = ((1.7, 24), (3.0, 48), (6.0, 96), (math.inf, 160))
