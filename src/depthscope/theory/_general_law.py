@@ -21,8 +21,9 @@ and reports X = ln sin²θ = −2 ln cosh(T/2). One step, given z:
 
 Across layers z is carried as a Gaussian by the unscented transform (7 sigma points); for
 plain tanh and erf layers as a Gaussian sum, each component taking that step and the sum cut into
-slices along T after each layer (:data:`SLICED_ACTIVATIONS`). The result is deterministic
-and costs O(depth).
+slices along T after each layer (:data:`SLICED_ACTIVATIONS`); for bias-free GELU above σ_w² = 1.5
+as a sum cut along ln A − ln B (:mod:`depthscope.theory._general_norms`). The result is
+deterministic and costs O(depth).
 """
 
 from __future__ import annotations

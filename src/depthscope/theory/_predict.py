@@ -126,8 +126,9 @@ def predict(
         σ_b (biases N(0, σ_b²)), the inputs' ‖x‖²/n₀, and residual blocks
         ``"block:ALPHA"`` (h ← h + α V φ(W h + b)); see ``docs/theory/kernel-maps.md``.
         Beyond bias-free ReLU, ``"markov"`` (default) is the finite-width Gram-state closure
-        (``depthscope.theory._general_law``; plain kinked layers: the sliced Gaussian-sum
-        closure of ``depthscope.theory._general_mix``; ``docs/theory/general-predictor.md``: its
+        (``depthscope.theory._general_law``; plain kinked layers and biased GELU/SiLU: the
+        sliced Gaussian-sum closure of ``depthscope.theory._general_mix``; bias-free GELU at
+        σ_w² > 1.5: ``depthscope.theory._general_norms``; ``docs/theory/general-predictor.md``: its
         measured domain and accuracy; a warning outside it) and ``"infinite"`` the n → ∞
         kernel map; the other methods raise an error. Bias-free ReLU at any σ_w and q0 uses
         the default's exact law (the angle does not depend on them).
