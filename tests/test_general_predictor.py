@@ -559,3 +559,18 @@ def test_quadrature_order_grows_with_the_preactivation_sd(monkeypatch, name, sca
             assert ok
         elif name != "gelu" and scale >= 2.5:
             assert not ok
+
+
+def test_smaller_first_chart_round_trips_far_apart_norms() -> None:
+    """The chart that names the smaller norm 'x' recovers z = (ln A, ln B, T) when the norms
+    differ by e^40 either way; the plain chart loses ln B when B is the smaller (negative
+    control: B = A − 2E + Δ by cancellation)."""
+    from depthscope.theory._general_law import _gram_of_state, _state_of_gram
+    from depthscope.theory._general_norms import SmallerFirst
+
+    z = np.array([[[0.0, -40.0, -3.0], [-40.0, 0.0, 1.5], [0.2, 0.1, -0.5]]])  # (1, 3 points, 3)
+    chart = SmallerFirst(_gram_of_state, _state_of_gram)
+    back = chart.to_state(*(part[..., None] for part in chart.to_gram(z)))[..., 0, :]
+    np.testing.assert_allclose(back, z, rtol=1e-9, atol=1e-9)
+    plain = _state_of_gram(*_gram_of_state(z))
+    assert abs(plain[0, 0, 1] - z[0, 0, 1]) > 1.0

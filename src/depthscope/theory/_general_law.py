@@ -500,7 +500,15 @@ def general_law(
         return _sliced_law(act, sw2, sb2, steps, z0, N_T_SLICES)
     if alpha is None and takes_norm_slices(act.name, sw2, sb2):  # bias-free GELU at He init
         return _sliced_law(
-            act, sw2, sb2, steps, z0, N_NORM_SLICES, cut_norms, SmallerFirst(), shrink=1.0
+            act,
+            sw2,
+            sb2,
+            steps,
+            z0,
+            N_NORM_SLICES,
+            cut_norms,
+            SmallerFirst(_gram_of_state, _state_of_gram),
+            shrink=1.0,
         )
     z_mean, z_cov = np.empty((depth + 1, 3)), np.zeros((depth + 1, 3, 3))
     z_mean[0] = z0

@@ -15,6 +15,9 @@ differ by many orders of magnitude.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._types import FloatArray
@@ -33,7 +36,8 @@ N_NORM_SLICES = 16
 #: z = (ln A, ln B, T) → w = ((ln A + ln B)/2, ln A − ln B, T) and back.
 _ROTATE = np.array([[0.5, 0.5, 0.0], [1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
 _UNROTATE = np.linalg.inv(_ROTATE)
-_TINY = 1e-300
+_SWAPPED = [1, 0, 2]  # z with x and y exchanged
+Chart = Callable[..., Any]
 
 
 def takes_norm_slices(name: str, sw2: float, sb2: float) -> bool:
@@ -52,37 +56,22 @@ def cut_norms(
 class SmallerFirst:
     """The chart z = (ln A, ln B, T) ↔ K̃ = (A, E, Δ) with the smaller norm as 'x'.
 
+    Wraps a chart (``to_gram``, ``to_state``: :mod:`depthscope.theory._general_law`'s own):
     :meth:`to_gram` swaps x and y at the sigma points where ln A > ln B (T is symmetric in them)
     and records where; :meth:`to_state` maps the inner points of the same sigma points back and
     undoes the swap. B = A − 2E + Δ is then always the larger norm (no cancellation).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, to_gram: Chart, to_state: Chart) -> None:
+        self._to_gram, self._to_state = to_gram, to_state
         self.swap = np.zeros(0, dtype=bool)
 
     def to_gram(self, z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Return (A, E, Δ) of the sigma points, the smaller norm first."""
         self.swap = z[..., 0] > z[..., 1]
-        ra = np.exp(0.5 * np.minimum(z[..., 0], z[..., 1]))
-        rb = np.exp(0.5 * np.maximum(z[..., 0], z[..., 1]))
-        root = ra * rb
-        one_minus_cos = 2.0 / (1.0 + np.exp(-z[..., 2]))  # 1 − cos θ = 2 expit(T)
-        return (
-            ra * ra,
-            ra * (ra - rb) + root * one_minus_cos,
-            (ra - rb) ** 2 + 2.0 * root * (one_minus_cos),
-        )
+        return self._to_gram(np.where(self.swap[..., None], z[..., _SWAPPED], z))
 
     def to_state(self, a_: FloatArray, e_: FloatArray, dl: FloatArray) -> FloatArray:
         """Return z = (ln A, ln B, T) of the inner points, in the caller's order of x and y."""
-        a_, dl = np.maximum(a_, _TINY), np.maximum(dl, _TINY)
-        det = np.maximum(a_ * dl - e_ * e_, 1e-16 * a_ * dl)
-        b_ = np.maximum(a_ - 2.0 * e_ + dl, _TINY)
-        cos = np.clip((a_ - e_) / np.sqrt(a_ * b_), -1.0, 1.0)
-        ln_a, ln_b = np.log(a_), np.log(b_)
-        t_abs = np.log(det) - ln_a - ln_b - 2.0 * np.log1p(np.abs(cos))
-        swap = self.swap[..., None]
-        out = np.empty((*a_.shape, 3))
-        out[..., 0], out[..., 1] = np.where(swap, ln_b, ln_a), np.where(swap, ln_a, ln_b)
-        out[..., 2] = np.where(cos >= 0, t_abs, -t_abs)
-        return out
+        out = self._to_state(a_, e_, dl)
+        return np.asarray(np.where(self.swap[..., None, None], out[..., _SWAPPED], out))
