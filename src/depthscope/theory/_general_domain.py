@@ -149,9 +149,11 @@ def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> lis
         ]
     if bias_std > 0 and name == "gelu" and sw2 > MAX_BIASED_SMOOTH_SW2:
         return [
-            f"GELU with biases and σ_w² = {sw2:.3g} > {MAX_BIASED_SMOOTH_SW2:g}: measured within "
-            "the bar only at σ_b = 0.1-0.3, θ0 ≈ 1, widths 512-1024; elsewhere sd 11-18% off "
-            "(σ_b ≥ 0.05) and 24-44% (σ_b = 0.01-0.03); check with depthscope.simulate"
+            f"GELU with biases and σ_w² = {sw2:.3g} > {MAX_BIASED_SMOOTH_SW2:g}: mean and sd "
+            "within the bar only at σ_b = 0.1-0.3, θ0 ≈ 1, widths 512-1024, and even there the "
+            "predicted law is too symmetric (KS D ≈ 0.07: the tail of late-collapsing networks is "
+            "short); elsewhere sd 11-18% off (σ_b ≥ 0.05) and 24-44% (σ_b = 0.01-0.03); check "
+            "with depthscope.simulate"
         ]
     if bias_std > 0 and name == "silu" and sw2 > 2.0 * (1.0 + 1e-12):  # not √2² = 2 + 4e-16
         return [f"SiLU with biases and σ_w² = {sw2:.3g} > 2: not calibrated"]
