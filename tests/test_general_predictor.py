@@ -575,3 +575,37 @@ def test_smaller_first_chart_round_trips_far_apart_norms() -> None:
     np.testing.assert_allclose(back, z, rtol=1e-9, atol=1e-9)
     plain = _state_of_gram(*_gram_of_state(z))
     assert abs(plain[0, 0, 1] - z[0, 0, 1]) > 1.0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"activation": "relu", "bias_std": 0.1},
+        {"activation": "gelu"},
+        {"activation": "silu", "bias_std": 0.1},
+        {"activation": "tanh", "weight_std": 1.0},
+        {"residual": "block:0.5", "weight_std": 1.0},
+    ],
+)
+def test_closure_refuses_widths_below_8_in_one_line(kw) -> None:
+    """At widths 2-6 the closures overflowed (an IndexError or NaN reached the user); now a
+    DepthscopeError names the way out, and width 8 gives finite numbers."""
+    with pytest.raises(ds.DepthscopeError, match=r"needs widths ≥ 8, got 6; use depthscope\."):
+        ds.predict([16, 6, 16], 0.5, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.DepthscopeWarning)
+        p = ds.predict([8] * 50, 0.5, **kw)
+        assert np.all(np.isfinite(p.mean)) and np.all(np.isfinite(p.sd))
+        inf = ds.predict([4] * 5, 0.5, method="infinite", **kw)  # the way out works
+    assert np.all(np.isfinite(inf.mean))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "erf"])
+def test_deep_collapse_leaks_no_runtime_warning(activation) -> None:
+    """T = ln tan²(θ/2) below −709 at a sigma point overflowed exp(−T) (a RuntimeWarning at
+    q0 = 100, θ0 = 0.05, width 24); 1 − cos θ = 2·expit(T) now."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ds.DepthscopeWarning)
+        p = ds.predict([24] * 50, 0.05, activation=activation, bias_std=0.1, q0=100.0)
+    assert np.all(np.isfinite(p.mean))

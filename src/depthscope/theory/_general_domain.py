@@ -17,7 +17,7 @@ from .._types import FloatArray
 from ._activations import Activation, parse_activation
 from ._general_mix import takes_difference_chart
 
-__all__ = ["general_domain_warnings"]
+__all__ = ["MIN_CLOSURE_WIDTH", "general_domain_warnings"]
 
 #: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
@@ -56,6 +56,11 @@ MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: 1.5-2.9% at 160 nodes; sd 6: 7-19%).
 MAX_PREACT_SD = 4.0
 MIN_WIDTH_RESIDUAL = 64
+#: Below this width the closures are refused (an error, not a warning): an expansion in 1/√n
+#: breaks down there — at widths 2-6 the biased kinked and GELU/SiLU closures overflowed and
+#: emptied their mixtures (an IndexError reached the user) or returned NaN; widths 8-24 gave
+#: finite numbers in every case scanned (10 classes × θ0 × q0, depth 50).
+MIN_CLOSURE_WIDTH = 8
 MAX_DEPTH = 50
 THETA0_RANGE = (0.05, 3.0)
 LN_SIN2_FLOOR = -25.0  # below (θ ≲ 4e-6) the state loses precision when the norms differ

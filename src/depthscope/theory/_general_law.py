@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import expit, ndtr, ndtri
 
 from .._errors import DepthscopeError
 from .._types import FloatArray
@@ -363,7 +363,7 @@ def _gram_of_state(z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     roots = np.sqrt(ab)
     a_, ra, rb, t = ab[..., 0], roots[..., 0], roots[..., 1], z[..., 2]
     diff = ra - rb
-    angle = ra * rb * (2.0 / (1.0 + np.exp(-t)))  # √(AB)(1 − cos θ), 1 − cos θ = 2 expit(T)
+    angle = ra * rb * (2.0 * expit(t))  # √(AB)(1 − cos θ), 1 − cos θ = 2 expit(T) (no overflow)
     return a_, ra * diff + angle, diff * diff + 2.0 * angle
 
 

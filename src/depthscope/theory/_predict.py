@@ -38,7 +38,7 @@ from .._architecture import Architecture, format_architecture, parse_architectur
 from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
-from ._general_domain import general_domain_warnings
+from ._general_domain import MIN_CLOSURE_WIDTH, general_domain_warnings
 from ._general_law import general_law
 from ._general_mix import general_mixture_law, takes_difference_chart
 from ._kernel_maps import infinite_width_law
@@ -221,6 +221,12 @@ def predict(
                 f"method {method!r} covers bias-free ReLU networks only; for "
                 f"{_describe(network)} use method='markov' (the default: the finite-width "
                 "Gram-state closure) or method='infinite' (the infinite-width kernel map)."
+            )
+        if method == "markov" and min(steps) < MIN_CLOSURE_WIDTH:
+            raise DepthscopeError(
+                f"the finite-width closure for {_describe(network)} needs widths ≥ "
+                f"{MIN_CLOSURE_WIDTH}, got {min(steps)}; use depthscope.simulate (exact at any "
+                "width) or method='infinite'."
             )
         if method == "infinite":
             general = infinite_width_law(steps, theta, **network)
