@@ -97,8 +97,9 @@ def test_negative_control_single_gaussian_fails_narrow_biased(case) -> None:
 @pytest.mark.slow
 def test_negative_control_single_gaussian_fails_he_gelu(monkeypatch) -> None:
     """On the same draws, one Gaussian (what bias-free He-init GELU took before) puts the sd
-    more than 8.5% low somewhere (measured 11.6-12.7% on three draws of 3,000; the cut sum:
-    4.5-5.9%)."""
+    more than 8.5% low somewhere: measured 11.6-12.7% on three draws of 3,000, and 8.5% is 12%
+    less two standard errors of an sd at 2,000 networks (1/√4000 = 1.6%); the cut sum was at
+    4.5-5.9%."""
     from depthscope.theory import _general_law as gl
 
     width, depth, theta0, kw = CASES[7]

@@ -84,6 +84,7 @@ def general_domain_warnings(
 ) -> list[str]:
     """Why a general-network prediction falls outside the closure's measured domain."""
     act = parse_activation(activation)
+    sw2 = float(weight_std) ** 2
     if residual is not None:
         floor, what = MIN_WIDTH_RESIDUAL, "residual blocks"
     elif act.slopes is not None:
@@ -91,23 +92,22 @@ def general_domain_warnings(
         floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
         what = f"{act.name}" + (" with biases" if kinked_bias else "")
     elif act.name in ("tanh", "erf"):
-        chaotic = float(weight_std) ** 2 > CHAOTIC_SW2  # residual blocks are handled above
+        chaotic = _above(sw2, CHAOTIC_SW2)  # residual blocks are handled above
         floor, what = MIN_WIDTH_SMOOTH, act.name
         if chaotic:
             floor = MIN_WIDTH_TANH_CHAOTIC if act.name == "tanh" else MIN_WIDTH_ERF_CHAOTIC
             what = f"{act.name} with σ_w² > {CHAOTIC_SW2:g}"
     elif act.name in ("gelu", "silu") and bias_std > 0:  # the difference-chart mixture
         floor = MIN_WIDTH_BIASED_SMOOTH
-        if float(weight_std) ** 2 > 1.0 + 1e-12:  # weight_std = 1 is not rounded above 1
+        if _above(sw2, 1.0):
             floor = MIN_WIDTH_BIASED_SMOOTH_15
-        if float(weight_std) ** 2 > MAX_BIASED_SMOOTH_SW2 * (1.0 + 1e-12):  # SiLU (GELU: below)
+        if _above(sw2, MAX_BIASED_SMOOTH_SW2):  # SiLU (GELU is warned below)
             floor = MIN_WIDTH_SILU_HE_BIASED
         what = f"{act.name} with biases"
     else:
         floor, what = MIN_WIDTH_OTHER, act.name
     reasons = []
-    sw2 = float(weight_std) ** 2
-    if residual is None and act.name in ("tanh", "erf") and sw2 > MAX_SMOOTH_SW2 * (1 + 1e-12):
+    if residual is None and act.name in ("tanh", "erf") and _above(sw2, MAX_SMOOTH_SW2):
         reasons.append(
             f"σ_w² = {sw2:.3g} > {MAX_SMOOTH_SW2:g}: the closure for {act.name} is calibrated up "
             "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
@@ -141,18 +141,23 @@ def general_domain_warnings(
     return reasons
 
 
+def _above(sw2: float, bound: float) -> bool:
+    """σ_w² above ``bound`` beyond rounding (√2² = 2 + 4e-16 is not above 2)."""
+    return sw2 > bound * (1.0 + 1e-12)
+
+
 def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> list[str]:
     """Return why plain GELU/SiLU layers fall outside their σ_w² bounds (with or without bias)."""
-    if bias_std == 0 and name == "gelu" and sw2 > MAX_GELU_HE_SW2:
+    if bias_std == 0 and name == "gelu" and _above(sw2, MAX_GELU_HE_SW2):
         return [f"bias-free GELU with σ_w² = {sw2:.3g} > {MAX_GELU_HE_SW2:g}: not calibrated"]
-    if bias_std == 0 and name == "gelu" and sw2 > MAX_OTHER_SW2 and q0 > MAX_GELU_HE_Q0:
+    if bias_std == 0 and name == "gelu" and _above(sw2, MAX_OTHER_SW2) and q0 > MAX_GELU_HE_Q0:
         return [
             f"bias-free GELU with σ_w² = {sw2:.3g} > {MAX_OTHER_SW2:g} and q0 = {q0:.3g} > 1: "
             "networks split between q ≈ 1 and q → 0 later and more widely than the closure "
             "carries (σ_w² = 2, width 256: sd 22% low at q0 = 2, 29% at q0 = 3; check with "
             "depthscope.simulate)"
         ]
-    if bias_std > 0 and name == "gelu" and sw2 > MAX_BIASED_SMOOTH_SW2:
+    if bias_std > 0 and name == "gelu" and _above(sw2, MAX_BIASED_SMOOTH_SW2):
         return [
             f"GELU with biases and σ_w² = {sw2:.3g} > {MAX_BIASED_SMOOTH_SW2:g}: mean and sd "
             "within the bar only at σ_b = 0.1-0.3, θ0 ≈ 1, widths 512-1024, and even there the "
@@ -160,6 +165,6 @@ def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> lis
             "short); elsewhere sd 11-18% off (σ_b ≥ 0.05) and 24-44% (σ_b = 0.01-0.03); check "
             "with depthscope.simulate"
         ]
-    if bias_std > 0 and name == "silu" and sw2 > 2.0 * (1.0 + 1e-12):  # not √2² = 2 + 4e-16
+    if bias_std > 0 and name == "silu" and _above(sw2, 2.0):
         return [f"SiLU with biases and σ_w² = {sw2:.3g} > 2: not calibrated"]
     return []

@@ -524,8 +524,10 @@ def general_law(
 
 #: Plain layers of these φ carry z's law as a Gaussian sum sliced along T after each layer
 #: (chaotic tanh and erf: T's law is skewed, and X = −2 ln cosh(T/2) folds it at T = 0; the
-#: single Gaussian's sd was 10-17% low at width 64). GELU and SiLU keep the single Gaussian:
-#: slicing along T made them worse (docs/theory/general-predictor.md).
+#: single Gaussian's sd was 10-17% low at width 64). Slicing GELU along T made it worse; bias-free
+#: GELU above σ_w² = 1.5 is cut along ln A − ln B instead (_general_norms), biased GELU/SiLU take
+#: the difference chart (_general_mix), the rest of GELU/SiLU the single Gaussian
+#: (docs/theory/general-predictor.md).
 SLICED_ACTIVATIONS = ("tanh", "erf")
 N_T_SLICES = 6
 #: The slices span T's mean ± 2.5 sds (not 6): at 6, two or three of the six carried 90% of the
