@@ -501,26 +501,28 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
 #: biased GELU when it moved to the difference-chart mixture (another change of method); smooth
 #: φ again when the Gauss–Hermite order began to grow with the pre-activations' sd (_GH_ORDERS:
 #: ≤ 1e-3 relative, the tanh block 1.9% at layer 50, where the stream's norm grows), and when
-#: each point took its own order, with bounds 1.25/2/3 for tanh/erf (≤ 3e-4 relative).
+#: each point took its own order, with bounds 1.25/2/3 for tanh/erf (≤ 3e-4 relative), and when
+#: the inner rule (z₂) took its order from l22 (_GH_INNER: ≤ 6e-6 relative) and GELU/SiLU's outer
+#: rule from max(l11, |l21|) (≤ 3e-5 relative).
 PINNED = [
     ({"activation": "tanh", "weight_std": 1.5**0.5},
-     [(-0.29408739982061133, 0.0656405606872336), (-0.22131949381203675, 0.15657232292319875),
-      (-0.1518408763127684, 0.19230848828722527)]),
+     [(-0.2940872811691067, 0.06564030778825276), (-0.22131915086544693, 0.1565722141765517),
+      (-0.15184032907725817, 0.19230820200226179)]),
     ({"activation": "gelu", "bias_std": 0.1},
-     [(-0.4276865294990034, 0.09175680676770848), (-0.7643128105095273, 0.31307003035696784),
-      (-19.603516312943967, 3.0940978969967996)]),
+     [(-0.4276914705848188, 0.09175552394892748), (-0.7643156339906395, 0.3130710034498274),
+      (-19.60362750658972, 3.094005527345879)]),
     ({"activation": "erf", "weight_std": 1.5**0.5, "bias_std": 0.1},
-     [(-0.28556212394796343, 0.06515510893101122), (-0.21295685435008085, 0.13896106873557793),
-      (-0.1592231486145545, 0.14736034517923194)]),
+     [(-0.28556210119266323, 0.06515501094106645), (-0.21295655706925806, 0.13896096210978068),
+      (-0.1592221954100036, 0.14735986089830483)]),
     ({"activation": "silu", "weight_std": 1.5**0.5},
-     [(-0.37722304538022533, 0.08825602293640614), (-0.42217118124258624, 0.23654668543830237),
-      (-0.5781577746102604, 0.526941544786472)]),
+     [(-0.37722304538022533, 0.08825602293640614), (-0.42217120064016145, 0.23654670993230803),
+      (-0.5781577941790788, 0.5269415614617753)]),
     ({"residual": "block:0.5", "weight_std": 1.0},
-     [(-0.3624657699015639, 0.03169309118827081), (-0.516188400470537, 0.10704937802152391),
-      (-1.128346444420774, 0.2639688746873383)]),
+     [(-0.3624657699015639, 0.03169309118827081), (-0.5161884004705362, 0.10704937802152316),
+      (-1.128346444420767, 0.2639688746873304)]),
     ({"activation": "tanh", "residual": "block:0.5", "weight_std": 1.0},
-     [(-0.34210220384375345, 0.028825164166044512), (-0.31090446075174494, 0.07690989290748569),
-      (-0.20864643623868181, 0.09520590854444289)]),
+     [(-0.3421022034833642, 0.0288251637525069), (-0.3109043154033253, 0.07690994014838524),
+      (-0.20864607399373136, 0.09520604017497776)]),
 ]  # fmt: skip
 
 
@@ -536,31 +538,64 @@ def test_closure_values_pinned(kwargs, pinned):
 
 @pytest.mark.parametrize("name", ["tanh", "erf", "gelu"])
 @pytest.mark.parametrize("scale", [0.8, 1.5, 2.5, 3.8])
-def test_quadrature_order_grows_with_the_preactivation_sd(monkeypatch, name, scale) -> None:
+@pytest.mark.parametrize("theta", [0.1, 2.0])
+def test_quadrature_order_grows_with_the_preactivation_sd(monkeypatch, name, scale, theta) -> None:
     """One step from a point state with pre-activation sd ``scale`` (θ = 0.1, the hard case: φ'
-    is a bump narrower than the Gaussian): within 0.02 of T's sd and 3% of the sds of ln A and T
-    of a 320-node rule; the fixed 24-node rule (negative control) is not, from sd 2.5 on."""
+    is a bump narrower than the Gaussian; the inner rule's order then comes from a small l22;
+    θ = 2: a large l22): within 0.02 of T's sd and 3% of the sds of ln A and T of a 320-node
+    rule on both axes; the fixed 24-node rule (negative control) is not, from sd 2.5 on."""
     from depthscope.theory import _general_law as gl
     from depthscope.theory._activations import parse_activation
 
     act = parse_activation(name)
-    z = np.array([[2 * math.log(scale), 2 * math.log(scale), 2 * math.log(math.tan(0.05))]])
-    table = "_GH_ORDERS_SOFT" if name == "gelu" else "_GH_ORDERS"  # GELU has its own
-    production = getattr(gl, table)
+    z = np.array([[2 * math.log(scale), 2 * math.log(scale), 2 * math.log(math.tan(theta / 2))]])
+    soft = name == "gelu"  # GELU has its own tables
+    tables = ("_GH_ORDERS_SOFT", "_GH_INNER_SOFT") if soft else ("_GH_ORDERS", "_GH_INNER")
+    production = tuple(getattr(gl, table) for table in tables)  # outer (z₁) and inner (z₂) rules
 
     def step(orders):
-        monkeypatch.setattr(gl, table, orders)
+        for table, rule in zip(tables, orders, strict=True):
+            monkeypatch.setattr(gl, table, rule)
         mean, cov = gl._step(act, 1.0, 0.0, None, 100.0, z, np.zeros((1, 3, 3)))
         return mean[0, 2], np.sqrt(np.diag(cov[0]))[[0, 2]]
 
-    ref_t, ref_sd = step(((math.inf, 320),))
-    for orders, must_hold in ((production, True), (((math.inf, 24),), False)):
+    ref_t, ref_sd = step((((math.inf, 320),),) * 2)
+    for orders, must_hold in ((production, True), ((((math.inf, 24),),) * 2, False)):
         t, sd = step(orders)
         ok = abs(t - ref_t) <= 0.02 * ref_sd[1] and np.all(np.abs(sd / ref_sd - 1) <= 0.03)
         if must_hold:
             assert ok
         elif name != "gelu" and scale >= 2.5:
             assert not ok
+
+
+@pytest.mark.parametrize("ln_b", [4.0, 8.0])
+@pytest.mark.parametrize("theta", [0.1, 2.5])
+def test_gelu_quadrature_with_far_apart_norms(monkeypatch, ln_b, theta) -> None:
+    """He-init GELU one step from ln A = −1, ln B = ``ln_b`` (the smaller-first chart's case:
+    l11 small, l22 large; the outer order then comes from max(l11, |l21|)): the production rules
+    put each coordinate's mean within 0.01 sd and its sd within 0.5% of 320 nodes on both axes
+    (measured ≤ 0.0008 sd, 0.01%); 24 nodes on both axes (negative control) miss T's mean at
+    θ = 0.1 by more than 0.05 sd (measured 0.07-0.085)."""
+    from depthscope.theory import _general_law as gl
+    from depthscope.theory._activations import parse_activation
+
+    act = parse_activation("gelu")
+    z = np.array([[-1.0, ln_b, 2 * math.log(math.tan(theta / 2))]])
+
+    def step(outer, inner):
+        monkeypatch.setattr(gl, "_GH_ORDERS_SOFT", outer)
+        monkeypatch.setattr(gl, "_GH_INNER_SOFT", inner)
+        mean, cov = gl._step(act, 2.0, 0.0, None, 100.0, z, np.zeros((1, 3, 3)))
+        return mean[0], np.sqrt(np.diag(cov[0]))
+
+    ref_mean, ref_sd = step(((math.inf, 320),), ((math.inf, 320),))
+    mean, sd = step(gl._GH_ORDERS_SOFT, gl._GH_INNER_SOFT)
+    assert np.all(np.abs(mean - ref_mean) <= 0.01 * ref_sd)
+    assert np.all(np.abs(sd / ref_sd - 1) <= 0.005)
+    if theta < 1:
+        coarse, _ = step(((math.inf, 24),), ((math.inf, 24),))
+        assert abs(coarse[2] - ref_mean[2]) > 0.05 * ref_sd[2]
 
 
 def test_smaller_first_chart_round_trips_far_apart_norms() -> None:
