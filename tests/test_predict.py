@@ -162,6 +162,25 @@ class TestCommandLine:
         assert len(rows) == 31
         assert float(rows[0][2]) == pytest.approx(2 * math.log(math.sin(0.1)), abs=1e-4)
 
+    @pytest.mark.parametrize(
+        ("argv", "says"),
+        [
+            ([], "exact one-step law"),
+            (["--weight-std", "1", "--q0", "2"], "exact one-step law"),  # the angle is ReLU's
+            (["--activation", "leaky:0.1", "--bias-std", "0.1"], "Gram-state closure"),
+            (["--activation", "tanh", "--residual", "block:0.5"], "Gram-state closure"),
+            (["--method", "infinite", "--activation", "gelu"], "no finite-width spread"),
+            (["--method", "lattice"], "use markov"),
+            (["--method", "approx2"], "Approximation 2"),
+        ],
+    )
+    def test_table_states_the_method_accuracy(self, capsys, argv, says):
+        """The text output's second line says what the method is worth (measured), per method
+        and network class; a general network's markov names the closure, not the exact law."""
+        assert main(["predict", "64x3", "--theta0", "1", *argv]) == 0
+        accuracy = capsys.readouterr().out.splitlines()[1]
+        assert accuracy.startswith("# accuracy: ") and says in accuracy
+
     def test_json(self, capsys):
         argv = [
             "predict",
