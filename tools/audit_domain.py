@@ -10,9 +10,10 @@ leaky:S (S in [0.01, 0.3]), abs, tanh, erf, gelu, silu; σ_w² in [0.5, 2.25]; �
 and θ0 in [0.05, 3] (log-uniform); depth 10-50; q0 in [0.25, 4] (log-uniform). Draws that the
 predictor warns about are redrawn.
 
-Flagged: a worst mean error above 0.1 sd + 3 standard errors, or a worst sd error above 10% +
-3 standard errors (the worst over layers is biased upwards by noise; a flagged row is a
-candidate hole to rerun with more networks, not yet a verdict).
+Flagged: a worst mean error above 0.1 sd + 3 standard errors, or a layer whose sd error is above
+10% + 3 of that layer's standard errors (from the sample's kurtosis: the laws of X are skewed,
+so 1/√(2n) understates it); the worst over layers is biased upwards by noise, so a flagged row
+is a candidate hole to rerun with more networks, not yet a verdict.
 
 Usage: ``python tools/audit_domain.py [--draws 40] [--networks 1500] [--seed 1]
 [--out audit.jsonl]`` — one JSON line per draw appended to ``--out``; a rerun with the same
@@ -92,7 +93,8 @@ def main() -> None:
         sim = simulate_x(width, depth, theta0, args.networks, sim_rng, **kw)
         law = ds.predict([width] * depth, theta0, **kw)
         r = compare(sim, law)
-        flagged = (r["mean_err"] > 0.1 + 3 * r["se_mean"]) or (r["sd_err"] > 0.1 + 3 * r["se_sd"])
+        # a layer's sd error beyond 10% + 3 of its own standard errors (kurtosis-aware)
+        flagged = (r["mean_err"] > 0.1 + 3 * r["se_mean"]) or (r["sd_excess"] > 0.1)
         row = {"seed": args.seed, "draw": index, "width": width, "depth": depth,
                "theta0": theta0, **kw, **r, "flagged": bool(flagged)}  # fmt: skip
         with out.open("a") as handle:
