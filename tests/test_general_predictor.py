@@ -447,8 +447,8 @@ def test_normal_law_is_rejected_where_the_closure_is_skewed() -> None:
 def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     """The measured domain: chaotic tanh (σ_w² > 1.5) from width 32, chaotic erf from 64,
     σ_w² ≤ 2 (tanh, erf); bias-free GELU only to σ_w² = 1.5; biased GELU/SiLU (the difference
-    chart) from width 32 at σ_w² ≤ 1, 64 at σ_w² ≤ 1.5, SiLU at σ_w² = 2 from 256, biased GELU
-    above σ_w² = 1.5 warned."""
+    chart) from width 64 at σ_w² ≤ 1.5, SiLU at σ_w² = 2 from 256, biased GELU above σ_w² = 1.5
+    warned; the difference chart up to θ0 = 1.6."""
     from depthscope.theory._general_domain import general_domain_warnings
 
     chaotic = {"activation": "tanh", "weight_std": 1.4, "bias_std": 0.1}
@@ -477,7 +477,14 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     narrow = general_domain_warnings(1.0, [128] * 50, activation="silu", bias_std=0.1)
     assert len(narrow) == 1 and "silu with biases is calibrated from width 256" in narrow[0]
     ok = {"activation": "gelu", "weight_std": 1.0, "bias_std": 0.2}
-    assert general_domain_warnings(1.0, [32] * 20, **ok) == []
+    assert general_domain_warnings(1.0, [64] * 20, **ok) == []
+    assert "calibrated from width 64" in general_domain_warnings(1.0, [32] * 20, **ok)[0]
+    # the difference chart (kinked φ, biased GELU/SiLU) from θ0 above 1.6; not tanh (z chart)
+    for near_pi in ({"bias_std": 0.1}, {"activation": "leaky:0.1"}, ok):
+        assert general_domain_warnings(1.6, [64] * 20, **near_pi) == []
+        above = general_domain_warnings(2.6, [64] * 20, **near_pi)
+        assert len(above) == 1 and "θ0 = 2.6 > 1.6: the angle passes near π/2" in above[0]
+    assert general_domain_warnings(2.6, [64] * 20, activation="tanh", bias_std=0.1) == []
     collapse = np.array([0.0, -30.0])  # the difference chart holds to −65 (measured to −64)
     biased = {"activation": "gelu", "weight_std": 1.0, "bias_std": 0.01}
     assert general_domain_warnings(1.0, [256] * 50, **biased, ln_sin2_mean=collapse) == []
@@ -492,6 +499,24 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     mid = {**ok, "weight_std": 1.5**0.5}
     assert general_domain_warnings(1.0, [64] * 20, **mid) == []
     assert "calibrated from width 64" in general_domain_warnings(1.0, [32] * 20, **mid)[0]
+
+
+@pytest.mark.slow
+def test_difference_chart_theta0_bound_is_where_it_fails() -> None:
+    """ReLU with σ_b = 0.1 at width 64 (the difference chart): from θ0 = 1.6 within the bar at
+    layers 1-6 (measured 0.04 sd, 5.5%); from θ0 = 3, where layer 1 lands on π/2 (ln sin²θ ≈
+    −1e-5, sd ≈ 1e-6), its mean is more than 10 sd off (measured 181: why θ0 > 1.6 is warned),
+    while every layer's mean and sd stay within 0.025 and 0.047 absolutely (measured 0.011,
+    0.037), as the warning says."""
+    kw = {"bias_std": 0.1}
+    inside = _simulated(64, 6, 1.6, kw)
+    mean_err, sd_err = _errors(inside, *_predicted(64, 6, 1.6, kw))
+    assert mean_err <= MEAN_TOL and sd_err <= SD_TOL
+    above = _simulated(64, 6, 3.0, kw)
+    mean, sd = _predicted(64, 6, 3.0, kw)
+    assert _errors(above, mean, sd)[0] > 10.0
+    assert np.max(np.abs(mean[1:] - above[0])) <= 0.025
+    assert np.max(np.abs(sd[1:] - above[1])) <= 0.047
 
 
 #: ds.predict([256] * 50, 1.0, **kwargs)'s mean and sd at layers 1, 10 and 50, as computed before
