@@ -49,12 +49,12 @@ def roots(cov: FloatArray) -> FloatArray:
     return rows
 
 
-def _moments(act, sw2, sb2, a_, e_, dl):
-    """Mean (3, ...) and n·covariance (3, 3, ...) of K̃' given K̃ (plain layer)."""
+def _moments(act, sw2, sb2, a_, e_, dl, prod):
+    """Mean (3, ...) and n·covariance (3, 3, ...) of K̃' given K̃ (plain layer; prod = A·Δ)."""
     if act.slopes is None:
         first, cov = one_step_moments(act, sw2, sb2, None, a_, e_, dl)
         return np.moveaxis(first, -1, 0), np.moveaxis(cov, (-2, -1), (0, 1))  # not kinked
-    det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
+    det_k = np.maximum(prod - e_ * e_, 0.0)
     c_uu = sw2 * a_ + sb2
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
     l11 = np.sqrt(c_uu)
@@ -78,8 +78,9 @@ def mix_step(
     points = (_OUTER @ roots(cov_t).reshape(3, -1)).reshape(6, 3, k) + mean_t  # (6, 3, K)
     ad = np.exp(points[:, 0:2])  # A and Δ
     a_, dl = ad[:, 0], ad[:, 1]
-    e_ = np.tanh(points[:, 2]) * np.sqrt(a_ * dl)
-    k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl)  # (3, 6, K), (3, 3, 6, K)
+    prod = a_ * dl
+    e_ = np.tanh(points[:, 2]) * np.sqrt(prod)
+    k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl, prod)  # (3, 6, K), (3, 3, 6, K)
     inner = (_INNER @ roots(k_cov / width).reshape(3, -1)).reshape(13, 3, 6, k) + k_mean
     # y' at the inner points: the chart map of _general_mix._diff_of_gram
     ad = np.maximum(inner[:, 0::2], _TINY)  # A and Δ
