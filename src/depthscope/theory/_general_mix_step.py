@@ -94,8 +94,8 @@ def mix_step(
     np.log(ad, out=f[0:2])
     r = np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det)
     np.multiply(np.sign(e_), r, out=f[2])
-    f = f.transpose(1, 0, 2, 3).reshape(13, -1)  # back to inner points first (a copy)
-    comb = (_COMB_T @ f).reshape(4, 3, 6, k)  # mean of y', slopes along roots
+    by_point = f.transpose(1, 0, 2, 3).reshape(13, -1)  # back to inner points first (a copy)
+    comb = (_COMB_T @ by_point).reshape(4, 3, 6, k)  # mean of y', slopes along roots
     new_mean = np.add.reduce(comb[0], axis=1) / 6.0  # (3, K)
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
     flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads
