@@ -161,6 +161,25 @@ def test_slicing_a_point_component_preserves_its_moments() -> None:
     np.testing.assert_allclose(second, before, rtol=1e-12, atol=1e-14)
 
 
+def test_slicing_drops_empty_slices_and_keeps_the_moments() -> None:
+    """Two narrow components far apart in r leave the middle slices empty: those are dropped,
+    and the mass, mean and covariance stay exact (the slices' sums run over components)."""
+    from depthscope.theory._gaussian_sum import slice_mixture as _slice
+    from depthscope.theory._general_mix import _R_AXIS
+
+    weights = np.array([0.4, 0.6])
+    mean = np.array([[0.1, -1.0, -3.0], [0.0, -1.5, 3.0]])
+    cov = np.array([np.diag([0.01, 0.02, 0.0025]), np.diag([0.02, 0.03, 0.0025])])
+    cov[:, 1, 2] = cov[:, 2, 1] = 0.001
+    w, m, c = _slice(weights, mean, cov, _R_AXIS, 8)
+    assert 2 <= len(w) < 8
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(w @ m, weights @ mean, rtol=1e-12, atol=1e-14)
+    second = np.einsum("k,kij->ij", w, c + m[:, :, None] * m[:, None, :])
+    before = np.einsum("k,kij->ij", weights, cov + mean[:, :, None] * mean[:, None, :])
+    np.testing.assert_allclose(second, before, rtol=1e-12, atol=1e-14)
+
+
 def test_fused_mixture_step_matches_the_generic_step() -> None:
     """The fused layer (kinked closed form, coordinate-major) equals _step on the same chart."""
     from depthscope.theory._activations import parse_activation
@@ -581,6 +600,13 @@ PINNED = [
     ({"activation": "tanh", "residual": "block:0.5", "weight_std": 1.0},
      [(-0.3421022034833642, 0.0288251637525069), (-0.3109043154033253, 0.07690994014838524),
       (-0.20864607399373136, 0.09520604017497776)]),
+    # the sliced difference-chart closure (kinked φ), computed before its speed-ups (92bf99e)
+    ({"activation": "leaky:0.1"},
+     [(-0.48562253601719363, 0.09070300390040206), (-1.5039476546347597, 0.34455060597146747),
+      (-3.7184207337200434, 0.8027726833221118)]),
+    ({"bias_std": 0.3},
+     [(-0.5553096745170596, 0.09631567251785889), (-1.9816189495932712, 0.35408550442882236),
+      (-4.665191567501121, 0.7653904241532962)]),
 ]  # fmt: skip
 
 

@@ -23,7 +23,6 @@ __all__ = ["slice_mixture"]
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _MIN_MASS = 1e-12
-_OPEN = np.array([-40.0, 40.0])  # the outer slices' standardised bounds
 
 
 def slice_mixture(
@@ -57,66 +56,72 @@ def slice_mixture(
     # the range of the live components (Python floats: N ≤ a few tens)
     lo, hi, sds = math.inf, -math.inf, s0.tolist()
     for w_k, m_k, s_k in zip(weights.tolist(), m0.tolist(), sds, strict=True):
-        if w_k > _MIN_MASS:
-            lo, hi = min(lo, m_k - 4.0 * s_k), max(hi, m_k + 4.0 * s_k)
+        if w_k > _MIN_MASS:  # comparisons, not min/max: cheaper in CPython
+            if m_k - 4.0 * s_k < lo:
+                lo = m_k - 4.0 * s_k
+            if m_k + 4.0 * s_k > hi:
+                hi = m_k + 4.0 * s_k
     lo, hi = max(lo, centre - span * spread), min(hi, centre + span * spread)
     edges = lo + (hi - lo) / n_slices * _steps(n_slices)
+    edges[0], edges[n_slices] = -math.inf, math.inf  # the outer slices are open
+    # Slices lead, components trail, (K, N): then the slices' lower and upper bounds z[:-1]
+    # and z[1:] are contiguous blocks (numpy's strided loops cost ≈ 1 µs more per call).
     point = s0 == 0 if 0.0 in sds else None  # components with no spread in y₀
-    # standardised slice bounds, clipped at ±40 sd (the outer slices are open): slice k runs
-    # from z[:, k] to z[:, k + 1]
-    z = np.subtract(edges, m0[:, None])  # (N, K+1)
-    z /= s0[:, None] if point is None else (s0 + point)[:, None]  # s0, or 1 where s0 = 0
+    # standardised slice bounds, clipped at ±40 sd (the open ends: ∓∞ → ∓40): slice k runs
+    # from z[k] to z[k + 1]
+    z = np.subtract(edges[:, None], m0)  # (K+1, N)
+    z /= s0 if point is None else s0 + point  # s0, or 1 where s0 = 0
     np.minimum(np.maximum(z, -40.0, out=z), 40.0, out=z)
-    z[:, ::n_slices] = _OPEN
-    if point is not None:  # a component with no spread in y₀ falls into one slice
+    if point is None:
+        lower = z[:-1]
+        terms = _bound_terms(z)  # (4, K+1, N)
+        diff = terms[:, :-1] - terms[:, 1:]  # (4, K, N): term(a) − term(b) per slice [a, b]
+    else:  # a component with no spread in y₀ falls into one slice: its own bounds
         idx = np.clip(np.searchsorted(edges, m0[point], side="right") - 1, 0, n_slices - 1)
-        a, b = z[:, :-1].copy(), z[:, 1:].copy()
-        a[point], b[point] = 40.0, 40.0
-        a[point, idx] = -40.0
-        mass, pdf_a, pdf_b, a_pdf_a, b_pdf_b = _slice_masses(a, b)
-        moments = np.stack([pdf_a - pdf_b, a_pdf_a - b_pdf_b])
-    else:  # each bound's normal cdf, tail, density and z·density once
-        both = np.empty((2, *z.shape))
-        np.negative(z, out=both[1])
-        both[0] = z
-        cdf, tail = ndtr(both)
-        upper = z[:, :-1] > 0  # reflect to the lower tail, where ndtr has relative precision
-        mass = np.where(upper, tail[:, :-1] - tail[:, 1:], cdf[:, 1:] - cdf[:, :-1])
-        pdf = np.empty((2, *z.shape))  # (density, z·density) at each bound
-        np.multiply(np.exp(-0.5 * z * z), _INV_SQRT_2PI, out=pdf[0])
-        np.multiply(z, pdf[0], out=pdf[1])
-        moments = pdf[:, :, :-1] - pdf[:, :, 1:]  # (a − b) terms of the slice's mean, variance
+        bounds = np.concatenate([z[:-1], z[1:]])  # (2K, N): lower bounds, then upper ones
+        bounds[:, point] = 40.0
+        bounds[idx, point] = -40.0
+        lower = bounds[:n_slices]
+        terms = _bound_terms(bounds)
+        diff = terms[:, :n_slices] - terms[:, n_slices:]
+    # (ndtr(a), ndtr(−a), density, z·density) − the same at b; the mass from the lower tail
+    # (reflected where a > 0), where ndtr has relative precision: ndtr(b) − ndtr(a) = −diff[0]
+    mass = np.where(lower > 0, diff[1], np.negative(diff[0]))
     ok = mass > _MIN_MASS
+    moments = diff[2:4]  # (a − b) terms of the slice's mean, variance
     moments /= np.where(ok, mass, 1.0)
     shift = moments[0]  # E[(y₀ − m₀)/s₀ | slice]
-    ratio = np.maximum(1.0 + moments[1] - shift**2, 0.0)  # Var / s₀²
-    w = weights[:, None] * mass * ok  # (N, K); 0 where the sub-slice is empty
+    ratio = np.maximum(1.0 + moments[1] - shift * shift, 0.0)  # Var / s₀²
+    w = weights * mass * ok  # (K, N); 0 where the sub-slice is empty
     # regression of z on y₀ within a component: z = m + β (y₀ − m₀) + ε, β = c0 / v0;
-    # sub-slice n, k: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
+    # sub-slice k, n: mean m_n + shift s₀ β_n, covariance cov_n − v0 (1 − ratio) β_n β_nᵀ
     if point is None:
         beta = c0 / v0[:, None]  # (N, 3)
     else:  # 0 where v0 = 0
         beta = c0 / (v0 + point)[:, None] * (s0 > 0)[:, None]
-    k_w = w.sum(axis=0)
-    keep = k_w > _MIN_MASS * total
-    if not keep.all():
-        w, k_w, shift, ratio = w[:, keep], k_w[keep], shift[:, keep], ratio[:, keep]
+    shift_s = shift * s0
+    # Σ_n w_kn (sub-slice mean, covariance) in one product: rows [cov_n, m_n],
+    # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀; the
+    # weights transposed to (3N, K) and the sums over n taken down its columns, in order
     n = len(weights)
-    # Σ_n w_nk (sub-slice mean, covariance) in one product: rows [cov_n, m_n],
-    # [−β_n β_nᵀ, 0] and [0, β_n], weighted by w, w·v0·(1 − ratio) and w·shift·s₀
+    parts = [w.T, (w * (v0 * (1.0 - ratio))).T, (w * shift_s).T]
+    coef = np.concatenate(parts, out=np.empty((3 * n, len(w))))  # C order, as summed
+    k_w = np.add.reduce(coef[:n], axis=0)
+    if k_w.min() <= _MIN_MASS * total:  # drop the empty slices
+        keep = k_w > _MIN_MASS * total
+        coef, k_w, w, shift_s = coef[:, keep], k_w[keep], w[keep], shift_s[keep]
     rows = np.zeros((3 * n, 12))
     rows[:n, :9], rows[:n, 9:] = cov.reshape(n, 9), mean
-    rows[n : 2 * n, :9] = (-beta[:, :, None] * beta[:, None, :]).reshape(n, 9)
+    np.multiply(beta[:, :, None], beta[:, None, :], out=rows[n : 2 * n, :9].reshape(n, 3, 3))
+    np.negative(rows[n : 2 * n], out=rows[n : 2 * n])
     rows[2 * n :, 9:] = beta
-    shift_s = shift * s0[:, None]
-    coef = np.concatenate([w, w * (v0[:, None] * (1.0 - ratio)), w * shift_s])  # (3N, K)
     sums = coef.T @ rows  # (K, 12)
     k_mean = sums[:, 9:] / k_w[:, None]
-    dev = np.swapaxes(mean[:, None, :] + shift_s[..., None] * beta[:, None, :] - k_mean, 0, 1)
-    k_cov = (sums[:, :9].reshape(-1, 3, 3) + np.swapaxes(dev * w.T[..., None], -1, -2) @ dev) / k_w[
-        :, None, None
-    ]
-    return k_w, k_mean, 0.5 * (k_cov + np.swapaxes(k_cov, -1, -2))
+    dev = mean + shift_s[:, :, None] * beta - k_mean[:, None]  # (K, N, 3)
+    k_cov = sums[:, :9].reshape(-1, 3, 3)
+    k_cov += (dev * w[:, :, None]).transpose(0, 2, 1) @ dev
+    k_cov /= k_w[:, None, None]
+    return k_w, k_mean, 0.5 * (k_cov + k_cov.transpose(0, 2, 1))
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,10 +130,15 @@ def _steps(n_slices: int) -> FloatArray:
     return np.arange(n_slices + 1.0)
 
 
-def _slice_masses(a, b):
-    """Mass, densities and z·densities at the standardised bounds a, b of each (N, K) sub-slice."""
-    upper = a > 0  # reflect to the lower tail, where ndtr has relative precision
-    mass = np.where(upper, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
-    pdf_a = np.exp(-0.5 * a * a) * _INV_SQRT_2PI
-    pdf_b = np.exp(-0.5 * b * b) * _INV_SQRT_2PI
-    return mass, pdf_a, pdf_b, a * pdf_a, b * pdf_b
+def _bound_terms(z: FloatArray) -> FloatArray:
+    """Return (ndtr(z), ndtr(−z), density, z·density) at standardised bounds z, (4, ...)."""
+    terms = np.empty((4, *z.shape))
+    np.negative(z, out=terms[1])
+    terms[0] = z
+    ndtr(terms[:2], out=terms[:2])
+    np.multiply(z, -0.5, out=terms[2])
+    terms[2] *= z
+    np.exp(terms[2], out=terms[2])
+    terms[2] *= _INV_SQRT_2PI
+    np.multiply(z, terms[2], out=terms[3])
+    return terms

@@ -117,8 +117,9 @@ def _x_of_components(mean: FloatArray, cov: FloatArray) -> tuple[FloatArray, Flo
     x -= np.log(np.maximum(b_over_a, _TINY, out=b_over_a), out=b_over_a)
     x = x.reshape(*m_r.shape, -1)  # X = s − 2 ln cosh r − ln(B/A)
     x_mean = x @ _READ_WEIGHTS
-    x_var = (x - x_mean[..., None]) ** 2 @ _READ_WEIGHTS
-    return x_mean, np.sqrt(np.maximum(x_var, 0.0))
+    dev = np.subtract(x, x_mean[..., None], out=tail.reshape(x.shape))  # tail's buffer reused
+    dev *= dev
+    return x_mean, np.sqrt(np.maximum(dev @ _READ_WEIGHTS, 0.0))
 
 
 @dataclass(frozen=True)
@@ -298,13 +299,15 @@ def general_mixture_law(
     mean = np.array([[math.log(q0), math.log(2.0 * q0 * one_minus_cos), math.atanh(rho)]])
     cov = np.zeros((1, 3, 3))
     for layer in range(depth + 1):
+        k = 1
         if layer > 0:
             mean, cov = mix_step(act, sw2, sb2, float(steps[layer - 1]), mean, cov)
             w, mean, cov = slice_mixture(w, mean, cov, _R_AXIS, n_slices)
-            w = w / w.sum()
-        k = len(w)
+            k = len(w)  # the masses normalised straight into their row
+            w = np.divide(w, np.add.reduce(w), out=weights[layer, :k])
         weights[layer, :k], means[layer, :k], covs[layer, :k] = w, mean, cov
-        means[layer, k:] = mean[0]  # unused slots: a harmless copy with weight 0
+        if k < n_slices:  # unused slots: a harmless copy with weight 0
+            means[layer, k:] = mean[0]
     x_means, x_sds = _x_of_components(means, covs)
     x_means = np.where(weights > 0, x_means, 0.0)
     x_sds = np.where(weights > 0, x_sds, 0.0)

@@ -49,12 +49,12 @@ def roots(cov: FloatArray) -> FloatArray:
     return rows
 
 
-def _moments(act, sw2, sb2, a_, e_, dl):
-    """Mean (3, ...) and n·covariance (3, 3, ...) of K̃' given K̃ (plain layer)."""
+def _moments(act, sw2, sb2, a_, e_, dl, prod):
+    """Mean (3, ...) and n·covariance (3, 3, ...) of K̃' given K̃ (plain layer; prod = A·Δ)."""
     if act.slopes is None:
         first, cov = one_step_moments(act, sw2, sb2, None, a_, e_, dl)
         return np.moveaxis(first, -1, 0), np.moveaxis(cov, (-2, -1), (0, 1))  # not kinked
-    det_k = np.maximum(a_ * dl - e_ * e_, 0.0)
+    det_k = np.maximum(prod - e_ * e_, 0.0)
     c_uu = sw2 * a_ + sb2
     det_c = sw2 * sw2 * det_k + sw2 * sb2 * dl
     l11 = np.sqrt(c_uu)
@@ -78,19 +78,24 @@ def mix_step(
     points = (_OUTER @ roots(cov_t).reshape(3, -1)).reshape(6, 3, k) + mean_t  # (6, 3, K)
     ad = np.exp(points[:, 0:2])  # A and Δ
     a_, dl = ad[:, 0], ad[:, 1]
-    e_ = np.tanh(points[:, 2]) * np.sqrt(a_ * dl)
-    k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl)  # (3, 6, K), (3, 3, 6, K)
-    inner = (_INNER @ roots(k_cov / width).reshape(3, -1)).reshape(13, 3, 6, k) + k_mean
+    prod = a_ * dl
+    e_ = np.tanh(points[:, 2]) * np.sqrt(prod)
+    k_mean, k_cov = _moments(act, sw2, sb2, a_, e_, dl, prod)  # (3, 6, K), (3, 3, 6, K)
+    steps = (_INNER @ roots(k_cov / width).reshape(3, -1)).reshape(13, 3, 6, k)
+    # the inner points coordinate-major, (3, 13, 6, K): each coordinate one contiguous block
+    inner = np.empty((3, 13, 6, k))
+    np.add(steps.transpose(1, 0, 2, 3), k_mean[:, None], out=inner)
     # y' at the inner points: the chart map of _general_mix._diff_of_gram
-    ad = np.maximum(inner[:, 0::2], _TINY)  # A and Δ
-    a_, e_, dl = ad[:, 0], inner[:, 1], ad[:, 1]
+    ad = np.maximum(inner[0::2], _TINY)  # A and Δ
+    a_, e_, dl = ad[0], inner[1], ad[1]
     prod = a_ * dl
     det = np.maximum(prod - e_ * e_, 1e-16 * prod)
-    f = np.empty(inner.shape)  # (13, 3, 6, K): ln A, ln Δ, r
-    np.log(ad, out=f[:, 0:2])
+    f = np.empty(inner.shape)  # (3, 13, 6, K): ln A, ln Δ, r
+    np.log(ad, out=f[0:2])
     r = np.log(np.sqrt(prod) + np.abs(e_)) - 0.5 * np.log(det)
-    np.multiply(np.sign(e_), r, out=f[:, 2])
-    comb = (_COMB_T @ f.reshape(13, -1)).reshape(4, 3, 6, k)  # mean of y', slopes along roots
+    np.multiply(np.sign(e_), r, out=f[2])
+    by_point = f.transpose(1, 0, 2, 3).reshape(13, -1)  # back to inner points first (a copy)
+    comb = (_COMB_T @ by_point).reshape(4, 3, 6, k)  # mean of y', slopes along roots
     new_mean = np.add.reduce(comb[0], axis=1) / 6.0  # (3, K)
     comb[0] -= new_mean[:, None]  # the spread of the 6 means
     flat = comb.transpose(0, 2, 1, 3).reshape(24, 3, k)  # 18 slopes and 6 spreads

@@ -34,14 +34,13 @@ _S0, _S1, _S2, _S3, _S4 = ((-1.0) ** k / math.factorial(2 * k + 3) for k in rang
 
 
 #: sin, cos and −sin of the four arcs' midpoints m + kπ/2 are (s, c, −s, −c), (c, −s, −c, s)
-#: and (−s, −c, s, c): rows of (cos m, sin m) picked and signed, so that (sin, cos) and
-#: (cos, −sin) of the midpoints are the slices [0:2] and [1:3] of the (3, 4) table.
-_TABLE_ROWS = np.array([1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0])
-_TABLE_SIGNS = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0, 1.0])
+#: and (−s, −c, s, c): rows 0-3, 1-4 and 2-5 of the cycle (s, c, −s, −c, s, c) of (sin m,
+#: cos m), so that (sin, cos) and (cos, −sin) of the midpoints are the slices [0:2] and [1:3]
+#: of the (3, 4) table, a strided view of the cycle (negation is exact: no rounding).
 _TWO_FOUR = np.array([2.0, 4.0])
-#: Rows (pc, ps, qc, qs) paired into the products pc·pc, pc·qc, qc·qc (C²), ps·ps, ps·qs,
-#: qs·qs (S²): left and right factors.
-_LEFT, _RIGHT = [0, 0, 2, 1, 1, 3], [0, 2, 2, 1, 3, 3]
+#: Rows (pc, ps, qc, qs) gathered into the factors of the products pc·pc, pc·qc, qc·qc (C²) and
+#: ps·ps, ps·qs, qs·qs (S²): left (C then S), then right.
+_FACTORS = np.array([0, 0, 2, 1, 1, 3, 0, 2, 2, 1, 3, 3])
 
 
 def kinked_moments(
@@ -52,19 +51,22 @@ def kinked_moments(
     The closed form of :func:`moments_homogeneous` (u = l11 cos t,
     v = u − d = (l11 − l21) cos t − l22 sin t on the unit circle; φ linear on the four arcs
     between kinks), with the arcs found without sorting; arcs and moments on leading axes,
-    each intermediate written into one preallocated array (numpy's per-call overhead).
+    each intermediate written into one preallocated array, and products of like operands in
+    one call (numpy's per-call overhead, ≈ 0.5-1 µs, dominates at these sizes).
     """
     lo, hi = slopes
     points = np.shape(l11)
-    lead = (-1,) + (1,) * len(points)  # constants (k,) → (k, 1, ...)
     vx = l11 - l21  # v = vx cos t − l22 sin t
     tau = np.mod(np.arctan2(vx, l22), math.pi)  # v's kinks: τ and τ + π; u's: π/2, 3π/2
     half = 0.5 * np.abs(tau - _HALF_PI)  # arcs: [s, e], [e, s + π], then + π (s, e: τ, π/2)
     mid = 0.5 * (tau + _HALF_PI)
-    trig = np.empty((2, *np.shape(mid)))
-    np.cos(mid, out=trig[0])
-    np.sin(mid, out=trig[1])
-    table = (trig[_TABLE_ROWS] * _TABLE_SIGNS.reshape(lead)).reshape(3, 4, *points)
+    cycle = np.empty((6, *points))  # (s, c, −s, −c, s, c)
+    np.sin(mid, out=cycle[0])
+    np.cos(mid, out=cycle[1])
+    np.negative(cycle[0:2], out=cycle[2:4])
+    cycle[4:6] = cycle[0:2]
+    # row j of the table is cycle[j : j + 4]: a view with the row stride repeated
+    table = np.ndarray((3, 4, *points), buffer=cycle, strides=cycle.strides[:1] + cycle.strides)
     sm, cm = table[0], table[1]  # (4 arcs, ...)
     signs = np.empty((2, *cm.shape))  # of u and v at the midpoints: φ's slope on each arc
     signs[0] = cm
@@ -78,18 +80,18 @@ def kinked_moments(
     np.multiply(p1, table[1:3], out=rows[0:2])
     np.multiply(q1, table[1:3], out=rows[2:4])
     rows[2:4] += q2 * table[0:2]
-    left, right = rows[_LEFT], rows[_RIGHT]  # (6, 4 arcs, ...)
-    forms = np.empty((3, 4, 3, *cm.shape[1:]))  # (A, B, C') × 4 arcs × w's 3 entries
+    # left, right: (C, S) × w's 3 entries × 4 arcs × ...
+    left, right = rows[_FACTORS].reshape(2, 2, 3, *cm.shape)
+    forms = np.empty((3, 4, 3, *points))  # (A, B, C') × 4 arcs × w's 3 entries
     by_entry = forms.swapaxes(1, 2)  # (3 forms, w's 3 entries, 4 arcs, ...)
-    np.multiply(left[0:3], right[0:3], out=by_entry[0])  # C² coefficients of w on each arc
-    np.multiply(left[3:6], right[3:6], out=by_entry[2])  # S²
-    np.multiply(left[0:3], right[3:6], out=by_entry[1])  # CS
-    by_entry[1] += left[3:6] * right[0:3]
+    np.multiply(left, right, out=by_entry[0::2])  # C² and S² coefficients of w on each arc
+    cross = left * right[::-1]  # C·S and S·C
+    np.add(cross[0], cross[1], out=by_entry[1])  # CS
     # the arcs' half-lengths are h, π/2 − h, h, π/2 − h: arcs k and k + 2 share the integrals
     parts = np.empty((5, 2, *points))  # h, sin 2h, sin 4h, g2, g4 (g_k = kh − sin kh)
     parts[0, 0] = half
     np.subtract(_HALF_PI, half, out=parts[0, 1])
-    x = _TWO_FOUR.reshape(-1, 1, *lead[1:]) * parts[0]  # (2h, 4h) × 2 arcs
+    x = _TWO_FOUR.reshape(-1, 1, *(1,) * len(points)) * parts[0]  # (2h, 4h) × 2 arcs
     np.sin(x, out=parts[1:3])
     np.subtract(x, parts[1:3], out=parts[3:5])
     small = x < 0.05
@@ -97,19 +99,17 @@ def kinked_moments(
         x2 = x * x
         series = x * x2 * (_S0 + x2 * (_S1 + x2 * (_S2 + x2 * (_S3 + x2 * _S4))))
         np.copyto(parts[3:5], series, where=small)
-    # ∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴ over each arc, / 2π: (5, 2 arcs, 1, ...), and the forms
+    # ∫C², ∫S², ∫C⁴, ∫C²S², ∫S⁴ over each arc, / 2π: (5, 1, 2 arcs, 1, ...), and the forms
     # with the arcs as (2 halves, 2 arcs): arc 2j + k has the integrals of arc k
-    integrals = (_ARC_INTEGRALS @ parts.reshape(5, -1)).reshape(5, 2, 1, *points)
-    i_cc, i_ss, i_c4, i_c2s2, i_s4 = integrals
-    quad_a, quad_b, quad_c = forms.reshape(3, 2, 2, 3, *points)
-    per_arc = (quad_a * i_cc + quad_c * i_ss).reshape(4, 3, *points)
-    first = 2.0 * np.add.reduce(per_arc, axis=0)  # the arcs summed in order
+    integrals = (_ARC_INTEGRALS @ parts.reshape(5, -1)).reshape(5, 1, 2, 1, *points)
+    quad = forms.reshape(3, 2, 2, 3, *points)  # (A, B, C') by arc
+    per_arc = quad[0::2] * integrals[0:2]  # A ∫C², C' ∫S²
+    first = 2.0 * np.add.reduce((per_arc[0] + per_arc[1]).reshape(4, 3, *points), axis=0)
     # Σ_arcs ∫ w_k w_l = Σ_arcs Vᵀ Q V, V = (A; B; C'), Q = [[∫C⁴, 0, ∫C²S²], [0, ∫C²S², 0],
-    # [∫C²S², 0, ∫S⁴]] per arc
+    # [∫C²S², 0, ∫S⁴]] per arc: rows A ∫C⁴ + C' ∫C²S², B ∫C²S², A ∫C²S² + C' ∫S⁴
     weighted = np.empty((3, 2, 2, 3, *points))
-    np.add(quad_a * i_c4, quad_c * i_c2s2, out=weighted[0])
-    np.multiply(quad_b, i_c2s2, out=weighted[1])
-    np.add(quad_a * i_c2s2, quad_c * i_s4, out=weighted[2])
+    np.add(quad[0] * integrals[2:4], quad[2] * integrals[3:5], out=weighted[0::2])
+    np.multiply(quad[1], integrals[3], out=weighted[1])
     shape = (12, 3, -1)  # (3 forms × 4 arcs, 3, points)
     basis, weighted = forms.reshape(shape), weighted.reshape(shape)
     second = np.einsum("kip,kjp->ijp", basis, weighted)  # summed over k in order
