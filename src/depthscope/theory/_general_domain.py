@@ -112,8 +112,9 @@ def general_domain_warnings(
     branch_gain = None
     if residual is not None:
         floor, what = MIN_WIDTH_RESIDUAL, "residual blocks"
-        if act.slopes is None:  # smooth φ
-            branch_gain = sw2 * float(parse_residual(residual)) ** 2
+        alpha = parse_residual(residual)
+        if act.slopes is None and alpha is not None:  # smooth φ
+            branch_gain = sw2 * alpha**2
     elif act.slopes is not None:
         kinked_bias = bias_std > 0
         floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
