@@ -262,7 +262,7 @@ def test_tanh_closed_form_difference_is_accurate() -> None:
     import mpmath
 
     from depthscope.theory._activations import parse_activation
-    from depthscope.theory._general_law import _g_values
+    from depthscope.theory._smooth_moments import _g_values
 
     rng = np.random.default_rng(2)
     u = rng.normal(size=120) * 4
@@ -284,7 +284,7 @@ def test_g_values_near_points_by_flat_index() -> None:
     import mpmath
 
     from depthscope.theory._activations import parse_activation
-    from depthscope.theory._general_law import _g_values
+    from depthscope.theory._smooth_moments import _g_values
 
     act = parse_activation("gelu")
     rng = np.random.default_rng(3)
@@ -629,17 +629,18 @@ def test_quadrature_order_grows_with_the_preactivation_sd(monkeypatch, name, sca
     θ = 2: a large l22): within 0.02 of T's sd and 3% of the sds of ln A and T of a 320-node
     rule on both axes; the fixed 24-node rule (negative control) is not, from sd 2.5 on."""
     from depthscope.theory import _general_law as gl
+    from depthscope.theory import _smooth_moments as sm
     from depthscope.theory._activations import parse_activation
 
     act = parse_activation(name)
     z = np.array([[2 * math.log(scale), 2 * math.log(scale), 2 * math.log(math.tan(theta / 2))]])
     soft = name == "gelu"  # GELU has its own tables
     tables = ("_GH_ORDERS_SOFT", "_GH_INNER_SOFT") if soft else ("_GH_ORDERS", "_GH_INNER")
-    production = tuple(getattr(gl, table) for table in tables)  # outer (z₁) and inner (z₂) rules
+    production = tuple(getattr(sm, table) for table in tables)  # outer (z₁) and inner (z₂) rules
 
     def step(orders):
         for table, rule in zip(tables, orders, strict=True):
-            monkeypatch.setattr(gl, table, rule)
+            monkeypatch.setattr(sm, table, rule)
         mean, cov = gl._step(act, 1.0, 0.0, None, 100.0, z, np.zeros((1, 3, 3)))
         return mean[0, 2], np.sqrt(np.diag(cov[0]))[[0, 2]]
 
@@ -662,19 +663,20 @@ def test_gelu_quadrature_with_far_apart_norms(monkeypatch, ln_b, theta) -> None:
     (measured ≤ 0.0008 sd, 0.01%); 24 nodes on both axes (negative control) miss T's mean at
     θ = 0.1 by more than 0.05 sd (measured 0.07-0.085)."""
     from depthscope.theory import _general_law as gl
+    from depthscope.theory import _smooth_moments as sm
     from depthscope.theory._activations import parse_activation
 
     act = parse_activation("gelu")
     z = np.array([[-1.0, ln_b, 2 * math.log(math.tan(theta / 2))]])
 
     def step(outer, inner):
-        monkeypatch.setattr(gl, "_GH_ORDERS_SOFT", outer)
-        monkeypatch.setattr(gl, "_GH_INNER_SOFT", inner)
+        monkeypatch.setattr(sm, "_GH_ORDERS_SOFT", outer)
+        monkeypatch.setattr(sm, "_GH_INNER_SOFT", inner)
         mean, cov = gl._step(act, 2.0, 0.0, None, 100.0, z, np.zeros((1, 3, 3)))
         return mean[0], np.sqrt(np.diag(cov[0]))
 
     ref_mean, ref_sd = step(((math.inf, 320),), ((math.inf, 320),))
-    mean, sd = step(gl._GH_ORDERS_SOFT, gl._GH_INNER_SOFT)
+    mean, sd = step(sm._GH_ORDERS_SOFT, sm._GH_INNER_SOFT)
     assert np.all(np.abs(mean - ref_mean) <= 0.01 * ref_sd)
     assert np.all(np.abs(sd / ref_sd - 1) <= 0.005)
     if theta < 1:
