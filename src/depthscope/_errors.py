@@ -13,6 +13,7 @@ __all__ = [
     "DepthscopeError",
     "DepthscopeWarning",
     "check_int",
+    "check_network_number",
     "check_theta",
     "check_theta0",
     "check_width",
@@ -66,6 +67,35 @@ def check_int(value: object, name: str, minimum: int = 1) -> int:
     if not math.isfinite(number) or number != math.floor(number) or number < minimum:
         raise DepthscopeError(f"{name} = {value!r} must be an integer ≥ {minimum}.")
     return int(value) if isinstance(value, (int, np.integer)) else int(number)
+
+
+#: The largest σ_w, σ_b, residual scale α and |leaky slope| accepted: the Gram states hold their
+#: squares and fourth powers (σ_w⁴ q², α⁴), which must stay inside float64's range (1e308).
+MAX_NETWORK_SCALE = 1e6
+#: The smallest σ_w accepted: below, the norms underflow within a few layers.
+MIN_WEIGHT_STD = 1e-6
+#: The inputs' ‖x‖²/n₀ accepted, q0 ∈ [MIN_Q0, MAX_Q0].
+MIN_Q0, MAX_Q0 = 1e-100, 1e100
+
+
+def check_network_number(value: object, name: str, low: float, high: float) -> float:
+    """Return a network keyword (σ_w, σ_b, q0, α) as a float after checking it is in [low, high].
+
+    ``low = 0`` accepts 0 (σ_b, α); the other bounds are inclusive too.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (``True``/``False`` and strings included).
+    DepthscopeError
+        If ``value`` is NaN, infinite or outside [low, high].
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"{name} must be a real number, not {type(value).__name__}.")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise DepthscopeError(f"{name} = {value!r} must be a finite number in [{low:g}, {high:g}].")
+    return number
 
 
 def check_theta0(theta0: object, name: str = "theta0") -> float:

@@ -34,7 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DepthscopeError
+from .._errors import (
+    MAX_NETWORK_SCALE,
+    MAX_Q0,
+    MIN_Q0,
+    MIN_WEIGHT_STD,
+    check_network_number,
+)
 from ..theory._activations import Activation, normal_cdf
 from ..theory._activations import parse_activation as parse_phi
 from ..theory._kernel_maps import parse_residual
@@ -128,12 +134,8 @@ class Network:
 
 
 def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, not {type(value).__name__}.")
-    number = float(value)
-    if not (math.isfinite(number) and number > 0.0):
-        raise DepthscopeError(f"{name} = {value!r} must be a finite number > 0.")
-    return number
+    low, high = (MIN_Q0, MAX_Q0) if name == "q0" else (MIN_WEIGHT_STD, MAX_NETWORK_SCALE)
+    return check_network_number(value, name, low, high)
 
 
 def check_network(

@@ -17,13 +17,14 @@ chunk of networks at once; none allocates more than the arrays of its chunk.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._errors import DepthscopeError
+from .._errors import MAX_NETWORK_SCALE, DepthscopeError
 from ._general import (
     Network,
     block_pair_stats,
@@ -102,11 +103,19 @@ def parse_activation(activation: str | float) -> float:
                 f"unknown activation {activation!r}; use 'relu' or 'leaky:SLOPE' "
                 "(e.g. 'leaky:0.01')."
             )
+    elif isinstance(activation, (bool, np.bool_)) or not isinstance(
+        activation, (numbers.Real, np.number)
+    ):
+        raise TypeError(
+            f"activation must be a name such as 'relu', 'leaky:0.01' or 'tanh', or a leaky "
+            f"slope, not {type(activation).__name__}."
+        )
     else:
         slope = float(activation)
-    if not math.isfinite(slope):
+    if not (math.isfinite(slope) and abs(slope) <= MAX_NETWORK_SCALE):
         raise DepthscopeError(
-            f"activation {activation!r}: the leaky slope must be a finite number."
+            f"activation {activation!r}: the leaky slope must be a finite number in "
+            f"[-{MAX_NETWORK_SCALE:g}, {MAX_NETWORK_SCALE:g}]."
         )
     return slope
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import erf, ndtr
 
-from .._errors import DepthscopeError
+from .._errors import MAX_NETWORK_SCALE, DepthscopeError
 from .._types import FloatArray
 
 __all__ = [
@@ -80,8 +80,11 @@ def ab_relu(a: float, b: float, name: str | None = None) -> Activation:
     [-0.1, 2.0]
     """
     a, b = float(a), float(b)
-    if not (math.isfinite(a) and math.isfinite(b)) or a == b == 0.0:
-        raise DepthscopeError(f"ab_relu slopes must be finite and not both 0, got {a}, {b}.")
+    if not (abs(a) <= MAX_NETWORK_SCALE and abs(b) <= MAX_NETWORK_SCALE) or a == b == 0.0:
+        raise DepthscopeError(
+            f"ab_relu slopes must be finite numbers in [-{MAX_NETWORK_SCALE:g}, "
+            f"{MAX_NETWORK_SCALE:g}], not both 0, got {a}, {b}."
+        )
     return Activation(
         name=name or f"ab_relu:{a:g},{b:g}",
         fn=lambda u: a * np.minimum(u, 0.0) + b * np.maximum(u, 0.0),

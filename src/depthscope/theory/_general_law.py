@@ -435,6 +435,8 @@ def _sliced_law(act, sw2, sb2, steps, z0, n_slices, cut=_cut_t, chart=None, shri
         if layer > 0:
             mean, cov = _step(act, sw2, sb2, None, float(steps[layer - 1]), mean, cov, **charts)
             w, mean, cov = cut(w, mean, cov)
+            if not np.isfinite(mean).all():  # norms out of range: stop (NaN is slow to carry)
+                raise FloatingPointError(f"the Gram state is not finite at layer {layer}")
         k = len(w)
         weights[layer, :k], means[layer, :k], covs[layer, :k] = w, mean, cov
         means[layer, k:], covs[layer, k:] = mean[0], cov[0]  # unused slots: weight 0

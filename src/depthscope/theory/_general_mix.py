@@ -34,6 +34,7 @@ Cost: K times the single closure, vectorised; one layer is fused in
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -296,13 +297,20 @@ def general_mixture_law(
     one_minus_cos = 2.0 * math.sin(theta0 / 2.0) ** 2
     rho = min(math.sin(theta0 / 2.0), 1.0 - 1e-15)  # E/√(AΔ) for equal norms
     w = np.ones(1)
-    mean = np.array([[math.log(q0), math.log(2.0 * q0 * one_minus_cos), math.atanh(rho)]])
+    log_d0 = (  # ln ‖x − y‖²/n₀; by logs where 1 − cos θ0 underflows (θ0 ≲ 1e-154)
+        math.log(2.0 * q0 * one_minus_cos)
+        if 2.0 * q0 * one_minus_cos >= sys.float_info.min
+        else math.log(4.0 * q0) + 2.0 * math.log(math.sin(theta0 / 2.0))
+    )
+    mean = np.array([[math.log(q0), log_d0, math.atanh(rho)]])
     cov = np.zeros((1, 3, 3))
     for layer in range(depth + 1):
         k = 1
         if layer > 0:
             mean, cov = mix_step(act, sw2, sb2, float(steps[layer - 1]), mean, cov)
             w, mean, cov = slice_mixture(w, mean, cov, _R_AXIS, n_slices)
+            if not np.isfinite(mean).all():  # norms out of range: stop (NaN is slow to carry)
+                raise FloatingPointError(f"the Gram state is not finite at layer {layer}")
             k = len(w)  # the masses normalised straight into their row
             w = np.divide(w, np.add.reduce(w), out=weights[layer, :k])
         weights[layer, :k], means[layer, :k], covs[layer, :k] = w, mean, cov

@@ -25,7 +25,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-from .._errors import DepthscopeError, check_theta0
+from .._errors import (
+    MAX_NETWORK_SCALE,
+    MAX_Q0,
+    MIN_Q0,
+    MIN_WEIGHT_STD,
+    DepthscopeError,
+    check_network_number,
+    check_theta0,
+)
 from .._types import FloatArray
 from ._activations import (
     _GL_HALF_WIDTH,
@@ -54,6 +62,8 @@ def parse_residual(residual: str | float | None) -> float | None:
     """Return the residual branch scale α from ``"block:ALPHA"`` (or a number), None if plain."""
     if residual is None:
         return None
+    if isinstance(residual, (bool, np.bool_)):
+        raise TypeError(f"residual must be 'block:ALPHA', a number or None, not {residual!r}.")
     if isinstance(residual, str):
         kind, _, value = residual.partition(":")
         if kind.strip().lower() != "block" or not value:
@@ -63,8 +73,10 @@ def parse_residual(residual: str | float | None) -> float | None:
         alpha = float(residual)
     except ValueError:
         raise DepthscopeError(f"residual scale must be a number, got {residual!r}.") from None
-    if not (math.isfinite(alpha) and alpha >= 0):
-        raise DepthscopeError(f"residual scale α must be finite and ≥ 0, got {alpha}.")
+    if not (math.isfinite(alpha) and 0 <= alpha <= MAX_NETWORK_SCALE):
+        raise DepthscopeError(
+            f"residual scale α must be a finite number in [0, {MAX_NETWORK_SCALE:g}], got {alpha}."
+        )
     return alpha
 
 
@@ -407,6 +419,9 @@ def fixed_point_chi(
     1.0
     """
     act = parse_activation(activation)
+    weight_std = check_network_number(weight_std, "weight_std", MIN_WEIGHT_STD, MAX_NETWORK_SCALE)
+    bias_std = check_network_number(bias_std, "bias_std", 0.0, MAX_NETWORK_SCALE)
+    q_start = check_network_number(q_start, "q_start", MIN_Q0, MAX_Q0)
     sw2, sb2 = float(weight_std) ** 2, float(bias_std) ** 2
     if act.slopes is not None:
         a, b = act.slopes
@@ -414,7 +429,8 @@ def fixed_point_chi(
         chi = sw2 * gain
         if chi < 1.0:
             return FixedPoint(gain * sb2 / (1.0 - chi), chi)
-        return FixedPoint(q_start if (chi == 1.0 and sb2 == 0.0) else math.inf, chi)
+        critical = abs(chi - 1.0) <= 1e-12  # He ReLU: √2² = 2 + 4e-16 is still critical
+        return FixedPoint(q_start if (critical and sb2 == 0.0) else math.inf, chi)
     if act.derivative is None:
         raise DepthscopeError("χ needs the activation's derivative.")
 

@@ -35,13 +35,24 @@ from typing import Any
 import numpy as np
 
 from .._architecture import Architecture, format_architecture, parse_architecture
-from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
+from .._errors import (
+    MAX_NETWORK_SCALE,
+    MAX_Q0,
+    MIN_Q0,
+    MIN_WEIGHT_STD,
+    DepthscopeError,
+    DepthscopeWarning,
+    check_int,
+    check_network_number,
+    check_theta0,
+)
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
+from ._activations import parse_activation
 from ._general_domain import MIN_CLOSURE_WIDTH, general_domain_warnings
 from ._general_law import general_law
 from ._general_mix import general_mixture_law, takes_difference_chart
-from ._kernel_maps import infinite_width_law
+from ._kernel_maps import infinite_width_law, parse_residual
 from ._paper_methods import approx2, deterministic_path, point_masses
 from ._prediction import Prediction
 
@@ -193,17 +204,7 @@ def predict(
         "q0": q0,
         "residual": residual,
     }
-    for name, low, strict in (
-        ("weight_std", 0.0, True),
-        ("bias_std", 0.0, False),
-        ("q0", 0.0, True),
-    ):
-        value = network[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-            raise TypeError(f"{name} must be a real number, not {type(value).__name__}.")
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            relation = ">" if strict else "≥"
-            raise DepthscopeError(f"{name} = {value!r} must be a finite number {relation} {low:g}.")
+    _check_network(network)
     extra: dict[str, Any] = {}
     beyond = _beyond_the_paper(network)
     if beyond and method == "markov" and _angle_only_relu(network):
@@ -228,23 +229,7 @@ def predict(
                 f"{MIN_CLOSURE_WIDTH}, got {min(steps)}; use depthscope.simulate (exact at any "
                 "width) or method='infinite'."
             )
-        if method == "infinite":
-            general = infinite_width_law(steps, theta, **network)
-            mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
-        elif takes_difference_chart(**network):
-            mixture = general_mixture_law(
-                steps, theta, **{k: v for k, v in network.items() if k != "residual"}
-            )
-            _check_general_domain(theta, steps, network, mixture.mean)
-            mean, sd = mixture.mean, mixture.sd
-            mix_w, mix_m, mix_s = mixture.weights, mixture.x_means, mixture.x_sds
-            extra = {"law": mixture}  # cdf, density, quantiles: the mixture's pushforward
-        else:
-            closure = general_law(steps, theta, **network)
-            _check_general_domain(theta, steps, network, closure.mean)
-            mean, sd = closure.mean, closure.sd
-            mix_w, mix_m, mix_s = np.ones((len(mean), 1)), mean[:, None], sd[:, None]
-            extra = {"law": closure}  # cdf, density, quantiles: T's normal pushed through X(T)
+        mean, sd, mix_m, mix_w, mix_s, extra = _general_prediction(method, steps, theta, network)
     elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd
@@ -285,6 +270,69 @@ def predict(
     )
 
 
+def _check_network(network: dict[str, Any]) -> None:
+    """Check the network keywords in place; ReLU spelled otherwise ("RELU", "leaky:0") → "relu"."""
+    for name, low, high in (
+        ("weight_std", MIN_WEIGHT_STD, MAX_NETWORK_SCALE),
+        ("bias_std", 0.0, MAX_NETWORK_SCALE),
+        ("q0", MIN_Q0, MAX_Q0),
+    ):
+        network[name] = check_network_number(network[name], name, low, high)
+    act = parse_activation(network["activation"])
+    if isinstance(network["activation"], str) and act.slopes == (0.0, 1.0):
+        network["activation"] = "relu"  # the same φ: the same (exact) predictor
+    parse_residual(network["residual"])
+
+
+def _general_prediction(
+    method: str, steps: Sequence[int], theta: float, network: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Mean, sd, mixture (means, weights, sds) and extras of a network beyond the paper.
+
+    The norms of the Gram state scale like (σ_w² gain)^ℓ q0: where they leave float64's range
+    (deep networks far from criticality, extreme σ_w, σ_b, q0, α or slope) the closures cannot
+    carry the angle; that is an error naming the network, not NaN or an overflow traceback.
+    """
+    extra: dict[str, Any] = {}
+    try:
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            if method == "infinite":
+                general = infinite_width_law(steps, theta, **network)
+                mean, sd, mix_m, mix_w, mix_s = point_masses(general.ln_sin2_theta)
+            elif takes_difference_chart(**network):
+                mixture = general_mixture_law(
+                    steps, theta, **{k: v for k, v in network.items() if k != "residual"}
+                )
+                mean, sd = mixture.mean, mixture.sd
+                mix_w, mix_m, mix_s = mixture.weights, mixture.x_means, mixture.x_sds
+                extra = {"law": mixture}  # cdf, density, quantiles: the mixture's pushforward
+            else:
+                closure = general_law(steps, theta, **network)
+                mean, sd = closure.mean, closure.sd
+                mix_w, mix_m, mix_s = np.ones((len(mean), 1)), mean[:, None], sd[:, None]
+                extra = {"law": closure}  # cdf, density, quantiles: T's normal pushed through X(T)
+    except (ArithmeticError, MemoryError) as error:
+        raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
+    except ValueError as error:
+        if isinstance(error, DepthscopeError):
+            raise
+        raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
+    finite_from = 1 if theta == math.pi else 0  # ln sin²π = −∞ at the inputs
+    if not (np.isfinite(mean[finite_from:]).all() and np.isfinite(sd[finite_from:]).all()):
+        raise _out_of_range(method, network, "non-finite ln sin²θ")
+    if method == "markov":
+        _check_general_domain(theta, steps, network, mean)
+    return mean, sd, mix_m, mix_w, mix_s, extra
+
+
+def _out_of_range(method: str, network: dict[str, Any], what: str) -> DepthscopeError:
+    return DepthscopeError(
+        f"predict(method={method!r}) cannot follow {_describe(network)} ({what}): the layers' "
+        "norms leave float64's range (σ_w, σ_b, q0, α or the slope too extreme for this depth, "
+        "or the norms collapse to 0); use depthscope.simulate, fewer layers or milder values."
+    )
+
+
 def _beyond_the_paper(network: dict[str, Any]) -> bool:
     return bool(
         network["activation"] != "relu"
@@ -307,7 +355,7 @@ def _check_general_domain(
     theta0: float, steps: Sequence[int], network: dict[str, Any], mean: FloatArray
 ) -> None:
     for reason in general_domain_warnings(theta0, steps, **network, ln_sin2_mean=mean):
-        warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=4)
+        warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=5)
 
 
 def _describe(network: dict[str, Any]) -> str:

@@ -1,0 +1,140 @@
+"""Regression tests for the bad-input audit of the network keywords (issue 16).
+
+Each case was found failing before the fix: a traceback (OverflowError, ZeroDivisionError,
+ValueError, MemoryError), NaN with only a RuntimeWarning, a hang, or a misleading answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+import depthscope as ds
+from depthscope import DepthscopeError
+
+
+@pytest.mark.parametrize("spelling", ["RELU", "relu ", " ReLU", "leaky:0", "leaky:-0"])
+def test_relu_spelled_otherwise_gets_the_exact_relu_prediction(spelling):
+    # before: "RELU" went to the general closure (-1.25 vs -1.246) and method="mean" refused it
+    reference = ds.predict("64x5", 1.0)
+    p = ds.predict("64x5", 1.0, activation=spelling)
+    np.testing.assert_array_equal(p.mean, reference.mean)
+    np.testing.assert_array_equal(p.sd, reference.sd)
+    ds.predict("64x5", 1.0, activation=spelling, method="mean")
+
+
+def test_numpy_integer_weight_std_is_a_real_number():
+    p = ds.predict("64x5", 1.0, activation="tanh", weight_std=np.int64(1))
+    q = ds.predict("64x5", 1.0, activation="tanh", weight_std=1.0)
+    np.testing.assert_array_equal(p.mean, q.mean)
+
+
+@pytest.mark.parametrize("method", ["markov", "infinite"])
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"activation": "leaky:1e300"},
+        {"activation": "tanh", "weight_std": 1e200},
+        {"activation": "tanh", "weight_std": 1e-200},
+        {"activation": "relu", "weight_std": 1e200},
+        {"activation": "tanh", "bias_std": 1e200},
+        {"activation": "tanh", "q0": 1e300},
+        {"activation": "gelu", "q0": 1e-300},
+        {"activation": "relu", "residual": "block:1e300"},
+        {"activation": "tanh", "residual": 1e300},
+    ],
+)
+def test_extreme_network_numbers_are_refused_up_front(network, method):
+    with pytest.raises(DepthscopeError, match=r"must be a finite number in|slopes must be"):
+        ds.predict("64x5", 1.0, method=method, **network)
+
+
+@pytest.mark.parametrize("method", ["markov", "infinite"])
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"activation": "relu", "weight_std": 10.0, "bias_std": 0.1},  # norms overflow
+        {"activation": "leaky:0.1", "weight_std": 0.1},  # norms underflow
+        {"activation": "tanh", "weight_std": 0.3},  # q → 0 geometrically
+        {"activation": "relu", "weight_std": 2.0, "residual": "block:1"},
+    ],
+)
+def test_norms_leaving_float64_are_an_error_not_nan(network, method):
+    # before: NaN mean/sd with a RuntimeWarning, or a ZeroDivisionError traceback
+    with pytest.raises(DepthscopeError, match="norms leave float64's range"):
+        ds.predict("64x500", 1.0, method=method, **network)
+
+
+def test_collapsing_gelu_norms_do_not_hang():
+    # before: bias-free GELU at depth 3000 carried NaN through the largest quadrature (> 120 s)
+    start = time.perf_counter()
+    with pytest.raises(DepthscopeError, match="not finite at layer"):
+        ds.predict("64x3000", 1.0, activation="gelu")
+    assert time.perf_counter() - start < 30.0
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky:0.1", "gelu", "silu", "abs"])
+def test_tiny_theta0_with_the_difference_chart(activation):
+    # before: ValueError "math domain error" (1 − cos θ0 underflows to 0)
+    with pytest.warns(ds.DepthscopeWarning) as record:
+        p = ds.predict("64x5", 1e-300, activation=activation, bias_std=0.1)
+    assert any("outside the calibrated range" in str(w.message) for w in record)
+    assert np.isfinite(p.mean).all() and np.isfinite(p.sd).all()
+
+
+def test_residual_true_is_a_type_error():
+    with pytest.raises(TypeError, match="residual"):
+        ds.predict("64x5", 1.0, residual=True)
+    with pytest.raises(TypeError, match="residual"):
+        ds.simulate("64x5", 1.0, n_networks=4, rng=0, residual=True)
+
+
+@pytest.mark.parametrize("activation", [True, None, [0.1]])
+def test_simulate_activation_of_the_wrong_type(activation):
+    # before: True ran as slope 1; None raised float()'s own TypeError
+    with pytest.raises(TypeError, match="activation must be a name"):
+        ds.simulate("64x5", 1.0, n_networks=4, rng=0, activation=activation)
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {"weight_std": 1e200},
+        {"weight_std": 1e-200},
+        {"q0": 1e300},
+        {"activation": "leaky:1e300"},
+    ],
+)
+def test_simulate_refuses_extreme_network_numbers(keywords):
+    with pytest.raises(DepthscopeError, match=r"must be a finite number|leaky slope must be"):
+        ds.simulate("64x5", 1.0, n_networks=4, rng=0, **keywords)
+
+
+@pytest.mark.parametrize(
+    ("args", "keywords", "error"),
+    [
+        (("tanh", math.inf), {}, DepthscopeError),  # before: ZeroDivisionError
+        (("tanh", math.nan), {}, DepthscopeError),  # before: q = χ = inf
+        (("tanh", -1.0), {}, DepthscopeError),  # before: ran as σ_w = 1
+        (("tanh", 1e200), {}, DepthscopeError),  # before: OverflowError
+        (("tanh", "1"), {}, TypeError),
+        (("tanh", True), {}, TypeError),
+        (("tanh", 1.0, math.nan), {}, DepthscopeError),
+        (("tanh", 1.0, -1.0), {}, DepthscopeError),
+        (("tanh", 1.0), {"q_start": -1.0}, DepthscopeError),  # before: math domain error
+        (("gelu", 1.0), {"q_start": 1e300}, DepthscopeError),  # before: ValueError (array size)
+    ],
+)
+def test_fixed_point_chi_checks_its_numbers(args, keywords, error):
+    with pytest.raises(error):
+        ds.fixed_point_chi(*args, **keywords)
+
+
+def test_fixed_point_chi_he_relu_is_critical_not_exploding():
+    # √2² = 2 + 4e-16 made χ = 1 + 2e-16 and q* = inf; the norm is preserved exactly
+    point = ds.fixed_point_chi("relu")
+    assert point.q == 1.0
+    assert point.chi == pytest.approx(1.0, rel=1e-15)
