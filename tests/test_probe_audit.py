@@ -87,3 +87,28 @@ def test_transformer_linear_and_dropout_rows_say_what_they_are() -> None:
     assert "gives a pre-activation" in status["linear1"]
     assert "changes no angle here" in status["dropout1"]
     assert "attention is not covered" in status["self_attn"]
+
+
+def _mlp(act: type[nn.Module], bias: bool = True) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(*[m for _ in range(3) for m in (nn.Linear(32, 32, bias=bias), act())])
+
+
+def test_screen_reads_a_module_beyond_relu_with_matching_keywords() -> None:
+    import depthscope as ds
+    from depthscope import DepthscopeError
+
+    leaky = _mlp(lambda: nn.LeakyReLU(0.1))  # PyTorch default init, biased
+    network = {"activation": "leaky:0.1", "weight_std": 0.577, "bias_std": 0.1}
+    (row,) = ds.screen(leaky, **network)
+    (same,) = ds.screen(["32x3"], input_dim=32, **network)
+    assert row.widths == (32, 32, 32) and row.ln_sin2_final == same.ln_sin2_final
+    with pytest.raises(DepthscopeError, match=r"activation='leaky:0\.1'\."):
+        ds.screen(leaky)
+    # Before: a ReLU module screened with activation="gelu" was silently predicted as GELU.
+    with pytest.raises(DepthscopeError, match="uses activation relu, but activation='gelu'"):
+        ds.screen(_mlp(nn.ReLU, bias=False), activation="gelu")
+    with pytest.raises(DepthscopeError, match="have no bias"):
+        ds.screen(_mlp(nn.Tanh, bias=False), activation="tanh", bias_std=0.1)
+    with pytest.raises(DepthscopeError, match="non-zero bias"):
+        ds.screen(_mlp(nn.Tanh), activation="tanh")
