@@ -207,7 +207,10 @@ def test_unsupported_layers_are_marked_and_the_rest_probed() -> None:
     model = ConvNet().double()
     x = torch.randn(5, 3, 6, 6, dtype=torch.float64)
     res = probe(model, x)
-    assert res.layers == ("input", "act", "fc_act", "block.relu", "head_act")
+    # the default selection adds the residual module x + relu(linear(x)), named as not of the
+    # covered block form (its branch ends with the ReLU)
+    assert res.layers == ("input", "act", "fc_act", "block.relu", "block", "head_act")
+    assert "not the block form" in res.theory.status[4] and "ends with an" in res.theory.status[4]
     assert res.shapes[1] == (4, 6, 6) and res.n_features[1] == 144  # flattened per example
     assert all(s == "ok" for s in res.status)
     status = dict(zip(res.layers, res.theory.status, strict=True))

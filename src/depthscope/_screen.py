@@ -22,7 +22,17 @@ import numpy as np
 from ._architecture import format_architecture, parse_architecture
 from ._errors import DepthscopeError, DepthscopeWarning
 from ._optional import import_torch
-from .probing._chain import LINEAR, OTHER, RELU, TRANSPARENT, Role, has_bias, is_relu_function, role
+from .probing._chain import (
+    LINEAR,
+    OTHER,
+    RELU,
+    TRANSPARENT,
+    Role,
+    activation_spec,
+    has_bias,
+    is_relu_function,
+    role,
+)
 from .theory._predict import _HE_STD, _angle_only_relu, final_laws, predict, predict_layers
 
 __all__ = [
@@ -165,7 +175,9 @@ def screen(
             widths_list.append(parse_architecture(item))
             dims.append((input_dim, output_dim))
         elif _is_module(item):
-            arch, n_in, n_out = architectures_from_module(item)
+            arch, n_in, n_out = architectures_from_module(
+                item, activation=activation, bias_std=bias_std
+            )
             labels.append(format_architecture(arch))
             widths_list.append(arch)
             dims.append(
@@ -315,10 +327,12 @@ def _module_chain(module: Any) -> list[tuple[Role, Any]]:
         inputs = [a for a in node.args if isinstance(a, fx.Node)]
         if node_role == OTHER or inputs != [previous]:
             raise DepthscopeError(
-                f"the angle theory covers plain chains of Linear + ReLU layers; "
+                f"the angle theory covers plain chains of Linear + activation layers (ReLU, "
+                "LeakyReLU, Tanh, GELU, SiLU); "
                 f"{type(module).__name__} has {name!r}"
                 + ("" if inputs == [previous] else " applied to earlier outputs (a skip or branch)")
-                + ". Measure it empirically with depthscope.probe instead."
+                + ". Measure it empirically with depthscope.probe instead (residual MLP blocks "
+                "x + α·V φ(W x + b): screen their widths with residual='block:ALPHA')."
             )
         if node_role != TRANSPARENT:
             chain.append((node_role, layer))
@@ -330,13 +344,18 @@ def _node_role(torch: Any, module: Any, node: Any) -> tuple[Role, Any, str]:
     """Role, layer (None for a function) and name of one node of a traced module's graph."""
     if node.op == "call_module":
         layer = module.get_submodule(str(node.target))
-        return role(torch, layer, training=False), layer, type(layer).__name__
+        found = role(torch, layer, training=False)
+        if found == OTHER and activation_spec(torch, layer) is not None:
+            found = RELU  # a covered activation: checked against ``activation`` by the caller
+        return found, layer, type(layer).__name__
     if node.op in ("call_function", "call_method") and is_relu_function(torch, node.target):
         return RELU, None, "ReLU"
     return OTHER, None, str(getattr(node.target, "__name__", node.target))
 
 
-def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | None]:
+def architectures_from_module(
+    module: Any, *, activation: str = "relu", bias_std: float = 0.0
+) -> tuple[tuple[int, ...], int, int | None]:
     """Read (hidden widths, input_dim, output_dim) off a PyTorch MLP of Linear and ReLU layers.
 
     The module is traced with ``torch.fx``: it must be a plain chain (no skip connections or
@@ -346,13 +365,20 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
     applies too. Every ``Linear`` followed by a ``ReLU`` is a hidden layer; a final ``Linear``
     is the output layer.
 
+    Beyond ReLU, the module's activations may be any that :func:`depthscope.predict` names
+    (``LeakyReLU``, ``Tanh``, ``GELU(approximate='none')``, ``SiLU``) when ``activation``
+    names the same one, and its Linear layers may have biases when ``bias_std`` > 0: the
+    screen predicts with the keywords, so they must describe the module.
+
     Raises
     ------
     DepthscopeError
         Naming what the theory does not cover (convolution, normalisation, other activations,
-        residual connections), or a Linear with a non-zero bias (the theory is bias-free).
+        residual connections), an activation other than ``activation``, or a Linear with a
+        non-zero bias while ``bias_std`` is 0 (or none while it is not).
     """
     core = _module_chain(module)
+    _check_module_network(module, core, activation, bias_std)
     if not core or core[0][0] != LINEAR:
         raise DepthscopeError("the module must start with a Linear layer.")
     widths: list[int] = []
@@ -360,7 +386,7 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
     for i, (layer_role, layer) in enumerate(core):
         if layer_role != LINEAR:
             continue
-        if has_bias(layer):
+        if has_bias(layer) and bias_std == 0.0:
             raise DepthscopeError(f"Linear layer {i} has a non-zero bias; the theory is bias-free.")
         if i + 1 < len(core) and core[i + 1][0] == RELU:
             widths.append(int(layer.out_features))
@@ -371,3 +397,31 @@ def architectures_from_module(module: Any) -> tuple[tuple[int, ...], int, int | 
     if not widths:
         raise DepthscopeError("the module has no hidden Linear + ReLU layer.")
     return tuple(widths), input_dim, output_dim
+
+
+def _check_module_network(
+    module: Any, core: Sequence[tuple[Role, Any]], activation: str, bias_std: float
+) -> None:
+    """Refuse a module whose activations or biases the keywords do not describe."""
+    torch = import_torch("screening a module")
+    specs = {
+        "relu" if layer is None else activation_spec(torch, layer)
+        for layer_role, layer in core
+        if layer_role == RELU
+    }
+    if specs and specs != {activation}:
+        found = ", ".join(sorted(str(s) for s in specs))
+        raise DepthscopeError(
+            f"{type(module).__name__} uses activation {found}, but activation={activation!r}; "
+            + (
+                f"screen it with activation={found!r}."
+                if len(specs) == 1
+                else "the screen takes one activation for all layers."
+            )
+        )
+    biased = any(layer_role == LINEAR and has_bias(layer) for layer_role, layer in core)
+    if bias_std > 0.0 and not biased:
+        raise DepthscopeError(
+            f"bias_std={bias_std!r} but the Linear layers of {type(module).__name__} have no "
+            "bias (or all-zero ones); screen it with bias_std=0."
+        )

@@ -140,8 +140,10 @@ class _Recorder:
     ``entry`` is the batch's entry of an input cache (an empty dictionary without one): the
     input pair's angle and row are read from it and written into it. ``trace``: follow the
     data flow (:class:`~depthscope.probing._trace.StackTracer`); ``blocks``: also add a row
-    for every residual block the tracer recognises (the default selection). ``tokens``: token
-    mode (the rows are the tokens of one sequence; no tracer).
+    for every residual block the tracer recognises, and for every module x + α·f(x) that is
+    not of the block form (the default selection; its row says why). ``tokens``: token
+    mode (the rows are the tokens of one sequence; no tracer). ``watch``: see
+    :class:`~depthscope.probing._trace.StackTracer`.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class _Recorder:
         *,
         blocks: bool = False,
         tokens: bool = False,
+        watch: frozenset[str] = frozenset(),
     ) -> None:
         self.torch, self.inputs, self.pair, self.sub, self.stream = torch, inputs, pair, sub, stream
         self.tokens = tokens
@@ -164,7 +167,7 @@ class _Recorder:
         self.rows: list[_Row] = []
         self.calls: dict[str, int] = {}
         self.blocks = blocks
-        self.tracer = StackTracer(torch, self.pair_rows, self.pair_angle) if trace else None
+        self.tracer = StackTracer(torch, self.pair_rows, self.pair_angle, watch) if trace else None
 
     def summarise(self, name: str, module_type: str, output: Any) -> int:
         """Add the row of one call of module ``name``; return its index."""
@@ -210,7 +213,7 @@ class _Recorder:
 
         def hook(mod: Any, args: tuple[Any, ...], output: Any) -> None:
             event = tracer.observe(name, mod, args, output) if tracer is not None else None
-            block = self.blocks and event is not None and event.block is not None
+            block = self.blocks and event is not None and bool(event.block or event.not_block)
             if probed or block:
                 row = self.summarise(name, module_type, output)
                 if event is not None:

@@ -333,7 +333,16 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
     blocks = settings.layers is None and not tokens
     trace = (settings.theory or blocks) and not tokens
     recorder = _Recorder(
-        torch, inputs, pair, sub, stream, entry, trace, blocks=blocks, tokens=tokens
+        torch,
+        inputs,
+        pair,
+        sub,
+        stream,
+        entry,
+        trace,
+        blocks=blocks,
+        tokens=tokens,
+        watch=_watched(torch, every_module) if blocks else frozenset(),
     )
     m = recorder.m
     hooked = dict(every_module) if trace else dict(selected)
@@ -358,6 +367,17 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
     found = {row.module for row in rows if row.module != INPUT}
     notes = few_activations_note(every_module, found) if settings.layers is None else ()
     return _result(recorder, settings, sub, seed, reference, notes)
+
+
+def _watched(torch: Any, every_module: Sequence[tuple[str, Any]]) -> frozenset[str]:
+    """Names of the modules whose parent is not a Sequential or ModuleList (a block's parts)."""
+    modules = dict(every_module)
+    plain = (torch.nn.Sequential, torch.nn.ModuleList)
+    return frozenset(
+        name
+        for name, _ in every_module
+        if name and not isinstance(modules.get(name.rpartition(".")[0]), plain)
+    )
 
 
 def _result(

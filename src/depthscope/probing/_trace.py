@@ -36,7 +36,7 @@ import numpy as np
 from ._chain import activation_spec, trace_role
 from ._init import LinearInit, read_linear
 
-__all__ = ["Chain", "Event", "StackTracer", "category"]
+__all__ = ["Chain", "Event", "StackTracer", "category", "module_reason"]
 
 #: Module classes named in a "not covered" message, by what they are.
 _CATEGORIES = (
@@ -75,6 +75,7 @@ class Event:
     rows_in: Any = None  # the pair's rows of the input (a Linear on a 2-D input)
     rows_out: Any = None  # the pair's rows of the output (a square Linear on a 2-D input)
     block: tuple[Event, Event, Event, float] | None = None  # (W, φ, V, α) of a residual block
+    not_block: str = ""  # why a module y = x + α·f(x) is not the covered block form
 
 
 @dataclass
@@ -140,6 +141,10 @@ class StackTracer:
         device), or None if the tensor has no batch dimension m.
     angle : callable
         ``angle(rows, is_input)``: the angle (radians) between the two rows, NaN if undefined.
+    watch : set of str, optional
+        Qualified names of modules whose output's pair rows are kept, to recognise a module
+        ``y = x + α·f(x)`` whose branch f ends in one of them (the children of modules that are
+        not ``Sequential`` or ``ModuleList``; no copy for the layers of a plain Sequential).
     """
 
     def __init__(
@@ -147,8 +152,10 @@ class StackTracer:
         torch: Any,
         pair_rows: Callable[[Any], Any],
         angle: Callable[[Any, bool], float],
+        watch: frozenset[str] = frozenset(),
     ) -> None:
         self._torch, self._pair_rows, self._angle = torch, pair_rows, angle
+        self._watch = watch
         self._tokens: dict[int, tuple[weakref.ref[Any], int]] = {}
         self._producer: dict[int, Event] = {}
         self._count = 0
@@ -196,6 +203,11 @@ class StackTracer:
                 event.rows_out = self._pair_rows(output)
         elif kind == "other" and in_ndim == 2:
             event.block = self._block(event, x, output)
+            if event.block is None:
+                event.not_block = self._not_block(event, x, output)
+        if name in self._watch and event.rows_out is None and isinstance(output, torch.Tensor):
+            if output.ndim == 2:
+                event.rows_out = self._pair_rows(output)
         self.events.append(event)
         return event
 
@@ -236,6 +248,45 @@ class StackTracer:
         if not misfit <= 32.0 * eps * scale:
             return None
         return (w, act, v, alpha)
+
+    def _not_block(self, event: Event, x: Any, y: Any) -> str:
+        """Why a module with y = x + α·f(x) (f: its last inner call) is not a covered block.
+
+        "" if the call just ended is not of that shape (checked on the pair's rows, as
+        :meth:`_block` does).
+        """
+        torch = self._torch
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape or not self.events:
+            return ""
+        prefix = event.name + "." if event.name else ""
+        last = self.events[-1]
+        if not last.name.startswith(prefix) or last.rows_out is None:
+            return ""
+        rows_x, rows_y = self._pair_rows(x), self._pair_rows(y)
+        if rows_x is None or rows_y is None:
+            return ""
+        x2, y2, z2 = (_host(r) for r in (rows_x, rows_y, last.rows_out))
+        delta = y2 - x2
+        zz = float(np.vdot(z2, z2))
+        if not (math.isfinite(zz) and zz > 0.0):
+            return ""
+        misfit = float(np.linalg.norm(delta - (float(np.vdot(delta, z2)) / zz) * z2))
+        eps = float(torch.finfo(y.dtype).eps) if y.is_floating_point() else 0.0
+        if not misfit <= 32.0 * eps * (float(np.linalg.norm(x2)) + float(np.linalg.norm(delta))):
+            return ""
+        inner = [e for e in self.events if e.name.startswith(prefix) and e.name != event.name]
+        types = {type(e.module).__name__ for e in inner}
+        named = sorted(t for t in types if category(t))
+        if named:
+            why = f"its branch has {', '.join(named)} (not covered)"
+        elif next(e for e in inner if e.out == last.out).kind == "activation":
+            why = "its branch ends with an activation (the covered branch ends with a Linear V)"
+        else:
+            why = "its branch is not V φ(W x + b) on the block's input"
+        return (
+            f"{type(event.module).__name__} at layer {event.name!r} is a residual module "
+            f"x + α·f(x), but not the block form x + α·V φ(W x + b) the theory covers: {why}"
+        )
 
     # ---- after the pass ---------------------------------------------------------------------
 
@@ -374,6 +425,9 @@ class StackTracer:
             row = event.row
             if row is None or row in covered or row in self.reasons:
                 continue
+            if event.not_block:
+                self.reasons[row] = event.not_block
+                continue
             module_type = type(event.module).__name__
             if event.kind == "activation":
                 src = event.src
@@ -398,13 +452,49 @@ class StackTracer:
                         f"{module_type}" + (f" ({kind} is not covered)" if kind else "")
                     )
             else:
-                kind = category(module_type)
-                self.reasons[row] = (
-                    f"{module_type} at layer {event.name!r}: {kind} is not covered"
-                    if kind
-                    else f"{module_type} is not a covered activation after a Linear "
-                    "(ReLU, LeakyReLU, Tanh, GELU, SiLU) nor a residual block x + α·V φ(W x + b)"
-                )
+                self.reasons[row] = module_reason(event)
+
+
+def module_reason(event: Event) -> str:
+    """Why a probed module that is not a covered activation is not covered (named by kind).
+
+    A Linear (a pre-activation), a transparent module, the tanh approximation of GELU, a
+    module of a named kind (normalisation, attention, ...), a composite module by the kinds of
+    its submodules; else the list of what is covered.
+    """
+    module, name = event.module, event.name
+    module_type = type(module).__name__
+    kind = category(module_type)
+    if kind:
+        return f"{module_type} at layer {name!r}: {kind} is not covered"
+    if event.kind == "Linear":
+        return (
+            f"{module_type} at layer {name!r} gives a pre-activation: the theory predicts the "
+            "output of the covered activation after a Linear (or of a residual block)"
+        )
+    if event.kind == "transparent":
+        return (
+            f"{module_type} at layer {name!r} changes no angle here; the theory predicts the "
+            "output of the covered activation after a Linear (or of a residual block)"
+        )
+    if getattr(module, "approximate", None) == "tanh":
+        return (
+            f"{module_type}(approximate='tanh') is the tanh approximation of GELU, not the exact "
+            "erf form u·Φ(u) the theory covers (GELU(approximate='none'))"
+        )
+    types = {type(m).__name__ for m in module.modules() if m is not module}
+    inner = sorted(t for t in types if category(t))
+    if inner:
+        kinds = ", ".join(dict.fromkeys(category(t) for t in inner))
+        return (
+            f"{module_type} at layer {name!r} contains {', '.join(inner)} ({kinds}: not "
+            "covered); the theory covers activations after a Linear and residual blocks "
+            "x + α·V φ(W x + b)"
+        )
+    return (
+        f"{module_type} is not a covered activation after a Linear (ReLU, LeakyReLU, Tanh, "
+        "GELU, SiLU) nor a residual block x + α·V φ(W x + b)"
+    )
 
 
 def _same_kind(chain: Chain, unit: _Unit) -> bool:

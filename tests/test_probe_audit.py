@@ -1,0 +1,114 @@
+"""What a new user sees when the probe meets networks just outside the theory (issue 16 audit).
+
+Small models built here: the tanh approximation of GELU, residual modules x + α·f(x) whose
+branch is not V φ(W x + b) (pre-LayerNorm, a trailing activation), a composite CNN block, and
+the Linear and Dropout rows of a transformer layer probed by name.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from depthscope.probing import probe  # noqa: E402
+
+
+def test_gelu_tanh_approximation_is_named_not_covered() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(16, 32), nn.GELU(approximate="tanh"), nn.Linear(32, 32))
+    res = probe(net, torch.randn(6, 16))
+    status = res.theory.status[1]
+    assert status.startswith("not covered: GELU(approximate='tanh') is the tanh approximation")
+    assert not res.theory.stacks
+    exact = probe(nn.Sequential(net[0], nn.GELU()), torch.randn(6, 16))
+    assert exact.theory.status[1] == "covered"  # the exact erf form is
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int, *, norm: bool = False, trailing: bool = False) -> None:
+        super().__init__()
+        parts = [nn.Linear(width, width), nn.GELU(), nn.Linear(width, width, bias=False)]
+        self.branch = nn.Sequential(*parts, *([nn.GELU()] if trailing else []))
+        self.norm = nn.LayerNorm(width) if norm else nn.Identity()
+
+    def forward(self, x):
+        return x + 0.5 * self.branch(self.norm(x))
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [({"norm": True}, "its branch has LayerNorm"), ({"trailing": True}, "ends with an activation")],
+)
+def test_residual_module_not_of_the_block_form_is_measured_and_named(options, why) -> None:
+    # Before: such blocks were neither probed nor named; only their inner activations showed.
+    torch.manual_seed(0)
+    model = nn.Sequential(*[_Block(32, **options) for _ in range(3)])
+    res = probe(model, torch.randn(8, 32))
+    for name in ("0", "1", "2"):
+        i = res.layers.index(name)  # the stream is measured ...
+        assert res.status[i] == "ok"
+        status = res.theory.status[i]  # ... and named as not covered, with the reason
+        assert "is a residual module x + α·f(x), but not the block form" in status
+        assert why in status
+    assert not any(s.residual for s in res.theory.stacks)
+
+
+def test_covered_block_form_is_unchanged() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(*[_Block(32) for _ in range(3)])
+    res = probe(model, torch.randn(8, 32))
+    assert [res.theory.status[res.layers.index(n)] for n in "012"] == ["covered"] * 3
+    (stack,) = res.theory.stacks
+    assert stack.residual is not None and stack.residual.startswith("block:")
+
+
+def test_composite_cnn_block_names_its_uncovered_parts() -> None:
+    class Stage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return torch.relu(x + self.bn(self.conv(x)))
+
+    torch.manual_seed(0)
+    res = probe(nn.Sequential(Stage(), Stage()), torch.randn(4, 3, 5, 5), layers=[Stage])
+    status = res.theory.status[1]
+    assert "contains BatchNorm2d, Conv2d (normalisation, convolution: not covered)" in status
+
+
+def test_transformer_linear_and_dropout_rows_say_what_they_are() -> None:
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1, batch_first=True)
+    res = probe(layer, torch.randn(4, 3, 16), layers=["linear1", "dropout1", "self_attn"])
+    status = dict(zip(res.layers, res.theory.status, strict=True))
+    assert "gives a pre-activation" in status["linear1"]
+    assert "changes no angle here" in status["dropout1"]
+    assert "attention is not covered" in status["self_attn"]
+
+
+def _mlp(act: type[nn.Module], bias: bool = True) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(*[m for _ in range(3) for m in (nn.Linear(32, 32, bias=bias), act())])
+
+
+def test_screen_reads_a_module_beyond_relu_with_matching_keywords() -> None:
+    import depthscope as ds
+    from depthscope import DepthscopeError
+
+    leaky = _mlp(lambda: nn.LeakyReLU(0.1))  # PyTorch default init, biased
+    network = {"activation": "leaky:0.1", "weight_std": 0.577, "bias_std": 0.1}
+    (row,) = ds.screen(leaky, **network)
+    (same,) = ds.screen(["32x3"], input_dim=32, **network)
+    assert row.widths == (32, 32, 32) and row.ln_sin2_final == same.ln_sin2_final
+    with pytest.raises(DepthscopeError, match=r"activation='leaky:0\.1'\."):
+        ds.screen(leaky)
+    # Before: a ReLU module screened with activation="gelu" was silently predicted as GELU.
+    with pytest.raises(DepthscopeError, match="uses activation relu, but activation='gelu'"):
+        ds.screen(_mlp(nn.ReLU, bias=False), activation="gelu")
+    with pytest.raises(DepthscopeError, match="have no bias"):
+        ds.screen(_mlp(nn.Tanh, bias=False), activation="tanh", bias_std=0.1)
+    with pytest.raises(DepthscopeError, match="non-zero bias"):
+        ds.screen(_mlp(nn.Tanh), activation="tanh")
