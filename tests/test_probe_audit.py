@@ -103,6 +103,9 @@ def test_screen_reads_a_module_beyond_relu_with_matching_keywords() -> None:
     (row,) = ds.screen(leaky, **network)
     (same,) = ds.screen(["32x3"], input_dim=32, **network)
     assert row.widths == (32, 32, 32) and row.ln_sin2_final == same.ln_sin2_final
+    for spelling in ("LEAKY:0.10", " leaky:0.1 "):  # any spelling of the module's φ
+        (other,) = ds.screen(leaky, **{**network, "activation": spelling})
+        assert other.ln_sin2_final == same.ln_sin2_final
     with pytest.raises(DepthscopeError, match=r"activation='leaky:0\.1'\."):
         ds.screen(leaky)
     # Before: a ReLU module screened with activation="gelu" was silently predicted as GELU.

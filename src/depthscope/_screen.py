@@ -33,6 +33,7 @@ from .probing._chain import (
     is_relu_function,
     role,
 )
+from .theory._activations import parse_activation
 from .theory._predict import _HE_STD, _angle_only_relu, final_laws, predict, predict_layers
 
 __all__ = [
@@ -399,6 +400,12 @@ def architectures_from_module(
     return tuple(widths), input_dim, output_dim
 
 
+def _same_phi(name: Any) -> Any:
+    """A key equal for every spelling of one φ ("leaky:0.010", "LEAKY:0.01 ", "leaky:0" = relu)."""
+    act = parse_activation(name)
+    return act.slopes if act.slopes is not None else act.name
+
+
 def _check_module_network(
     module: Any, core: Sequence[tuple[Role, Any]], activation: str, bias_std: float
 ) -> None:
@@ -409,7 +416,7 @@ def _check_module_network(
         for layer_role, layer in core
         if layer_role == RELU
     }
-    if specs and specs != {activation}:
+    if specs and {_same_phi(s) for s in specs} != {_same_phi(activation)}:
         found = ", ".join(sorted(str(s) for s in specs))
         raise DepthscopeError(
             f"{type(module).__name__} uses activation {found}, but activation={activation!r}; "
