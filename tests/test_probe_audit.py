@@ -115,3 +115,25 @@ def test_screen_reads_a_module_beyond_relu_with_matching_keywords() -> None:
         ds.screen(_mlp(nn.Tanh, bias=False), activation="tanh", bias_std=0.1)
     with pytest.raises(DepthscopeError, match="non-zero bias"):
         ds.screen(_mlp(nn.Tanh), activation="tanh")
+
+
+def test_a_sequence_first_transformer_is_named_not_read_as_positions() -> None:
+    import depthscope as ds
+
+    torch.manual_seed(0)
+    notes = {}
+    for batch_first in (True, False):
+        layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=batch_first)
+        model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+        x = torch.randn(4, 6, 16) if batch_first else torch.randn(6, 4, 16)
+        if batch_first:
+            notes[batch_first] = probe(model, x, layers="layers.*").notes
+        else:
+            with pytest.warns(ds.DepthscopeWarning, match="sequence-first"):
+                notes[batch_first] = probe(model, x, layers="layers.*").notes
+    assert not any("sequence-first" in n for n in notes[True])  # the negative control
+    (note,) = [n for n in notes[False] if "sequence-first" in n]
+    assert "layers.0.self_attn" in note and "batch_first=True" in note
+    with pytest.raises(ds.DepthscopeError, match=r"sequence-first .* as \(T, d\)"):
+        probe(model, torch.randn(6, 1, 16), across="tokens")
+    assert len(probe(model, torch.randn(6, 16), across="tokens", layers="layers.*").layers) > 2

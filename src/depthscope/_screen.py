@@ -401,7 +401,7 @@ def architectures_from_module(
 
 
 def _same_phi(name: Any) -> Any:
-    """A key equal for every spelling of one φ ("leaky:0.010", "LEAKY:0.01 ", "leaky:0" = relu)."""
+    """Return a key equal for every spelling of one φ ("LEAKY:0.010" = "leaky:0.01")."""
     act = parse_activation(name)
     return act.slopes if act.slopes is not None else act.name
 

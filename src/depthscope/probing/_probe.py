@@ -29,7 +29,7 @@ from ._certify import _certify, _fill_ln_sin2, _fill_panels
 from ._forward import _exact_pass, _forward, _Recorder
 from ._reduce import INPUT, _copy_row, _streams, _Subsample
 from ._result import METRICS, ProbeResult
-from ._select import _select, few_activations_note
+from ._select import _select, few_activations_note, sequence_first_note
 from ._theory import TheoryOverlay, build_overlay
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -278,7 +278,12 @@ def _batch(
         if inputs.ndim < 2 or (inputs.ndim >= 3 and inputs.shape[0] != 1):
             raise DepthscopeError(
                 f"across='tokens' takes one sequence, of shape (1, T, d) or (T, d); got shape "
-                f"{tuple(inputs.shape)}."
+                f"{tuple(inputs.shape)}"
+                + (
+                    "; for a sequence-first model (batch_first=False) pass the sequence as (T, d)."
+                    if inputs.ndim >= 3 and inputs.shape[1] == 1
+                    else "."
+                )
             )
         m = int(inputs.shape[1] if inputs.ndim >= 3 else inputs.shape[0])
         if m < 2:
@@ -366,6 +371,7 @@ def _probe(model: Any, x: Any, settings: _Settings, input_cache: InputCache | No
         entry["row"] = _copy_row(rows[0])
     found = {row.module for row in rows if row.module != INPUT}
     notes = few_activations_note(every_module, found) if settings.layers is None else ()
+    notes += sequence_first_note(every_module, int(inputs.ndim), tokens)
     return _result(recorder, settings, sub, seed, reference, notes)
 
 

@@ -108,3 +108,32 @@ def _children_of(named: Sequence[tuple[str, Any]], kind: type[Any]) -> list[Any]
         if type(mod) is kind:
             return list(mod.children())
     return []
+
+
+def sequence_first_note(
+    every_module: Sequence[tuple[str, Any]], inputs_ndim: int, tokens: bool
+) -> tuple[str, ...]:
+    """Return a note when the model runs sequence-first and x looks batched.
+
+    Modules with ``batch_first=False`` (``nn.MultiheadAttention``, the ``nn.Transformer*``
+    layers, ``nn.RNN``/``LSTM``/``GRU``) take (T, m, d) inputs: the probe's samples mode
+    reads dim 0 of x and of every output as the samples, so it would compare two positions,
+    not two sequences.
+    """
+    if tokens or inputs_ndim < 3:
+        return ()
+    late = [
+        name or type(mod).__name__
+        for name, mod in every_module
+        if getattr(mod, "batch_first", True) is False
+    ]
+    if not late:
+        return ()
+    return (
+        f"the model runs sequence-first (batch_first=False in {late[0]!r}"
+        + (f" and {len(late) - 1} more" if len(late) > 1 else "")
+        + "): x of shape (T, m, d) holds its samples on dim 1, but the probe reads dim 0 of x "
+        "and of every layer's output as the samples, so these rows compare sequence positions. "
+        "Build the model with batch_first=True (the same state_dict loads) and pass (m, T, d), "
+        "or probe one sequence with across='tokens' and x of shape (T, d).",
+    )
