@@ -138,3 +138,24 @@ def test_fixed_point_chi_he_relu_is_critical_not_exploding():
     point = ds.fixed_point_chi("relu")
     assert point.q == 1.0
     assert point.chi == pytest.approx(1.0, rel=1e-15)
+
+
+def test_simulate_says_where_the_norms_leave_float64() -> None:
+    # Before: 100% NaN angles (or underflow counted as dead units) with only numpy's
+    # RuntimeWarnings. Now one DepthscopeWarning each, naming the first layer.
+    import warnings as _warnings
+
+    with pytest.warns(ds.DepthscopeWarning, match=r"left float64's range in 100% .* layer 9\d"):
+        hot = ds.simulate([64] * 120, theta0=1.0, n_networks=8, rng=0, weight_std=10.0,
+                          bias_std=0.1)  # fmt: skip
+    assert hot.nonfinite_fraction[-1] == 1.0
+    with pytest.warns(ds.DepthscopeWarning) as record:
+        ds.simulate([64] * 320, theta0=1.0, n_networks=4, rng=0, activation="tanh",
+                    weight_std=0.3)  # fmt: skip
+    said = [str(w.message) for w in record]
+    assert any("fell below float64's range" in m and "underflow" in m for m in said), said
+    with _warnings.catch_warnings():  # negative controls: in range, and ReLU's real dead units
+        _warnings.simplefilter("error")
+        ds.simulate([64] * 120, theta0=1.0, n_networks=8, rng=0, weight_std=1.5, bias_std=0.1)
+        dead = ds.simulate([2] * 30, theta0=1.0, n_networks=50, rng=0)
+    assert dead.dead_fraction.max() > 0

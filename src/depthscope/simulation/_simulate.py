@@ -9,12 +9,14 @@ their per-layer measurements into a frozen :class:`~._result.SimulationResult`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._errors import DepthscopeWarning
 from ._general import DEFAULT_WEIGHT_STD
 from ._plan import Plan, chunk_size, make_plan, positive_int, root_sequence
 from ._result import SimulationResult
@@ -176,8 +178,9 @@ def simulate(
     run_chunk, device_name = BACKENDS[_backend_name(device)](plan, device)
     chunk = chunk_size(plan, memory_budget, cache_sized="cuda" not in device_name)
     root = root_sequence(rng)
-    values, dead = _run(plan, run_chunk, root, chunk, progress)
-    return SimulationResult(
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        values, dead = _run(plan, run_chunk, root, chunk, progress)  # out of range: said below
+    result = SimulationResult(
         widths=plan.widths,
         n_networks=plan.n_networks,
         ln_sin2=values.get("ln_sin2"),
@@ -199,6 +202,41 @@ def simulate(
         seed=_entropy(root),
         spawn_key=tuple(root.spawn_key),
     )
+    for message in range_warnings(result, smooth=plan.network.slope is None):
+        warnings.warn(message, DepthscopeWarning, stacklevel=2)
+    return result
+
+
+def range_warnings(result: SimulationResult, *, smooth: bool) -> list[str]:
+    """Say where the representations left float64's range (overflow; for smooth φ, underflow).
+
+    Overflowed layers hold NaN angles (``nonfinite_fraction``); for a φ that is not a·min + b·max
+    a representation is exactly zero only by underflow, so 'dead' there means the norms fell
+    below float64's range, not units switched off.
+    """
+    network = (
+        f"{result.activation} with σ_w = {result.weight_std:g}, σ_b = {result.bias_std:g}, "
+        f"q0 = {result.q0:g}" + (f", {result.residual}" if result.residual else "")
+    )
+    out = []
+    nonfinite = result.nonfinite_fraction
+    if nonfinite.any():
+        first = int(np.argmax(nonfinite > 0))
+        out.append(
+            f"simulate: {network}: the norms left float64's range in {nonfinite.max():.0%} of "
+            f"the networks, from layer {first} on; their angles there are NaN (counted in "
+            "nonfinite_fraction, left out of the summaries): σ_w, σ_b, q0 or α too far from "
+            "criticality for this depth, or use fewer layers."
+        )
+    dead = result.dead_fraction
+    if smooth and dead.any():
+        first = int(np.argmax(dead > 0))
+        out.append(
+            f"simulate: {network}: the norms fell below float64's range (to exactly 0) in "
+            f"{dead.max():.0%} of the networks, from layer {first} on; counted in dead_fraction "
+            "(for this φ 'dead' means underflow, not switched-off units)."
+        )
+    return out
 
 
 def _run(
