@@ -28,6 +28,7 @@ the angle is measured) and ``paper`` (the authors' Algorithm-1 code: fan-in widt
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -313,8 +314,8 @@ def _general_prediction(
                 extra = {"law": closure}  # cdf, density, quantiles: T's normal pushed through X(T)
     except (ArithmeticError, MemoryError) as error:
         raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
-    except ValueError as error:
-        if isinstance(error, DepthscopeError):
+    except ValueError as error:  # only the two that extreme norms raise; any other is a bug
+        if isinstance(error, DepthscopeError) or not _RANGE_ERRORS.search(str(error)):
             raise
         raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
     finite_from = 1 if theta == math.pi else 0  # ln sin²π = −∞ at the inputs
@@ -323,6 +324,11 @@ def _general_prediction(
     if method == "markov":
         _check_general_domain(theta, steps, network, mean)
     return mean, sd, mix_m, mix_w, mix_s, extra
+
+
+#: ValueErrors that extreme norms raise inside the closures and the kernel maps: numpy's
+#: allocation of a quadrature sized from overflowed scales, and math's log/sqrt of them.
+_RANGE_ERRORS = re.compile(r"Maximum allowed size|math domain error|cannot convert float")
 
 
 def _out_of_range(method: str, network: dict[str, Any], what: str) -> DepthscopeError:
