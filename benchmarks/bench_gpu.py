@@ -7,6 +7,10 @@
    with the layer-50 mean and sd beside the default predictor's.
 3. The effective-dimension panel (m = 64, width 1024, 200 networks, 50 layers): numpy on the
    CPU against the GPU.
+4. Beyond ReLU (issue 16): 4000 networks of 50 layers of width 256, θ₀ = 1, for leaky ReLU,
+   tanh, GELU and erf (with and without biases) and residual blocks: numpy on one CPU core
+   against the torch backend on the GPU, with the layer-50 means of both and the standard
+   error of their difference (independent seeds).
 
 Run on a machine with CUDA: ``python benchmarks/bench_gpu.py [--quick]``. Without CUDA it
 says so and exits 0 (CI never has a GPU).
@@ -121,6 +125,44 @@ def main() -> None:
     print(f"ED panel: m={m}, width={n}, {nets} networks, {layers} layers")
     print(f"  numpy, 1 CPU core: {cpu:8.2f} s;  GPU: {gpu:8.2f} s  ({cpu / gpu:.1f}x)")
     print(f"  layer-{layers} mean erank on the GPU {np.nanmean(res.panel['erank'][-1]):.2f}")
+
+    general(torch, 4000 // scale)
+
+
+#: Section 4's networks: activation and the other keywords of simulate.
+GENERAL = (
+    ("relu", {}),
+    ("leaky:0.1", {"bias_std": 0.1}),
+    ("tanh", {"bias_std": 0.1, "weight_std": 1.2}),
+    ("gelu", {"bias_std": 0.1}),
+    ("erf", {}),
+    ("relu", {"residual": "block:0.5"}),
+    ("tanh", {"residual": "block:0.5", "weight_std": 1.0}),
+)
+
+
+def general(torch, n_net: int) -> None:
+    """Section 4: numpy (one core) against the GPU beyond ReLU, 256 x 50, θ₀ = 1."""
+    width, depth = 256, 50
+    print(f"Beyond ReLU: {n_net} networks x {depth} layers x width {width}, theta0 = 1")
+    for activation, options in GENERAL:
+
+        def run(device: str, seed: int, n: int = n_net, act: str = activation, kw=options):
+            return simulate(
+                [width] * depth, 1.0, n_networks=n, activation=act, rng=seed, device=device, **kw
+            )
+
+        run("cuda", 0, 200)  # warm-up
+        gpu, on_gpu = timed(torch, lambda run=run: run("cuda", 1))
+        cpu, on_cpu = timed(torch, lambda run=run: run("cpu", 2))
+        a, b = on_cpu.ln_sin2[-1], on_gpu.ln_sin2[-1]
+        se = math.hypot(a.std(ddof=1), b.std(ddof=1)) / math.sqrt(n_net)
+        label = " ".join([activation, *(f"{k}={v}" for k, v in options.items())])
+        print(
+            f"  {label:40s} numpy {cpu:6.2f} s, GPU {gpu:6.3f} s ({cpu / gpu:5.1f}x); layer "
+            f"{depth} mean numpy {a.mean():.3f}, GPU {b.mean():.3f} (difference "
+            f"{(b.mean() - a.mean()) / se:+.1f} se)"
+        )
 
 
 if __name__ == "__main__":

@@ -249,9 +249,17 @@ def test_memory_budget_error_carries_estimate() -> None:
 
 
 def test_memory_beyond_the_machine_is_refused_whatever_the_budget() -> None:
-    # 10^6 networks' results alone (2 × 10^6 float64 per layer × 10^4 layers) exceed any machine.
+    # Sized from this machine: the results alone (one float64 per layer and network, 10^4
+    # layers) take twice its physical memory. A fixed 10^6 networks (80 GB of results) fitted
+    # on a 128 GiB machine, where the test then ran a simulation for hours.
+    from depthscope.simulation._plan import _physical_memory
+
+    physical = _physical_memory()
+    if physical is None:
+        pytest.skip("this platform does not report its physical memory")
+    n_networks = 2 * physical // (8 * 10_000) + 1
     with pytest.raises(DepthscopeError, match="more than this machine's memory"):
-        simulate([8] * 10_000, theta0=1.0, n_networks=10**6, memory_budget=2**62)
+        simulate([8] * 10_000, theta0=1.0, n_networks=n_networks, memory_budget=2**62)
 
 
 def test_cli_memory_budget(capsys: pytest.CaptureFixture[str]) -> None:

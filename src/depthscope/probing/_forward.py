@@ -192,7 +192,10 @@ class _Recorder:
         torch, m, (i, j) = self.torch, self.m, self.pair
         if not isinstance(tensor, torch.Tensor) or tensor.ndim < 1 or tensor.shape[0] != m:
             return None
-        return tensor.detach()[[i, j]]
+        # Two basic-index views stacked: a list index would send the indices to the device
+        # (a host-to-device copy and a synchronisation per call on a GPU).
+        tensor = tensor.detach()
+        return torch.stack((tensor[i], tensor[j]))
 
     def pair_angle(self, rows: Any, is_input: bool) -> float:
         """Return the angle between the pair's rows, NaN if unreadable (cached for the input)."""

@@ -199,16 +199,17 @@ def _summarise(
     if n == 0:
         row.status = "unsupported: no features"
         return
+    # Where to reduce: a small layer goes to the host (one copy; a GPU's factorisation of a
+    # 512 × 32 matrix costs more in launches and synchronisations than the copy, and so do
+    # the range check's reads), a large one is reduced on its device and only m × m matrices
+    # and two rows travel.
+    if feats.device.type != "cpu" and feats.numel() <= _HOST_ELEMENTS:
+        feats = feats.cpu()
     scaled = _scaled(torch, feats)
     if scaled is None:
         row.status, row.nonfinite = NONFINITE, True
         return
     feats = scaled
-    # Where to reduce: a small layer goes to the host (one copy; a GPU's factorisation of a
-    # 512 × 32 matrix costs more in launches and synchronisations than the copy), a large one
-    # is reduced on its device and only m × m matrices and two rows travel.
-    if feats.device.type != "cpu" and feats.numel() <= _HOST_ELEMENTS:
-        feats = feats.cpu()
     mask = _pair_and_units(torch, row, feats, pair)
     if m <= n:  # the fast route: certified and diagonalised after the forward pass
         row.gram = (feats @ feats.T).cpu().numpy()
@@ -244,7 +245,7 @@ def _pair_and_units(
     else:
         active_t = feats > 0
         mask = active_t.to(_mask_dtype(torch, n))
-        a, b = feats[[i, j]].cpu().numpy()
+        a, b = torch.stack((feats[i], feats[j])).cpu().numpy()  # no index list to send
         per_unit = active_t.sum(dim=0)  # integer counts: exact for any size
         n_live = int(torch.count_nonzero(per_unit))
         n_active = int(per_unit.sum())
