@@ -137,3 +137,66 @@ def test_a_sequence_first_transformer_is_named_not_read_as_positions() -> None:
     with pytest.raises(ds.DepthscopeError, match=r"sequence-first .* as \(T, d\)"):
         probe(model, torch.randn(6, 1, 16), across="tokens")
     assert len(probe(model, torch.randn(6, 16), across="tokens", layers="layers.*").layers) > 2
+
+
+def _normal_init(net: nn.Sequential, weight_var: float, bias_std: float = 0.0) -> nn.Sequential:
+    """Refill the Linear layers: W iid N(0, weight_var/fan_in), b iid N(0, bias_std²)."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                sd = (weight_var / layer.in_features) ** 0.5
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * sd)
+                if layer.bias is not None:
+                    layer.bias.copy_(torch.randn(layer.bias.shape, generator=gen) * bias_std)
+    return net
+
+
+def test_screen_refuses_keywords_that_do_not_describe_the_modules_weights() -> None:
+    """Before: a tanh MLP at PyTorch's default init (σ_w² = 1/3, deeply ordered) screened with
+    the default weight_std = √2 was predicted as a σ_w² = 2 network, with no word. Now the
+    hidden layers' σ_w², σ_b² are read as the probe reads them and must match the keywords
+    within sampling error (4 standard errors + 2%)."""
+    import depthscope as ds
+    from depthscope import DepthscopeError
+
+    tanh = _mlp(nn.Tanh, bias=False)  # PyTorch's default init: σ_w² = 1/3
+    with pytest.raises(DepthscopeError, match=r"σ_w² = 0\.3.*PyTorch's default init.*") as err:
+        ds.screen(tanh, activation="tanh")
+    assert "weight_std=1.414" in str(err.value) and "weight_std=0.5" in str(err.value)
+    (row,) = ds.screen(tanh, activation="tanh", weight_std=0.577)
+    (same,) = ds.screen(["32x3"], input_dim=32, activation="tanh", weight_std=0.577)
+    assert row.ln_sin2_final == same.ln_sin2_final
+    # Negative control: He-scaled weights are what the default keywords describe.
+    he = _normal_init(_mlp(nn.Tanh, bias=False), 2.0)
+    assert ds.screen(he, activation="tanh")[0].widths == (32, 32, 32)
+    # σ_w changes no angle of a bias-free ReLU stack: PyTorch's default init is accepted.
+    relu = _mlp(nn.ReLU, bias=False)
+    assert ds.screen(relu)[0].ln_sin2_final == ds.screen(["32x3"])[0].ln_sin2_final
+    # Biases five times larger than bias_std says.
+    loud = _normal_init(_mlp(lambda: nn.LeakyReLU(0.1)), 1.0, bias_std=0.5)
+    with pytest.raises(DepthscopeError, match=r"bias_std=0\.1: .*bias_std=0\.[45]"):
+        ds.screen(loud, activation="leaky:0.1", weight_std=1.0, bias_std=0.1)
+    assert ds.screen(loud, activation="leaky:0.1", weight_std=1.0, bias_std=0.5)
+    # Layers of different σ_w: no one weight_std describes them.
+    mixed = _normal_init(_mlp(nn.Tanh, bias=False), 1.0)
+    with torch.no_grad():
+        mixed[2].weight.mul_(2.0)
+    with pytest.raises(DepthscopeError, match=r"σ_w² differ .* probe it instead"):
+        ds.screen(mixed, activation="tanh", weight_std=1.0)
+    with pytest.raises(DepthscopeError, match="a screened module is a plain chain"):
+        ds.screen(he, activation="tanh", residual="block:0.5")
+
+
+def test_screen_warns_where_only_the_first_layers_bias_differs() -> None:
+    """PyTorch's default init scales biases by 1/√fan_in: an input of another size than the
+    width gives the first hidden layer another σ_b. That layer is named in a warning."""
+    import depthscope as ds
+    from depthscope import DepthscopeWarning
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 64), nn.GELU(), nn.Linear(64, 64), nn.GELU())
+    network = {"activation": "gelu", "weight_std": 0.577, "bias_std": (1 / 192) ** 0.5}
+    with pytest.warns(DepthscopeWarning, match=r"first hidden layer .* σ_b = 0\.\d+ \(fan_in 8\)"):
+        (row,) = ds.screen(net, **network)
+    assert row.widths == (64, 64)

@@ -33,6 +33,7 @@ from .probing._chain import (
     is_relu_function,
     role,
 )
+from .probing._init import close_variance, describe_init, read_linear
 from .theory._activations import parse_activation
 from .theory._predict import _HE_STD, _angle_only_relu, final_laws, predict, predict_layers
 
@@ -176,8 +177,14 @@ def screen(
             widths_list.append(parse_architecture(item))
             dims.append((input_dim, output_dim))
         elif _is_module(item):
+            if residual is not None:
+                raise DepthscopeError(
+                    f"residual={residual!r} describes residual blocks, but a screened module is "
+                    f"a plain chain ({type(item).__name__}); screen residual MLPs by their "
+                    "widths with residual='block:ALPHA', or probe the module."
+                )
             arch, n_in, n_out = architectures_from_module(
-                item, activation=activation, bias_std=bias_std
+                item, activation=activation, bias_std=bias_std, weight_std=weight_std
             )
             labels.append(format_architecture(arch))
             widths_list.append(arch)
@@ -355,7 +362,11 @@ def _node_role(torch: Any, module: Any, node: Any) -> tuple[Role, Any, str]:
 
 
 def architectures_from_module(
-    module: Any, *, activation: str = "relu", bias_std: float = 0.0
+    module: Any,
+    *,
+    activation: str = "relu",
+    bias_std: float = 0.0,
+    weight_std: float | None = None,
 ) -> tuple[tuple[int, ...], int, int | None]:
     """Read (hidden widths, input_dim, output_dim) off a PyTorch MLP of Linear and ReLU layers.
 
@@ -369,14 +380,19 @@ def architectures_from_module(
     Beyond ReLU, the module's activations may be any that :func:`depthscope.predict` names
     (``LeakyReLU``, ``Tanh``, ``GELU(approximate='none')``, ``SiLU``) when ``activation``
     names the same one, and its Linear layers may have biases when ``bias_std`` > 0: the
-    screen predicts with the keywords, so they must describe the module.
+    screen predicts with the keywords, so they must describe the module. With ``weight_std``
+    given (``screen`` gives its own), the hidden layers' weights and biases are read as the
+    probe reads them (σ_w² = fan_in·Var(W), σ_b² = Var(b); :mod:`depthscope.probing._init`)
+    and must match ``weight_std`` and ``bias_std`` within sampling error (4 standard errors
+    + 2%); σ_w is not checked where it changes no angle (bias-free ReLU and leaky ReLU).
 
     Raises
     ------
     DepthscopeError
         Naming what the theory does not cover (convolution, normalisation, other activations,
-        residual connections), an activation other than ``activation``, or a Linear with a
-        non-zero bias while ``bias_std`` is 0 (or none while it is not).
+        residual connections), an activation other than ``activation``, a Linear with a
+        non-zero bias while ``bias_std`` is 0 (or none while it is not), or weights whose
+        variance ``weight_std``/``bias_std`` do not describe (with the measured values).
     """
     core = _module_chain(module)
     _check_module_network(module, core, activation, bias_std)
@@ -397,6 +413,8 @@ def architectures_from_module(
             raise DepthscopeError(f"Linear layer {i} is not followed by ReLU.")
     if not widths:
         raise DepthscopeError("the module has no hidden Linear + ReLU layer.")
+    if weight_std is not None:
+        _check_module_init(module, core, activation, weight_std, bias_std)
     return tuple(widths), input_dim, output_dim
 
 
@@ -432,3 +450,64 @@ def _check_module_network(
             f"bias_std={bias_std!r} but the Linear layers of {type(module).__name__} have no "
             "bias (or all-zero ones); screen it with bias_std=0."
         )
+
+
+def _check_module_init(
+    module: Any,
+    core: Sequence[tuple[Role, Any]],
+    activation: str,
+    weight_std: float,
+    bias_std: float,
+) -> None:
+    """Refuse a module whose hidden layers' σ_w, σ_b the keywords do not describe."""
+    torch = import_torch("screening a module")
+    hidden = [
+        (i, layer)
+        for i, (layer_role, layer) in enumerate(core)
+        if layer_role == LINEAR and i + 1 < len(core) and core[i + 1][0] == RELU
+    ]
+    inits = [read_linear(torch, layer, f"layer {i}") for i, layer in hidden]
+    for init in inits:
+        if init.problem:
+            raise DepthscopeError(f"{init.problem}.")
+    if not inits:
+        return
+    homogeneous = parse_activation(activation).slopes is not None and bias_std == 0.0
+    weight_ok = homogeneous or all(
+        close_variance(init.weight_var, weight_std**2, init.fan_in * init.fan_out) for init in inits
+    )
+    bias_off = [
+        k
+        for k, init in enumerate(inits)
+        if bias_std > 0.0 and not close_variance(init.bias_var, bias_std**2, init.fan_out)
+    ]
+    if weight_ok and not bias_off:
+        return
+    if weight_ok and bias_off == [0] and len(inits) > 1:  # PyTorch's default: σ_b² = 1/(3·fan_in)
+        warnings.warn(
+            f"screen: the first hidden layer of {type(module).__name__} has σ_b = "
+            f"{math.sqrt(inits[0].bias_var):.3g} (fan_in {inits[0].fan_in}), the others match "
+            f"bias_std={bias_std:.4g}; the prediction takes bias_std at every layer, so its "
+            "first step is off (PyTorch's default init scales biases by 1/√fan_in).",
+            DepthscopeWarning,
+            stacklevel=4,
+        )
+        return
+    weight_var = float(np.mean([init.weight_var for init in inits]))
+    bias_var = float(np.mean([init.bias_var for init in inits]))
+    alike = all(
+        close_variance(init.weight_var, weight_var, init.fan_in * init.fan_out) for init in inits
+    )
+    advice = (
+        f"screen it with weight_std={math.sqrt(weight_var):.3g}, bias_std={math.sqrt(bias_var):.3g}"
+        if alike
+        else "its hidden layers' σ_w² differ (from "
+        f"{min(i.weight_var for i in inits):.3g} to {max(i.weight_var for i in inits):.3g}) "
+        "and the screen takes one σ_w for all layers: probe it instead"
+    )
+    raise DepthscopeError(
+        f"the hidden Linear layers of {type(module).__name__} have "
+        f"{describe_init(inits, weight_var, bias_var)}, but "
+        f"weight_std={weight_std:.4g}, bias_std={bias_std:.4g}: the screen predicts with the "
+        f"keywords, so they must describe the module; {advice}."
+    )

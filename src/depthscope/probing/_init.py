@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LinearInit", "describe_init", "read_linear"]
+__all__ = ["LinearInit", "close_variance", "describe_init", "read_linear"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _population_var(torch: Any, tensor: Any) -> float:
     return float(torch.dot(centred, centred)) / flat.numel()
 
 
-def _close(measured: float, nominal: float, count: int) -> bool:
+def close_variance(measured: float, nominal: float, count: int) -> bool:
     """Whether a variance measured from ``count`` entries matches ``nominal`` (4 standard errors).
 
     The relative standard error of a sample variance is at most √(2/count) for Gaussian
@@ -101,14 +101,14 @@ def _matches(layers: Sequence[LinearInit], scheme: str) -> bool:
     for layer in layers:
         count = layer.fan_in * layer.fan_out
         if scheme == "pytorch":
-            if not _close(layer.weight_var, 1.0 / 3.0, count):
+            if not close_variance(layer.weight_var, 1.0 / 3.0, count):
                 return False
             nominal_b = 1.0 / (3.0 * layer.fan_in)
-            if layer.has_bias and not _close(layer.bias_var, nominal_b, layer.fan_out):
+            if layer.has_bias and not close_variance(layer.bias_var, nominal_b, layer.fan_out):
                 return False
         else:
             target = {"he": 2.0, "lecun": 1.0}[scheme]
-            if not _close(layer.weight_var, target, count):
+            if not close_variance(layer.weight_var, target, count):
                 return False
     return True
 
