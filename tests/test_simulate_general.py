@@ -286,6 +286,7 @@ def test_torch_activations_equal_theory_ones(name: str) -> None:
     np.testing.assert_allclose(derivative(t).numpy(), phi.derivative(u), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_runs_the_general_chain() -> None:
     kw = {"activation": "gelu", "residual": "block:0.5", "bias_std": 0.1}
