@@ -35,6 +35,8 @@ def _torch_phi(activation: str) -> Any:
         return torch.tanh
     if activation == "gelu":
         return lambda u: torch.nn.functional.gelu(u, approximate="none")
+    if activation == "silu":
+        return torch.nn.functional.silu
     if activation.startswith("leaky:"):
         slope = float(activation.split(":")[1])
         return lambda u: torch.nn.functional.leaky_relu(u, slope)
@@ -149,6 +151,10 @@ CASES = [
     ("leaky-bias", {"activation": "leaky:0.1", "bias_std": 0.3, "q0": 2.0}, {"bias_std": 0.5}),
     ("res-relu", {"activation": "relu", "residual": 0.5}, {"residual": 0.8}),
     ("res-tanh", {"activation": "tanh", "residual": 0.5, "bias_std": 0.2}, {"residual": 0.8}),
+    # pre-activation sds of a few hundred, beyond silu's clip at ±700 (the numpy pair was
+    # wrong there and NaN for d < −709, until the seventh session)
+    ("silu-huge", {"activation": "silu", "q0": 1e5}, {"q0": 1.0}),
+    ("res-silu-huge", {"activation": "silu", "residual": 0.5, "q0": 1e5}, {"residual": 0.8}),
 ]
 
 

@@ -87,6 +87,20 @@ def test_silu_pair_is_exact_to_rounding_at_any_step() -> None:
     np.testing.assert_allclose(zero, tiny * phi.derivative(x[:3]), rtol=1e-14, atol=0.0)
 
 
+def test_silu_pair_is_exact_beyond_the_exponentials_clip() -> None:
+    """Pre-activations of sd 100–2000 (a network with q0 = 1e5, a deep SiLU residual stack):
+    |x| or |x + d| beyond silu's clip at ±700, and d < −709, where e^(−d) overflows. Before,
+    the pair was wrong there by factors of e^(|u| − 700) and NaN for d < −709."""
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(0.0, scale, 100) for scale in (100.0, 450.0, 2000.0)])
+    d = np.concatenate([rng.normal(0.0, scale, 100) for scale in (100.0, 450.0, 2000.0)])
+    assert (np.abs(x) > 700).any() and (np.abs(x + d) > 700).any() and (d < -709).any()
+    _, delta = silu_pair(x, d)
+    exact = _exact("silu", x, d)
+    assert np.isfinite(delta).all()
+    assert (np.abs(delta - exact) <= 2e-14 * np.abs(d) * (1.0 + np.abs(x))).all()
+
+
 def test_erf_quadrature_branch_is_exact_to_rounding() -> None:
     x, d = _points(2000, 3)
     x *= 3.0 / 8.0  # |x| ≤ 3: beyond, erf saturates and its difference weighs nothing
