@@ -184,6 +184,9 @@ def test_screen_refuses_keywords_that_do_not_describe_the_modules_weights() -> N
         mixed[2].weight.mul_(2.0)
     with pytest.raises(DepthscopeError, match=r"σ_w² differ .* probe it instead"):
         ds.screen(mixed, activation="tanh", weight_std=1.0)
+    # A biased module screened bias-free: the error gives the measured σ_b to screen it with.
+    with pytest.raises(DepthscopeError, match=r"non-zero bias \(σ_b = 0\.\d+ as measured"):
+        ds.screen(_mlp(nn.Tanh), activation="tanh", weight_std=0.577)
     with pytest.raises(DepthscopeError, match="a screened module is a plain chain"):
         ds.screen(he, activation="tanh", residual="block:0.5")
 

@@ -128,9 +128,11 @@ def screen(
     ----------
     architectures : str, nn.Module or iterable
         Each an architecture string (``"100x10"``), a sequence of hidden widths, or a PyTorch
-        ``nn.Module`` made of ``Linear`` and ``ReLU`` layers (see
-        :func:`architectures_from_module`). A single string or module is one architecture:
-        ``screen("256")`` screens one network of width 256, not ``"2"``, ``"5"``, ``"6"``.
+        ``nn.Module``: a plain chain of ``Linear`` layers and one covered activation, which the
+        keywords must describe (activation, biases, and σ_w, σ_b as measured from the
+        weights; see :func:`architectures_from_module`). A single string or module is one
+        architecture: ``screen("256")`` screens one network of width 256, not ``"2"``,
+        ``"5"``, ``"6"``.
     input_dim, output_dim : int, optional
         Input and output sizes: for the parameter count, and ``input_dim`` for the ``paper``
         convention. A module supplies its own.
@@ -159,7 +161,8 @@ def screen(
     TypeError
         If ``architectures`` is bytes or not iterable.
     DepthscopeError
-        If an architecture is invalid, or a module is not a plain bias-free Linear+ReLU chain.
+        If an architecture is invalid, or a module is not a plain chain of Linear layers and
+        the activation the keywords name, with the σ_w and σ_b they name.
 
     Examples
     --------
@@ -404,7 +407,13 @@ def architectures_from_module(
         if layer_role != LINEAR:
             continue
         if has_bias(layer) and bias_std == 0.0:
-            raise DepthscopeError(f"Linear layer {i} has a non-zero bias; the theory is bias-free.")
+            measured = read_linear(import_torch("screening a module"), layer, f"layer {i}")
+            raise DepthscopeError(
+                f"Linear layer {i} has a non-zero bias (σ_b = {math.sqrt(measured.bias_var):.3g} "
+                f"as measured, Var(b)), but bias_std=0; screen it with the module's σ_w and "
+                f"σ_b (this layer: weight_std={math.sqrt(measured.weight_var):.3g}, "
+                f"bias_std={math.sqrt(measured.bias_var):.3g})."
+            )
         if i + 1 < len(core) and core[i + 1][0] == RELU:
             widths.append(int(layer.out_features))
         elif i == len(core) - 1:
