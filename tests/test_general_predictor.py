@@ -731,3 +731,43 @@ def test_deep_collapse_leaks_no_runtime_warning(activation) -> None:
         warnings.simplefilter("ignore", ds.DepthscopeWarning)
         p = ds.predict([24] * 50, 0.05, activation=activation, bias_std=0.1, q0=100.0)
     assert np.all(np.isfinite(p.mean))
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"activation": "tanh", "weight_std": 1.2},
+        {"activation": "erf", "weight_std": 1.0},
+        {"activation": "tanh", "weight_std": 1.0, "residual": "block:0.5"},
+    ],
+)
+def test_odd_phi_without_bias_predicts_pi_minus_theta0_as_theta0(network: dict) -> None:
+    """h_y → −h_y maps θ to π − θ at every layer for an odd φ without biases, so sin²θ has one
+    law from θ0 and π − θ0. Before, the closure ran on θ0 itself: at θ0 = π − 1e-8 the z chart
+    read −12 ± 7.5 at layer 1 (tanh, σ_w = 1.2, width 64) where the truth is −36.7 ± 0.3."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ds.DepthscopeWarning)
+        for theta in (2.5, 3.1, math.pi - 1e-8):
+            far = ds.predict("64x10", theta, **network)
+            near = ds.predict("64x10", math.pi - theta, **network)
+            np.testing.assert_allclose(far.mean, near.mean, rtol=1e-9)
+            np.testing.assert_allclose(far.sd, near.sd, rtol=1e-9, atol=1e-12)
+            assert far.theta0 == theta
+        # Negative control: with biases the symmetry is broken, and so is the equality.
+        biased = {**network, "bias_std": 0.3}
+        a = ds.predict("64x10", 2.5, **biased).mean
+        b = ds.predict("64x10", math.pi - 2.5, **biased).mean
+        assert np.abs(a - b)[1:].max() > 0.05
+    with pytest.raises(ds.DepthscopeError, match=r"antipodal inputs \(θ0 = π\) .* stay antipodal"):
+        ds.predict("64x10", math.pi, **network)
+
+
+def test_odd_phi_far_angle_matches_simulation() -> None:
+    """θ0 = 3 for tanh (σ_w = 1.2, 64 × 10), as simulated: 2,000 networks, 4 standard errors."""
+    network = {"activation": "tanh", "weight_std": 1.2}
+    p = ds.predict("64x10", 3.0, **network)
+    x = ds.simulate("64x10", 3.0, n_networks=2000, rng=4, **network).ln_sin2
+    for layer in (1, 10):
+        se = x[layer].std() / math.sqrt(x.shape[1])
+        assert abs(x[layer].mean() - p.mean[layer]) < 4 * se + 0.05 * p.sd[layer]
+        assert abs(x[layer].std() / p.sd[layer] - 1) < 0.1

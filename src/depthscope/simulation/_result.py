@@ -37,8 +37,9 @@ class SimulationResult:
     ln_sin2 : ndarray, shape (L+1, N), or None
         Two inputs: ln sin²θ_ℓ of the angle between the post-activations (natural log,
         dimensionless). NaN exactly where ``dead`` is True (the angle is undefined);
-        ``-inf`` where the two representations are exactly parallel (θ₀ = 0, or a narrow layer
-        left one active unit: see ``collapsed_fraction``). None for m inputs.
+        ``-inf`` where sin²θ = 0 exactly: parallel representations (θ₀ = 0, or a narrow layer
+        left one active unit) or antiparallel ones (θ₀ = π; an odd φ without biases keeps
+        them antiparallel): see ``collapsed_fraction``. None for m inputs.
     dead : ndarray of bool, shape (L+1, N)
         True where every unit of the layer is inactive for at least one input, so that its
         representation is zero (for two inputs: the angle is undefined).
@@ -136,10 +137,12 @@ class SimulationResult:
 
     @property
     def collapsed_fraction(self) -> NDArray[np.float64]:
-        """Fraction of networks whose two representations are exactly parallel (θ = 0), (L+1,).
+        """Fraction of networks with sin²θ = 0 exactly (θ = 0 or π), shape (L+1,).
 
         Narrow ReLU layers can leave a single active unit, which makes the two representations
-        parallel; ln sin²θ is then −inf (and stays so without bias).
+        parallel; ln sin²θ is then −inf (and stays so without bias). Antipodal inputs (θ₀ = π)
+        count at layer 0, and later where the representations stay exactly antiparallel (odd
+        φ without biases, up to rounding).
         """
         if self.ln_sin2 is None:
             return np.zeros(self.depth + 1)

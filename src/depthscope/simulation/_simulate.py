@@ -143,7 +143,7 @@ def simulate(
     keeps full precision at tiny angles (``docs/theory/angle-theory.md`` §8). A layer where
     one input has no active unit is *dead*: its angle is NaN in ``ln_sin2``, flagged in
     ``dead``, excluded from the summary means and counted in ``dead_fraction``. Exactly
-    parallel representations (θ = 0) give ``-inf``, are
+    parallel or antiparallel representations (sin²θ = 0) give ``-inf``, are
     counted in ``collapsed_fraction`` and are likewise left out of the summary means.
 
     References

@@ -217,6 +217,18 @@ def predict(
         )
     if not beyond:
         _check_domain(method, theta, steps)
+    computed = theta
+    if beyond and _odd_without_bias(network):
+        if theta == math.pi:
+            raise DepthscopeError(
+                f"antipodal inputs (θ0 = π) of {_describe(network)} stay antipodal (an odd φ "
+                "without biases maps −h to −φ-image of h): sin²θ = 0, ln sin²θ = −∞, at every "
+                "layer exactly; there is no law to predict (simulate gives −inf throughout)."
+            )
+        # h_y → −h_y maps every layer's θ to π − θ: sin²θ has the same law from θ0 and from
+        # π − θ0, and the closures are calibrated on the smaller angle (at θ0 = π − 1e-8 the
+        # z chart read −12 ± 7.5 at layer 1 where θ0 = 1e-8 gives the right −36.7 ± 0.3).
+        computed = min(theta, math.pi - theta)
     if beyond:
         if method not in ("infinite", "markov"):
             raise DepthscopeError(
@@ -230,7 +242,9 @@ def predict(
                 f"{MIN_CLOSURE_WIDTH}, got {min(steps)}; use depthscope.simulate (exact at any "
                 "width) or method='infinite'."
             )
-        mean, sd, mix_m, mix_w, mix_s, extra = _general_prediction(method, steps, theta, network)
+        mean, sd, mix_m, mix_w, mix_s, extra = _general_prediction(
+            method, steps, computed, network, None if computed == theta else theta
+        )
     elif method == "markov":
         law = _law.propagate_law(tuple(steps), theta)
         mean, sd = law.mean, law.sd
@@ -286,7 +300,11 @@ def _check_network(network: dict[str, Any]) -> None:
 
 
 def _general_prediction(
-    method: str, steps: Sequence[int], theta: float, network: dict[str, Any]
+    method: str,
+    steps: Sequence[int],
+    theta: float,
+    network: dict[str, Any],
+    mirrored_from: float | None = None,
 ) -> tuple[Any, ...]:
     """Mean, sd, mixture (means, weights, sds) and extras of a network beyond the paper.
 
@@ -322,7 +340,7 @@ def _general_prediction(
     if not (np.isfinite(mean[finite_from:]).all() and np.isfinite(sd[finite_from:]).all()):
         raise _out_of_range(method, network, "non-finite ln sin²θ")
     if method == "markov":
-        _check_general_domain(theta, steps, network, mean)
+        _check_general_domain(theta, steps, network, mean, mirrored_from)
     return mean, sd, mix_m, mix_w, mix_s, extra
 
 
@@ -348,6 +366,11 @@ def _beyond_the_paper(network: dict[str, Any]) -> bool:
     )
 
 
+def _odd_without_bias(network: dict[str, Any]) -> bool:
+    """Whether φ is odd (tanh, erf) without biases, plain or in blocks: h → −h commutes."""
+    return bool(parse_activation(network["activation"]).odd and network["bias_std"] == 0.0)
+
+
 def _angle_only_relu(network: dict[str, Any]) -> bool:
     """Bias-free plain ReLU: θ alone is Markov and its law is the default's, at any σ_w, q0."""
     return bool(
@@ -358,10 +381,20 @@ def _angle_only_relu(network: dict[str, Any]) -> bool:
 
 
 def _check_general_domain(
-    theta0: float, steps: Sequence[int], network: dict[str, Any], mean: FloatArray
+    theta0: float,
+    steps: Sequence[int],
+    network: dict[str, Any],
+    mean: FloatArray,
+    mirrored_from: float | None = None,
 ) -> None:
+    note = (
+        ""
+        if mirrored_from is None
+        else f" (θ0 = {mirrored_from:.10g} was predicted as π − θ0 = {theta0:.4g}: for an odd "
+        "φ without biases sin²θ has the same law from both)"
+    )
     for reason in general_domain_warnings(theta0, steps, **network, ln_sin2_mean=mean):
-        warnings.warn(f"predict(method='markov'): {reason}.", DepthscopeWarning, stacklevel=5)
+        warnings.warn(f"predict(method='markov'): {reason}{note}.", DepthscopeWarning, stacklevel=5)
 
 
 def _describe(network: dict[str, Any]) -> str:
