@@ -69,6 +69,10 @@ def test_cli_screen_takes_the_network_flags(capsys):
     rows = json.loads(capsys.readouterr().out)
     expected = ds.screen(["64x10", "32x10"], activation="tanh", weight_std=1.2, bias_std=0.1)
     assert [r["ln_sin2_final"] for r in rows] == [r.ln_sin2_final for r in expected]
+    # each JSON row names the network it was predicted for (before: nothing said which)
+    assert {(r["activation"], r["weight_std"], r["bias_std"], r["residual"]) for r in rows} == {
+        ("tanh", 1.2, 0.1, None)
+    }
     # the plain-ReLU answer differs: the flags reach the predictor
     relu = ds.screen(["64x10", "32x10"])
     assert rows[0]["ln_sin2_final"] != relu[0].ln_sin2_final

@@ -299,3 +299,32 @@ def test_cuda_runs_the_general_chain() -> None:
     gpu = ds.simulate("64x8", theta0=0.5, n_networks=4000, rng=2, device="cuda", **kw)
     cpu = ds.simulate("64x8", theta0=0.5, n_networks=4000, rng=2, device="torch", **kw)
     np.testing.assert_allclose(gpu.ln_sin2, cpu.ln_sin2, rtol=1e-9, atol=1e-12)
+
+
+def test_cli_simulate_says_the_whole_network(capsys: pytest.CaptureFixture[str]) -> None:
+    """The table's header and --json name σ_w, q0 and the residual block where they are set
+    (before: only the activation and σ_b were named, the JSON held no configuration)."""
+    import json
+
+    from depthscope.cli import main
+
+    argv = ["simulate", "16x3", "--theta0", "1", "--networks", "20", "--seed", "1"]
+    network = ["--activation", "tanh", "--weight-std", "1.2", "--residual", "block:0.5"]
+    assert main([*argv, *network]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "activation=tanh" in header and "weight_std=1.2" in header
+    assert "residual=block:0.5" in header and "q0" not in header  # q0 left at its default
+    assert main([*argv, *network, "--q0", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    expected = ds.simulate(
+        "16x3",
+        1.0,
+        n_networks=20,
+        rng=1,
+        activation="tanh",
+        weight_std=1.2,
+        residual="block:0.5",
+        q0=2.0,
+    )
+    assert data["configuration"] == json.loads(json.dumps(expected.configuration()))
+    assert data["mean"] == expected.summary()["mean"]

@@ -32,8 +32,8 @@ _DEFAULT_NETWORK = {
 _HELP = "rank architectures by predicted final angle (zero-cost, before training)"
 _DESCRIPTION = (
     "Predict ln sin²θ_L between two orthogonal inputs at the last hidden layer "
-    "of each architecture (bias-free He-initialised ReLU MLPs, or the network the network "
-    "options name) and rank them: rank 1 is the least degenerate."
+    "of each architecture (bias-free He-initialised ReLU MLPs, or the network that the "
+    "network options name) and rank them: rank 1 is the least degenerate."
 )
 
 _EPILOG = """\
@@ -131,8 +131,13 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         **network_arguments(args),
     )
-    if args.json:
-        print(dumps_json([{k: getattr(r, k) for k in _COLUMNS} for r in rows]))
+    if args.json:  # each row also names the network and the angle it was predicted for
+        setting = {
+            "theta0": args.theta0,
+            "convention": args.convention,
+            **network_arguments(args),
+        }
+        print(dumps_json([{**{k: getattr(r, k) for k in _COLUMNS}, **setting} for r in rows]))
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(_COLUMNS)

@@ -153,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
     duration = time.perf_counter() - started
     if directory is not None:
         save(result, directory, duration, command_line(args))
-    if args.json:
-        print(dumps_json(result.summary()))
+    if args.json:  # the summary's keys, and the configuration that reproduces it
+        print(dumps_json({**result.summary(), "configuration": result.configuration()}))
     else:
         print(format_table(result))
     return 0
@@ -184,6 +184,10 @@ def _cell(value: float | None, width: int, digits: int) -> str:
     return f"{value:{width}.{digits}f}"
 
 
+def _setting(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def format_table(result: SimulationResult) -> str:
     """Format a readable per-layer table of the summary, with a header stating the configuration."""
     config = result.configuration()
@@ -191,7 +195,12 @@ def format_table(result: SimulationResult) -> str:
     header = (
         f"# {config['architecture']}  networks={result.n_networks}  sampler={result.sampler}"
         f"  init={result.init}  activation={result.activation}  bias_std={result.bias_std:g}"
-        f"  seed={result.seed}"
+        + "".join(  # weight_std, q0, residual where they differ from their defaults
+            f"  {key}={_setting(config[key])}"
+            for key in ("weight_std", "q0", "residual")
+            if key in config
+        )
+        + f"  seed={result.seed}"
     )
     lines = [header]
     if result.ln_sin2 is not None:
