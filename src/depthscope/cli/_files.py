@@ -18,7 +18,7 @@ from .._errors import DepthscopeError
 from .._optional import import_yaml
 from ._common import one_line, short_path
 
-__all__ = ["MAX_TEXT_BYTES", "MAX_YAML_NODES", "read_architectures", "read_text"]
+__all__ = ["MAX_TEXT_BYTES", "MAX_YAML_NODES", "read_architectures", "read_data", "read_text"]
 
 #: The largest text, JSON or YAML file read (bytes): 10 MiB.
 MAX_TEXT_BYTES = 10 * 2**20
@@ -98,6 +98,23 @@ def _load_json(name: str, text: str) -> Any:
         raise DepthscopeError(f"{name} is refused: nesting too deep.") from None
     except ValueError as err:
         raise DepthscopeError(f"{name} is not valid JSON: {err}.") from None
+
+
+def read_data(path: str | os.PathLike[str], what: str) -> Any:
+    """Return the data of a YAML (``.yaml``/``.yml``) or JSON file (any other suffix), bounded.
+
+    Raises
+    ------
+    DepthscopeError
+        Naming the file if it is unreadable, too large, not UTF-8, not valid YAML/JSON, nested
+        too deep or (YAML) expands to more than :data:`MAX_YAML_NODES` nodes.
+    """
+    file = Path(path)
+    name = short_path(file)
+    text = read_text(file, what)
+    if file.suffix.lower() in (".yaml", ".yml"):
+        return _load_yaml(name, text)
+    return _load_json(name, text)
 
 
 def _item(name: str, item: Any) -> str:

@@ -95,7 +95,8 @@ def register(subparsers: Any) -> None:
 
 def _load_inputs(path: str) -> np.ndarray:
     if not os.path.isfile(path):
-        raise DepthscopeError(f"inputs file {path!r} does not exist.")
+        missing = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
+        raise DepthscopeError(f"inputs file {path!r} {missing}.")
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError, pickle.UnpicklingError) as err:

@@ -48,11 +48,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``depthscope sweep``; exit status 1 when a cell failed on every attempt."""
     from .._errors import DepthscopeError
-    from ..sweep import load_spec, run_sweep
+    from ..sweep import parse_spec, run_sweep
+    from ._files import read_data
 
     if args.retries < 0:
         raise DepthscopeError(f"--retries must be ≥ 0, got {args.retries}.")
-    spec = load_spec(args.spec)
+    spec = parse_spec(read_data(args.spec, "sweep spec"))  # bounded: size, UTF-8, YAML aliases
     summary = run_sweep(
         spec,
         args.out,

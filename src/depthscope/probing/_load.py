@@ -121,6 +121,13 @@ def mlp_from_spec(torch: Any, spec: str, state: dict[str, Any], final_relu: bool
     fan_in = int(first.shape[1])
     for k, width in enumerate(widths):
         index = len(layers)
+        weight = state.get(f"{index}.weight")  # checked before nn.Linear allocates the layer
+        if weight is None or tuple(weight.shape) != (width, fan_in):
+            found = "missing" if weight is None else f"of shape {tuple(weight.shape)}"
+            raise DepthscopeError(
+                f"the state_dict does not fit --arch {spec!r}: '{index}.weight' is {found}; "
+                f"Linear layer {k + 1} ({fan_in} → {width}) needs ({width}, {fan_in})."
+            )
         bias = f"{index}.bias" in state
         layers.append(nn.Linear(fan_in, width, bias=bias, dtype=first.dtype))
         if k < len(widths) - 1 or final_relu:
@@ -181,7 +188,8 @@ def load_model(
     torch = import_torch()
     name = os.fspath(path)
     if not os.path.isfile(name):
-        raise DepthscopeError(f"model file {name!r} does not exist.")
+        missing = "is a directory, not a file" if os.path.isdir(name) else "does not exist"
+        raise DepthscopeError(f"model file {name!r} {missing}.")
     scripted = None
     if zipfile.is_zipfile(name):
         with zipfile.ZipFile(name) as archive:

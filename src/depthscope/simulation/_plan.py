@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._architecture import format_architecture, parse_architecture
-from .._errors import DepthscopeError, check_int, check_theta
+from .._errors import DepthscopeError, check_int, check_network_number, check_theta
 from ._general import DEFAULT_WEIGHT_STD, Network, check_network
 from ._inputs import check_inputs, load_inputs
 from ._metrics import PANEL_METRICS
@@ -111,13 +111,15 @@ def _check_sampler(sampler: str, init: str) -> None:
 MAX_BIAS_STD = 1e6
 
 
-def _check_numbers(bias_std: float, tolerance: float) -> None:
-    if not (math.isfinite(bias_std) and 0.0 <= bias_std <= MAX_BIAS_STD):
-        raise DepthscopeError(
-            f"bias_std = {bias_std!r} must be a finite number in [0, {MAX_BIAS_STD:g}]."
-        )
-    if not 0.0 < tolerance < 1.0:
-        raise DepthscopeError(f"tolerance = {tolerance!r} must be in (0, 1).")
+def _check_tolerance(tolerance: object) -> float:
+    if isinstance(tolerance, (bool, np.bool_)) or not isinstance(
+        tolerance, (numbers.Real, np.number)
+    ):
+        raise TypeError(f"tolerance must be a real number, not {type(tolerance).__name__}.")
+    number = float(tolerance)
+    if not 0.0 < number < 1.0:
+        raise DepthscopeError(f"tolerance = {number!r} must be in (0, 1).")
+    return number
 
 
 def _inputs(
@@ -165,20 +167,16 @@ def make_plan(
     n_networks = positive_int(n_networks, "n_networks")
     _check_sampler(sampler, init)
     network = check_network(activation, parse_activation, weight_std, q0, residual)
-    try:
-        bias_std, tolerance = float(bias_std), float(tolerance)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"bias_std and tolerance must be real numbers, got {bias_std!r:.40} and "
-            f"{tolerance!r:.40}."
-        ) from None
-    _check_numbers(bias_std, tolerance)
+    bias_std = check_network_number(bias_std, "bias_std", 0.0, MAX_BIAS_STD)
+    tolerance = _check_tolerance(tolerance)
     if input_dim is not None:
         input_dim = positive_int(input_dim, "input_dim")
     if (theta0 is None) == (inputs is None):
         raise DepthscopeError("give exactly one of theta0 (two inputs) and inputs (a batch).")
     fixed: NDArray[np.float64] | None = None
     if theta0 is not None:
+        if isinstance(theta0, (bool, np.bool_, str, bytes)):  # float() would take "1" and True
+            raise TypeError(f"theta0 must be a real number in [0, π], not {type(theta0).__name__}.")
         theta0 = float(check_theta(theta0, "theta0"))
         n_inputs = 2
         if sampler == "dense":

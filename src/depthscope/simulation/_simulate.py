@@ -8,7 +8,9 @@ their per-layer measurements into a frozen :class:`~._result.SimulationResult`.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -175,6 +177,8 @@ def simulate(
         residual=residual,
     )
     memory_budget = positive_int(memory_budget, "memory_budget")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total), not {progress!r:.40}.")
     run_chunk, device_name = BACKENDS[_backend_name(device)](plan, device)
     chunk = chunk_size(plan, memory_budget, cache_sized="cuda" not in device_name)
     root = root_sequence(rng)
@@ -210,6 +214,8 @@ def simulate(
 def range_warnings(result: SimulationResult, *, smooth: bool) -> list[str]:
     """Say where the representations left float64's range (overflow; for smooth φ, underflow).
 
+    Also where the inputs' own angle does: θ0 < 1.5e-154 makes sin²θ0 subnormal or 0.
+
     Overflowed layers hold NaN angles (``nonfinite_fraction``); for a φ that is not a·min + b·max
     a representation is exactly zero only by underflow, so 'dead' there means the norms fell
     below float64's range, not units switched off.
@@ -219,6 +225,13 @@ def range_warnings(result: SimulationResult, *, smooth: bool) -> list[str]:
         f"q0 = {result.q0:g}" + (f", {result.residual}" if result.residual else "")
     )
     out = []
+    theta0 = result.theta0
+    if theta0 is not None and 0.0 < theta0 < 1.0 and math.sin(theta0) ** 2 < sys.float_info.min:
+        out.append(
+            f"simulate: theta0 = {theta0:g} is below 1.5e-154: sin²θ0 leaves float64's normal "
+            "range, so ln sin²θ has lost precision (below 2.2e-162: every network reads as "
+            "collapsed, −inf, from layer 0 on); predict handles such angles."
+        )
     nonfinite = result.nonfinite_fraction
     if nonfinite.any():
         first = int(np.argmax(nonfinite > 0))

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .._architecture import format_architecture, parse_architecture
-from .._errors import DepthscopeError
+from .._errors import (
+    MAX_NETWORK_SCALE,
+    MAX_Q0,
+    MIN_Q0,
+    MIN_WEIGHT_STD,
+    DepthscopeError,
+    check_network_number,
+    check_theta0,
+)
 from .._optional import import_yaml
 from ..simulation._samplers import parse_activation
 from ..theory._activations import parse_activation as parse_general_activation
@@ -42,6 +50,8 @@ AXES = (
     "method",
 )
 _REQUIRED = ("architectures", "theta0", "networks", "seed")
+#: The most cells a spec may expand to (the grid is the product of its lists' lengths).
+MAX_CELLS = 100_000
 _OPTIONAL = {"activation": "relu", "bias_std": 0.0, "method": "markov", **DEFAULTS}
 
 
@@ -93,7 +103,9 @@ def load_spec(path: str | os.PathLike[str]) -> SweepSpec:
     """
     file = Path(path)
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DepthscopeError(f"the sweep spec {file.name!r} is not UTF-8 text: {err}") from None
     except OSError as err:
         raise DepthscopeError(f"cannot read the sweep spec {os.fspath(path)!r}: {err}") from None
     try:
@@ -164,6 +176,9 @@ def parse_spec(data: object) -> SweepSpec:
         ragged = [a for a in axes.get("architecture", ()) if len(set(parse_architecture(a))) > 1]
         if ragged:
             problems.append(f"residual blocks need constant widths, not {', '.join(ragged)}")
+    cells = math.prod(len(values) for values in axes.values())
+    if cells > MAX_CELLS:
+        problems.append(f"the grid has {cells:,} cells; at most {MAX_CELLS:,} are accepted")
     if problems:
         raise DepthscopeError("invalid sweep spec: " + "; ".join(problems) + ".")
     return SweepSpec(axes=axes, networks=networks, seed=seed)
@@ -208,7 +223,7 @@ def _theta0(value: object) -> float:
     theta = _number(value)
     if not 0.0 < theta < math.pi:
         raise DepthscopeError("θ0 must lie in (0, π) radians")
-    return theta
+    return check_theta0(theta)  # and be a normal float64
 
 
 def _activation(value: object) -> str:
@@ -221,17 +236,13 @@ def _activation(value: object) -> str:
 
 
 def _weight_std(value: object) -> float:
-    std = _number(value)
-    if std <= 0:
-        raise DepthscopeError("σ_w must be > 0")
-    return std
+    _number(value)
+    return check_network_number(value, "σ_w", MIN_WEIGHT_STD, MAX_NETWORK_SCALE)
 
 
 def _q0(value: object) -> float:
-    q0 = _number(value)
-    if q0 <= 0:
-        raise DepthscopeError("q0 must be > 0")
-    return q0
+    _number(value)
+    return check_network_number(value, "q0", MIN_Q0, MAX_Q0)
 
 
 def _residual(value: object) -> str:
@@ -243,10 +254,8 @@ def _residual(value: object) -> str:
 
 
 def _bias_std(value: object) -> float:
-    std = _number(value)
-    if std < 0:
-        raise DepthscopeError("a standard deviation is ≥ 0")
-    return std
+    _number(value)
+    return check_network_number(value, "σ_b", 0.0, MAX_NETWORK_SCALE)
 
 
 def _method(value: object) -> str:

@@ -50,6 +50,7 @@ def import_torch() -> Any:
 
 
 def _device(torch: Any, device: Any) -> Any:
+    given = device
     if isinstance(device, str):
         text = device.strip().lower()
         if text in ("torch", "torch:cpu"):
@@ -58,14 +59,24 @@ def _device(torch: Any, device: Any) -> Any:
             text = text.removeprefix("torch:")
         try:
             device = torch.device(text)
-        except RuntimeError as err:
-            raise DepthscopeError(f"unknown device {device!r}: {err}") from None
-    if not isinstance(device, torch.device):
+        except RuntimeError:  # torch lists twenty device types, most not ours
+            raise DepthscopeError(
+                f"unknown device {device!r:.60}; use 'cpu', 'cuda', 'cuda:i' or a torch.device."
+            ) from None
+    if not isinstance(device, torch.device) or device.type not in ("cpu", "cuda"):
         raise DepthscopeError(
-            f"device must be 'cpu', 'cuda[:i]' or a torch.device, not {device!r}."
+            f"device must be 'cpu', 'cuda[:i]' or a torch.device of those, not {given!r:.60} "
+            "(the torch backend computes in float64 on the CPU or a CUDA GPU)."
         )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DepthscopeError(f"device {str(device)!r} requested but CUDA is not available.")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise DepthscopeError(
+                f"device {str(device)!r} requested but this machine has {count} CUDA "
+                f"device(s), cuda:0 to cuda:{count - 1}."
+            )
     return device
 
 
