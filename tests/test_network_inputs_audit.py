@@ -161,3 +161,23 @@ def test_simulate_says_where_the_norms_leave_float64() -> None:
         ds.simulate([64] * 120, theta0=1.0, n_networks=8, rng=0, weight_std=1.5, bias_std=0.1)
         dead = ds.simulate([2] * 30, theta0=1.0, n_networks=50, rng=0)
     assert dead.dead_fraction.max() > 0
+
+
+@pytest.mark.parametrize(
+    ("spelling", "hint"),
+    [
+        ("LeakyReLU", "leaky:0.01"),
+        ("leaky", "leaky:0.01"),
+        ("swish", "is silu"),
+        ("gelu_tanh", "not covered"),
+        ("softplus", "or silu."),  # no hint: the plain list
+    ],
+)
+def test_unknown_activation_names_the_spelling_users_mean(spelling: str, hint: str) -> None:
+    with pytest.raises(ds.DepthscopeError, match=f"unknown activation {spelling!r}.*{hint}"):
+        ds.predict("64x3", 1.0, activation=spelling)
+
+
+def test_residual_width_error_quotes_the_widths_as_given() -> None:
+    with pytest.raises(ds.DepthscopeError, match=r"got widths 128,64x2,32\."):
+        ds.predict([128, 64, 64, 32], 1.0, residual="block:0.5")

@@ -159,9 +159,24 @@ def parse_activation(spec: str | Activation | Func) -> Activation:
         return ab_relu(slope, 1.0, name=f"leaky:{slope:g}")
     if key in _SMOOTH:
         return _SMOOTH[key]
+    hint = _SPELLING_HINTS.get(key.replace("-", "_").replace(" ", ""), "")
     raise DepthscopeError(
-        f"unknown activation {spec!r}; use relu, leaky:S, abs, linear, tanh, erf, gelu or silu."
+        f"unknown activation {spec!r}; use relu, leaky:S, abs, linear, tanh, erf, gelu or "
+        f"silu{hint}."
     )
+
+
+#: What users of PyTorch and Keras write, and what depthscope calls it.
+_SPELLING_HINTS = {
+    "leaky": " (PyTorch's LeakyReLU default is leaky:0.01)",
+    "leakyrelu": " (PyTorch's LeakyReLU default is leaky:0.01)",
+    "leaky_relu": " (PyTorch's LeakyReLU default is leaky:0.01)",
+    "swish": " (swish with β = 1 is silu)",
+    "sigmoid_linear_unit": " (that is silu)",
+    "gelu_tanh": " (the tanh approximation of GELU is not covered: gelu is the exact u·Φ(u))",
+    "gelu_new": " (the tanh approximation of GELU is not covered: gelu is the exact u·Φ(u))",
+    "identity": " (the identity is linear)",
+}
 
 
 # --- elementary functions that stay accurate at small angles ---------------------------------

@@ -145,7 +145,9 @@ def general_domain_warnings(
         if preact_sd > MAX_PREACT_SD:
             reasons.append(
                 f"pre-activation sd {preact_sd:.3g} > {MAX_PREACT_SD:g} (σ_w² q0 + σ_b²): the "
-                f"closure's quadrature of {act.name} loses accuracy (7-19% at sd 6)"
+                f"closure's quadrature of {act.name} loses accuracy (7-19% in the sd at sd 6; "
+                "far beyond, more: at sd 1000, tanh read −0.21 at layer 2 where simulation "
+                "gives −0.16); simulate instead"
             )
     if residual is None and act.name in ("gelu", "silu"):
         reasons += _gelu_silu_reasons(act.name, sw2, bias_std, q0)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, ndtr, ndtri
 
+from .._architecture import format_architecture
 from .._errors import DepthscopeError
 from .._types import FloatArray
 from ._activations import Activation, parse_activation
@@ -363,7 +364,7 @@ def general_law(
     alpha = parse_residual(residual)
     if alpha is not None and len(set(steps)) > 1:
         raise DepthscopeError(
-            f"residual blocks keep a constant width; got widths {sorted(set(steps))}."
+            f"residual blocks keep a constant width; got widths {format_architecture(steps)}."
         )
     sw2, sb2 = float(weight_std) ** 2, float(bias_std) ** 2
     depth = len(steps)
