@@ -452,3 +452,14 @@ def test_two_fixed_inputs_give_a_panel_not_an_angle() -> None:
     x = np.array([[1.0, 0.0], [0.0, 1.0]])
     res = simulate([16], inputs=x, n_networks=3, rng=0)
     assert res.ln_sin2 is None and res.panel["rank"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_panel_is_scale_free_at_the_ends_of_float64(scale: float) -> None:
+    """Participation ratio and stable rank are scale-free; from inputs of size 1e300 they were
+    NaN (σ⁴ overflowed) and from 1e-300 0/0. The same networks at scale 1 are the reference."""
+    x = np.random.default_rng(0).standard_normal((8, 32))
+    ref = simulate([32] * 3, inputs=x, n_networks=5, rng=0).panel
+    got = simulate([32] * 3, inputs=x * scale, n_networks=5, rng=0).panel
+    for name in ("participation_ratio", "stable_rank", "erank", "rank"):
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-12, err_msg=name)

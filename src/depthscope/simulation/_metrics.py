@@ -246,6 +246,11 @@ def rank_from_singular(singular: NDArray[np.floating], max_dim: ArrayLike) -> ND
     return (singular > threshold[..., None]).sum(axis=-1).astype(np.float64)
 
 
+#: Largest singular value beyond which (or below whose inverse) the participation ratio and
+#: the stable rank are computed from σ / σ_max: σ⁴ stays inside float64 up to ≈ 1e77.
+_SCALE_FREE_LIMIT = 1e75
+
+
 def panel_from_spectra(
     singular: ArrayLike,
     singular_centered: ArrayLike,
@@ -298,13 +303,23 @@ def panel_from_spectra(
             return nan.copy()
         return np.broadcast_to(np.asarray(values, dtype=np.float64), top.shape).copy()
 
+    participation = np.divide(lam_sum * lam_sum, lam_sq, out=nan.copy(), where=live)
+    stable = np.divide(lam_sum, top * top, out=nan.copy(), where=live)
+    # Both are scale-free; where σ⁴ would leave float64 (representations beyond ≈ 1e75 or below
+    # ≈ 1e-75: inputs of size 1e300 gave NaN, tiny ones 0/0), take them from σ / σ_max.
+    far = live & ((top > _SCALE_FREE_LIMIT) | (top < 1.0 / _SCALE_FREE_LIMIT))
+    if far.any():
+        lam_far = (singular[far] / top[far][..., None]) ** 2
+        sums = lam_far.sum(axis=-1)
+        participation[far] = sums * sums / (lam_far * lam_far).sum(axis=-1)
+        stable[far] = sums
     return {
         "rank": rank_from_singular(singular, np.maximum(n_inputs, n_features)),
         "numerical_rank": (singular > tolerance * top[..., None]).sum(axis=-1).astype(np.float64),
         "erank": _entropy_rank(singular),
         "erank_centered": _entropy_rank(np.asarray(singular_centered, dtype=np.float64)),
-        "participation_ratio": np.divide(lam_sum * lam_sum, lam_sq, out=nan.copy(), where=live),
-        "stable_rank": np.divide(lam_sum, top * top, out=nan.copy(), where=live),
+        "participation_ratio": participation,
+        "stable_rank": stable,
         "mean_cosine": given(mean_cosine),
         "active_fraction": given(active_fraction),
         "mask_rank": given(mask_rank),
