@@ -19,25 +19,11 @@ import pytest
 
 import depthscope as ds
 from depthscope import DepthscopeError
-from depthscope.cli import main
+from test_cli_hardening import _refused  # exit 2 with one short error line
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
 )
-
-
-def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run ``argv``; assert exit status 2 and one short error line; return that line."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    assert code == 2, (argv, captured.err)
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("depthscope: error: ") and len(lines[0]) < 400, lines[0]
-    return lines[0]
 
 
 # 1. simulate(device="torch:cpu") ---------------------------------------------------------------
