@@ -221,9 +221,10 @@ def predict(
     if beyond and _odd_without_bias(network):
         if theta == math.pi:
             raise DepthscopeError(
-                f"antipodal inputs (θ0 = π) of {_describe(network)} stay antipodal (an odd φ "
-                "without biases maps −h to −φ-image of h): sin²θ = 0, ln sin²θ = −∞, at every "
-                "layer exactly; there is no law to predict (simulate gives −inf throughout)."
+                f"antipodal inputs (θ0 = π) of {_describe(network)} stay antipodal (φ is odd and "
+                "there are no biases, so the image of −x is minus the image of x): sin²θ = 0, "
+                "ln sin²θ = −∞, at every layer exactly; there is no law to predict (simulate "
+                "shows −inf, or rounding noise near −33 where the pair drifts by ulps)."
             )
         # h_y → −h_y maps every layer's θ to π − θ: sin²θ has the same law from θ0 and from
         # π − θ0, and the closures are calibrated on the smaller angle (at θ0 = π − 1e-8 the
