@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -85,16 +87,25 @@ def test_infinite_width_limit_of_the_mean_cosine() -> None:
     sampler=st.sampled_from(["gram", "dense"]),
 )
 def test_angle_is_an_angle(width, depth, theta0, slope, bias, sampler) -> None:
-    res = simulate(
-        [width] * depth,
-        theta0=theta0,
-        n_networks=20,
-        rng=0,
-        activation=slope,
-        bias_std=bias,
-        sampler=sampler,
-        input_dim=max(width, 2),
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = simulate(
+            [width] * depth,
+            theta0=theta0,
+            n_networks=20,
+            rng=0,
+            activation=slope,
+            bias_std=bias,
+            sampler=sampler,
+            input_dim=max(width, 2),
+        )
+    # the one warning these networks may give: θ0 so small that sin²θ0 is subnormal or 0
+    tiny = 0.0 < theta0 < 1.0 and math.sin(theta0) ** 2 < sys.float_info.min
+    said = [str(w.message) for w in caught]
+    if tiny:
+        assert len(said) == 1 and "below 1.5e-154" in said[0], said
+    else:
+        assert not said, said
     values = res.ln_sin2
     assert np.array_equal(np.isnan(values), res.dead)  # NaN only for dead layers
     assert np.all(values[~np.isnan(values)] <= 1e-12)  # sin²θ ≤ 1, θ ∈ [0, π]
