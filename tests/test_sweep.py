@@ -310,7 +310,9 @@ def test_failing_cell_is_retried_then_reported(tmp_path, monkeypatch, capsys):
 KILL_SPEC = {
     "architectures": ["32x20", "16x20"],
     "theta0": [0.3, 0.6, 0.9, 1.2, 1.5],
-    "networks": 600,
+    # ≈ 0.15 s a cell: the signal must land while cells remain. With 600 networks (≈ 0.05 s a
+    # cell) the whole sweep once finished before the SIGINT, on a loaded 2-core CI machine.
+    "networks": 2000,
     "seed": 5,
     "method": ["markov", "approx1"],
 }
