@@ -71,8 +71,8 @@ nitpick_ignore += [
     ("py:data", "depthscope.simulation._metrics.PANEL_METRICS"),  # SimulationResult
     ("py:func", "depthscope.simulation._samplers.draw_weights"),  # simulate
     ("py:func", "depthscope.simulation._metrics.ln_sin2_from_gram"),  # probe
-    ("py:func", "depthscope.simulation._metrics.certify_eigenvalues"),  # probe
-    ("py:func", "depthscope.simulation._metrics.spectra_from_grams"),  # probe
+    ("py:func", "depthscope.simulation._gram_route.certify_eigenvalues"),  # probe
+    ("py:func", "depthscope.simulation._gram_route.spectra_from_grams"),  # probe
     ("py:func", "depthscope.simulation._metrics.panel_from_factors"),  # probe
     ("py:func", "depthscope.simulation._metrics.panel_from_spectra"),  # probe
     ("py:data", "MAX_DEPTH"),  # parse_architecture (depthscope._architecture.MAX_DEPTH)

@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 
 from depthscope import DepthscopeError
-from depthscope.simulation._metrics import (
+from depthscope.simulation._gram_route import (
     FULL_RANK_SHIFT,
     GRAM_GATE,
-    PANEL_METRICS,
     certify_eigenvalues,
+    spectra_from_grams,
+)
+from depthscope.simulation._metrics import (
+    PANEL_METRICS,
     effective_dimension_panel,
     ln_sin2_from_gram,
     ln_sin2_from_pair,
     panel_from_factors,
     panel_from_spectra,
     r_factor,
-    spectra_from_grams,
 )
 
 # --- ln sin²θ --------------------------------------------------------------------------------

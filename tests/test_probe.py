@@ -319,7 +319,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
     Negative control: redrawing the subsets in the second pass changes the subsampled rows.
     """
     from depthscope.probing import _certify, _reduce
-    from depthscope.simulation import _metrics
+    from depthscope.simulation import _gram_route
 
     torch.manual_seed(2)
     options: dict = {}
@@ -349,7 +349,7 @@ def test_exact_route_equals_fast_route_on_well_conditioned_layers(case, monkeypa
             exact.metrics[name], fast.metrics[name], rtol=1e-10, err_msg=name
         )
     np.testing.assert_array_equal(exact.ln_sin2, fast.ln_sin2)
-    assert _metrics.certify_eigenvalues is not fail_all  # the real certificate is untouched
+    assert _gram_route.certify_eigenvalues is not fail_all  # the real certificate is untouched
     if case == "conv-subsampled":
         original = _reduce._features
         monkeypatch.setattr(

@@ -1,8 +1,9 @@
 """After the forward pass: certify the rows' Gram matrices, then fill every panel and angle.
 
 Each step is one vectorised call over all rows: one Cholesky call certifies the Gram
-matrices, one eigenvalue call gives the spectra of the certified ones, one call of the
-panel's formulas and one of ln sin²θ's fill the table (:mod:`depthscope.simulation._metrics`).
+matrices, one eigenvalue call gives the spectra of the certified ones
+(:mod:`depthscope.simulation._gram_route`), one call of the panel's formulas and one of
+ln sin²θ's fill the table (:mod:`depthscope.simulation._metrics`).
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._optional import import_torch
-from ..simulation._metrics import (
+from ..simulation._gram_route import (
     FULL_RANK_SHIFT,
     GRAM_GATE,
-    PANEL_METRICS,
     certify_eigenvalues,
-    ln_sin2_from_gram,
-    panel_from_spectra,
     spectra_from_grams,
 )
+from ..simulation._metrics import PANEL_METRICS, ln_sin2_from_gram, panel_from_spectra
 from ._reduce import _Row
 
 __all__: list[str] = []

@@ -139,12 +139,11 @@ def probe(
     (:func:`depthscope.simulation._metrics.ln_sin2_from_gram`), the unit counts, and the m×m Gram
     matrices of the representations and of their 0/1 activation pattern. After the forward
     pass, one Cholesky call certifies for every layer that the first is well conditioned
-    (λ_min > 10⁻⁶ trace, :func:`depthscope.simulation._metrics.certify_eigenvalues`; then its
-    eigenvalues
-    give every singular value to ~10⁻¹⁰ relative) and that the second, exact in integers, has
-    full rank; one eigenvalue call gives the spectra of all certified layers
-    (:func:`depthscope.simulation._metrics.spectra_from_grams`). A layer with m > n takes the exact
-    route, the thin QR of the n×m matrix (as in the simulator,
+    (λ_min > 10⁻⁶ trace, :func:`depthscope.simulation._gram_route.certify_eigenvalues`; then
+    its eigenvalues give every singular value to ~10⁻¹⁰ relative) and that the second, exact in
+    integers, has full rank; one eigenvalue call gives the spectra of all certified layers
+    (:func:`depthscope.simulation._gram_route.spectra_from_grams`). A layer with m > n takes the
+    exact route, the thin QR of the n×m matrix (as in the simulator,
     :func:`depthscope.simulation._metrics.panel_from_factors`), in its hook; a layer that fails a
     certificate (a singular or ill-conditioned batch, as in a degenerate deep network) takes
     it in a second forward pass from the same model and random state, with the same
