@@ -34,6 +34,7 @@ __all__ = [
     "chunk_size",
     "make_plan",
     "memory_estimate",
+    "memory_shortfall",
     "network_seeds",
     "network_streams",
     "positive_int",
@@ -338,6 +339,28 @@ def _physical_memory() -> int | None:
         return None
 
 
+def memory_shortfall(plan: Plan, memory_budget: int) -> tuple[int, int, str] | None:
+    """Return the limit a simulation exceeds even one network at a time, or None if it fits.
+
+    Checks what :func:`chunk_size` refuses, without raising (a sweep checks every cell first).
+
+    Returns
+    -------
+    tuple of (int, int, str) or None
+        ``(need, limit, name)``: the bytes needed one network at a time (from
+        :func:`memory_estimate`), the bytes of the limit and its name, ``"this machine's
+        memory"`` (checked first, whatever the budget) or ``"memory_budget"``.
+    """
+    fixed, per_network, _ = memory_estimate(plan)
+    need = fixed + per_network
+    physical = _physical_memory()
+    if physical is not None and need > physical:
+        return need, physical, "this machine's memory"
+    if need > memory_budget:
+        return need, memory_budget, "memory_budget"
+    return None
+
+
 def chunk_size(plan: Plan, memory_budget: int, *, cache_sized: bool = True) -> int:
     """Networks per chunk: within the budget and, on the CPU, small enough to stay in cache.
 
@@ -354,21 +377,21 @@ def chunk_size(plan: Plan, memory_budget: int, *, cache_sized: bool = True) -> i
     fixed, per_network, preferred = memory_estimate(plan)
     if not cache_sized:
         preferred = plan.n_networks
-    need = fixed + per_network
-    estimate = (
-        f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
-        f"({fixed / 2**20:.1f} MiB for results and shared work, {per_network / 2**20:.1f} MiB "
-        "per network)"
-    )
-    physical = _physical_memory()
-    if physical is not None and need > physical:
-        raise DepthscopeError(
-            f"{estimate}, more than this machine's memory ({physical / 2**20:.1f} MiB); "
-            "simulate fewer networks or narrower layers."
+    shortfall = memory_shortfall(plan, memory_budget)
+    if shortfall is not None:
+        need, limit, name = shortfall
+        estimate = (
+            f"this simulation needs about {need / 2**20:.1f} MiB even one network at a time "
+            f"({fixed / 2**20:.1f} MiB for results and shared work, "
+            f"{per_network / 2**20:.1f} MiB per network)"
         )
-    if need > memory_budget:
-        raise MemoryBudgetError(
-            f"{estimate}, more than memory_budget = {memory_budget / 2**20:.1f} MiB; raise "
-            "memory_budget, or simulate fewer networks or narrower layers."
+        if name == "memory_budget":
+            raise MemoryBudgetError(
+                f"{estimate}, more than memory_budget = {limit / 2**20:.1f} MiB; raise "
+                "memory_budget, or simulate fewer networks or narrower layers."
+            )
+        raise DepthscopeError(
+            f"{estimate}, more than {name} ({limit / 2**20:.1f} MiB); "
+            "simulate fewer networks or narrower layers."
         )
     return max(1, min(plan.n_networks, preferred, (memory_budget - fixed) // per_network))

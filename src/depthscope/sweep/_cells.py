@@ -16,13 +16,16 @@ import hashlib
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["DEFAULTS", "LAYER_FIELDS", "Cell", "compute_cell", "summarize"]
+from .._errors import DepthscopeError
+
+__all__ = ["DEFAULTS", "LAYER_FIELDS", "Cell", "compute_cell", "oversized", "summarize"]
 
 #: The network keywords added after the first sweeps, at the values that leave a cell unchanged.
 DEFAULTS: dict[str, Any] = {"weight_std": math.sqrt(2.0), "q0": 1.0, "residual": "none"}
@@ -118,6 +121,69 @@ def _digest(values: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of ``values`` (sorted keys, floats by repr)."""
     text = json.dumps(values, sort_keys=True, allow_nan=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def oversized(cells: Sequence[Cell]) -> list[tuple[Cell, int, int, str]]:
+    """Return the cells whose simulation cannot fit in memory, checked without allocating.
+
+    Each cell's arguments go through the checks :func:`compute_cell`'s ``simulate`` call runs
+    before its first chunk: :func:`~depthscope.simulation._plan.make_plan` with ``simulate``'s
+    own defaults, and :func:`~depthscope.simulation._plan.memory_shortfall` (what
+    ``chunk_size`` refuses) under ``simulate``'s default ``memory_budget``.
+
+    Returns
+    -------
+    list of (Cell, int, int, str)
+        ``(cell, need, limit, name)`` per oversized cell, in the order of ``cells``: bytes
+        needed one network at a time, bytes of the limit and its name.
+    """
+    from ..simulation._simulate import simulate
+
+    defaults = simulate.__kwdefaults__ or {}
+    shortfalls: dict[tuple[Any, ...], tuple[int, int, str] | None] = {}
+    out = []
+    for cell in cells:
+        network = cell.network()
+        # θ0 enters the estimate only as "two inputs" and the predictor not at all: cells that
+        # differ in them alone share one check.
+        key = (cell.architecture, cell.networks, *sorted(network.items()))
+        if key not in shortfalls:
+            shortfalls[key] = _shortfall(cell, {**defaults, "n_networks": cell.networks, **network})
+        shortfall = shortfalls[key]
+        if shortfall is not None:
+            out.append((cell, *shortfall))
+    return out
+
+
+def _shortfall(cell: Cell, options: dict[str, Any]) -> tuple[int, int, str] | None:
+    """``memory_shortfall`` of ``simulate(cell.architecture, cell.theta0, **options)``."""
+    from ..simulation._plan import make_plan, memory_shortfall
+
+    try:
+        plan = make_plan(
+            cell.architecture,
+            cell.theta0,
+            options["inputs"],
+            **{k: options[k] for k in _PLAN_KEYWORDS},
+        )
+    except DepthscopeError:  # any other refusal is the cell's own failure, when it runs
+        return None
+    return memory_shortfall(plan, options["memory_budget"])
+
+
+#: The keywords of ``simulate`` that :func:`~depthscope.simulation._plan.make_plan` checks.
+_PLAN_KEYWORDS = (
+    "n_networks",
+    "sampler",
+    "init",
+    "activation",
+    "bias_std",
+    "input_dim",
+    "tolerance",
+    "weight_std",
+    "q0",
+    "residual",
+)
 
 
 def compute_cell(cell: Cell, seed: int) -> dict[str, Any]:

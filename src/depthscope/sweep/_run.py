@@ -89,6 +89,12 @@ def run_sweep(
     Returns
     -------
     SweepSummary
+
+    Raises
+    ------
+    DepthscopeError
+        If ``out`` holds a sweep of another spec. (A grid with a cell that cannot fit in
+        memory is refused when its ``SweepSpec`` is made: no file is written.)
     """
     directory = _prepare(Path(out), spec, force)
     store = CellStore(directory / "cells.jsonl")

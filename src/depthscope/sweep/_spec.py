@@ -34,7 +34,7 @@ from ..simulation._samplers import parse_activation
 from ..theory._activations import parse_activation as parse_general_activation
 from ..theory._kernel_maps import parse_residual
 from ..theory._predict import METHODS
-from ._cells import DEFAULTS, Cell
+from ._cells import DEFAULTS, Cell, oversized
 
 __all__ = ["AXES", "SweepSpec", "load_spec", "parse_spec"]
 
@@ -53,6 +53,10 @@ _REQUIRED = ("architectures", "theta0", "networks", "seed")
 #: The most cells a spec may expand to (the grid is the product of its lists' lengths).
 MAX_CELLS = 100_000
 _OPTIONAL = {"activation": "relu", "bias_std": 0.0, "method": "markov", **DEFAULTS}
+#: Axes that do not change a cell's memory estimate (left out of the oversized cells' names).
+_NOT_IN_ESTIMATE = ("theta0", "method")
+#: Oversized cells named in the message before "and N more".
+_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,19 @@ class SweepSpec:
         Networks simulated per cell.
     seed : int
         Root seed: cell c draws from ``SeedSequence(seed, spawn_key=c.spawn_key)``.
+
+    Raises
+    ------
+    DepthscopeError
+        If a cell cannot fit in memory (:meth:`check_memory`).
     """
 
     axes: Mapping[str, tuple[Any, ...]]
     networks: int
     seed: int
+
+    def __post_init__(self) -> None:
+        self.check_memory()  # however the spec is made: refused before anything runs
 
     def cells(self) -> list[Cell]:
         """Return the cells of the grid, architectures slowest, in a fixed order."""
@@ -81,6 +93,42 @@ class SweepSpec:
             Cell(**dict(zip(AXES, values, strict=True)), networks=self.networks)
             for values in itertools.product(*(self.axes[a] for a in AXES))
         ]
+
+    def check_memory(self) -> None:
+        """Refuse, before anything runs, a grid with a cell that cannot fit in memory.
+
+        Every cell is checked as its ``simulate`` call would check it before allocating
+        (:func:`~._cells.oversized`: the simulation's own estimate, against this machine's
+        memory and ``simulate``'s default ``memory_budget``).
+
+        Raises
+        ------
+        DepthscopeError
+            One message naming the first few oversized cells (by architecture and the
+            network axes that vary; θ0 and the predictor do not change the estimate), each
+            with its estimate and the limit, and how many more there are.
+        """
+        cells = self.cells()
+        found = oversized(cells)
+        if not found:
+            return
+        others = (a for a in self.varying() if a not in ("architecture", *_NOT_IN_ESTIMATE))
+        axes = ["architecture", *others]
+        named: dict[str, str] = {}
+        for cell, need, limit, name in found:
+            label = cell.label(axes)
+            limit_name = "simulate's memory_budget" if name == "memory_budget" else name
+            named.setdefault(
+                label,
+                f"{label} ({need / 2**20:.1f} MiB > {limit_name} {limit / 2**20:.1f} MiB)",
+            )
+        shown = list(named.values())[:_SHOWN]
+        more = f"; and {len(named) - _SHOWN} more" if len(named) > _SHOWN else ""
+        raise DepthscopeError(
+            f"invalid sweep spec: {len(found):,} of {len(cells):,} cells cannot fit in memory "
+            f"even one network at a time: {'; '.join(shown)}{more}; use fewer networks or "
+            "narrower layers."
+        )
 
     def varying(self) -> list[str]:
         """Return the axes with more than one value, in the order of :data:`AXES`."""
@@ -137,7 +185,9 @@ def parse_spec(data: object) -> SweepSpec:
     Raises
     ------
     DepthscopeError
-        Listing every problem: unknown or missing keys, empty lists, duplicates, bad values.
+        Listing every problem: unknown or missing keys, empty lists, duplicates, bad values;
+        then, for a grid of valid values, the cells that cannot fit in memory
+        (:meth:`SweepSpec.check_memory`).
 
     Examples
     --------
