@@ -4,6 +4,9 @@ The quadrature behind :func:`depthscope.theory._general_law.one_step_moments` fo
 kinks (tanh, erf, GELU, SiLU): (u, d) in Cholesky coordinates (u = l11 z₁, d = l21 z₁ + l22 z₂),
 g = φ(u) − φ(u − d) without cancellation (:func:`_g_values`), and each point's outer and inner
 orders taken from its scales (:data:`_GH_ORDERS`, :data:`_GH_INNER` and their GELU/SiLU tables).
+For GELU and SiLU where d's sd given u exceeds 1.7 the inner sum is exact instead
+(:func:`_moments_wide`: relu's part in closed form, the localised rest φ − relu by
+Gauss–Legendre on its window).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import functools
 import math
 
 import numpy as np
+from scipy.special import ndtr
 
 from .._types import FloatArray
-from ._activations import Activation
+from ._activations import Activation, parse_activation
 
 __all__ = ["moments_smooth"]
 
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @functools.cache
@@ -121,13 +126,23 @@ def moments_smooth(act, l11, l21, l22):
     bins_2 = np.searchsorted(np.array([bound for bound, _ in inner[:-1]]), l22)
     pairs = bins_1 * len(inner) + bins_2
     used = np.unique(pairs)
+    # GELU/SiLU with d's sd given u above _WIDE_L22: the sum over z₂ in closed form (_moments_wide)
+    bounds = [bound for bound, _ in inner]  # (a table without the bound: never, as in tests)
+    wide = bounds.index(_WIDE_L22) + 1 if soft and _WIDE_L22 in bounds else len(inner)
     if len(used) == 1:
         i, j = divmod(int(used[0]), len(inner))
+        if j >= wide:
+            return _moments_wide(act, l11, l21, l22, outer[i][1])
         return _moments_fixed(act, l11, l21, l22, float(scales.max()), outer[i][1], inner[j][1])
     first, second = np.empty((*l11.shape, 3)), np.empty((*l11.shape, 3, 3))
     for pair in used:
         group = pairs == pair
         i, j = divmod(int(pair), len(inner))
+        if j >= wide:
+            first[group], second[group] = _moments_wide(
+                act, l11[group], l21[group], l22[group], outer[i][1]
+            )
+            continue
         first[group], second[group] = _moments_fixed(
             act,
             l11[group],
@@ -138,6 +153,121 @@ def moments_smooth(act, l11, l21, l22):
             inner[j][1],
         )
     return first, second
+
+
+def _terms(fu: FloatArray, g_sums: FloatArray, weights_1: FloatArray) -> tuple[FloatArray, ...]:
+    """E[w] and E[w wᵀ] from φ(u) (..., N₁) and G_b = E[g^b | z₁] (4, ..., N₁), outer weights."""
+    g1_sum, g2_sum, g3_sum, g4_sum = g_sums
+    f2 = fu * fu
+    terms = np.empty((*fu.shape, 8))
+    terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
+    terms[..., 4], terms[..., 5], terms[..., 6] = f2 * fu * g1_sum, f2 * g2_sum, fu * g3_sum
+    terms[..., 7] = g4_sum
+    values = weights_1 @ terms  # (..., 8)
+    return values[..., :3], values[..., _SECOND_INDEX]
+
+
+#: GELU and SiLU are relu plus a remainder c = φ − relu that vanishes away from 0 (GELU:
+#: −|v|Φ(−|v|) < 1e-18 beyond |v| = 9; SiLU: −|v|/(1 + e^|v|) < 1e-15 beyond 38). Where d's sd
+#: given u, l22, exceeds 1.7 (Gauss–Hermite would need 48-160 nodes, and converges only
+#: algebraically on the kink-like φ of a wide law: 1e-3 relative at l22 = 47 with 160 nodes),
+#: the sum over z₂ is taken exactly instead: relu's part in closed form (truncated normal
+#: moments), c's on its window by composite Gauss–Legendre (panels' ends, nodes per panel);
+#: within 4e-12 of adaptive quadrature relative to (|φ(u)| + |E v| + l22)^b for l22 = 1.7-500
+#: (tests/test_smooth_pairs.py).
+_WIDE_RULES = {"gelu": ((3.0, 9.0), 12), "silu": ((4.0, 12.0, 38.0), 12)}
+_WIDE_L22 = 1.7  # the inner tables' bound beyond 24 nodes (_GH_ORDERS_SOFT)
+#: (j, k) of the window moments L_jk = E[relu(v)^j c(v)^k; window], k ≥ 1, j + k ≤ 4
+_WINDOW_POWERS = tuple((j, k) for k in range(1, 5) for j in range(5 - k))
+
+
+@functools.cache
+def _window_table(name: str) -> tuple[FloatArray, FloatArray]:
+    """Nodes v (N,) of c's window and the table (N, 10): weight · relu(v)^j · c(v)^k."""
+    ends, per_panel = _WIDE_RULES[name]
+    unit, unit_w = np.polynomial.legendre.leggauss(per_panel)
+    edges = np.array([-e for e in ends[::-1]] + [0.0] + list(ends))
+    half = 0.5 * np.diff(edges)[:, None]
+    nodes = ((edges[:-1, None] + half) + half * unit).reshape(-1)
+    weights = (half * unit_w).reshape(-1)
+    relu = np.maximum(nodes, 0.0)
+    rest = parse_activation(name).fn(nodes) - relu  # c = φ − relu (φ's own formula)
+    table = np.stack([weights * relu**j * rest**k for j, k in _WINDOW_POWERS], axis=1)
+    return nodes, table
+
+
+def _binomial_tables() -> tuple[FloatArray, FloatArray]:
+    """Constant tensors of :func:`_wide_g_sums`: G_b's closed part and window part as products.
+
+    Closed: Σ_j C(b, j) m^{b−j} (s^j T_j) = (CLOSED @ (m^i ⊗ s^j T_j))[b], i, j = 0..4;
+    window: Σ_{k≥1, j} C(b, k) C(b−k, j) (−1)^{j+k} a^{b−k−j} L_jk = (WINDOW @ (a^i ⊗ L))[b].
+    """
+    closed = np.zeros((4, 5, 5))
+    window = np.zeros((4, 4, len(_WINDOW_POWERS)))
+    for b in range(1, 5):
+        for j in range(b + 1):
+            closed[b - 1, b - j, j] = math.comb(b, j)
+        for col, (j, k) in enumerate(_WINDOW_POWERS):
+            if j + k <= b:
+                sign = (-1) ** (j + k)
+                window[b - 1, b - k - j, col] = sign * math.comb(b, k) * math.comb(b - k, j)
+    return closed.reshape(4, -1), window.reshape(4, -1)
+
+
+_CLOSED, _WINDOW = _binomial_tables()
+
+
+def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> FloatArray:
+    """G_b = E[(a − φ(v))^b], v ~ N(mu, s²), b = 1..4, shape (4, ...) (a, mu, s: one shape).
+
+    φ = relu + c: E[(a − relu(v))^b] = a^b P(v ≤ 0) + Σ_j C(b, j) m^{b−j} s^j T_j(t) with
+    m = a − mu, t = mu/s and T_j(t) = E[Z^j; Z < t] (Z ~ N(0, 1)); the rest,
+    Σ_{k≥1} C(b, k) E[(a − relu(v))^{b−k} (−c(v))^k], lives on c's window. Each part is one
+    matrix product with a constant binomial table (:func:`_binomial_tables`).
+    """
+    nodes, table = _window_table(name)
+    shape = np.shape(a)
+    t = mu / s
+    density = np.exp(-0.5 * t * t) * _INV_SQRT_2PI
+    powers = np.empty((3, 5, *shape))  # m^i, s^j T_j, a^i (i, j = 0..4)
+    trunc = powers[1]
+    trunc[0] = ndtr(t)
+    trunc[1] = -density  # T_j = (j − 1) T_{j−2} − t^{j−1} density
+    for j in range(2, 5):
+        trunc[j] = (j - 1) * trunc[j - 2] - t ** (j - 1) * density
+    for row, base in ((0, a - mu), (2, a)):
+        powers[row, 0] = 1.0
+        powers[row, 1] = base
+        for i in range(2, 5):
+            np.multiply(powers[row, i - 1], base, out=powers[row, i])
+    scale = s
+    for j in range(1, 5):  # s^j T_j
+        trunc[j] *= scale
+        scale = scale * s
+    kernel = (nodes - mu[..., None]) / s[..., None]
+    kernel = np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
+    window = np.moveaxis(kernel @ table, -1, 0)  # L_jk, (10, ...)
+    # (einsum, not @: BLAS threads cost more than these thin products on a busy machine)
+    closed = np.einsum("bk,kn->bn", _CLOSED, (powers[0][:, None] * trunc[None, :]).reshape(25, -1))
+    rest = np.einsum(
+        "bk,kn->bn", _WINDOW, (powers[2, :4, None] * window[None, :]).reshape(4 * len(window), -1)
+    )
+    out = (closed + rest).reshape(4, *shape)
+    out += powers[2, 1:] * ndtr(-t)  # a^b P(v ≤ 0)
+    return out
+
+
+def _moments_wide(act, l11, l21, l22, order):
+    """:func:`_moments_fixed` for GELU/SiLU with l22 > 1.7: the sum over z₂ exactly.
+
+    Given z₁ (``order`` Gauss–Hermite nodes), v = u − d ~ N((l11 − l21) z₁, l22²).
+    """
+    nodes_1, weights_1 = _gh_rule(order)[:2]
+    u = l11[..., None] * nodes_1  # (..., N₁)
+    mu = (l11 - l21)[..., None] * nodes_1
+    fu = act.fn(u)
+    g_sums = _wide_g_sums(act.name, fu, mu, np.broadcast_to(l22[..., None], mu.shape))
+    return _terms(fu, g_sums, weights_1)
 
 
 def _moments_fixed(act, l11, l21, l22, scale, order, inner_order):
@@ -165,16 +295,8 @@ def _moments_fixed(act, l11, l21, l22, scale, order, inner_order):
     np.multiply(powers[1], powers[0], out=powers[2])
     np.multiply(powers[1], powers[1], out=powers[3])
     # G_b = Σ_{z₂} g^b, one matrix-vector product over the flattened grid
-    g1_sum, g2_sum, g3_sum, g4_sum = (powers.reshape(-1, inner_order) @ weights_2).reshape(
-        powers.shape[:-1]
-    )
-    f2 = fu * fu
-    terms = np.empty((*u.shape, 8))
-    terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
-    terms[..., 4], terms[..., 5], terms[..., 6] = f2 * fu * g1_sum, f2 * g2_sum, fu * g3_sum
-    terms[..., 7] = g4_sum
-    values = weights_1 @ terms  # (..., 8)
-    return values[..., :3], values[..., _SECOND_INDEX]
+    g_sums = (powers.reshape(-1, inner_order) @ weights_2).reshape(powers.shape[:-1])
+    return _terms(fu, g_sums, weights_1)
 
 
 #: E[w_i w_j] as entries of the 8 sums in :func:`moments_smooth` (E φ²G₂ serves (0,2), (1,1)).
