@@ -21,9 +21,12 @@ from .._errors import MAX_NETWORK_SCALE, DepthscopeError
 from .._types import FloatArray
 
 __all__ = [
+    "MAX_GRID_POINTS",
     "Activation",
     "Func",
+    "QuadratureTooLarge",
     "ab_relu",
+    "check_grid",
     "gaussian_expectations",
     "normal_cdf",
     "parse_activation",
@@ -37,6 +40,12 @@ _H_MAX = 0.5  # largest trapezoid step (standard deviations); error ≈ e^(−2�
 #: −ln of the trapezoid rule's target error for φ with poles at ±iπ/2 (tanh): the step is
 #: h = 2πa/(a²/2 + _LOG_TOL), a = (π/2)/sd, i.e. ≈ 0.25/sd for large sd (measured in the tests).
 _LOG_TOL = 40.0
+#: Largest quadrature grid of a Gaussian expectation, in points (160 MB per float64 array): the
+#: trapezoid rule's nodes grow like 34 × the coordinate's sd for φ with poles at ±iπ/2 (tanh) or
+#: ±iπ (SiLU), so a 2-D grid reaches this near sd ≈ 100 on both axes. Beyond,
+#: :class:`QuadratureTooLarge` rather than an allocation that could exhaust the machine's memory
+#: (SiLU at σ_w = 2 asked for 40 GiB by layer 50).
+MAX_GRID_POINTS = 20_000_000
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 _GL_HALF_WIDTH = 0.25  # below this |d|, φ(s+d) − φ(s−d) = ∫ φ' by 8-point Gauss–Legendre
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -254,6 +263,22 @@ def _trapezoid_nodes(n_half: int) -> tuple[FloatArray, FloatArray]:
     return k, np.ones_like(k)
 
 
+class QuadratureTooLarge(DepthscopeError):
+    """A Gaussian expectation whose quadrature grid would exceed :data:`MAX_GRID_POINTS`."""
+
+
+def check_grid(points: float, sd: FloatArray) -> None:
+    """Raise :class:`QuadratureTooLarge` if a grid of ``points`` exceeds :data:`MAX_GRID_POINTS`.
+
+    ``sd``: the coordinate sds that sized it (for the message).
+    """
+    if points > MAX_GRID_POINTS:
+        raise QuadratureTooLarge(
+            f"its quadrature at a pre-activation sd of {float(np.max(sd)):.3g} would need "
+            f"{points:.3g} grid points (at most {MAX_GRID_POINTS:.0e})"
+        )
+
+
 def _rule(sd: FloatArray, order: int | None, rule: str) -> tuple[FloatArray, FloatArray]:
     """Nodes z (..., m) and weights (..., m) for E[f(Z)], Z ~ N(0, 1), given a coordinate sd.
 
@@ -275,6 +300,7 @@ def _rule(sd: FloatArray, order: int | None, rule: str) -> tuple[FloatArray, Flo
         h = 2 * math.pi * strip / (strip * strip / 2 + _LOG_TOL)  # poles farther: plain Gaussian
         h = np.minimum(np.where(strip * strip <= 2 * _LOG_TOL, h, _H_MAX), _H_MAX)
     n_half = order // 2 if order else math.ceil(_Z_MAX / float(np.min(h)))
+    check_grid(np.size(sd) * (2 * n_half + 1), sd)
     h = np.maximum(h, _Z_MAX / n_half)[..., None]
     k, _ = _trapezoid_nodes(n_half)
     z = h * k
@@ -289,6 +315,7 @@ def _quadrature_expectation(fn: Func, c11, c22, c12, det, order, rule):
         l22 = np.where(s1 > 0, np.sqrt(det / np.where(s1 > 0, c11, 1.0)), np.sqrt(c22))
     z1, w1 = _rule(np.maximum(s1, np.abs(l21)), order, rule)
     z2, w2 = _rule(l22, order, rule)
+    check_grid(z1.size * z2.shape[-1], np.maximum(s1, l22))
     u1 = s1[..., None] * z1
     f1 = fn(u1)
     u2 = l21[..., None, None] * z1[..., :, None] + l22[..., None, None] * z2[..., None, :]

@@ -44,6 +44,7 @@ from ._activations import (
     _expectations,
     _rule,
     _tail_ratio_scalar,
+    check_grid,
     parse_activation,
 )
 
@@ -216,6 +217,7 @@ def _quadrature_angle_step(act: Activation, c: float, t_c: float) -> tuple[float
         ratio_b = 2.0 * float(w_s @ act.fn(s) ** 2) / (2.0 * s_sd**2)
     else:
         z_d, w_d = _half_rule(d_sd)
+        check_grid(len(z_s) * len(z_d), np.array([s_sd, d_sd]))
         weights = w_s[:, None] * w_d[None, :]
         ratio_a = float(np.sum(weights * _difference_over(act, s, z_d, d_sd) ** 2)) / 4.0
         if act.odd:  # φ(s+d) + φ(s−d) = φ(d+s) − φ(d−s): the same accurate difference

@@ -49,7 +49,7 @@ from .._errors import (
 )
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
-from ._activations import parse_activation
+from ._activations import QuadratureTooLarge, parse_activation
 from ._general_domain import MIN_CLOSURE_WIDTH, general_domain_warnings
 from ._general_law import general_law
 from ._general_mix import general_mixture_law, takes_difference_chart
@@ -333,6 +333,11 @@ def _general_prediction(
                 extra = {"law": closure}  # cdf, density, quantiles: T's normal pushed through X(T)
     except (ArithmeticError, MemoryError) as error:
         raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
+    except QuadratureTooLarge as error:  # wide pre-activations, not overflow
+        raise DepthscopeError(
+            f"predict(method={method!r}) cannot follow {_describe(network)}: {error}; the "
+            "default method handles such widths of the pre-activations, or use fewer layers."
+        ) from None
     except ValueError as error:  # only the two that extreme norms raise; any other is a bug
         if isinstance(error, DepthscopeError) or not _RANGE_ERRORS.search(str(error)):
             raise
