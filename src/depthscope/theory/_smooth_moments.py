@@ -4,9 +4,12 @@ The quadrature behind :func:`depthscope.theory._general_law.one_step_moments` fo
 kinks (tanh, erf, GELU, SiLU): (u, d) in Cholesky coordinates (u = l11 z₁, d = l21 z₁ + l22 z₂),
 g = φ(u) − φ(u − d) without cancellation (:func:`_g_values`), and each point's outer and inner
 orders taken from its scales (:data:`_GH_ORDERS`, :data:`_GH_INNER` and their GELU/SiLU tables).
-For GELU and SiLU where d's sd given u exceeds 1.7 the inner sum is exact instead
-(:func:`_moments_wide`: relu's part in closed form, the localised rest φ − relu by
-Gauss–Legendre on its window).
+GELU and SiLU are relu plus a remainder φ − relu that vanishes beyond |u| ≈ 9 (GELU) or 38
+(SiLU). At large scales Gauss–Hermite converges only algebraically on them, so there: the inner
+sum is exact where d's sd given u exceeds 1.7 (:func:`_moments_wide`: relu's part in closed
+form, the remainder by Gauss–Legendre on its window), and the outer sum, where u or d's mean
+moves by more than 1.7 sd per unit z₁, takes a composite Gauss–Legendre rule refined around
+z₁ = 0 (:func:`_composite_rule`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ __all__ = ["moments_smooth"]
 
 _GL3_NODES, _GL3_WEIGHTS = np.polynomial.legendre.leggauss(3)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@functools.cache
+def _gl_rule(order: int) -> tuple[FloatArray, FloatArray]:
+    """Gauss–Legendre nodes and weights on [−1, 1] (shared: never written to)."""
+    return np.polynomial.legendre.leggauss(order)
 
 
 @functools.cache
@@ -129,18 +138,23 @@ def moments_smooth(act, l11, l21, l22):
     # GELU/SiLU with d's sd given u above _WIDE_L22: the sum over z₂ in closed form (_moments_wide)
     bounds = [bound for bound, _ in inner]  # (a table without the bound: never, as in tests)
     wide = bounds.index(_WIDE_L22) + 1 if soft and _WIDE_L22 in bounds else len(inner)
+    # GELU/SiLU beyond the first outer bin (u or d's mean moving by more than 1.7 sd): the
+    # composite rule around z₁ = 0 (_composite_rule) in place of Gauss–Hermite (order 0)
+    composite = soft and len(outer) > 1 and outer[0][0] == _COMPOSITE_SCALE
     if len(used) == 1:
         i, j = divmod(int(used[0]), len(inner))
+        order = 0 if composite and i > 0 else outer[i][1]
         if j >= wide:
-            return _moments_wide(act, l11, l21, l22, outer[i][1])
-        return _moments_fixed(act, l11, l21, l22, float(scales.max()), outer[i][1], inner[j][1])
+            return _moments_wide(act, l11, l21, l22, order)
+        return _moments_fixed(act, l11, l21, l22, float(scales.max()), order, inner[j][1])
     first, second = np.empty((*l11.shape, 3)), np.empty((*l11.shape, 3, 3))
     for pair in used:
         group = pairs == pair
         i, j = divmod(int(pair), len(inner))
+        order = 0 if composite and i > 0 else outer[i][1]
         if j >= wide:
             first[group], second[group] = _moments_wide(
-                act, l11[group], l21[group], l22[group], outer[i][1]
+                act, l11[group], l21[group], l22[group], order
             )
             continue
         first[group], second[group] = _moments_fixed(
@@ -149,10 +163,57 @@ def moments_smooth(act, l11, l21, l22):
             l21[group],
             l22[group],
             float(scales[group].max()),
-            outer[i][1],
+            order,
             inner[j][1],
         )
     return first, second
+
+
+#: GELU/SiLU points whose u or d's mean given z₁ moves by more than this many sds per unit z₁
+#: take :func:`_composite_rule` over z₁ (the first bound of :data:`_GH_ORDERS_SOFT`).
+_COMPOSITE_SCALE = 1.7
+_Z_TAIL = 10.0  # the composite rule's reach in z₁ (ϕ(10) = 7.7e-23)
+_TAIL_NODES = 32  # Gauss–Legendre nodes on each tail panel
+
+
+def _outer_rule(act, l11, l21, order):
+    """Outer nodes and weights over z₁: Gauss–Hermite of ``order`` (N₁,), or per point (0).
+
+    ``order`` 0: the composite rule of each point, shape (..., N₁) (:func:`_composite_rule`).
+    """
+    if order:
+        nodes, weights, half_nodes, half_weights = _gh_rule(order)
+        return (half_nodes, half_weights) if act.odd else (nodes, weights)
+    return _composite_rule(act.name, np.maximum(l11, np.abs(l11 - l21)))
+
+
+def _composite_rule(name: str, scale: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Nodes and weights (..., N) for E[f(Z)], f's corner features within |Z| ≤ V/scale.
+
+    GELU and SiLU are relu plus a remainder c on |u| ≤ V (:data:`_WIDE_RULES`); with
+    u = l11 z₁ and v's mean (l11 − l21) z₁, every feature of the z₁-integrand lies within
+    |z₁| ≤ V/scale, scale = max(l11, |l11 − l21|): there c's window panels (scaled by 1/scale),
+    beyond them one Gauss–Legendre panel up to |z₁| = 10 on each side, where the integrand is
+    smooth (Gauss–Hermite converges only algebraically on such kink-like integrands: its
+    per-layer error of 1e-3-1e-2 at sd 3-6 added up to 0.5 in ln sin²θ by layer 30, biased
+    GELU at σ_b = 3).
+    """
+    ends, per_panel = _WIDE_RULES[name]
+    unit, unit_w = _gl_rule(per_panel)
+    tail, tail_w = _gl_rule(_TAIL_NODES)
+    inv = 1.0 / np.asarray(scale)[..., None]
+    edges = np.minimum(np.array([0.0, *ends]) * inv, _Z_TAIL)  # (..., panels + 1)
+    lo, hi = edges[..., :-1], edges[..., 1:]
+    half = 0.5 * (hi - lo)
+    window = ((lo + half)[..., None] + half[..., None] * unit).reshape(*inv.shape[:-1], -1)
+    window_w = (half[..., None] * unit_w).reshape(window.shape)
+    t_half = 0.5 * (_Z_TAIL - edges[..., -1:])
+    outside = (edges[..., -1:] + t_half) + t_half * tail
+    side = np.concatenate([window, outside], axis=-1)
+    side_w = np.concatenate([window_w, t_half * tail_w], axis=-1)
+    nodes = np.concatenate([-side, side], axis=-1)
+    weights = np.concatenate([side_w, side_w], axis=-1)
+    return nodes, weights * np.exp(-0.5 * nodes * nodes) * _INV_SQRT_2PI
 
 
 def _terms(fu: FloatArray, g_sums: FloatArray, weights_1: FloatArray) -> tuple[FloatArray, ...]:
@@ -163,7 +224,10 @@ def _terms(fu: FloatArray, g_sums: FloatArray, weights_1: FloatArray) -> tuple[F
     terms[..., 0], terms[..., 1], terms[..., 2], terms[..., 3] = f2, fu * g1_sum, g2_sum, f2 * f2
     terms[..., 4], terms[..., 5], terms[..., 6] = f2 * fu * g1_sum, f2 * g2_sum, fu * g3_sum
     terms[..., 7] = g4_sum
-    values = weights_1 @ terms  # (..., 8)
+    if weights_1.ndim == 1:
+        values = weights_1 @ terms  # (..., 8)
+    else:  # a rule per point (_composite_rule)
+        values = np.einsum("...n,...nk->...k", weights_1, terms)
     return values[..., :3], values[..., _SECOND_INDEX]
 
 
@@ -185,7 +249,7 @@ _WINDOW_POWERS = tuple((j, k) for k in range(1, 5) for j in range(5 - k))
 def _window_table(name: str) -> tuple[FloatArray, FloatArray]:
     """Nodes v (N,) of c's window and the table (N, 10): weight · relu(v)^j · c(v)^k."""
     ends, per_panel = _WIDE_RULES[name]
-    unit, unit_w = np.polynomial.legendre.leggauss(per_panel)
+    unit, unit_w = _gl_rule(per_panel)
     edges = np.array([-e for e in ends[::-1]] + [0.0] + list(ends))
     half = 0.5 * np.diff(edges)[:, None]
     nodes = ((edges[:-1, None] + half) + half * unit).reshape(-1)
@@ -260,9 +324,10 @@ def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> Flo
 def _moments_wide(act, l11, l21, l22, order):
     """:func:`_moments_fixed` for GELU/SiLU with l22 > 1.7: the sum over z₂ exactly.
 
-    Given z₁ (``order`` Gauss–Hermite nodes), v = u − d ~ N((l11 − l21) z₁, l22²).
+    Given z₁ (``order`` Gauss–Hermite nodes, or the composite rule for 0),
+    v = u − d ~ N((l11 − l21) z₁, l22²).
     """
-    nodes_1, weights_1 = _gh_rule(order)[:2]
+    nodes_1, weights_1 = _outer_rule(act, l11, l21, order)
     u = l11[..., None] * nodes_1  # (..., N₁)
     mu = (l11 - l21)[..., None] * nodes_1
     fu = act.fn(u)
@@ -273,10 +338,10 @@ def _moments_wide(act, l11, l21, l22, order):
 def _moments_fixed(act, l11, l21, l22, scale, order, inner_order):
     """:func:`moments_smooth` with one rule: ``order`` nodes in z₁, ``inner_order`` in z₂.
 
-    ``scale``: the points' largest sd of u or d; ``inner_order`` ≤ ``order``.
+    ``scale``: the points' largest sd of u or d; ``order`` 0: the composite rule over z₁
+    (:func:`_composite_rule`, GELU and SiLU).
     """
-    nodes, weights, half_nodes, half_weights = _gh_rule(order)
-    nodes_1, weights_1 = (half_nodes, half_weights) if act.odd else (nodes, weights)
+    nodes_1, weights_1 = _outer_rule(act, l11, l21, order)
     nodes_2, weights_2 = _gh_rule(inner_order)[:2]
     u = l11[..., None] * nodes_1  # (..., N₁)
     powers = np.empty((4, *u.shape, inner_order))  # g, g², g³, g⁴ (d in the last until g⁴)
@@ -289,7 +354,7 @@ def _moments_fixed(act, l11, l21, l22, scale, order, inner_order):
     fu = act.fn(u)
     # |u| ≤ l11·max|z|, |d| ≤ (|l21| + l22)·max|z| (the outer rule's nodes reach farther):
     # tanh's clip at 175 is a no-op below 170
-    inside = act.name == "tanh" and scale * nodes[-1] < 170.0
+    inside = act.name == "tanh" and scale * float(np.max(nodes_1)) < 170.0
     _g_values(act, u[..., None], d, inside, out=powers[0])
     np.multiply(powers[0], powers[0], out=powers[1])
     np.multiply(powers[1], powers[0], out=powers[2])
