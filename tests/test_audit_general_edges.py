@@ -67,3 +67,12 @@ def test_biased_gelu_with_large_bias_is_accurate_or_warned() -> None:
     read −18.30 at width 256 against −19.01 ± 0.023 simulated (0.70 sd), drifting with depth
     (0.48 in ln sin²θ from the kernel map by layer 30 at width 1e6)."""
     _warned_or_accurate([256] * 50, 1000, 2025, activation="gelu", weight_std=1.2, bias_std=3.0)
+
+
+@pytest.mark.slow
+def test_biased_tanh_collapsing_at_large_width_is_accurate_or_warned() -> None:
+    """Tanh at σ_w² = 2, σ_b = 1.5 (found by comparing the closure at width 10⁶ with the kernel
+    map, eighth session): before the composite rule layer 30 at width 1024 was 0.34 sd off
+    the simulation (0.16 at 256), unwarned; the bias of a 48-node rule at pre-activation sd
+    ≈ 1.9 (1.4% a layer) added up with depth."""
+    _warned_or_accurate([1024] * 30, 1000, 2026, activation="tanh", weight_std=2**0.5, bias_std=1.5)

@@ -47,8 +47,11 @@ def _gh_rule(order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray
 #: in u, so a fixed rule loses it as s grows. One tanh/erf step at θ = 0.1 against 320 nodes
 #: (T's mean error in sds of the step; ln A's sd): 24 nodes: s = 1.2: 0.01, 0.8%; 1.5: 0.04-0.06,
 #: 3-4%; 2.2: 0.4, 15-25%; 48 nodes: 2.2: 0.02-0.04, 2-4%; 3.2: 0.24-0.27, 14-23%; 96 nodes:
-#: 3.2: 0.02, 2-4%; 160 nodes: s = 4: 1.5-2.9% (ln A's sd). Beyond the last bound the last rule is
-#: used, and the domain warns for tanh/erf (MAX_PREACT_SD).
+#: 3.2: 0.02, 2-4%; 160 nodes: s = 4: 1.5-2.9% (ln A's sd). Those errors are per step, in the
+#: step's own sd at width 100: as biases they add up with depth and grow, in sds, with √width.
+#: Since the eighth session the outer sum uses these tables only where z₁'s features are wide
+#: (:data:`_OUTER_WINDOWS`: below scale 0.7 for tanh, 0.8 erf, 1.2 GELU, 1.5 SiLU; 24 nodes there
+#: are within 4e-5 of the first moments), the composite rule beyond; the inner sum uses them all.
 _GH_ORDERS = ((1.25, 24), (2.0, 48), (3.0, 96), (math.inf, 160))
 #: GELU and SiLU (φ' a smoothed step): T' within 0.005 and the sds within 0.5% of 320 nodes
 #: with 24 nodes to sd 1.7 (0.0051 at 2), 48 to 3 (0.0028), 96 to 6 (0.0038).
@@ -132,18 +135,20 @@ def moments_smooth(act, l11, l21, l22):
     # init, where one norm grows far above the other; ≤ 1.3e-4 sd on the 330 predictions)
     outer_scales = np.maximum(l11, np.abs(l21)) if soft else scales
     bins_1 = np.searchsorted(np.array([bound for bound, _ in outer[:-1]]), outer_scales)
+    # z₁'s features at the scale max(l11, |l11 − l21|) beyond φ's bound: the composite rule
+    # (_composite_rule; "bin" len(outer), order 0 below)
+    if _COMPOSITE and act.name in _OUTER_WINDOWS:
+        feature = np.maximum(l11, np.abs(l11 - l21))
+        bins_1 = np.where(feature > _OUTER_WINDOWS[act.name][2], len(outer), bins_1)
     bins_2 = np.searchsorted(np.array([bound for bound, _ in inner[:-1]]), l22)
     pairs = bins_1 * len(inner) + bins_2
     used = np.unique(pairs)
     # GELU/SiLU with d's sd given u above _WIDE_L22: the sum over z₂ in closed form (_moments_wide)
     bounds = [bound for bound, _ in inner]  # (a table without the bound: never, as in tests)
     wide = bounds.index(_WIDE_L22) + 1 if soft and _WIDE_L22 in bounds else len(inner)
-    # GELU/SiLU beyond the first outer bin (u or d's mean moving by more than 1.7 sd): the
-    # composite rule around z₁ = 0 (_composite_rule) in place of Gauss–Hermite (order 0)
-    composite = soft and len(outer) > 1 and outer[0][0] == _COMPOSITE_SCALE
     if len(used) == 1:
         i, j = divmod(int(used[0]), len(inner))
-        order = 0 if composite and i > 0 else outer[i][1]
+        order = 0 if i == len(outer) else outer[i][1]
         if j >= wide:
             return _moments_wide(act, l11, l21, l22, order)
         return _moments_fixed(act, l11, l21, l22, float(scales.max()), order, inner[j][1])
@@ -151,7 +156,7 @@ def moments_smooth(act, l11, l21, l22):
     for pair in used:
         group = pairs == pair
         i, j = divmod(int(pair), len(inner))
-        order = 0 if composite and i > 0 else outer[i][1]
+        order = 0 if i == len(outer) else outer[i][1]
         if j >= wide:
             first[group], second[group] = _moments_wide(
                 act, l11[group], l21[group], l22[group], order
@@ -169,11 +174,24 @@ def moments_smooth(act, l11, l21, l22):
     return first, second
 
 
-#: GELU/SiLU points whose u or d's mean given z₁ moves by more than this many sds per unit z₁
-#: take :func:`_composite_rule` over z₁ (the first bound of :data:`_GH_ORDERS_SOFT`).
-_COMPOSITE_SCALE = 1.7
+#: Per smooth φ, for :func:`_composite_rule`: the ends (in u) of the panels that hold φ's
+#: features (φ − relu for GELU/SiLU, φ − sign for tanh/erf: below 1e-16 beyond the last end),
+#: nodes per panel, and the feature scale max(l11, |l11 − l21|) from which the rule replaces
+#: Gauss–Hermite over z₁. Below those scales 24 Gauss–Hermite nodes are within 4e-5 (tanh 2e-7
+#: at 0.5, erf 3.7e-5 at 0.8, GELU 8.4e-5 at 1.25, SiLU 1.2e-4 at 1.7) of the first moments;
+#: above, they were 1e-3 to 0.2 off (tanh 2.6e-2 at 1.25, 24 nodes; 1.4e-2 at 1.7, 48 nodes), a
+#: per-layer bias that adds up with depth (tanh σ_w² = 2, σ_b = 1.5: 0.34 sd at width 1024).
+_OUTER_WINDOWS = {
+    "gelu": ((3.0, 9.0), 10, 1.2),
+    "silu": ((4.0, 12.0, 38.0), 10, 1.5),
+    "tanh": ((2.0, 6.0, 18.5), 10, 0.7),
+    "erf": ((1.5, 3.5, 6.0), 10, 0.8),
+}
+_COMPOSITE = True  # (tests switch it off: the negative control)
 _Z_TAIL = 10.0  # the composite rule's reach in z₁ (ϕ(10) = 7.7e-23)
-_TAIL_NODES = 32  # Gauss–Legendre nodes on each tail panel
+#: Gauss–Legendre nodes on the last panel. With 10 per window panel the moments are within 5e-7
+#: (erf; 6e-8 the others) of four times the nodes, feature scales up to 50.
+_TAIL_NODES = 16
 
 
 def _outer_rule(act, l11, l21, order):
@@ -184,33 +202,39 @@ def _outer_rule(act, l11, l21, order):
     if order:
         nodes, weights, half_nodes, half_weights = _gh_rule(order)
         return (half_nodes, half_weights) if act.odd else (nodes, weights)
-    return _composite_rule(act.name, np.maximum(l11, np.abs(l11 - l21)))
+    return _composite_rule(act.name, l11, np.abs(l11 - l21), act.odd)
 
 
-def _composite_rule(name: str, scale: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Nodes and weights (..., N) for E[f(Z)], f's corner features within |Z| ≤ V/scale.
+def _composite_rule(name, u_scale, v_scale, odd):
+    """Nodes and weights (..., N) for E[f(Z₁)] with f's features near Z₁ = 0.
 
-    GELU and SiLU are relu plus a remainder c on |u| ≤ V (:data:`_WIDE_RULES`); with
-    u = l11 z₁ and v's mean (l11 − l21) z₁, every feature of the z₁-integrand lies within
-    |z₁| ≤ V/scale, scale = max(l11, |l11 − l21|): there c's window panels (scaled by 1/scale),
-    beyond them one Gauss–Legendre panel up to |z₁| = 10 on each side, where the integrand is
-    smooth (Gauss–Hermite converges only algebraically on such kink-like integrands: its
-    per-layer error of 1e-3-1e-2 at sd 3-6 added up to 0.5 in ln sin²θ by layer 30, biased
-    GELU at σ_b = 3).
+    GELU and SiLU are relu, tanh and erf sign, plus a remainder on |u| ≤ V
+    (:data:`_OUTER_WINDOWS`); with u = l11 z₁ and v's mean (l11 − l21) z₁ given z₁, the
+    z₁-integrand's features lie within |z₁| ≤ V/l11 (u's, ``u_scale`` = l11) and V/|l11 − l21|
+    (v's, ``v_scale``). Each side of 0 is cut at the window's panel ends scaled by both,
+    sorted, up to |z₁| = 10, and each piece takes Gauss–Legendre; the last, beyond every feature,
+    takes :data:`_TAIL_NODES`. (Gauss–Hermite converges slowly on such step- or kink-like
+    integrands: its per-layer error of 1e-3-1e-2 added up to 0.5 in ln sin²θ by layer 30, biased
+    GELU at σ_b = 3.) ``odd``: the summands are even in z₁ (:func:`moments_smooth`), so z₁ ≥ 0
+    only, weights doubled.
     """
-    ends, per_panel = _WIDE_RULES[name]
+    ends, per_panel, _ = _OUTER_WINDOWS[name]
     unit, unit_w = _gl_rule(per_panel)
     tail, tail_w = _gl_rule(_TAIL_NODES)
-    inv = 1.0 / np.asarray(scale)[..., None]
-    edges = np.minimum(np.array([0.0, *ends]) * inv, _Z_TAIL)  # (..., panels + 1)
+    marks = np.array([0.0, *ends])
+    with np.errstate(divide="ignore"):
+        cuts = np.concatenate([marks / u_scale[..., None], marks[1:] / v_scale[..., None]], -1)
+    edges = np.sort(np.minimum(cuts, _Z_TAIL), axis=-1)  # (..., panels + 1), from 0
     lo, hi = edges[..., :-1], edges[..., 1:]
     half = 0.5 * (hi - lo)
-    window = ((lo + half)[..., None] + half[..., None] * unit).reshape(*inv.shape[:-1], -1)
+    window = ((lo + half)[..., None] + half[..., None] * unit).reshape(*edges.shape[:-1], -1)
     window_w = (half[..., None] * unit_w).reshape(window.shape)
     t_half = 0.5 * (_Z_TAIL - edges[..., -1:])
     outside = (edges[..., -1:] + t_half) + t_half * tail
     side = np.concatenate([window, outside], axis=-1)
     side_w = np.concatenate([window_w, t_half * tail_w], axis=-1)
+    if odd:
+        return side, 2.0 * side_w * np.exp(-0.5 * side * side) * _INV_SQRT_2PI
     nodes = np.concatenate([-side, side], axis=-1)
     weights = np.concatenate([side_w, side_w], axis=-1)
     return nodes, weights * np.exp(-0.5 * nodes * nodes) * _INV_SQRT_2PI
