@@ -28,14 +28,16 @@ SD_BAR = 0.15  # relative
 Z = 4.0  # standard errors of the Monte Carlo on top of the bars
 
 
-def _warned_or_accurate(widths: list[int], n_networks: int, seed: int, **network: float) -> None:
+def _warned_or_accurate(
+    widths: list[int], n_networks: int, seed: int, theta0: float = 1.0, **network: float
+) -> None:
     """Assert that ``predict`` warns, or matches ``simulate`` at every layer within the bars."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prediction = ds.predict(widths, 1.0, **network)
+        prediction = ds.predict(widths, theta0, **network)
     if any(issubclass(w.category, ds.DepthscopeWarning) for w in caught):
         return  # outside the measured domain, and said so: not a confident wrong answer
-    x = ds.simulate(widths, 1.0, n_networks=n_networks, rng=seed, **network).ln_sin2[1:]
+    x = ds.simulate(widths, theta0, n_networks=n_networks, rng=seed, **network).ln_sin2[1:]
     assert np.all(np.isfinite(x))
     mean, sd = x.mean(axis=1), x.std(axis=1, ddof=1)
     centred = x - mean[:, None]
@@ -76,3 +78,20 @@ def test_biased_tanh_collapsing_at_large_width_is_accurate_or_warned() -> None:
     the simulation (0.16 at 256), unwarned; the bias of a 48-node rule at pre-activation sd
     ≈ 1.9 (1.4% a layer) added up with depth."""
     _warned_or_accurate([1024] * 30, 1000, 2026, activation="tanh", weight_std=2**0.5, bias_std=1.5)
+
+
+@pytest.mark.slow
+def test_ordered_tanh_at_narrow_width_is_warned_and_accurate_from_64() -> None:
+    """Ordered tanh (σ_w² = 0.85, σ_b = 0.05, θ0 = 0.1, depth 46; tools/audit_domain.py, seed 9):
+    at width 32 the sd was 20% low and the mean 0.28 sd off by the last layers, unwarned; now
+    a warning names width 64 as the floor beyond 20 layers, and at 64 (inside) the prediction
+    is accurate."""
+    network = {"activation": "tanh", "weight_std": 0.92, "bias_std": 0.05}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds.predict([32] * 46, 0.1, **network)
+    assert any("width 32 < 64" in str(w.message) for w in caught)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ds.DepthscopeWarning)  # to layer 20 it is within the bar
+        ds.predict([32] * 20, 0.1, **network)
+    _warned_or_accurate([64] * 46, 2000, 2027, theta0=0.1, **network)

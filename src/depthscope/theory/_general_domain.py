@@ -25,6 +25,13 @@ __all__ = ["MIN_CLOSURE_WIDTH", "general_domain_warnings"]
 MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
 MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
 MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
+#: Ordered tanh/erf (σ_w² < 1) deeper than ORDERED_DEPTH: the angle collapses, and at width 32
+#: the closure's sd fell 14-20% short by layers 40-46 (mean 0.19-0.28 sd off; σ_w² = 0.5-0.85,
+#: σ_b = 0.05, θ0 = 0.1, 3,000 networks; found by tools/audit_domain.py, seed 9, eighth
+#: session), within the bar to layer 20 (0.073 sd, 5.5%); at 64: 7.8-8.8%, within 0.1 sd; at
+#: 128, 5.2%.
+MIN_WIDTH_SMOOTH_ORDERED = 64
+ORDERED_DEPTH = 20
 CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed
 MIN_WIDTH_TANH_CHAOTIC = 32  # σ_w² = 1.96, σ_b = 0.1, depth 50: sd 8.2% low at 32, 5.9% at 64
 MIN_WIDTH_ERF_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 5.6% low at 64 (depth 30), 11.0% at 32
@@ -126,6 +133,9 @@ def general_domain_warnings(
     elif act.name in ("tanh", "erf"):
         chaotic = _above(sw2, CHAOTIC_SW2)  # residual blocks are handled above
         floor, what = MIN_WIDTH_SMOOTH, act.name
+        if sw2 < 1.0 - 1e-12 and len(steps) > ORDERED_DEPTH:
+            floor = MIN_WIDTH_SMOOTH_ORDERED
+            what = f"{act.name} with σ_w² < 1 deeper than {ORDERED_DEPTH} layers"
         if chaotic:
             floor = MIN_WIDTH_TANH_CHAOTIC if act.name == "tanh" else MIN_WIDTH_ERF_CHAOTIC
             what = f"{act.name} with σ_w² > {CHAOTIC_SW2:g}"

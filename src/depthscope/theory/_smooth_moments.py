@@ -4,12 +4,12 @@ The quadrature behind :func:`depthscope.theory._general_law.one_step_moments` fo
 kinks (tanh, erf, GELU, SiLU): (u, d) in Cholesky coordinates (u = l11 z₁, d = l21 z₁ + l22 z₂),
 g = φ(u) − φ(u − d) without cancellation (:func:`_g_values`), and each point's outer and inner
 orders taken from its scales (:data:`_GH_ORDERS`, :data:`_GH_INNER` and their GELU/SiLU tables).
-GELU and SiLU are relu plus a remainder φ − relu that vanishes beyond |u| ≈ 9 (GELU) or 38
-(SiLU). At large scales Gauss–Hermite converges only algebraically on them, so there: the inner
-sum is exact where d's sd given u exceeds 1.7 (:func:`_moments_wide`: relu's part in closed
-form, the remainder by Gauss–Legendre on its window), and the outer sum, where u or d's mean
-moves by more than 1.7 sd per unit z₁, takes a composite Gauss–Legendre rule refined around
-z₁ = 0 (:func:`_composite_rule`).
+GELU and SiLU are relu, tanh and erf sign, plus a remainder that vanishes beyond |u| ≈ 9 (GELU),
+38 (SiLU), 18.5 (tanh) or 6 (erf). At large scales Gauss–Hermite converges slowly on them, so
+there the outer sum (over z₁) takes a composite Gauss–Legendre rule refined around z₁ = 0
+(:func:`_composite_rule`, from the feature scales of :data:`_OUTER_WINDOWS`), and for GELU and
+SiLU the inner sum is exact where d's sd given u exceeds 1.7 (:func:`_moments_wide`: relu's part
+in closed form, the remainder by Gauss–Legendre on its window).
 """
 
 from __future__ import annotations
@@ -189,9 +189,10 @@ _OUTER_WINDOWS = {
 }
 _COMPOSITE = True  # (tests switch it off: the negative control)
 _Z_TAIL = 10.0  # the composite rule's reach in z₁ (ϕ(10) = 7.7e-23)
-#: Gauss–Legendre nodes on the last panel. With 10 per window panel the moments are within 5e-7
+#: Gauss–Legendre nodes on the last panel (it may hold nearly all of the Gaussian: 20 nodes
+#: integrate Z⁴ to 4e-10, 16 only to 5e-7). With 10 per window panel the moments are within 5e-7
 #: (erf; 6e-8 the others) of four times the nodes, feature scales up to 50.
-_TAIL_NODES = 16
+_TAIL_NODES = 20
 
 
 def _outer_rule(act, l11, l21, order):
@@ -221,10 +222,15 @@ def _composite_rule(name, u_scale, v_scale, odd):
     ends, per_panel, _ = _OUTER_WINDOWS[name]
     unit, unit_w = _gl_rule(per_panel)
     tail, tail_w = _gl_rule(_TAIL_NODES)
-    marks = np.array([0.0, *ends])
-    with np.errstate(divide="ignore"):
-        cuts = np.concatenate([marks / u_scale[..., None], marks[1:] / v_scale[..., None]], -1)
-    edges = np.sort(np.minimum(cuts, _Z_TAIL), axis=-1)  # (..., panels + 1), from 0
+    marks = np.array(ends)
+    zero = np.zeros((*np.shape(u_scale), 1))
+    with np.errstate(divide="ignore"):  # a zero scale: its cuts at ∞
+        cuts = np.concatenate([zero, marks / u_scale[..., None], marks / v_scale[..., None]], -1)
+    # cuts beyond the reach move to the last one within it (empty panels), so that the piece
+    # from there to the reach is always the last, with its own nodes
+    beyond = cuts >= _Z_TAIL
+    last = np.max(np.where(beyond, 0.0, cuts), axis=-1, keepdims=True)
+    edges = np.sort(np.where(beyond, last, cuts), axis=-1)  # (..., panels + 1), from 0
     lo, hi = edges[..., :-1], edges[..., 1:]
     half = 0.5 * (hi - lo)
     window = ((lo + half)[..., None] + half[..., None] * unit).reshape(*edges.shape[:-1], -1)
@@ -261,8 +267,8 @@ def _terms(fu: FloatArray, g_sums: FloatArray, weights_1: FloatArray) -> tuple[F
 #: algebraically on the kink-like φ of a wide law: 1e-3 relative at l22 = 47 with 160 nodes),
 #: the sum over z₂ is taken exactly instead: relu's part in closed form (truncated normal
 #: moments), c's on its window by composite Gauss–Legendre (panels' ends, nodes per panel);
-#: within 4e-12 of adaptive quadrature relative to (|φ(u)| + |E v| + l22)^b for l22 = 1.7-500
-#: (tests/test_smooth_pairs.py).
+#: within 5.5e-12 of adaptive quadrature relative to (|φ(u)| + |E v| + l22)^b for l22 = 1.7-500
+#: (tests/test_smooth_moments_wide.py).
 _WIDE_RULES = {"gelu": ((3.0, 9.0), 12), "silu": ((4.0, 12.0, 38.0), 12)}
 _WIDE_L22 = 1.7  # the inner tables' bound beyond 24 nodes (_GH_ORDERS_SOFT)
 #: (j, k) of the window moments L_jk = E[relu(v)^j c(v)^k; window], k ≥ 1, j + k ≤ 4
@@ -363,7 +369,7 @@ def _moments_fixed(act, l11, l21, l22, scale, order, inner_order):
     """:func:`moments_smooth` with one rule: ``order`` nodes in z₁, ``inner_order`` in z₂.
 
     ``scale``: the points' largest sd of u or d; ``order`` 0: the composite rule over z₁
-    (:func:`_composite_rule`, GELU and SiLU).
+    (:func:`_composite_rule`).
     """
     nodes_1, weights_1 = _outer_rule(act, l11, l21, order)
     nodes_2, weights_2 = _gh_rule(inner_order)[:2]
