@@ -255,3 +255,38 @@ def test_truncated_npy_data_is_refused(capsys, tmp_path):
     np.save(path, np.ones((4, 8)))
     path.write_bytes(path.read_bytes()[:-8])
     _refused(capsys, [*_simulate_inputs(path), "--quiet"])
+
+
+def test_interrupt_turned_into_another_error_by_a_c_extension_exits_130(monkeypatch, capsys):
+    """A SIGINT that lands inside a C extension can come out as another exception: matplotlib's
+    SVG writer raised "ValueError: Invalid affine transformation matrix" from a KeyboardInterrupt
+    (a fault-injection test signalled `reproduce fig1` while it drew its figure, and the user got
+    a traceback). main() notes the signal and reports it as an interruption, exit 130; the same
+    ValueError without a signal (negative control) still propagates."""
+    import os
+    import signal
+
+    from depthscope.cli import _predict
+
+    previous = signal.getsignal(signal.SIGINT)
+
+    def converted(args):  # what matplotlib's converter did with the interrupt
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next bytecode
+            for _ in range(1000):
+                pass
+        except KeyboardInterrupt:
+            raise ValueError("Invalid affine transformation matrix") from None
+        raise AssertionError("the signal was not delivered")
+
+    monkeypatch.setattr(_predict, "run", converted)
+    assert main(["predict", "10x3"]) == 130
+    assert capsys.readouterr().err == "depthscope: interrupted\n"
+
+    def plain(args):
+        raise ValueError("Invalid affine transformation matrix")
+
+    monkeypatch.setattr(_predict, "run", plain)
+    with pytest.raises(ValueError, match="Invalid affine"):
+        main(["predict", "10x3"])
+    assert signal.getsignal(signal.SIGINT) is previous  # restored

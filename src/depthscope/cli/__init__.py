@@ -10,10 +10,13 @@ exit status 2, never a traceback. Exit status 0: success; 2: refused input; 130:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from .._errors import DepthscopeError
@@ -78,22 +81,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    with _interrupt_watch() as interrupted:
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            return _interrupted()
+        except Exception as err:
+            # C extensions may turn the KeyboardInterrupt raised inside them into another error
+            # (matplotlib's SVG writer: "Invalid affine transformation matrix"): an interruption
+            if interrupted():
+                return _interrupted()
+            return _error_status(err)
+
+
+def _interrupted() -> int:
+    print("depthscope: interrupted", file=sys.stderr)
+    return 130
+
+
+@contextlib.contextmanager
+def _interrupt_watch() -> Iterator[Callable[[], bool]]:
+    """Note SIGINT (then raise KeyboardInterrupt as usual); yield "was it interrupted?"."""
+    seen: list[bool] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # signals: main thread only
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _error_status(err: Exception) -> int:
+    """Errors a user can act on: one line, exit status 2 (0 for a closed pipe); others re-raised."""
+    if isinstance(err, BrokenPipeError):  # output piped into `head` and closed: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except DepthscopeError as err:
+    if isinstance(err, DepthscopeError):
         return _fail(str(err))
-    except MemoryError as err:
+    if isinstance(err, MemoryError):
         detail = f" ({err})" if str(err) else ""
         return _fail(
             f"out of memory{detail}: try a smaller architecture, fewer networks or inputs, "
             "or --memory-budget (simulate)."
         )
-    except OSError as err:
+    if isinstance(err, OSError):
         return _fail(str(err))
-    except KeyboardInterrupt:
-        print("depthscope: interrupted", file=sys.stderr)
-        return 130
+    raise err
