@@ -274,8 +274,8 @@ def check_grid(points: float, sd: FloatArray) -> None:
     """
     if points > MAX_GRID_POINTS:
         raise QuadratureTooLarge(
-            f"its quadrature at a pre-activation sd of {float(np.max(sd)):.3g} would need "
-            f"{points:.3g} grid points (at most {MAX_GRID_POINTS:.0e})"
+            f"the Gaussian quadrature at a pre-activation sd of {float(np.max(sd)):.3g} would "
+            f"need {points:.3g} grid points (at most {MAX_GRID_POINTS:.0e})"
         )
 
 

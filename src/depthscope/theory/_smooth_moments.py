@@ -35,6 +35,15 @@ def _gl_rule(order: int) -> tuple[FloatArray, FloatArray]:
     return np.polynomial.legendre.leggauss(order)
 
 
+def _panels(edges: FloatArray, order: int) -> tuple[FloatArray, FloatArray]:
+    """Composite Gauss–Legendre on the pieces between ``edges`` (..., P + 1): (..., P·order)."""
+    unit, unit_w = _gl_rule(order)
+    lo, hi = edges[..., :-1], edges[..., 1:]
+    half = 0.5 * (hi - lo)
+    nodes = ((lo + half)[..., None] + half[..., None] * unit).reshape(*edges.shape[:-1], -1)
+    return nodes, (half[..., None] * unit_w).reshape(nodes.shape)
+
+
 @functools.cache
 def _gh_rule(order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Gauss–Hermite rule for N(0, 1) of ``order`` nodes, and its half (z > 0, weights doubled)."""
@@ -220,8 +229,6 @@ def _composite_rule(name, u_scale, v_scale, odd):
     only, weights doubled.
     """
     ends, per_panel, _ = _OUTER_WINDOWS[name]
-    unit, unit_w = _gl_rule(per_panel)
-    tail, tail_w = _gl_rule(_TAIL_NODES)
     marks = np.array(ends)
     zero = np.zeros((*np.shape(u_scale), 1))
     with np.errstate(divide="ignore"):  # a zero scale: its cuts at ∞
@@ -231,14 +238,11 @@ def _composite_rule(name, u_scale, v_scale, odd):
     beyond = cuts >= _Z_TAIL
     last = np.max(np.where(beyond, 0.0, cuts), axis=-1, keepdims=True)
     edges = np.sort(np.where(beyond, last, cuts), axis=-1)  # (..., panels + 1), from 0
-    lo, hi = edges[..., :-1], edges[..., 1:]
-    half = 0.5 * (hi - lo)
-    window = ((lo + half)[..., None] + half[..., None] * unit).reshape(*edges.shape[:-1], -1)
-    window_w = (half[..., None] * unit_w).reshape(window.shape)
-    t_half = 0.5 * (_Z_TAIL - edges[..., -1:])
-    outside = (edges[..., -1:] + t_half) + t_half * tail
+    window, window_w = _panels(edges, per_panel)
+    reach = np.concatenate([edges[..., -1:], np.full_like(edges[..., -1:], _Z_TAIL)], axis=-1)
+    outside, outside_w = _panels(reach, _TAIL_NODES)
     side = np.concatenate([window, outside], axis=-1)
-    side_w = np.concatenate([window_w, t_half * tail_w], axis=-1)
+    side_w = np.concatenate([window_w, outside_w], axis=-1)
     if odd:
         return side, 2.0 * side_w * np.exp(-0.5 * side * side) * _INV_SQRT_2PI
     nodes = np.concatenate([-side, side], axis=-1)
@@ -279,11 +283,7 @@ _WINDOW_POWERS = tuple((j, k) for k in range(1, 5) for j in range(5 - k))
 def _window_table(name: str) -> tuple[FloatArray, FloatArray]:
     """Nodes v (N,) of c's window and the table (N, 10): weight · relu(v)^j · c(v)^k."""
     ends, per_panel = _WIDE_RULES[name]
-    unit, unit_w = _gl_rule(per_panel)
-    edges = np.array([-e for e in ends[::-1]] + [0.0] + list(ends))
-    half = 0.5 * np.diff(edges)[:, None]
-    nodes = ((edges[:-1, None] + half) + half * unit).reshape(-1)
-    weights = (half * unit_w).reshape(-1)
+    nodes, weights = _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), per_panel)
     relu = np.maximum(nodes, 0.0)
     rest = parse_activation(name).fn(nodes) - relu  # c = φ − relu (φ's own formula)
     table = np.stack([weights * relu**j * rest**k for j, k in _WINDOW_POWERS], axis=1)
