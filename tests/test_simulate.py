@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -312,6 +313,33 @@ def test_torch_cpu_backend_agrees_with_numpy() -> None:
     np.testing.assert_array_equal(batch.panel["rank"], 4.0)
     with pytest.raises(DepthscopeError, match="Gram sampler only"):
         simulate([8], theta0=1.0, n_networks=2, sampler="dense", device="torch:cpu")
+
+
+@pytest.mark.torch
+def test_panel_on_host_threads_is_the_one_call_panel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CUDA run computes the panel's SVDs on host threads, networks split into groups: the
+    joined panel is bit for bit the one-call panel (run here on the CPU with 3 threads for 7
+    networks: uneven groups; with biases and a leaky slope, so that every metric is filled)."""
+    pytest.importorskip("torch")
+    from depthscope.simulation.backends import _torch
+
+    kwargs = {"inputs": 6, "n_networks": 7, "rng": 4, "device": "torch:cpu", "bias_std": 0.2}
+    one = simulate([16, 12, 16], activation="leaky:0.2", **kwargs)
+    monkeypatch.setattr(_torch, "_host_workers", lambda device: 3)
+    threads: set[str] = set()
+    panel = _torch.panel_from_factors
+
+    def spy(*args: object, **kw: object) -> object:
+        threads.add(threading.current_thread().name)
+        return panel(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_torch, "panel_from_factors", spy)
+    split = simulate([16, 12, 16], activation="leaky:0.2", **kwargs)
+    assert threads and all(name.startswith("depthscope-panel") for name in threads)
+    assert set(one.panel) == set(split.panel)
+    for name, values in one.panel.items():
+        np.testing.assert_array_equal(split.panel[name], values, err_msg=name)
+    assert np.isfinite(one.panel["mask_rank"][1:]).all()  # layer 0 (the inputs): no mask
 
 
 @pytest.mark.torch

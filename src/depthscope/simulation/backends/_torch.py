@@ -18,6 +18,10 @@ not depend on the chunk size, and the first k networks of a run equal a k-networ
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -297,29 +301,82 @@ def _batch(torch: Any, plan: Plan, seed_tensor: torch.Tensor, device: Any) -> Ch
     else:
         x = torch.as_tensor(plan.inputs, device=device).expand(k, m, n0)
     r = _r_factor(torch, x.transpose(1, 2))
-    panels = [panel_from_factors(r.cpu().numpy(), n0, tolerance=plan.tolerance)]
     dead = [(x == 0).all(dim=-1).any(dim=-1).cpu().numpy()]
-    n_prev = n0
-    for n in plan.widths:
-        rows = r.shape[1]
-        extra = 1 if plan.bias_std else 0
-        noise = draw(rows + extra, n)
-        z = torch.matmul(r.transpose(1, 2), noise[:, :rows]) * math.sqrt(HE_GAIN2 / n_prev)
-        if extra:
-            z = z + plan.bias_std * noise[:, rows:]
-        active = z > 0
-        phi = torch.where(active, z, plan.slope * z)
-        r = _r_factor(torch, phi.transpose(1, 2))
-        mask_r = _r_factor(torch, active.transpose(1, 2).to(torch.float64))
-        panels.append(
-            panel_from_factors(
-                r.cpu().numpy(),
-                n,
-                tolerance=plan.tolerance,
-                mask_r=mask_r.cpu().numpy(),
-                active_fraction=active.to(torch.float64).mean(dim=(1, 2)).cpu().numpy(),
+    with _host_panels(_host_workers(device), plan.tolerance) as panel:
+        panels = [panel(r.cpu().numpy(), n0)]  # each a thunk: the host may still compute it
+        n_prev = n0
+        for n in plan.widths:
+            rows = r.shape[1]
+            extra = 1 if plan.bias_std else 0
+            noise = draw(rows + extra, n)
+            z = torch.matmul(r.transpose(1, 2), noise[:, :rows]) * math.sqrt(HE_GAIN2 / n_prev)
+            if extra:
+                z = z + plan.bias_std * noise[:, rows:]
+            active = z > 0
+            phi = torch.where(active, z, plan.slope * z)
+            r = _r_factor(torch, phi.transpose(1, 2))
+            mask_r = _r_factor(torch, active.transpose(1, 2).to(torch.float64))
+            fraction = active.to(torch.float64).mean(dim=(1, 2)).cpu().numpy()
+            panels.append(
+                panel(r.cpu().numpy(), n, mask_r=mask_r.cpu().numpy(), active_fraction=fraction)
             )
-        )
-        dead.append((phi == 0).all(dim=-1).any(dim=-1).cpu().numpy())
-        n_prev = n
-    return {name: np.stack([p[name] for p in panels]) for name in PANEL_METRICS}, np.stack(dead)
+            dead.append((phi == 0).all(dim=-1).any(dim=-1).cpu().numpy())
+            n_prev = n
+        done = [get() for get in panels]
+    return {name: np.stack([p[name] for p in done]) for name in PANEL_METRICS}, np.stack(dead)
+
+
+def _host_workers(device: Any) -> int:
+    """Host threads for the panel's singular values on a CUDA run, 1 on the CPU.
+
+    The panel takes three SVDs of m × m matrices per network and layer; on a GPU torch's batched
+    ``svdvals`` is slower than numpy's LAPACK on the host (H100: 333 ms for 200 matrices of
+    64 × 64 against ≈ 80 ms on one core), and numpy's on one core took two thirds of the panel
+    run (11.9 of 18.0 s, bench_gpu.py's panel). LAPACK releases the GIL, so threads over the
+    networks scale; on the CPU torch's own threads use the cores.
+    """
+    if device.type != "cuda":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
+
+
+@contextmanager
+def _host_panels(workers: int, tolerance: float) -> Iterator[Callable[..., Callable[[], Any]]]:
+    """Yield ``panel(r, n, **kw)``, which returns a thunk of ``panel_from_factors``'s result.
+
+    With one worker the panel is computed at once. With more, the networks are split into
+    ``workers`` contiguous groups computed on host threads while the device goes on with the
+    next layer; the groups' panels are joined in order, bit for bit the one-call result (each
+    network's panel depends on its own matrices only).
+    """
+    if workers == 1:
+
+        def now(r: Any, n: int, **kw: Any) -> Callable[[], Any]:
+            result = panel_from_factors(r, n, tolerance=tolerance, **kw)
+            return lambda: result
+
+        yield now
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="depthscope-panel") as pool:
+
+        def later(r: Any, n: int, **kw: Any) -> Callable[[], Any]:
+            groups = np.array_split(np.arange(len(r)), min(workers, len(r)))
+            futures = [
+                pool.submit(
+                    panel_from_factors,
+                    r[g[0] : g[-1] + 1],
+                    n,
+                    tolerance=tolerance,
+                    **{k: v[g[0] : g[-1] + 1] for k, v in kw.items()},
+                )
+                for g in groups
+            ]
+            return lambda: {
+                name: np.concatenate([f.result()[name] for f in futures]) for name in PANEL_METRICS
+            }
+
+        yield later
