@@ -250,7 +250,8 @@ def test_tiny_angles_keep_their_precision(network: dict) -> None:
         ({"q0": float("inf")}, "q0"),
         ({"residual": "stream:0.5"}, "block:ALPHA"),
         ({"activation": "tanh", "sampler": "dense"}, "sampler='gram'"),
-        ({"activation": "tanh", "theta0": None, "inputs": 4}, "two inputs"),
+        ({"q0": 2.0, "theta0": None, "inputs": np.eye(3, 8)}, "fixed inputs"),
+        ({"residual": "block:0.5", "theta0": None, "inputs": 4, "input_dim": 5}, "input_dim"),
     ],
 )
 def test_bad_network_keywords_are_one_line_errors(kwargs: dict, match: str) -> None:

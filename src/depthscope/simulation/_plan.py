@@ -187,7 +187,7 @@ def make_plan(
     else:
         assert inputs is not None
         n_inputs, fixed, input_dim = _inputs(inputs, input_dim, arch[0])
-    _check_network(network, arch, theta0 is not None, sampler)
+    _check_network(network, arch, theta0 is not None, sampler, input_dim, fixed is not None)
     return Plan(
         widths=arch,
         n_networks=n_networks,
@@ -204,15 +204,21 @@ def make_plan(
     )
 
 
-def _check_network(network: Network, arch: tuple[int, ...], pair: bool, sampler: str) -> None:
-    """Refuse what the samplers do not run: beyond-ReLU networks need the two-input Gram chain."""
+def _check_network(
+    network: Network,
+    arch: tuple[int, ...],
+    pair: bool,
+    sampler: str,
+    input_dim: int | None = None,
+    fixed: bool = False,
+) -> None:
+    """Refuse what the samplers do not run: beyond-ReLU networks need the Gram chain.
+
+    For a batch of inputs, also: fixed inputs are used as given (q0 must be 1), and residual
+    blocks start their stream at the inputs (input_dim must equal the width).
+    """
     if network.is_default:
         return
-    if not pair:
-        raise DepthscopeError(
-            f"activation {network.activation!r}, weight_std, q0 and residual blocks are "
-            "simulated for two inputs (theta0) only, not for a batch of inputs."
-        )
     if sampler != "gram":
         raise DepthscopeError(
             f"sampler='dense' runs ReLU / leaky-ReLU MLPs with He weights only; activation "
@@ -222,6 +228,18 @@ def _check_network(network: Network, arch: tuple[int, ...], pair: bool, sampler:
         raise DepthscopeError(
             f"residual blocks need one constant width ≥ 2 (the stream starts at the inputs, "
             f"n0 = n); got widths {format_architecture(arch)}."
+        )
+    if pair:
+        return
+    if fixed and network.q0 != 1.0:
+        raise DepthscopeError(
+            f"q0 = {network.q0:g} applies to drawn inputs (inputs=m) only; fixed inputs are "
+            "used at their own scale (scale the array instead)."
+        )
+    if network.residual is not None and input_dim != arch[0]:
+        raise DepthscopeError(
+            f"residual blocks start their stream at the inputs: input_dim = {input_dim} must "
+            f"equal the width {arch[0]}."
         )
 
 

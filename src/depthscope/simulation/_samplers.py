@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import MAX_NETWORK_SCALE, DepthscopeError
+from ._batch_general import general_batch_chain
 from ._general import (
     Network,
     block_pair_stats,
@@ -314,6 +315,7 @@ def batch_chain(
     slope: float = 0.0,
     bias_std: float = 0.0,
     tolerance: float = 1e-3,
+    network: Network | None = None,
 ) -> tuple[dict[str, NDArray[np.float64]], NDArray[np.bool_]]:
     """Propagate m inputs through a chunk of k random networks; the effective-dimension panel.
 
@@ -335,6 +337,10 @@ def batch_chain(
         Activation slope α and bias standard deviation σ_b.
     tolerance : float
         Relative tolerance of the numerical rank.
+    network : Network, optional
+        Activation, σ_w, q₀ and residual blocks beyond the ReLU MLP with He weights (Gram
+        chain only: :func:`._batch_general.general_batch_chain`). None: the ReLU / leaky-ReLU
+        network of ``slope``.
 
     Returns
     -------
@@ -352,6 +358,13 @@ def batch_chain(
     distribution. R is the same factor that the panel needs, and it never fails on a singular
     Gram matrix.
     """
+    if network is not None and not network.is_default:
+        if sampler != "gram":
+            raise DepthscopeError("the dense sampler runs ReLU / leaky-ReLU MLPs with He weights.")
+        return general_batch_chain(
+            widths, inputs, streams, network, n_inputs=n_inputs, input_dim=input_dim,
+            bias_std=bias_std, tolerance=tolerance, fill_normals=standard_normal,
+        )  # fmt: skip
     k, m = len(streams), n_inputs
     if inputs is None:
         x = np.empty((k, m, input_dim))

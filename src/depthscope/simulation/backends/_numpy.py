@@ -39,5 +39,6 @@ def run_chunk(plan: Plan, root: np.random.SeedSequence, start: int, stop: int) -
         streams,
         n_inputs=plan.n_inputs,
         tolerance=plan.tolerance,
+        network=plan.network,
         **options,
     )
