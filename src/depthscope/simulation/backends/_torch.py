@@ -28,9 +28,10 @@ import numpy as np
 
 from ..._errors import DepthscopeError
 from ..._optional import import_torch as _import_torch
+from .._batch_general import bartlett_dof, block_stack, orthogonal_rows
 from .._general import block_pair_stats, chi2_shapes, first_pair_stats, pair_activation
 from .._metrics import PANEL_METRICS, ln_sin2_rows, panel_from_factors
-from .._pair import HE_GAIN2, PairStats, gram_pair_chain, input_pair_stats
+from .._pair import PairStats, gram_pair_chain, input_pair_stats
 from .._plan import SPLITMIX64_GAMMA, SPLITMIX64_MIX1, SPLITMIX64_MIX2, Plan, network_seeds
 from . import ChunkResult, RunChunk
 
@@ -286,8 +287,16 @@ def _r_factor(torch: Any, columns: torch.Tensor) -> torch.Tensor:
 
 
 def _batch(torch: Any, plan: Plan, seed_tensor: torch.Tensor, device: Any) -> ChunkResult:
+    """Run the m-input Gram chain of ``plan`` (:mod:`.._batch_general` beyond He ReLU).
+
+    Each draw takes the next block of the networks' counter streams, at an even position: the
+    inputs (m × n₀, times √q₀), then per layer the pre-activations' (rows R + [σ_b > 0]) × n
+    normals and, for a residual block, G₁ with Bartlett's normals (or G₂) in one block and
+    the r_p uniforms of its χ² (inverse gamma CDF on the host, as :func:`pair_rows`).
+    """
     assert plan.input_dim is not None
     k, m, n0 = len(seed_tensor), plan.n_inputs, plan.input_dim
+    network = plan.network
     offset = 0  # each draw takes the next block of the networks' streams, at an even position
 
     def draw(rows: int, cols: int) -> torch.Tensor:
@@ -296,12 +305,22 @@ def _batch(torch: Any, plan: Plan, seed_tensor: torch.Tensor, device: Any) -> Ch
         offset += rows * cols + (rows * cols) % 2
         return block.reshape(k, rows, cols)
 
+    def uniforms(count: int) -> torch.Tensor:
+        nonlocal offset
+        block = counter_uniforms(torch, seed_tensor, offset, count)
+        offset += count + count % 2
+        return block
+
     if plan.inputs is None:
         x = draw(m, n0)
+        if network.q0 != 1.0:
+            x = x * math.sqrt(network.q0)
     else:
         x = torch.as_tensor(plan.inputs, device=device).expand(k, m, n0)
     r = _r_factor(torch, x.transpose(1, 2))
     dead = [(x == 0).all(dim=-1).any(dim=-1).cpu().numpy()]
+    smooth = None if network.phi is None else torch_activation(torch, network.phi.name)[0]
+    alpha = network.residual
     with _host_panels(_host_workers(device), plan.tolerance) as panel:
         panels = [panel(r.cpu().numpy(), n0)]  # each a thunk: the host may still compute it
         n_prev = n0
@@ -309,21 +328,53 @@ def _batch(torch: Any, plan: Plan, seed_tensor: torch.Tensor, device: Any) -> Ch
             rows = r.shape[1]
             extra = 1 if plan.bias_std else 0
             noise = draw(rows + extra, n)
-            z = torch.matmul(r.transpose(1, 2), noise[:, :rows]) * math.sqrt(HE_GAIN2 / n_prev)
+            z = torch.matmul(r.transpose(1, 2), noise[:, :rows]) * math.sqrt(network.gain2 / n_prev)
             if extra:
                 z = z + plan.bias_std * noise[:, rows:]
             active = z > 0
-            phi = torch.where(active, z, plan.slope * z)
-            r = _r_factor(torch, phi.transpose(1, 2))
+            phi = torch.where(active, z, plan.slope * z) if smooth is None else smooth(z)
+            r_post = _r_factor(torch, phi.transpose(1, 2))
+            if alpha is None:
+                r = r_post
+                is_dead = (phi == 0).all(dim=-1).any(dim=-1)
+            else:
+                scale = alpha * math.sqrt(network.gain2 / n)
+                r = _block(torch, r, r_post, n, scale, draw, uniforms)
+                is_dead = (r == 0).all(dim=-2).any(dim=-1)
             mask_r = _r_factor(torch, active.transpose(1, 2).to(torch.float64))
             fraction = active.to(torch.float64).mean(dim=(1, 2)).cpu().numpy()
             panels.append(
                 panel(r.cpu().numpy(), n, mask_r=mask_r.cpu().numpy(), active_fraction=fraction)
             )
-            dead.append((phi == 0).all(dim=-1).any(dim=-1).cpu().numpy())
+            dead.append(is_dead.cpu().numpy())
             n_prev = n
         done = [get() for get in panels]
     return {name: np.stack([p[name] for p in done]) for name in PANEL_METRICS}, np.stack(dead)
+
+
+def _block(
+    torch: Any,
+    r: torch.Tensor,
+    r_p: torch.Tensor,
+    width: int,
+    scale: float,
+    draw: Callable[[int, int], torch.Tensor],
+    uniforms: Callable[[int], torch.Tensor],
+) -> torch.Tensor:
+    """Return the stream's new R factor after a residual block (:mod:`.._batch_general`)."""
+    from scipy.special import gammaincinv
+
+    rows_h, rows_p = r.shape[1], r_p.shape[1]
+    rows_o, bartlett = orthogonal_rows(width, rows_h, rows_p)
+    normals = draw(rows_h + rows_o, rows_p)
+    g1, orth = normals[:, :rows_h], normals[:, rows_h:]
+    if bartlett:  # Aᵀ: upper triangular, √χ² on the diagonal, normals above it
+        dof = bartlett_dof(width, rows_h, rows_p)
+        chi2 = 2.0 * gammaincinv(dof / 2.0, uniforms(rows_p).cpu().numpy())
+        root = torch.as_tensor(np.sqrt(chi2), device=r.device)
+        orth = torch.triu(orth.transpose(1, 2), 1) + torch.diag_embed(root)
+    stacked = block_stack(r, r_p, g1, orth, scale, lambda parts: torch.cat(parts, dim=1))
+    return _r_factor(torch, stacked)
 
 
 def _host_workers(device: Any) -> int:
