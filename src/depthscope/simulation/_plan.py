@@ -345,6 +345,8 @@ def memory_estimate(plan: Plan) -> tuple[int, int, int]:
         sizes = zip(rows, widths, strict=True)
         layer_bytes = max(8 * (r * n + 4 * m * n) + m * n for r, n in sizes)
         per_network = layer_bytes + 8 * m * (fans[0] + 2 * m) + 8 * len(PANEL_METRICS) * plan.layers
+        if not plan.network.is_default:  # a smooth φ's temporaries; a block's O(m²) draws
+            per_network += 8 * (4 * m * widest + 6 * m * m)
         preferred = max(1, _BATCH_CHUNK_BYTES // (8 * m * widest))
     return fixed, per_network, preferred
 

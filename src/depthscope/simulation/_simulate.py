@@ -76,8 +76,8 @@ def simulate(
     theta0 : float, optional
         Two inputs at this angle (radians, in [0, π]); the result holds ln sin²θ per layer.
     inputs : int, array_like of shape (m, n_0), or path, optional
-        A batch of m inputs instead: an int m draws m iid N(0, I) inputs per network (a fresh
-        batch per network, from its stream); an array (or a ``.npy`` file, read by
+        A batch of m inputs instead: an int m draws m iid N(0, q₀ I) inputs per network (a
+        fresh batch per network, from its stream); an array (or a ``.npy`` file, read by
         ``load_inputs``) is one fixed batch for all networks.
         The result holds the effective-dimension panel per layer.
     n_networks : int
@@ -103,12 +103,16 @@ def simulate(
     weight_std : float
         σ_w > 0: weights iid N(0, σ_w²/fan_in); default √2 (He).
     q0 : float
-        The inputs' ‖x‖²/n₀ > 0 (two inputs; default 1).
+        The inputs' ‖x‖²/n₀ > 0 (default 1): two inputs of that norm, or drawn inputs
+        (``inputs=m``) with variance q₀ per coordinate; fixed inputs keep their own scale, so
+        q₀ ≠ 1 with them is an error.
     residual : "block:ALPHA" or None
         Residual blocks h ← h + α V φ(W h + b), V and W iid N(0, σ_w²/n), at one constant
-        width n; the stream starts at the inputs (n₀ = n). None: plain layers.
+        width n; the stream starts at the inputs (n₀ = n, so ``input_dim`` or the fixed
+        inputs' dimension must be n). None: plain layers.
         Anything but the defaults of ``weight_std``, ``q0`` and ``residual``, or an activation
-        other than relu/leaky, needs two inputs (``theta0``) and the Gram sampler.
+        other than relu/leaky, needs the Gram sampler (two inputs or a batch, both exact:
+        ``depthscope.simulation._general`` and ``._batch_general``).
     input_dim : int, optional
         n_0, where the sampler needs it: the dense sampler with ``theta0`` and Gaussian
         ``inputs`` default to n_1. The two-input Gram chain does not depend on it.
@@ -135,18 +139,21 @@ def simulate(
 
     Notes
     -----
-    Inputs have mean-square entries q₀ (two inputs) or are used as given; layer ℓ computes
-    z = W φ(z_prev) + β with W_ij ~ N(0, σ_w²/n_{ℓ−1}), β_i ~ N(0, σ_b²) and, for relu and
-    leaky, φ(x) = α x + (1 − α) max(x, 0). For an activation that is not positively
+    Inputs have mean-square entries q₀ (two inputs, drawn inputs) or are used as given; layer ℓ
+    computes z = W φ(z_prev) + β with W_ij ~ N(0, σ_w²/n_{ℓ−1}), β_i ~ N(0, σ_b²) and, for relu
+    and leaky, φ(x) = α x + (1 − α) max(x, 0). For an activation that is not positively
     homogeneous, or with biases, the state of the chain is the 2 × 2 Gram matrix of the two
-    representations (norms matter); residual blocks are sampled exactly from it too, with one
-    QR rotation and Bartlett's Wishart₂(n − 2) (``depthscope.simulation._general``). With two
-    inputs the angle is tracked through the difference of the representations, so ln sin²θ
-    keeps full precision at tiny angles (``docs/theory/angle-theory.md`` §8). A layer where
-    one input has no active unit is *dead*: its angle is NaN in ``ln_sin2``, flagged in
-    ``dead``, excluded from the summary means and counted in ``dead_fraction``. Exactly
-    parallel or antiparallel representations (sin²θ = 0) give ``-inf``, are
-    counted in ``collapsed_fraction`` and are likewise left out of the summary means.
+    representations (norms matter); residual blocks are sampled exactly from it too, with one QR
+    rotation and Bartlett's Wishart₂(n − 2) (``depthscope.simulation._general``); for m inputs
+    the state is the m × m R factor of the representations and a block needs Wishart_m(n − m)
+    (``depthscope.simulation._batch_general``); the panel's mask diagnostics are those of the
+    pre-activations' signs (z > 0). With two inputs the angle is tracked through the difference
+    of the representations, so ln sin²θ keeps full precision at tiny angles
+    (``docs/theory/angle-theory.md`` §8). A layer where one input has no active unit is *dead*:
+    its angle is NaN in ``ln_sin2``, flagged in ``dead``, excluded from the summary means and
+    counted in ``dead_fraction``. Exactly parallel or antiparallel representations (sin²θ = 0)
+    give ``-inf``, are counted in ``collapsed_fraction`` and are likewise left out of the
+    summary means.
 
     References
     ----------
