@@ -291,6 +291,32 @@ def test_torch_backend_matches_numpy(inputs: Any, kw: dict[str, Any]) -> None:
     assert min(ks_pvalues(on_torch, explicit))[0] > MIN_P
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    ("inputs", "kw"),
+    [
+        (_fixed(5, 24), {}),
+        (5, {"activation": "gelu", "bias_std": 0.2, "q0": 2.0}),
+        (_fixed(5, 24), {"activation": "tanh", "residual": 0.5}),
+    ],
+)
+def test_cuda_equals_torch_cpu(inputs: Any, kw: dict[str, Any]) -> None:
+    # The same counter streams on both devices: the panels agree to rounding, and the active
+    # fraction is exactly k/(m n) (CUDA's mean put some a last bit off, which split the ties
+    # of a KS test against numpy: p = 1e-11 between two identical-in-law samples).
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    on_cpu = _simulate([24] * 4, inputs, kw, rng=2, device="torch:cpu")
+    on_gpu = _simulate([24] * 4, inputs, kw, rng=2, device="cuda")
+    for name, values in on_cpu.items():
+        np.testing.assert_allclose(on_gpu[name], values, rtol=1e-9, atol=1e-12, err_msg=name)
+    fraction = on_gpu["active_fraction"][1:]
+    np.testing.assert_array_equal(fraction, np.round(fraction * 120) / 120)
+    explicit = reference([24] * 4, inputs, N_NETWORKS, 3, **kw)
+    assert min(ks_pvalues(on_gpu, explicit))[0] > MIN_P
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("torch:cpu", marks=pytest.mark.torch)])
 @pytest.mark.parametrize("case", sorted(CASES))
