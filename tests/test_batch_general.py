@@ -335,3 +335,28 @@ def test_gram_chain_matches_explicit_networks_large(case: str, device: str) -> N
     ).panel  # fmt: skip
     explicit = reference(widths, inputs, n_networks, 12, **kw)
     assert min(ks_pvalues(chain, explicit))[0] > MIN_P
+
+
+def test_norms_beyond_range_are_nan_counted_and_warned() -> None:
+    """A network far from criticality overflows: its panel is NaN from there on (LAPACK's SVD
+    raised "did not converge" on the whole stack before), counted in nonfinite_fraction and
+    said in a warning; the networks still in range keep the panel of a run without them."""
+    from depthscope.simulation._metrics import panel_from_factors
+
+    with pytest.warns(ds.DepthscopeWarning, match="panel metrics there are NaN"):
+        result = ds.simulate(
+            [16] * 300, inputs=3, input_dim=16, n_networks=4, rng=0, activation="gelu",
+            weight_std=6.0,
+        )  # fmt: skip
+    nonfinite = result.nonfinite_fraction
+    assert nonfinite[0] == 0.0 and nonfinite[-1] == 1.0
+    assert np.isnan(result.panel["erank"][-1]).all()
+    gen = np.random.default_rng(1)
+    r = np.triu(gen.standard_normal((3, 4, 4)))
+    r[1, 0, 0] = np.inf
+    r[2] *= 1e200  # finite, but its squared spectrum overflows
+    mixed = panel_from_factors(r, 8)
+    alone = panel_from_factors(r[:1], 8)
+    for name, values in mixed.items():
+        assert np.isnan(values[1:]).all(), name
+        np.testing.assert_array_equal(values[:1], alone[name], err_msg=name)

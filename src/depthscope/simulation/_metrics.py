@@ -378,6 +378,12 @@ def panel_from_factors(
     """
     r = np.asarray(r, dtype=np.float64)
     m = r.shape[-1]
+    with np.errstate(invalid="ignore"):  # NaN compares False: out of range
+        finite = (np.abs(r) <= _MAX_FACTOR).all(axis=(-2, -1))
+    if not finite.all():  # representations beyond float64's range: NaN, the rest as usual
+        return _panel_of_finite(
+            r, finite, n_features, tolerance, mask_r, active_fraction, svdvals
+        )  # fmt: skip
     if svdvals is None:
         svdvals = _numpy_svdvals
     centered = np.swapaxes(r, -1, -2)
@@ -396,6 +402,44 @@ def panel_from_factors(
         mask_rank=mask_rank,
         active_fraction=active_fraction,
     )
+
+
+#: Largest |entry| of a factor whose panel is computed: the spectra's λ = σ² (summed over up to
+#: 10⁴ inputs) stay below float64's maximum 1.8e308.
+_MAX_FACTOR = 1e150
+
+
+def _panel_of_finite(
+    r: NDArray[np.float64],
+    finite: NDArray[np.bool_],
+    n_features: int,
+    tolerance: float,
+    mask_r: NDArray[np.float64] | None,
+    active_fraction: NDArray[np.float64] | None,
+    svdvals: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None,
+) -> dict[str, NDArray[np.float64]]:
+    """:func:`panel_from_factors` where some factors are out of range: NaN there, ranks too.
+
+    A network whose norms left float64's range (σ_w or α far from criticality for the depth)
+    has an inf or NaN factor, on which LAPACK's SVD fails ("did not converge") for the whole
+    stack, or entries above 1e150, whose squares overflow the spectra; its panel is NaN
+    instead (``SimulationResult.nonfinite_fraction`` counts it).
+    """
+    out = {name: np.full(finite.shape, np.nan) for name in PANEL_METRICS}
+    if finite.any():
+        part = panel_from_factors(
+            r[finite],
+            n_features,
+            tolerance=tolerance,
+            mask_r=None if mask_r is None else np.asarray(mask_r)[finite],
+            active_fraction=None
+            if active_fraction is None
+            else np.asarray(active_fraction)[finite],
+            svdvals=svdvals,
+        )
+        for name, values in part.items():
+            out[name][finite] = values
+    return out
 
 
 def _numpy_svdvals(a: NDArray[np.float64]) -> NDArray[np.float64]:

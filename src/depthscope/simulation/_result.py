@@ -127,13 +127,14 @@ class SimulationResult:
 
     @property
     def nonfinite_fraction(self) -> NDArray[np.float64]:
-        """Fraction of networks whose layer ℓ overflowed (a NaN angle that is not dead), (L+1,).
+        """Fraction of networks whose layer ℓ overflowed, shape (L+1,).
 
-        Zero inside the stated ranges of the inputs and ``bias_std``; counted, never dropped.
+        Two inputs: a NaN angle that is not dead; a panel: a NaN rank (a finite factor always
+        has one). Zero inside the stated ranges of the inputs and ``bias_std``; counted, never
+        dropped.
         """
-        if self.ln_sin2 is None:
-            return np.zeros(self.depth + 1)
-        return np.asarray((np.isnan(self.ln_sin2) & ~self.dead).mean(axis=1), dtype=np.float64)
+        values = self.ln_sin2 if self.ln_sin2 is not None else self.panel["rank"]
+        return np.asarray((np.isnan(values) & ~self.dead).mean(axis=1), dtype=np.float64)
 
     @property
     def collapsed_fraction(self) -> NDArray[np.float64]:

@@ -242,9 +242,10 @@ def range_warnings(result: SimulationResult, *, smooth: bool) -> list[str]:
     nonfinite = result.nonfinite_fraction
     if nonfinite.any():
         first = int(np.argmax(nonfinite > 0))
+        measured = "angles" if result.ln_sin2 is not None else "panel metrics"
         out.append(
             f"simulate: {network}: the norms left float64's range in {nonfinite.max():.0%} of "
-            f"the networks, from layer {first} on; their angles there are NaN (counted in "
+            f"the networks, from layer {first} on; their {measured} there are NaN (counted in "
             "nonfinite_fraction, left out of the summaries): σ_w, σ_b, q0 or α too far from "
             "criticality for this depth, or use fewer layers."
         )
