@@ -379,7 +379,7 @@ def panel_from_factors(
     r = np.asarray(r, dtype=np.float64)
     m = r.shape[-1]
     with np.errstate(invalid="ignore"):  # NaN compares False: out of range
-        finite = (np.abs(r) <= _MAX_FACTOR).all(axis=(-2, -1))
+        finite = np.asarray((np.abs(r) <= _MAX_FACTOR).all(axis=(-2, -1)))
     if not finite.all():  # representations beyond float64's range: NaN, the rest as usual
         return _panel_of_finite(
             r, finite, n_features, tolerance, mask_r, active_fraction, svdvals
