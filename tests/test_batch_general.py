@@ -345,7 +345,7 @@ def test_norms_beyond_range_are_nan_counted_and_warned() -> None:
 
     with pytest.warns(ds.DepthscopeWarning, match="panel metrics there are NaN"):
         result = ds.simulate(
-            [16] * 300, inputs=3, input_dim=16, n_networks=4, rng=0, activation="gelu",
+            [16] * 600, inputs=3, input_dim=16, n_networks=4, rng=0, activation="gelu",
             weight_std=6.0,
         )  # fmt: skip
     nonfinite = result.nonfinite_fraction
@@ -354,9 +354,9 @@ def test_norms_beyond_range_are_nan_counted_and_warned() -> None:
     gen = np.random.default_rng(1)
     r = np.triu(gen.standard_normal((3, 4, 4)))
     r[1, 0, 0] = np.inf
-    r[2] *= 1e200  # finite, but its squared spectrum overflows
+    r[2] *= 1e200  # huge but finite: rescaled by a power of 2 (the panel is scale-free)
     mixed = panel_from_factors(r, 8)
-    alone = panel_from_factors(r[:1], 8)
+    alone = panel_from_factors(r[[0, 2]], 8)
     for name, values in mixed.items():
-        assert np.isnan(values[1:]).all(), name
-        np.testing.assert_array_equal(values[:1], alone[name], err_msg=name)
+        assert np.isnan(values[1]), name
+        np.testing.assert_array_equal(values[[0, 2]], alone[name], err_msg=name)

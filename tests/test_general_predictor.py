@@ -531,8 +531,8 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     assert general_domain_warnings(1.0, [64] * 20, activation="erf", weight_std=1.0, q0=15.0) == []
     assert general_domain_warnings(1.0, [64] * 20, activation="tanh") == []  # σ_w² = √2² = 2
     mid = {**ok, "weight_std": 1.5**0.5}
-    assert general_domain_warnings(1.0, [64] * 20, **mid) == []
-    assert "calibrated from width 64" in general_domain_warnings(1.0, [32] * 20, **mid)[0]
+    assert general_domain_warnings(1.0, [256] * 20, **mid) == []  # 64 until the edge audit
+    assert "calibrated from width 256" in general_domain_warnings(1.0, [128] * 20, **mid)[0]
 
 
 @pytest.mark.slow

@@ -94,6 +94,7 @@ def _mlp(act: type[nn.Module], bias: bool = True) -> nn.Sequential:
     return nn.Sequential(*[m for _ in range(3) for m in (nn.Linear(32, 32, bias=bias), act())])
 
 
+@pytest.mark.filterwarnings(r"ignore:screen.*width 32 < 64.*:depthscope.DepthscopeWarning")
 def test_screen_reads_a_module_beyond_relu_with_matching_keywords() -> None:
     import depthscope as ds
     from depthscope import DepthscopeError
@@ -152,6 +153,7 @@ def _normal_init(net: nn.Sequential, weight_var: float, bias_std: float = 0.0) -
     return net
 
 
+@pytest.mark.filterwarnings(r"ignore:screen.*width 32 < 64.*:depthscope.DepthscopeWarning")
 def test_screen_refuses_keywords_that_do_not_describe_the_modules_weights() -> None:
     """Before: a tanh MLP at PyTorch's default init (σ_w² = 1/3, deeply ordered) screened with
     the default weight_std = √2 was predicted as a σ_w² = 2 network, with no word. Now the

@@ -15,7 +15,7 @@ NETWORK = {"activation": "leaky:0.1", "bias_std": 0.3}
 
 
 def test_rows_agree_with_predict_and_rank_by_final_angle() -> None:
-    archs = ["32x20", "128x10", "512x5"]
+    archs = ["64x20", "128x10", "512x5"]
     rows = ds.screen(archs, **NETWORK)
     for arch, row in zip(archs, rows, strict=True):
         p = ds.predict(arch, math.pi / 2, **NETWORK)

@@ -378,12 +378,15 @@ def panel_from_factors(
     """
     r = np.asarray(r, dtype=np.float64)
     m = r.shape[-1]
-    with np.errstate(invalid="ignore"):  # NaN compares False: out of range
-        finite = np.asarray((np.abs(r) <= _MAX_FACTOR).all(axis=(-2, -1)))
+    finite = np.asarray(np.isfinite(r).all(axis=(-2, -1)))
     if not finite.all():  # representations beyond float64's range: NaN, the rest as usual
         return _panel_of_finite(
             r, finite, n_features, tolerance, mask_r, active_fraction, svdvals
         )  # fmt: skip
+    exponent = np.frexp(np.abs(r).max(axis=(-2, -1), initial=0.0))[1]
+    rescale = (exponent > 250) | (exponent < -250)
+    if rescale.any():  # by a power of 2 (exact; every metric is scale-free): no λ = σ² overflow
+        r = np.ldexp(r, -np.where(rescale, exponent, 0)[..., None, None])
     if svdvals is None:
         svdvals = _numpy_svdvals
     centered = np.swapaxes(r, -1, -2)
@@ -404,11 +407,6 @@ def panel_from_factors(
     )
 
 
-#: Largest |entry| of a factor whose panel is computed: the spectra's λ = σ² (summed over up to
-#: 10⁴ inputs) stay below float64's maximum 1.8e308.
-_MAX_FACTOR = 1e150
-
-
 def _panel_of_finite(
     r: NDArray[np.float64],
     finite: NDArray[np.bool_],
@@ -418,12 +416,11 @@ def _panel_of_finite(
     active_fraction: NDArray[np.float64] | None,
     svdvals: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None,
 ) -> dict[str, NDArray[np.float64]]:
-    """:func:`panel_from_factors` where some factors are out of range: NaN there, ranks too.
+    """:func:`panel_from_factors` where some factors are not finite: NaN there, ranks too.
 
     A network whose norms left float64's range (σ_w or α far from criticality for the depth)
     has an inf or NaN factor, on which LAPACK's SVD fails ("did not converge") for the whole
-    stack, or entries above 1e150, whose squares overflow the spectra; its panel is NaN
-    instead (``SimulationResult.nonfinite_fraction`` counts it).
+    stack; its panel is NaN instead (``SimulationResult.nonfinite_fraction`` counts it).
     """
     out = {name: np.full(finite.shape, np.nan) for name in PANEL_METRICS}
     if finite.any():

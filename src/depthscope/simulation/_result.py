@@ -129,11 +129,11 @@ class SimulationResult:
     def nonfinite_fraction(self) -> NDArray[np.float64]:
         """Fraction of networks whose layer ℓ overflowed, shape (L+1,).
 
-        Two inputs: a NaN angle that is not dead; a panel: a NaN rank (a finite factor always
-        has one). Zero inside the stated ranges of the inputs and ``bias_std``; counted, never
-        dropped.
+        Two inputs: a NaN angle that is not dead; a panel: a NaN entropy effective rank that
+        is not dead (it is NaN only for an all-zero matrix, or beyond float64's range). Zero
+        inside the stated ranges of the inputs and ``bias_std``; counted, never dropped.
         """
-        values = self.ln_sin2 if self.ln_sin2 is not None else self.panel["rank"]
+        values = self.ln_sin2 if self.ln_sin2 is not None else self.panel["erank"]
         return np.asarray((np.isnan(values) & ~self.dead).mean(axis=1), dtype=np.float64)
 
     @property

@@ -23,7 +23,15 @@ __all__ = ["MIN_CLOSURE_WIDTH", "general_domain_warnings"]
 #: The measured domain (docs/theory/general-predictor.md): the narrowest width at which the
 #: closure met the bar (mean within 0.1 sd, sd within 10%) on the calibration grid, per class.
 MIN_WIDTH_KINKED = 64  # a·min + b·max without bias (leaky ReLU, abs), plain layers (sliced)
-MIN_WIDTH_KINKED_BIAS = 32  # the same with σ_b > 0 (the sliced closure, _general_mix)
+#: The same with σ_b > 0 (the sliced closure, _general_mix). 64, not 32 since the ninth session's
+#: edge audit (tools/audit_domain.py --edges, 12,000 networks, depth 50): at 32 leaky:0.3 with
+#: σ_b = 0.03 at θ0 = 1.6 was 14.3% off in sd (leaky:0.2 13.1%; θ0 = 1.2 10.3%), unwarned; at
+#: 64 ≤ 8.6%, ≤ 0.05 sd.
+MIN_WIDTH_KINKED_BIAS = 64
+#: Leaky slopes above the issue's range (0.01-0.3) with biases: leaky:0.5 σ_b = 0.13 at 64 was
+#: 11.5% off (15.9% at 32, 8.9% at 128); leaky:0.9 σ_b = 0.1 10.9% at 64, 3.7% at 128 (edge audit).
+MAX_CALIBRATED_SLOPE = 0.3
+MIN_WIDTH_STEEP_SLOPE_BIAS = 128
 MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
 #: Ordered tanh/erf (σ_w² < 1) deeper than ORDERED_DEPTH: the angle collapses, and at width 32
 #: the closure's sd fell 14-20% short by layers 40-46 (mean 0.19-0.28 sd off; σ_w² = 0.5-0.85,
@@ -32,6 +40,12 @@ MIN_WIDTH_SMOOTH = 32  # tanh, erf with σ_w² ≤ CHAOTIC_SW2 (sliced along T)
 #: 128, 5.2%.
 MIN_WIDTH_SMOOTH_ORDERED = 64
 ORDERED_DEPTH = 20
+#: ... and with small biases, 0 < σ_b < 0.1, from width 256 (edge audit, 12,000 networks): erf
+#: σ_w² = 0.54, σ_b = 0.01, q0 = 3.3 at 64 was 13.7% off in sd (0.11 sd); tanh σ_w² = 0.9,
+#: σ_b = 0.01 0.17 sd, 14.9%; erf σ_b = 0.003: 20% at 64, 11.5% at 128, 5.2% at 256; σ_b = 0.1:
+#: 5%; no bias: within the bar.
+MIN_WIDTH_SMOOTH_ORDERED_BIAS = 256
+ORDERED_BIAS_BELOW = 0.1
 CHAOTIC_SW2 = 1.5  # above: chaotic tanh/erf, the T law skewed
 MIN_WIDTH_TANH_CHAOTIC = 32  # σ_w² = 1.96, σ_b = 0.1, depth 50: sd 8.2% low at 32, 5.9% at 64
 MIN_WIDTH_ERF_CHAOTIC = 64  # σ_w² = 1.96, σ_b = 0.1: sd 5.6% low at 64 (depth 30), 11.0% at 32
@@ -49,6 +63,16 @@ MAX_OTHER_SW2 = 1.5
 #: 2.23 at q0 = 0.5-1 24% or 0.26 sd off, against ≤ 6.2% at σ_w² = 2, q0 = 0.25-1.
 MAX_GELU_HE_SW2 = 2.0
 MAX_GELU_HE_Q0 = 1.0
+#: Bias-free SiLU (edge audit, 12,000 networks, width 256-2048): σ_w² = 2.25 was 12.4% off in sd
+#: (2.4: 69%, 2.6: 39%; 2.1: 7%), and σ_w² = 2 at q0 = 4 14.4% (16.7% at width 2048: not a
+#: finite-width effect; q0 = 3: 11.4%, q0 ≤ 2.5: ≤ 7.9%; σ_w² ≤ 1.75 at q0 = 4: within).
+MAX_SILU_HE_SW2 = 2.0
+MAX_SILU_HE_Q0_ABOVE_175 = 2.0
+#: Residual tanh/erf blocks with a large σ_w² (small α): tanh block:0.1 at σ_w² = 400 was 0.60 sd
+#: off at width 95 (0.34 sd at 256: a per-layer bias, not finite width), σ_w² = 44: 0.12 sd,
+#: 64: 0.18, 100: 0.33, 16: within; erf σ_w² = 400: sd 13% off at layer 1, ≤ 200 within (edge
+#: audit). The bound is on σ_w² itself, whatever α.
+MAX_SMOOTH_BLOCK_SW2 = 16.0
 #: GELU/SiLU plain layers with biases take the difference-chart mixture (theory/_general_mix.py,
 #: BIASED_SMOOTH). Measured (3,000 networks, depth 50, θ0 = 1 unless said): σ_w² ≤ 1 within
 #: the bar from width 32 (GELU σ_b = 0.1 at 32 and 64, 0.01 at 64 and 256, 0.2 at 128 (θ0 =
@@ -59,7 +83,10 @@ MAX_GELU_HE_Q0 = 1.0
 #: θ0 = 1.4-1.8 (sd 13-24% off at layers 2-5; 4,000 networks, depth 6), found in the fifth
 #: session's scan; at 64 it holds from θ0 = 1.6 down (7.9%).
 MIN_WIDTH_BIASED_SMOOTH = 64
-MIN_WIDTH_BIASED_SMOOTH_15 = 64  # 1 < σ_w² ≤ MAX_BIASED_SMOOTH_SW2
+#: 1 < σ_w² ≤ MAX_BIASED_SMOOTH_SW2: 256, not 64 (edge audit, 12,000 networks): GELU σ_w² = 1.5,
+#: σ_b = 0.01, q0 = 3.5 at 80 was 17.1% off in sd; σ_b = 0.01, θ0 = 1.6 at 128 13.3%; SiLU at
+#: 128 12.0%; at 256 4.6-7.4% (q0 = 3.5: 10.4%, the edge), 512: 5.3%.
+MIN_WIDTH_BIASED_SMOOTH_15 = 256
 MAX_BIASED_SMOOTH_SW2 = 1.5
 MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: GELU with biases above MAX_BIASED_SMOOTH_SW2 stays outside: at σ_w² = 2 the mixture is within
@@ -130,12 +157,18 @@ def general_domain_warnings(
         kinked_bias = bias_std > 0
         floor = MIN_WIDTH_KINKED_BIAS if kinked_bias else MIN_WIDTH_KINKED
         what = f"{act.name}" + (" with biases" if kinked_bias else "")
+        if kinked_bias and min(act.slopes) > MAX_CALIBRATED_SLOPE:
+            floor = MIN_WIDTH_STEEP_SLOPE_BIAS
+            what = f"{act.name} (slope above {MAX_CALIBRATED_SLOPE:g}) with biases"
     elif act.name in ("tanh", "erf"):
         chaotic = _above(sw2, CHAOTIC_SW2)  # residual blocks are handled above
         floor, what = MIN_WIDTH_SMOOTH, act.name
         if sw2 < 1.0 - 1e-12 and len(steps) > ORDERED_DEPTH:
             floor = MIN_WIDTH_SMOOTH_ORDERED
             what = f"{act.name} with σ_w² < 1 deeper than {ORDERED_DEPTH} layers"
+            if 0 < bias_std < ORDERED_BIAS_BELOW:
+                floor = MIN_WIDTH_SMOOTH_ORDERED_BIAS
+                what += f" and 0 < σ_b < {ORDERED_BIAS_BELOW:g}"
         if chaotic:
             floor = MIN_WIDTH_TANH_CHAOTIC if act.name == "tanh" else MIN_WIDTH_ERF_CHAOTIC
             what = f"{act.name} with σ_w² > {CHAOTIC_SW2:g}"
@@ -165,6 +198,13 @@ def general_domain_warnings(
             )
     if residual is None and act.name in ("gelu", "silu"):
         reasons += _gelu_silu_reasons(act.name, sw2, bias_std, q0)
+    if residual is not None and act.name in ("tanh", "erf") and _above(sw2, MAX_SMOOTH_BLOCK_SW2):
+        reasons.append(
+            f"{act.name} residual blocks with σ_w² = {sw2:.3g} > {MAX_SMOOTH_BLOCK_SW2:g}: the "
+            "branch's pre-activations grow wide along the stream, where the closure drifts "
+            "(tanh block:0.1 at σ_w² = 400: 0.6 sd off by layer 31; 44: 0.12 sd); check with "
+            "depthscope.simulate"
+        )
     if branch_gain is not None and _above(branch_gain, MAX_SMOOTH_BRANCH_GAIN):
         reasons.append(
             f"{act.name} residual blocks with branch gain σ_w² α² = {branch_gain:.3g} > "
@@ -229,4 +269,15 @@ def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> lis
         ]
     if bias_std > 0 and name == "silu" and _above(sw2, 2.0):
         return [f"SiLU with biases and σ_w² = {sw2:.3g} > 2: not calibrated"]
+    if bias_std == 0 and name == "silu" and _above(sw2, MAX_SILU_HE_SW2):
+        return [
+            f"bias-free SiLU with σ_w² = {sw2:.3g} > {MAX_SILU_HE_SW2:g}: the sd is 12-69% off "
+            "at σ_w² = 2.25-2.6 (width 256); check with depthscope.simulate"
+        ]
+    if bias_std == 0 and name == "silu" and _above(sw2, 1.75) and q0 > MAX_SILU_HE_Q0_ABOVE_175:
+        return [
+            f"bias-free SiLU with σ_w² = {sw2:.3g} > 1.75 and q0 = {q0:.3g} > "
+            f"{MAX_SILU_HE_Q0_ABOVE_175:g}: the sd is 11-17% off (σ_w² = 2, q0 = 3-4, widths "
+            "256-2048); check with depthscope.simulate"
+        ]
     return []
