@@ -192,7 +192,7 @@ def draw_edges(rng: np.random.Generator) -> tuple[int, int, float, dict[str, Any
             warnings.simplefilter("error", ds.DepthscopeWarning)
             try:
                 ds.predict([width] * depth, theta0, **kw)
-            except ds.DepthscopeWarning:
+            except (ds.DepthscopeWarning, ds.DepthscopeError):  # an error is no silent answer
                 continue
         return width, depth, theta0, kw, edges
 
