@@ -25,7 +25,9 @@ smooth branch gain σ_w² α² of 3.5-4); redrawn until quiet. Its rows name the
 
 Usage: ``python tools/audit_domain.py [--edges] [--draws 40] [--networks 1500] [--seed 1]
 [--out audit.jsonl]`` — one JSON line per draw appended to ``--out``; a rerun with the same
-seed and mode skips the draws already there (resumable).
+seed and mode skips the draws already there (resumable). ``--recheck audit.jsonl --networks 9000
+--seed 101 --out recheck.jsonl`` reruns that file's flagged rows and near misses (worst mean
+error or sd error above ``--near``, 0.08) with more networks and a new seed (resumable too).
 """
 
 from __future__ import annotations
