@@ -32,9 +32,12 @@ def _tool() -> ModuleType:
     ("kw", "floor"),
     [
         ({"activation": "leaky:0.1", "bias_std": 0.0}, 64),
-        ({"activation": "leaky:0.1", "bias_std": 0.1}, 32),
+        ({"activation": "leaky:0.1", "bias_std": 0.1}, 64),  # 32 until the edge audit
         ({"activation": "tanh", "weight_std": 1.0, "bias_std": 0.0}, 32),
-        ({"activation": "tanh", "weight_std": 0.9, "bias_std": 0.05}, 64),  # ordered, deep
+        (
+            {"activation": "tanh", "weight_std": 0.9, "bias_std": 0.05},
+            256,
+        ),  # ordered, deep, small bias
         ({"activation": "erf", "weight_std": 1.4, "bias_std": 0.1}, 64),  # chaotic erf
         ({"activation": "gelu", "weight_std": 1.0, "bias_std": 0.0}, 256),
         ({"activation": "silu", "weight_std": math.sqrt(2), "bias_std": 0.1}, 256),

@@ -56,18 +56,23 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
+def _base_network(rng: np.random.Generator, *, max_sw2: float) -> dict[str, Any]:
+    """Activation, σ_w, σ_b and q0 drawn from the domain's middle (the draws' shared start)."""
+    name = str(rng.choice(ACTIVATIONS))
+    if name == "leaky":
+        name = f"leaky:{rng.uniform(0.01, 0.3):.3f}"
+    return {
+        "activation": name,
+        "weight_std": math.sqrt(rng.uniform(0.5, max_sw2)),
+        "bias_std": 0.0 if rng.random() < 0.4 else _log_uniform(rng, 0.01, 0.5),
+        "q0": _log_uniform(rng, 0.25, 4.0),
+    }
+
+
 def draw(rng: np.random.Generator) -> tuple[int, int, float, dict[str, Any]]:
     """One network (width, depth, θ0, keywords) inside the stated domain (redrawn until quiet)."""
     while True:
-        name = str(rng.choice(ACTIVATIONS))
-        if name == "leaky":
-            name = f"leaky:{rng.uniform(0.01, 0.3):.3f}"
-        kw: dict[str, Any] = {
-            "activation": name,
-            "weight_std": math.sqrt(rng.uniform(0.5, 2.25)),
-            "bias_std": 0.0 if rng.random() < 0.4 else _log_uniform(rng, 0.01, 0.5),
-            "q0": _log_uniform(rng, 0.25, 4.0),
-        }
+        kw = _base_network(rng, max_sw2=2.25)
         if rng.random() < 0.25:
             kw["residual"] = f"block:{rng.uniform(0.1, 1.0):.3f}"
         width = round(_log_uniform(rng, 32, 1024))
@@ -151,15 +156,8 @@ def _edge_knob(rng: np.random.Generator, knob: str, kw: dict[str, Any]) -> str:
 def draw_edges(rng: np.random.Generator) -> tuple[int, int, float, dict[str, Any], list[str]]:
     """One network at the edges of the stated domain (redrawn until quiet), with its edges."""
     while True:
-        name = str(rng.choice(ACTIVATIONS))
-        if name == "leaky":
-            name = f"leaky:{rng.uniform(0.01, 0.3):.3f}"
-        kw: dict[str, Any] = {
-            "activation": name,
-            "weight_std": math.sqrt(rng.uniform(0.5, 2.0)),
-            "bias_std": 0.0 if rng.random() < 0.4 else _log_uniform(rng, 0.01, 0.5),
-            "q0": _log_uniform(rng, 0.25, 4.0),
-        }
+        kw = _base_network(rng, max_sw2=2.0)
+        name = kw["activation"]
         knobs = ["theta", "sw2", "bias", "q0", "residual"]
         if name.startswith("leaky"):
             knobs.append("slope")
