@@ -241,15 +241,11 @@ def pair_rows(torch: Any, plan: Plan, seeds: torch.Tensor, rescale: bool = True)
             )
         alpha = network.residual
         if alpha is not None:
-            from scipy.special import gammaincinv
-
             depth = len(widths)
             extra = counter_normals(torch, seeds, 2 * total, 6 * depth)
             uniforms = counter_uniforms(torch, seeds, 2 * total + 6 * depth, 2 * depth)
             dof = np.array([chi2_shapes(n) for n in widths]).ravel()
-            with np.errstate(all="ignore"):
-                chi2 = 2.0 * gammaincinv(dof / 2.0, uniforms.cpu().numpy())
-            chi2 = torch.as_tensor(np.where(dof > 0, chi2, 0.0), device=device)
+            chi2 = torch.as_tensor(_chi_square(dof, uniforms), device=device)
 
         def residual_block(index: int, stats: PairStats, branch: PairStats) -> PairStats:
             assert alpha is not None
@@ -365,19 +361,25 @@ def _block(
     uniforms: Callable[[int], torch.Tensor],
 ) -> torch.Tensor:
     """Return the stream's new R factor after a residual block (:mod:`.._batch_general`)."""
-    from scipy.special import gammaincinv
-
     rows_h, rows_p = r.shape[1], r_p.shape[1]
     rows_o, bartlett = orthogonal_rows(width, rows_h, rows_p)
     normals = draw(rows_h + rows_o, rows_p)
     g1, orth = normals[:, :rows_h], normals[:, rows_h:]
     if bartlett:  # Aᵀ: upper triangular, √χ² on the diagonal, normals above it
-        dof = bartlett_dof(width, rows_h, rows_p)
-        chi2 = 2.0 * gammaincinv(dof / 2.0, uniforms(rows_p).cpu().numpy())
+        chi2 = _chi_square(bartlett_dof(width, rows_h, rows_p), uniforms(rows_p))
         root = torch.as_tensor(np.sqrt(chi2), device=r.device)
         orth = torch.triu(orth.transpose(1, 2), 1) + torch.diag_embed(root)
     stacked = block_stack(r, r_p, g1, orth, scale, lambda parts: torch.cat(parts, dim=1))
     return _r_factor(torch, stacked)
+
+
+def _chi_square(dof: np.ndarray, uniforms: torch.Tensor) -> np.ndarray:
+    """χ²_dof by the inverse gamma CDF of counter uniforms, on the host; 0 where dof = 0."""
+    from scipy.special import gammaincinv
+
+    with np.errstate(all="ignore"):
+        chi2 = 2.0 * gammaincinv(dof / 2.0, uniforms.cpu().numpy())
+    return np.where(dof > 0, chi2, 0.0)
 
 
 def _host_workers(device: Any) -> int:
