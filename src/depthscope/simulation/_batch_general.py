@@ -47,6 +47,7 @@ otherwise for the a·min + b·max family (relu, leaky, abs, linear).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,6 +59,7 @@ from ._general import Network
 from ._metrics import PANEL_METRICS, panel_from_factors, r_factor
 
 __all__ = [
+    "activate_slope",
     "bartlett_dof",
     "block_stack",
     "general_batch_chain",
@@ -75,14 +77,14 @@ def numpy_activation(network: Network) -> Callable[[NDArray[np.float64]], NDArra
     phi = network.phi
     if phi is not None:
         return phi.fn
-    slope = 0.0 if network.slope is None else network.slope
+    return functools.partial(activate_slope, slope=0.0 if network.slope is None else network.slope)
 
-    def leaky(z: NDArray[np.float64]) -> NDArray[np.float64]:
-        if slope == 0.0:
-            return np.maximum(z, 0.0, out=z)
-        return np.multiply(z, slope, out=z, where=z < 0.0)
 
-    return leaky
+def activate_slope(z: NDArray[np.float64], slope: float) -> NDArray[np.float64]:
+    """φ(z) = z for z ≥ 0 and ``slope``·z otherwise, in place (relu, leaky, abs, linear)."""
+    if slope == 0.0:
+        return np.maximum(z, 0.0, out=z)
+    return np.multiply(z, slope, out=z, where=z < 0.0)
 
 
 def orthogonal_rows(width: int, rows_h: int, rows_p: int) -> tuple[int, bool]:

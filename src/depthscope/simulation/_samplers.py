@@ -25,8 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import MAX_NETWORK_SCALE, DepthscopeError
-from ._batch_general import general_batch_chain
+from ._batch_general import activate_slope, general_batch_chain
 from ._general import (
+    DEFAULT_WEIGHT_STD,
     Network,
     block_pair_stats,
     chi2_shapes,
@@ -124,13 +125,6 @@ def parse_activation(activation: str | float) -> float:
 def format_activation(slope: float) -> str:
     """Write the activation with slope α the way :func:`parse_activation` reads it."""
     return "relu" if slope == 0.0 else f"leaky:{slope:g}"
-
-
-def _activate(z: NDArray[np.float64], slope: float) -> NDArray[np.float64]:
-    """φ(z), in place."""
-    if slope == 0.0:
-        return np.maximum(z, 0.0, out=z)
-    return np.multiply(z, slope, out=z, where=z < 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,13 +352,15 @@ def batch_chain(
     distribution. R is the same factor that the panel needs, and it never fails on a singular
     Gram matrix.
     """
-    if network is not None and not network.is_default:
-        if sampler != "gram":
-            raise DepthscopeError("the dense sampler runs ReLU / leaky-ReLU MLPs with He weights.")
+    if sampler == "gram":  # one chain for every network (:mod:`._batch_general`)
+        if network is None:
+            network = Network(format_activation(slope), slope, None, DEFAULT_WEIGHT_STD, 1.0, None)
         return general_batch_chain(
             widths, inputs, streams, network, n_inputs=n_inputs, input_dim=input_dim,
             bias_std=bias_std, tolerance=tolerance, fill_normals=standard_normal,
         )  # fmt: skip
+    if network is not None and not network.is_default:
+        raise DepthscopeError("the dense sampler runs ReLU / leaky-ReLU MLPs with He weights.")
     k, m = len(streams), n_inputs
     if inputs is None:
         x = np.empty((k, m, input_dim))
@@ -376,30 +372,12 @@ def batch_chain(
     panels = [panel_from_factors(r, input_dim, tolerance=tolerance)]
     dead = [np.any(np.all(x == 0.0, axis=-1), axis=-1)]
     for n in widths:
-        if sampler == "gram":
-            z = _gram_preactivations(r, n, x.shape[-1], streams, bias_std)
-        else:
-            z = _dense_preactivations(x, n, streams, init, bias_std)
+        z = _dense_preactivations(x, n, streams, init, bias_std)
         panel, r, is_dead = _batch_layer(z, slope, tolerance)
         panels.append(panel)
         dead.append(is_dead)
         x = z  # the post-activations (k, m, n): _batch_layer activated z in place
     return {name: np.stack([p[name] for p in panels]) for name in PANEL_METRICS}, np.stack(dead)
-
-
-def _gram_preactivations(
-    r: NDArray[np.float64], n: int, n_prev: int, streams: Streams, bias_std: float
-) -> NDArray[np.float64]:
-    """Zᵀ (k, m, n) = √(2/n_prev) Rᵀ ξᵀ (+ σ_b β): representations as rows, C-contiguous."""
-    k, rows = len(streams), r.shape[1]
-    noise = np.empty((k, rows + (1 if bias_std else 0), n))
-    for j, gen in enumerate(streams):
-        standard_normal(gen, noise[j])
-    z = np.matmul(np.swapaxes(r, 1, 2), noise[:, :rows])
-    z *= math.sqrt(HE_GAIN2 / n_prev)
-    if bias_std:
-        z += bias_std * noise[:, rows:]
-    return z
 
 
 def _dense_preactivations(
@@ -419,7 +397,7 @@ def _batch_layer(
     active = z > 0.0
     fraction = active.mean(axis=(1, 2))
     mask_r = r_factor(np.swapaxes(active, 1, 2).astype(np.float64))
-    phi = _activate(z, slope)
+    phi = activate_slope(z, slope)
     r = r_factor(np.swapaxes(phi, 1, 2))
     panel = panel_from_factors(
         r, z.shape[-1], tolerance=tolerance, mask_r=mask_r, active_fraction=fraction
