@@ -181,3 +181,19 @@ def test_unknown_activation_names_the_spelling_users_mean(spelling: str, hint: s
 def test_residual_width_error_quotes_the_widths_as_given() -> None:
     with pytest.raises(ds.DepthscopeError, match=r"got widths 128,64x2,32\."):
         ds.predict([128, 64, 64, 32], 1.0, residual="block:0.5")
+
+
+def test_gelu_blocks_follow_norms_as_far_as_relu_and_say_how_far():
+    # before: GELU/SiLU's exact inner sum formed eighth powers of the pre-activations' scale
+    # (with coefficient 0), which overflowed at norms ≈ 1e75 (layer 26 here): "non-finite".
+    kw = {"activation": "gelu", "weight_std": 20.0, "residual": "block:0.1"}
+    law = ds.predict("64x50", 1.0, **kw)  # norms ≈ 1e143 at layer 50
+    sim = ds.simulate("64x50", theta0=1.0, n_networks=2000, rng=3, **kw).ln_sin2
+    assert sim is not None
+    for layer in (10, 30, 50):  # measured: within 0.03 sd, sd within 3%
+        sd = sim[layer].std()
+        assert abs(law.mean[layer] - sim[layer].mean()) < 0.1 * sd, layer
+        assert abs(law.sd[layer] / sd - 1.0) < 0.1, layer
+    # beyond 1e150 (layer ≈ 52) the closure's squares overflow: the message says so
+    with pytest.raises(DepthscopeError, match=r"norms leave float64's range .* about 1e±150"):
+        ds.predict("64x60", 1.0, **kw)

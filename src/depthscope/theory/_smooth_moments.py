@@ -308,7 +308,11 @@ def _binomial_tables() -> tuple[FloatArray, FloatArray]:
     return closed.reshape(4, -1), window.reshape(4, -1)
 
 
-_CLOSED, _WINDOW = _binomial_tables()
+_CLOSED_FULL, _WINDOW = _binomial_tables()
+#: The (i, j) with i + j ≤ 4 of the closed part's m^i (s^j T_j) (the rest have coefficient 0;
+#: their products, eighth powers of the scale, overflowed beyond norms ≈ 1e75).
+_CLOSED_I, _CLOSED_J = np.nonzero(np.add.outer(np.arange(5), np.arange(5)) <= 4)
+_CLOSED = np.ascontiguousarray(_CLOSED_FULL[:, _CLOSED_I * 5 + _CLOSED_J])
 
 
 def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> FloatArray:
@@ -342,7 +346,9 @@ def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> Flo
     kernel = np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
     window = np.moveaxis(kernel @ table, -1, 0)  # L_jk, (10, ...)
     # (einsum, not @: BLAS threads cost more than these thin products on a busy machine)
-    closed = np.einsum("bk,kn->bn", _CLOSED, (powers[0][:, None] * trunc[None, :]).reshape(25, -1))
+    closed = np.einsum(
+        "bk,kn->bn", _CLOSED, (powers[0][_CLOSED_I] * trunc[_CLOSED_J]).reshape(15, -1)
+    )
     rest = np.einsum(
         "bk,kn->bn", _WINDOW, (powers[2, :4, None] * window[None, :]).reshape(4 * len(window), -1)
     )
