@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +293,43 @@ def test_interrupt_turned_into_another_error_by_a_c_extension_exits_130(monkeypa
     with pytest.raises(ValueError, match="Invalid affine"):
         main(["predict", "10x3"])
     assert signal.getsignal(signal.SIGINT) is previous  # restored
+
+
+#: Run ``python -m depthscope --help`` with an import hook that sends this process SIGINT when
+#: the named module is first imported: Ctrl-C at a fixed point of the start-up.
+_SIGINT_AT_IMPORT = """
+import importlib.abc, os, runpy, signal, sys
+class Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == TARGET:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+TARGET, sys.argv = sys.argv[1], ["depthscope", "--help"]
+sys.meta_path.insert(0, Hook())
+runpy.run_module("depthscope", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "depthscope.cli",  # imported by __main__ after its handler (numpy comes with it)
+        "depthscope.cli._predict",  # build_parser's imports, inside main (scipy comes with it)
+    ],
+)
+def test_ctrl_c_during_start_up_is_one_line(module):
+    # before: Python's KeyboardInterrupt traceback through the imports (≈ 0.5 s of them)
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGINT_AT_IMPORT, module], capture_output=True, text=True
+    )
+    assert done.stderr == "depthscope: interrupted\n"
+    assert done.returncode in (130, -signal.SIGINT)  # (Python's own exit by signal, as seen)
+
+
+def test_ctrl_c_before_the_package_is_imported_is_pythons_own():
+    # negative control: before __main__ runs nothing of depthscope handles it (the window that
+    # remains: the interpreter's start and the package's few-millisecond __init__)
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGINT_AT_IMPORT, "depthscope"], capture_output=True, text=True
+    )
+    assert "Traceback" in done.stderr and "depthscope: interrupted" not in done.stderr

@@ -91,10 +91,12 @@ def _kill(args: list[str], sig: signal.Signals, until: object, out: Path) -> int
 def _clean_stderr(err: str, status: int) -> bool:
     """No traceback, except Python's own for a SIGINT that came while it imported depthscope.
 
-    ``main`` turns SIGINT into one line and exit 130; before it runs, ``python -m depthscope``
-    is importing the package (0.5 s on the 2-core development machine, over 2 s on a loaded
-    16-process one, where this case was seen), and Python prints its KeyboardInterrupt
-    traceback through runpy's import frames and dies of the signal (status −SIGINT).
+    ``__main__`` and ``main`` turn SIGINT into one line and exit 130. Before ``__main__`` runs,
+    Python is starting and runpy imports the package's few-millisecond ``__init__`` (until the
+    tenth session the whole package, 0.5 s on the 2-core development machine and over 2 s on a
+    loaded 16-process one, where this case was seen); a signal then gets Python's
+    KeyboardInterrupt traceback through runpy's import frames, and the process dies of it
+    (status −SIGINT). tests/test_cli_hardening.py interrupts each phase of the start-up.
     """
     if "Traceback" not in err:
         return True

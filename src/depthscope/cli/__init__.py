@@ -69,7 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Ctrl-C anywhere in it -- also while the subcommands import numpy and scipy -- is one line,
+    ``depthscope: interrupted``, and exit status 130.
+    """
+    with _interrupt_watch() as interrupted:
+        try:
+            return _run(argv, interrupted)
+        except KeyboardInterrupt:
+            return _interrupted()
+
+
+def _run(argv: Sequence[str] | None, interrupted: Callable[[], bool]) -> int:
     one_line_warnings()
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -81,17 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    with _interrupt_watch() as interrupted:
-        try:
-            return int(args.func(args) or 0)
-        except KeyboardInterrupt:
+    try:
+        return int(args.func(args) or 0)
+    except Exception as err:
+        # C extensions may turn the KeyboardInterrupt raised inside them into another error
+        # (matplotlib's SVG writer: "Invalid affine transformation matrix"): an interruption
+        if interrupted():
             return _interrupted()
-        except Exception as err:
-            # C extensions may turn the KeyboardInterrupt raised inside them into another error
-            # (matplotlib's SVG writer: "Invalid affine transformation matrix"): an interruption
-            if interrupted():
-                return _interrupted()
-            return _error_status(err)
+        return _error_status(err)
 
 
 def _interrupted() -> int:
