@@ -15,7 +15,8 @@ default method (sliced Gaussian sums for plain kinked layers and biased GELU/SiL
 r) and plain tanh/erf layers (along T), the single Gaussian closure otherwise):
 per configuration the worst over layers 1..L of the mean error (in sds), the sd error and the
 Kolmogorov-Smirnov distance D between the prediction's cdf and the simulated sample (beside it
-the D of a normal with the predicted mean and sd, for comparison).
+the D of a normal with the predicted mean and sd, for comparison), and the closure ``predict``
+takes, "(warned)" where it warns (tests/test_calibration_table.py keeps the docs' column so).
 Switch to ``depthscope.simulate`` once it takes these networks (the brute-force reference then
 lives there).
 """
@@ -35,6 +36,9 @@ from scipy.special import ndtr
 
 import depthscope as ds
 from depthscope.theory._activations import parse_activation
+from depthscope.theory._general_law import SLICED_ACTIVATIONS
+from depthscope.theory._general_mix import takes_difference_chart
+from depthscope.theory._general_norms import takes_norm_slices
 from depthscope.theory._kernel_maps import parse_residual
 
 #: The calibration grid: (name, width, depth, θ0, network keywords).
@@ -217,6 +221,28 @@ def _normal_cdf(mean: float, sd: float, x: np.ndarray) -> np.ndarray:
     return np.asarray(ndtr((x - mean) / sd), dtype=np.float64)
 
 
+def closure_of(kw: dict[str, Any]) -> str:
+    """The method column: which closure ``predict`` takes for the network ``kw``."""
+    network = {"activation": "relu", **kw}
+    act = parse_activation(network["activation"])
+    sw2, sb2 = network.get("weight_std", math.sqrt(2.0)) ** 2, network.get("bias_std", 0.0) ** 2
+    if takes_difference_chart(**network):
+        return "sliced (r)"
+    if network.get("residual") is None and act.name in SLICED_ACTIVATIONS:
+        return "sliced (T)"
+    if network.get("residual") is None and takes_norm_slices(act.name, sw2, sb2):
+        return "sliced (ln A − ln B)"
+    return "Gaussian"
+
+
+def predict_quietly(width: int, depth: int, theta0: float, kw: dict[str, Any]) -> tuple[Any, bool]:
+    """``predict``'s law for the row, and whether it warned (the row is outside the domain)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ds.DepthscopeWarning)
+        law = ds.predict([width] * depth, theta0, **kw)
+    return law, any(issubclass(w.category, ds.DepthscopeWarning) for w in caught)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=3000)
@@ -228,20 +254,20 @@ def main() -> None:
           f"{args.networks} networks per configuration, seed {args.seed}")  # fmt: skip
     print(f"KS 1% critical value 1.628/√n = {1.628 / math.sqrt(args.networks):.3f}")
     print("| network | width × depth | θ0 | worst mean err (sd) | worst sd err "
-          "| worst KS D (normal's) |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+          "| worst KS D (normal's) | method |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for name, width, depth, theta0, kw in GRID:
         if args.only and args.only not in name:
             continue
         sim = simulate_x(width, depth, theta0, args.networks, rng, **kw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ds.DepthscopeWarning)
-            law = ds.predict([width] * depth, theta0, **kw)
+        law, warned = predict_quietly(width, depth, theta0, kw)
+        method = closure_of(kw) + (" (warned)" if warned else "")
         r = compare(sim, law)
         mean_cell = f"{r['mean_err']:.3f} (ℓ{r['mean_layer']})"
         sd_cell = f"{100 * r['sd_err']:.1f}% (ℓ{r['sd_layer']})"
         ks_cell = f"{r['ks']:.3f} (ℓ{r['ks_layer']}; {r['ks_normal']:.3f})"
-        row = f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} | {ks_cell} |"
+        row = f"| {name} | {width} × {depth} | {theta0:g} | {mean_cell} | {sd_cell} | {ks_cell} "
+        row += f"| {method} |"
         print(row, flush=True)
 
 
