@@ -37,8 +37,8 @@ def _stale(rows: list[str]) -> list[str]:
     """Rows whose method column differs from what ``predict`` does for the grid's network."""
     stale = []
     for (name, width, depth, theta0, kw), row in zip(GRID, rows, strict=True):
-        _, warned = predict_quietly(width, depth, theta0, kw)
-        method = closure_of(kw) + (" (warned)" if warned else "")
+        prediction, warned = predict_quietly(width, depth, theta0, kw)
+        method = closure_of(prediction.law) + (" (warned)" if warned else "")
         stated = row.rsplit("|", 2)[1].strip()
         if stated != method:
             stale.append(f"{name} {width}×{depth}: table '{stated}', predict '{method}'")

@@ -36,9 +36,9 @@ from scipy.special import ndtr
 
 import depthscope as ds
 from depthscope.theory._activations import parse_activation
-from depthscope.theory._general_law import SLICED_ACTIVATIONS
-from depthscope.theory._general_mix import takes_difference_chart
-from depthscope.theory._general_norms import takes_norm_slices
+from depthscope.theory._general_law import N_T_SLICES
+from depthscope.theory._general_mix import MixtureLaw
+from depthscope.theory._general_norms import N_NORM_SLICES
 from depthscope.theory._kernel_maps import parse_residual
 
 #: The calibration grid: (name, width, depth, θ0, network keywords).
@@ -221,26 +221,24 @@ def _normal_cdf(mean: float, sd: float, x: np.ndarray) -> np.ndarray:
     return np.asarray(ndtr((x - mean) / sd), dtype=np.float64)
 
 
-def closure_of(kw: dict[str, Any]) -> str:
-    """The method column: which closure ``predict`` takes for the network ``kw``."""
-    network = {"activation": "relu", **kw}
-    act = parse_activation(network["activation"])
-    sw2, sb2 = network.get("weight_std", math.sqrt(2.0)) ** 2, network.get("bias_std", 0.0) ** 2
-    if takes_difference_chart(**network):
+def closure_of(law: Any) -> str:
+    """The method column: the closure that produced ``predict``'s law (read off the law itself).
+
+    The difference chart returns a :class:`MixtureLaw`; the z-chart closures a
+    :class:`GeneralLaw` whose number of components tells which sum it carried.
+    """
+    if isinstance(law, MixtureLaw):
         return "sliced (r)"
-    if network.get("residual") is None and act.name in SLICED_ACTIVATIONS:
-        return "sliced (T)"
-    if network.get("residual") is None and takes_norm_slices(act.name, sw2, sb2):
-        return "sliced (ln A − ln B)"
-    return "Gaussian"
+    components = {N_T_SLICES: "sliced (T)", N_NORM_SLICES: "sliced (ln A − ln B)", 1: "Gaussian"}
+    return components[law.weights.shape[1]]
 
 
 def predict_quietly(width: int, depth: int, theta0: float, kw: dict[str, Any]) -> tuple[Any, bool]:
-    """``predict``'s law for the row, and whether it warned (the row is outside the domain)."""
+    """``predict``'s prediction for the row, and whether it warned (outside the domain)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ds.DepthscopeWarning)
-        law = ds.predict([width] * depth, theta0, **kw)
-    return law, any(issubclass(w.category, ds.DepthscopeWarning) for w in caught)
+        prediction = ds.predict([width] * depth, theta0, **kw)
+    return prediction, any(issubclass(w.category, ds.DepthscopeWarning) for w in caught)
 
 
 def main() -> None:
@@ -261,7 +259,7 @@ def main() -> None:
             continue
         sim = simulate_x(width, depth, theta0, args.networks, rng, **kw)
         law, warned = predict_quietly(width, depth, theta0, kw)
-        method = closure_of(kw) + (" (warned)" if warned else "")
+        method = closure_of(law.law) + (" (warned)" if warned else "")
         r = compare(sim, law)
         mean_cell = f"{r['mean_err']:.3f} (ℓ{r['mean_layer']})"
         sd_cell = f"{100 * r['sd_err']:.1f}% (ℓ{r['sd_layer']})"
