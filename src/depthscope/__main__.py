@@ -3,11 +3,12 @@
 import signal
 import sys
 
+from ._interrupt import report_interrupted
+
 
 def _interrupted_early(signum: int, frame: object) -> None:
     """Ctrl-C while the command line is imported: the line and status of ``main``'s own."""
-    sys.stderr.write("depthscope: interrupted\n")
-    raise SystemExit(130)
+    raise SystemExit(report_interrupted())
 
 
 signal.signal(signal.SIGINT, _interrupted_early)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from .._errors import DepthscopeError
+from .._interrupt import report_interrupted
 from ._common import one_line
 from ._warnings import one_line_warnings
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _run(argv, interrupted)
         except KeyboardInterrupt:
-            return _interrupted()
+            return report_interrupted()
 
 
 def _run(argv: Sequence[str] | None, interrupted: Callable[[], bool]) -> int:
@@ -99,13 +100,8 @@ def _run(argv: Sequence[str] | None, interrupted: Callable[[], bool]) -> int:
         # C extensions may turn the KeyboardInterrupt raised inside them into another error
         # (matplotlib's SVG writer: "Invalid affine transformation matrix"): an interruption
         if interrupted():
-            return _interrupted()
+            return report_interrupted()
         return _error_status(err)
-
-
-def _interrupted() -> int:
-    print("depthscope: interrupted", file=sys.stderr)
-    return 130
 
 
 @contextlib.contextmanager
