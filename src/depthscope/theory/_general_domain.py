@@ -67,6 +67,8 @@ MAX_GELU_HE_Q0 = 1.0
 #: (2.4: 69%, 2.6: 39%; 2.1: 7%), and σ_w² = 2 at q0 = 4 14.4% (16.7% at width 2048: not a
 #: finite-width effect; q0 = 3: 11.4%, q0 ≤ 2.5: ≤ 7.9%; σ_w² ≤ 1.75 at q0 = 4: within).
 MAX_SILU_HE_SW2 = 2.0
+#: ... and above SILU_LARGE_Q0_SW2, q0 at most MAX_SILU_HE_Q0_ABOVE_175.
+SILU_LARGE_Q0_SW2 = 1.75
 MAX_SILU_HE_Q0_ABOVE_175 = 2.0
 #: Residual tanh/erf blocks with a large σ_w² (small α): tanh block:0.1 at σ_w² = 400 was 0.60 sd
 #: off at width 95 (0.34 sd at 256: a per-layer bias, not finite width), σ_w² = 44: 0.12 sd,
@@ -274,9 +276,10 @@ def _gelu_silu_reasons(name: str, sw2: float, bias_std: float, q0: float) -> lis
             f"bias-free SiLU with σ_w² = {sw2:.3g} > {MAX_SILU_HE_SW2:g}: the sd is 12-69% off "
             "at σ_w² = 2.25-2.6 (width 256); check with depthscope.simulate"
         ]
-    if bias_std == 0 and name == "silu" and _above(sw2, 1.75) and q0 > MAX_SILU_HE_Q0_ABOVE_175:
+    large_q0 = q0 > MAX_SILU_HE_Q0_ABOVE_175
+    if bias_std == 0 and name == "silu" and _above(sw2, SILU_LARGE_Q0_SW2) and large_q0:
         return [
-            f"bias-free SiLU with σ_w² = {sw2:.3g} > 1.75 and q0 = {q0:.3g} > "
+            f"bias-free SiLU with σ_w² = {sw2:.3g} > {SILU_LARGE_Q0_SW2:g} and q0 = {q0:.3g} > "
             f"{MAX_SILU_HE_Q0_ABOVE_175:g}: the sd is 11-17% off (σ_w² = 2, q0 = 3-4, widths "
             "256-2048); check with depthscope.simulate"
         ]
