@@ -22,8 +22,7 @@ from scipy.stats import ks_2samp
 
 import depthscope as ds
 from depthscope.cli import main
-from depthscope.simulation._batch_general import general_batch_chain
-from depthscope.simulation._general import DEFAULT_WEIGHT_STD, Network
+from depthscope.simulation._general import DEFAULT_WEIGHT_STD
 from depthscope.simulation._metrics import effective_dimension_panel
 from depthscope.simulation._plan import (
     chunk_size,
@@ -32,7 +31,7 @@ from depthscope.simulation._plan import (
     network_streams,
     root_sequence,
 )
-from depthscope.simulation._samplers import batch_chain, parse_activation, standard_normal
+from depthscope.simulation._samplers import batch_chain, parse_activation
 
 Panel = Mapping[str, NDArray[np.float64]]
 
@@ -219,9 +218,8 @@ PINNED = {
 def test_the_he_relu_chain_keeps_its_pinned_numbers(
     activation: str, bias_std: float, inputs: Any
 ) -> None:
-    # batch_chain (the backend's entry) and general_batch_chain on the He ReLU / leaky network
+    # batch_chain, the backend's entry, hands the He ReLU / leaky network to general_batch_chain
     slope = parse_activation(activation)
-    network = Network(activation, slope, None, DEFAULT_WEIGHT_STD, 1.0, None)
     fixed = None if isinstance(inputs, int) else inputs
     m, n0 = (inputs, 9) if fixed is None else fixed.shape
     widths = [12, 7, 12]
@@ -230,16 +228,10 @@ def test_the_he_relu_chain_keeps_its_pinned_numbers(
         return network_streams(root_sequence(5), 0, 6)
 
     options = {"n_inputs": m, "input_dim": n0, "bias_std": bias_std, "tolerance": 1e-3}
-    runs = [
-        batch_chain(widths, fixed, streams(), slope=slope, **options),
-        general_batch_chain(
-            widths, fixed, streams(), network, fill_normals=standard_normal, **options
-        ),
-    ]
-    for panel, dead in runs:
-        for name, values in PINNED[activation].items():
-            np.testing.assert_allclose(panel[name][-1, :3], values, rtol=1e-12, err_msg=name)
-        assert not dead.any()
+    panel, dead = batch_chain(widths, fixed, streams(), slope=slope, **options)
+    for name, values in PINNED[activation].items():
+        np.testing.assert_allclose(panel[name][-1, :3], values, rtol=1e-12, err_msg=name)
+    assert not dead.any()
     # negative control: one draw fewer (the streams shifted by a normal) misses the pins
     shifted = streams()
     for gen in shifted:
