@@ -12,7 +12,12 @@ Every number is measured in one process, so that the ratios hold on a shared mac
    size taken in turn (one chunk timed over and over lets the branch predictor learn scipy's
    branches and halves their cost: ≈ 7 instead of ≈ 14 ns per element).
 
-Goal (issue 16, Performance): every class within 2× of the RNG limit on the CPU.
+Goal (issue 16, Performance): every class within 2× of the RNG limit on the CPU. The last lines
+print a floor for GELU and erf with scipy's special functions: each unit needs Φ (or erf) at its
+first pre-activation, on top of everything relu's chain does, so relu's ratio plus one Φ per
+unit (two normals) bounds them from below. It leaves out the second Φ of the units whose step
+|d| ≥ 2⁻⁵ (43% of this workload's units, counted 2026-11-25) and the exponentials of the
+others' Gauss–Legendre difference.
 
 Usage: ``python benchmarks/bench_simulate_general.py [--quick]`` (``--quick``: 10× fewer
 networks).
@@ -97,6 +102,14 @@ def main() -> None:
         print(
             f"  {name:24s} {seconds:8.3f} s   / RNG limit {seconds / limit:5.2f}   "
             f"/ relu {seconds / relu:5.2f}   (goal: / RNG limit <= 2)"
+        )
+    assert relu is not None
+    normals = 2.0 * costs["normal draw"]  # per unit: x's and d's normals
+    for name, key in (("gelu", "scipy ndtr"), ("erf", "scipy erf")):
+        floor = relu / limit + costs[key] / normals
+        print(
+            f"  floor for {name} with {key}: relu's {relu / limit:.2f} + one {key} per unit "
+            f"{costs[key] / normals:.2f} = {floor:.2f} x the RNG limit"
         )
     print(f"# load avg after: {os.getloadavg()}")
 
