@@ -517,6 +517,12 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     assert general_domain_warnings(0.1, [256] * 40, **strong) == []
     beyond = {**strong, "residual": "block:1.5"}  # gain 4.5
     assert "branch gain σ_w² α² = 4.5 > 4" in general_domain_warnings(0.1, [256] * 40, **beyond)[0]
+    wide_stream = {"activation": "tanh", "residual": "block:0.5", "q0": 1e5}  # σ_w √q0 = 447
+    (reason,) = general_domain_warnings(1.0, [64] * 10, **wide_stream)
+    assert "tanh residual blocks at σ_w √q0 = 447 > 100" in reason
+    assert general_domain_warnings(1.0, [64] * 10, **{**wide_stream, "q0": 4e3}) == []  # 89
+    erf_stream = {**wide_stream, "activation": "erf", "weight_std": 1.0}  # erf blocks hold
+    assert general_domain_warnings(1.0, [64] * 10, **erf_stream) == []
     relu_block = {"weight_std": 1.0, "residual": "block:1"}
     assert general_domain_warnings(0.1, [256] * 40, **relu_block) == []
     collapse = np.array([0.0, -30.0])  # the difference chart holds to −65 (measured to −64)
@@ -551,6 +557,22 @@ def test_difference_chart_theta0_bound_is_where_it_fails() -> None:
     assert _errors(above, mean, sd)[0] > 10.0
     assert np.max(np.abs(mean[1:] - above[0])) <= 0.025
     assert np.max(np.abs(sd[1:] - above[1])) <= 0.047
+
+
+@pytest.mark.slow
+def test_tanh_block_stream_bound_is_where_it_fails() -> None:
+    """Tanh blocks (α = 0.5, width 64, depth 10, θ0 = 1) whose stream keeps q0: at σ_w √q0 = 89
+    (q0 = 4,000, just inside MAX_BLOCK_PREACT_SD_TANH = 100) within the bar (measured 0.05 sd,
+    1%); at σ_w √q0 = 1414 (q0 = 10⁶) the sd is more than 10% + 3 standard errors low (measured
+    20%: why it is warned), while the mean stays within the bar (0.05 sd)."""
+    n = 4000
+    kw = {"activation": "tanh", "residual": "block:0.5"}
+    for q0, inside in ((4e3, True), (1e6, False)):
+        sim = simulate_x(64, 10, 1.0, n, np.random.default_rng(7), **kw, q0=q0)
+        moments = (sim.mean(0)[1:], sim.std(0, ddof=1)[1:])
+        mean_err, sd_err = _errors(moments, *_predicted(64, 10, 1.0, {**kw, "q0": q0}))
+        assert mean_err <= 0.1 + 3 / math.sqrt(n)
+        assert (sd_err <= 0.1 + 3 / math.sqrt(2 * n)) == inside, (q0, sd_err)
 
 
 @pytest.mark.slow

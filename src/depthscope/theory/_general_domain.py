@@ -101,6 +101,14 @@ MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: width 512 was 0.68 sd off by layer 30 (deep collapse; its n → ∞ limit is right), and at
 #: q0 = 1e6 the inner Gauss–Hermite sum of tanh was 3.6 sd off at layer 1. The bound stays.
 MAX_PREACT_SD = 4.0
+#: Residual tanh blocks: the stream keeps its q0, so the branch's pre-activations, and their
+#: difference between the two inputs, keep the scale σ_w √q0 at every layer; there the closure's
+#: sd falls behind (eleventh-session audit; 3,000-4,000 networks, θ0 = 1; worst layer): width 64,
+#: depth 10, α = 1 or 0.3 alike: σ_w √q0 = 141: 3.5%, 245: 6.7%, 447: 13.7%, 1414: 19.7% low;
+#: depth 50, α = 0.5: 141: 4.9% (3.0% at width 256), 200: 8.9%. A bias moves both inputs' alike
+#: (σ_b = 300 at q0 = 1: 4.0%), and erf blocks hold (within 1.9% to 1414). The means stay within
+#: 0.05 sd.
+MAX_BLOCK_PREACT_SD_TANH = 100.0
 MIN_WIDTH_RESIDUAL = 64
 #: Residual blocks of smooth φ (tanh, erf, GELU, SiLU): the largest branch gain σ_w² α² measured.
 #: It was 0.5: above, the closure's mean drifted with depth at small angles (fifth session: tanh
@@ -207,6 +215,15 @@ def general_domain_warnings(
             "(tanh block:0.1 at σ_w² = 400: 0.6 sd off by layer 31; 44: 0.12 sd); check with "
             "depthscope.simulate"
         )
+    if residual is not None and act.name == "tanh":
+        stream_sd = math.sqrt(sw2 * q0)
+        if stream_sd > MAX_BLOCK_PREACT_SD_TANH:
+            reasons.append(
+                f"tanh residual blocks at σ_w √q0 = {stream_sd:.3g} > "
+                f"{MAX_BLOCK_PREACT_SD_TANH:g}: the branch's pre-activations stay that wide along "
+                "the stream, where the closure's sd falls behind (447: 14% low, 1414: 20%; the "
+                "means stay within 0.05 sd); check with depthscope.simulate"
+            )
     if branch_gain is not None and _above(branch_gain, MAX_SMOOTH_BRANCH_GAIN):
         reasons.append(
             f"{act.name} residual blocks with branch gain σ_w² α² = {branch_gain:.3g} > "
