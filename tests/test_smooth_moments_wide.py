@@ -69,6 +69,37 @@ def test_wide_inner_sums_match_adaptive_quadrature(name: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("name", ["tanh", "erf"])
+def test_wide_sign_sums_match_adaptive_quadrature(name: str) -> None:
+    """tanh and erf (sign plus a remainder): within 1e-13 of the reference absolutely (|g| ≤ 2;
+    measured ≤ 8e-15), for b = 1..4 over the 25 random (a, μ, s) and four set ones (s near the
+    route's bound 3, a at saturation, μ far from 0)."""
+    cases = _cases(name, 25, seed=11)
+    cases += [(0.3, 0.5, 3.0), (0.999, 2.0, 3.0), (-1.0, 0.0, 500.0), (0.0, -10.0, 3.1)]
+    a, mu, s = (np.array(column) for column in zip(*cases, strict=True))
+    got = sm._wide_sign_sums(name, a, mu, s)
+    assert got.shape == (4, len(cases))
+    for i, (a_i, mu_i, s_i) in enumerate(cases):
+        for b in range(1, 5):
+            ref = _reference(name, a_i, mu_i, s_i, b)
+            assert abs(got[b - 1, i] - ref) <= 1e-13 * 2**b, (name, a_i, mu_i, s_i, b)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+def test_gauss_hermite_inner_sum_misses_tanh_where_the_law_is_wide() -> None:
+    """Negative control for tanh: at s = 100 the 160-node Gauss–Hermite inner sum misses E[g²]
+    by more than 1e-4 (tanh's step is narrow on that scale); the exact sum is within 1e-13."""
+    a, mu, s = 0.2, 0.0, 100.0
+    nodes, weights = sm._gh_rule(160)[:2]
+    phi = parse_activation("tanh").fn
+    ref = _reference("tanh", a, mu, s, 2)
+    gauss_hermite = float(weights @ (a - phi(mu - s * nodes)) ** 2)
+    exact = float(sm._wide_sign_sums("tanh", np.array([a]), np.array([mu]), np.array([s]))[1, 0])
+    assert abs(gauss_hermite - ref) > 1e-4
+    assert abs(exact - ref) <= 1e-13
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
 def test_gauss_hermite_inner_sum_misses_where_the_law_is_wide() -> None:
     """Negative control: the 160-node Gauss–Hermite inner sum (the rule used before) is more
     than 1e-4 off E[g] at s = 47 (GELU's kink-like shape on that scale); the exact sum is not."""
@@ -171,3 +202,22 @@ def test_composite_rule_integrates_the_normal_law(name: str) -> None:
         np.testing.assert_allclose(np.sum(weights * f(nodes), axis=-1), exact, rtol=1e-7)
     mean_abs = np.sum(weights * np.abs(nodes), axis=-1)
     np.testing.assert_allclose(mean_abs, math.sqrt(2.0 / math.pi), rtol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf"])
+def test_moments_smooth_routes_wide_tanh_erf_points_to_the_exact_inner_sum(name: str) -> None:
+    """tanh/erf points with l22 > 3 take :func:`_moments_wide` (to rounding); l22 = 2.5 keeps
+    the 96-node Gauss–Hermite inner rule."""
+    act = parse_activation(name)
+    l11 = np.array([0.3, 0.4, 0.5])  # outer scales below the composite rule's (tanh 0.7)
+    l21 = np.array([0.2, 0.1, 0.3])
+    l22 = np.array([2.5, 5.0, 100.0])
+    first, second = sm.moments_smooth(act, l11, l21, l22)
+    wide = l22 > sm._WIDE_SIGN_L22
+    scales = np.maximum(l11, np.abs(l21) + l22)
+    order = 160  # the outer order of the wide points' scale max(l11, |l21| + l22) > 3
+    w_first, w_second = sm._moments_wide(act, l11[wide], l21[wide], l22[wide], order)
+    np.testing.assert_allclose(first[wide], w_first, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(second[wide], w_second, rtol=1e-12, atol=0)
+    narrow = sm._moments_fixed(act, l11[:1], l21[:1], l22[:1], float(scales[0]), 96, 96)
+    np.testing.assert_allclose(first[0], narrow[0][0], rtol=1e-12, atol=0)

@@ -94,21 +94,19 @@ MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: GELU with biases above MAX_BIASED_SMOOTH_SW2 stays outside: at σ_w² = 2 the mixture is within
 #: the bar only at σ_b = 0.1-0.3, θ0 = 1, widths 512-1024 (5.8-6.9%); 11-18% off at θ0 = 0.3 or
 #: 2.5, at σ_b = 0.05-0.5 or widths 64-256, and 24-44% at σ_b = 0.01-0.03 (width 256).
-#: Plain tanh/erf: the largest pre-activation sd, √(σ_w² max(q0, 1) + σ_b²) (q ≤ 1 after the
-#: first layer), set when the Gauss–Hermite rule kept one step within ≈ 3% (sd 4). With the
-#: composite rule (eighth session) sds to 30 were within the bar at some settings (tanh q0 =
-#: 1000, erf σ_b = 6, erf q0 = 100: ≤ 0.047 sd, 6%), but not all: tanh σ_w² = 2, σ_b = 5 at
-#: width 512 was 0.68 sd off by layer 30 (deep collapse; its n → ∞ limit is right), and at
-#: q0 = 1e6 the inner Gauss–Hermite sum of tanh was 3.6 sd off at layer 1. The bound stays.
+#: Plain tanh/erf: the largest pre-activation sd after the first layer, √(σ_w² + σ_b²) (q ≤ 1
+#: there), set when the Gauss–Hermite rule kept one step within ≈ 3% (sd 4). With the composite
+#: rule (eighth session) sds to 30 were within the bar at some settings (erf σ_b = 6: ≤ 0.047 sd,
+#: 6%), but not all: tanh σ_w² = 2, σ_b = 5 at width 512 was 0.68 sd off by layer 30 (0.33 sd,
+#: 4,000 networks, eleventh session; deep collapse; its n → ∞ limit is right). The bound stays.
+#: The first layer's pre-activations, √(σ_w² q0 + σ_b²), were bound by it too until the inner
+#: sum over z₂ became exact for wide laws (eleventh session, _smooth_moments._wide_sign_sums):
+#: at width 64, 36 settings (σ_w² 1 and 2, σ_b 0-1, q0 = 10², 10⁴, 10⁸; 4,000 networks, depth
+#: 30) are within 0.06 sd and 10.4% (the chaotic erf's edge at q0 = 1 as well); at width 32 a
+#: saturated first layer's law, that of the units' sign pattern, has its sd 10.7-11.3% off
+#: (tanh q0 = 10³, erf q0 = 10⁶): the first layer stays bound below width 64.
 MAX_PREACT_SD = 4.0
-#: Residual tanh blocks: the stream keeps its q0, so the branch's pre-activations, and their
-#: difference between the two inputs, keep the scale σ_w √q0 at every layer; there the closure's
-#: sd falls behind (eleventh-session audit; 3,000-4,000 networks, θ0 = 1; worst layer): width 64,
-#: depth 10, α = 1 or 0.3 alike: σ_w √q0 = 141: 3.5%, 245: 6.7%, 447: 13.7%, 1414: 19.7% low;
-#: depth 50, α = 0.5: 141: 4.9% (3.0% at width 256), 200: 8.9%. A bias moves both inputs' alike
-#: (σ_b = 300 at q0 = 1: 4.0%), and erf blocks hold (within 1.9% to 1414). The means stay within
-#: 0.05 sd.
-MAX_BLOCK_PREACT_SD_TANH = 100.0
+MIN_WIDTH_SATURATED_FIRST = 64
 MIN_WIDTH_RESIDUAL = 64
 #: Residual blocks of smooth φ (tanh, erf, GELU, SiLU): the largest branch gain σ_w² α² measured.
 #: It was 0.5: above, the closure's mean drifted with depth at small angles (fifth session: tanh
@@ -198,13 +196,20 @@ def general_domain_warnings(
             "to σ_w² = 2 (at 3.24 its sd is 15% low at width 64)"
         )
     if residual is None and act.name in ("tanh", "erf"):
-        preact_sd = math.sqrt(sw2 * max(q0, 1.0) + bias_std**2)
+        preact_sd = math.sqrt(sw2 + bias_std**2)
+        first_sd = math.sqrt(sw2 * q0 + bias_std**2)
         if preact_sd > MAX_PREACT_SD:
             reasons.append(
-                f"pre-activation sd {preact_sd:.3g} > {MAX_PREACT_SD:g} (σ_w² q0 + σ_b²): "
+                f"pre-activation sd {preact_sd:.3g} > {MAX_PREACT_SD:g} (√(σ_w² + σ_b²)): "
                 f"outside the measured domain for {act.name} (tanh σ_w² = 2, σ_b = 5 at width "
-                "512: 0.68 sd off by layer 30; q0 = 1e6: 3.6 sd off at layer 1); simulate "
-                "instead"
+                "512: 0.3-0.7 sd off by layer 30); simulate instead"
+            )
+        elif first_sd > MAX_PREACT_SD and min(steps) < MIN_WIDTH_SATURATED_FIRST:
+            reasons.append(
+                f"first-layer pre-activation sd {first_sd:.3g} > {MAX_PREACT_SD:g} "
+                f"(√(σ_w² q0 + σ_b²)) at width {min(steps)} < {MIN_WIDTH_SATURATED_FIRST}: "
+                f"the saturated layer's law is that of the {act.name} units' sign pattern, "
+                "whose sd the closure misses by 11% at width 32; simulate instead"
             )
     if residual is None and act.name in ("gelu", "silu"):
         reasons += _gelu_silu_reasons(act.name, sw2, bias_std, q0)
@@ -215,15 +220,6 @@ def general_domain_warnings(
             "(tanh block:0.1 at σ_w² = 400: 0.6 sd off by layer 31; 44: 0.12 sd); check with "
             "depthscope.simulate"
         )
-    if residual is not None and act.name == "tanh":
-        stream_sd = math.sqrt(sw2 * q0)
-        if stream_sd > MAX_BLOCK_PREACT_SD_TANH:
-            reasons.append(
-                f"tanh residual blocks at σ_w √q0 = {stream_sd:.3g} > "
-                f"{MAX_BLOCK_PREACT_SD_TANH:g}: the branch's pre-activations stay that wide along "
-                "the stream, where the closure's sd falls behind (447: 14% low, 1414: 20%; the "
-                "means stay within 0.05 sd); check with depthscope.simulate"
-            )
     if branch_gain is not None and _above(branch_gain, MAX_SMOOTH_BRANCH_GAIN):
         reasons.append(
             f"{act.name} residual blocks with branch gain σ_w² α² = {branch_gain:.3g} > "

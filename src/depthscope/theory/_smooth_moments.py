@@ -152,9 +152,12 @@ def moments_smooth(act, l11, l21, l22):
     bins_2 = np.searchsorted(np.array([bound for bound, _ in inner[:-1]]), l22)
     pairs = bins_1 * len(inner) + bins_2
     used = np.unique(pairs)
-    # GELU/SiLU with d's sd given u above _WIDE_L22: the sum over z₂ in closed form (_moments_wide)
+    # d's sd given u above _WIDE_L22 (GELU/SiLU) or _WIDE_SIGN_L22 (tanh/erf): the sum over z₂
+    # in closed form (_moments_wide)
     bounds = [bound for bound, _ in inner]  # (a table without the bound: never, as in tests)
-    wide = bounds.index(_WIDE_L22) + 1 if soft and _WIDE_L22 in bounds else len(inner)
+    wide_bound = _WIDE_L22 if soft else _WIDE_SIGN_L22
+    exact = act.name in _WIDE_RULES or act.name in _WIDE_SIGN_RULES
+    wide = bounds.index(wide_bound) + 1 if exact and wide_bound in bounds else len(inner)
     if len(used) == 1:
         i, j = divmod(int(used[0]), len(inner))
         order = 0 if i == len(outer) else outer[i][1]
@@ -357,17 +360,69 @@ def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> Flo
     return out
 
 
-def _moments_wide(act, l11, l21, l22, order):
-    """:func:`_moments_fixed` for GELU/SiLU with l22 > 1.7: the sum over z₂ exactly.
+#: tanh and erf are sign plus a remainder c = φ − sign that vanishes away from 0 (tanh:
+#: 2/(1 + e^{2|v|}) < 2e-16 beyond |v| = 18.5; erf: erfc(|v|) < 2.2e-17 beyond 6). Where d's sd
+#: given u exceeds 3 (Gauss–Hermite would take 160 nodes, and misses the step of a wide law:
+#: tanh at q0 = 10⁴ was 0.28 sd off at layer 1, tanh blocks at σ_w √q0 = 1414 20% low in the
+#: sd), the sum over z₂ is exact: sign's part in closed form, c's on its window by composite
+#: Gauss–Legendre, each side of 0 on its own panels (c jumps there).
+_WIDE_SIGN_RULES = {"tanh": ((2.0, 6.0, 18.5), 16), "erf": ((1.5, 3.5, 6.0), 12)}
+_WIDE_SIGN_L22 = 3.0  # the inner table's bound beyond 96 nodes (_GH_ORDERS)
 
-    Given z₁ (``order`` Gauss–Hermite nodes, or the composite rule for 0),
-    v = u − d ~ N((l11 − l21) z₁, l22²).
+
+@functools.cache
+def _sign_window_table(name: str) -> tuple[FloatArray, FloatArray]:
+    """Nodes v (N,) of c's window and the table (N, 8): weight · c(v)^k on v > 0, then v < 0."""
+    ends, per_panel = _WIDE_SIGN_RULES[name]
+    nodes, weights = _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), per_panel)
+    positive = nodes > 0.0  # no node lies on 0, a panel end
+    rest = parse_activation(name).fn(nodes) - np.where(positive, 1.0, -1.0)  # c = φ − sign
+    table = np.stack(
+        [weights * rest**k * side for side in (positive, ~positive) for k in range(1, 5)], axis=1
+    )
+    return nodes, table
+
+
+def _wide_sign_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> FloatArray:
+    """G_b = E[(a − φ(v))^b], v ~ N(mu, s²), b = 1..4, shape (4, ...), for φ = sign + c.
+
+    (a − φ(v))^b = Σ_k C(b, k) (a ∓ 1)^{b−k} (−c(v))^k on v ≷ 0: the k = 0 terms are
+    (a − 1)^b P(v > 0) + (a + 1)^b P(v < 0); the rest are c's window moments E[c^k; v ≷ 0].
+    """
+    nodes, table = _sign_window_table(name)
+    t = mu / s
+    kernel = (nodes - mu[..., None]) / s[..., None]
+    kernel = np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
+    window = np.moveaxis(kernel @ table, -1, 0)  # E[c^k; v > 0], k = 1..4, then v < 0: (8, ...)
+    above, below = a - 1.0, a + 1.0
+    powers_above, powers_below = [np.ones_like(a)], [np.ones_like(a)]
+    for _ in range(4):
+        powers_above.append(powers_above[-1] * above)
+        powers_below.append(powers_below[-1] * below)
+    up, down = ndtr(t), ndtr(-t)  # P(v > 0), P(v < 0)
+    out = np.empty((4, *np.shape(a)))
+    for b in range(1, 5):
+        total = powers_above[b] * up + powers_below[b] * down
+        for k in range(1, b + 1):
+            c = math.comb(b, k) * (-1) ** k
+            total += c * (powers_above[b - k] * window[k - 1] + powers_below[b - k] * window[3 + k])
+        out[b - 1] = total
+    return out
+
+
+def _moments_wide(act, l11, l21, l22, order):
+    """:func:`_moments_fixed` with the sum over z₂ exact, for wide laws of d given u.
+
+    GELU/SiLU with l22 > 1.7 (:func:`_wide_g_sums`), tanh/erf with l22 > 3
+    (:func:`_wide_sign_sums`). Given z₁ (``order`` Gauss–Hermite nodes, or the composite rule
+    for 0), v = u − d ~ N((l11 − l21) z₁, l22²).
     """
     nodes_1, weights_1 = _outer_rule(act, l11, l21, order)
     u = l11[..., None] * nodes_1  # (..., N₁)
     mu = (l11 - l21)[..., None] * nodes_1
     fu = act.fn(u)
-    g_sums = _wide_g_sums(act.name, fu, mu, np.broadcast_to(l22[..., None], mu.shape))
+    sums = _wide_g_sums if act.name in _WIDE_RULES else _wide_sign_sums
+    g_sums = sums(act.name, fu, mu, np.broadcast_to(l22[..., None], mu.shape))
     return _terms(fu, g_sums, weights_1)
 
 
