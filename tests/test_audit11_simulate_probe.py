@@ -1,0 +1,87 @@
+"""Audit 11: simulate's and probe's messages say what the user set, in the user's terms.
+
+Each test reproduces one finding: ``input_dim`` ignored by residual blocks with two inputs; the
+dense sampler's refusal naming options that were not set; the leaky slope's error naming an
+internal function and a second slope; the probe saying nothing of the init it assumed for a
+bias-free ReLU chain.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import depthscope as ds
+from depthscope import DepthscopeError
+from depthscope.cli import main
+
+
+def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run ``argv``; assert exit status 2 and one error line; return that line."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    assert code == 2, (argv, captured.err)
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("depthscope: error: "), lines[0]
+    return lines[0]
+
+
+# 1. Residual blocks start their stream at the inputs, with two inputs as with a batch ----------
+
+
+@pytest.mark.parametrize("pair", [{"theta0": 1.0}, {"inputs": 4}])
+def test_residual_input_dim_must_be_the_width_for_two_inputs_too(pair):
+    with pytest.raises(DepthscopeError, match="input_dim = 7 must equal the width 64"):
+        ds.simulate("64x3", **pair, n_networks=10, residual="block:0.5", input_dim=7, rng=0)
+
+
+def test_residual_input_dim_error_on_the_command_line(capsys):
+    argv = "simulate 64x3 --theta0 1 --networks 10 --residual block:0.5 --input-dim 7 --json"
+    line = _refused(capsys, [*argv.split(), "--quiet"])
+    assert "input_dim = 7 must equal the width 64" in line
+
+
+def test_residual_input_dim_equal_to_the_width_runs_and_plain_layers_ignore_it():
+    kwargs = {"n_networks": 5, "rng": 3}
+    same = ds.simulate("16x3", 1.0, residual="block:0.5", input_dim=16, **kwargs)
+    default = ds.simulate("16x3", 1.0, residual="block:0.5", **kwargs)
+    assert (same.ln_sin2 == default.ln_sin2).all()
+    # plain layers: the two-input Gram chain does not depend on n0 (documented), no error
+    plain = ds.simulate("16x3", 1.0, input_dim=7, weight_std=1.2, **kwargs)
+    assert (plain.ln_sin2 == ds.simulate("16x3", 1.0, weight_std=1.2, **kwargs).ln_sin2).all()
+
+
+# 2. The dense sampler's refusal names only what was set -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named", "not_named"),
+    [
+        ({"weight_std": 1.0}, "weight_std = 1 needs", ("activation", "q0", "residual")),
+        ({"q0": 2.0}, "q0 = 2 needs", ("activation", "weight_std", "residual")),
+        ({"activation": "tanh"}, "activation 'tanh' needs", ("weight_std", "q0", "residual")),
+        (
+            {"activation": "gelu", "residual": "block:0.5"},
+            "activation 'gelu' and residual 'block:0.5' need",
+            ("weight_std", "q0"),
+        ),
+    ],
+)
+def test_dense_refusal_names_only_what_was_set(kwargs, named, not_named):
+    with pytest.raises(DepthscopeError) as info:
+        ds.simulate("64x10", 1.0, n_networks=10, sampler="dense", **kwargs)
+    message = str(info.value)
+    assert named in message and "sampler='gram'" in message, message
+    assert "He ReLU/leaky network only" in message, message  # the reason stays
+    for name in not_named:
+        assert name not in message, message
+    assert "relu'" not in message, message  # the default activation is not named
+
+
+def test_dense_refusal_on_the_command_line(capsys):
+    argv = "simulate 64x10 --theta0 1 --networks 10 --weight-std 1.0 --sampler dense"
+    line = _refused(capsys, argv.split())
+    assert "weight_std = 1 needs sampler='gram'" in line and "'relu'" not in line, line
