@@ -85,3 +85,33 @@ def test_dense_refusal_on_the_command_line(capsys):
     argv = "simulate 64x10 --theta0 1 --networks 10 --weight-std 1.0 --sampler dense"
     line = _refused(capsys, argv.split())
     assert "weight_std = 1 needs sampler='gram'" in line and "'relu'" not in line, line
+
+
+# 3. The leaky slope's error names the activation as written, in predict as in simulate ----------
+
+LEAKY_SLOPE = "the leaky slope must be a finite number in"
+
+
+@pytest.mark.parametrize("spec", ["leaky:1e7", "leaky:nan", "Leaky:-inf", "leaky:abc"])
+def test_predict_and_simulate_word_a_bad_leaky_slope_alike(spec):
+    expected = f"activation {spec!r}: {LEAKY_SLOPE}"
+    with pytest.raises(DepthscopeError) as predicted:
+        ds.predict("64x10", 1.0, activation=spec)
+    with pytest.raises(DepthscopeError) as simulated:
+        ds.simulate("64x10", 1.0, n_networks=4, activation=spec)
+    for info in (predicted, simulated):
+        message = str(info.value)
+        assert message.startswith(expected), message
+        assert "ab_relu" not in message and "1.0" not in message, message
+
+
+def test_leaky_slope_error_on_the_predict_command_line(capsys):
+    line = _refused(capsys, ["predict", "64x10", "--activation", "leaky:nan"])
+    assert f"activation 'leaky:nan': {LEAKY_SLOPE}" in line and "ab_relu" not in line, line
+
+
+def test_ab_relu_itself_keeps_its_two_slope_wording():
+    from depthscope.theory._activations import ab_relu
+
+    with pytest.raises(DepthscopeError, match=r"ab_relu slopes .* got nan, 1\.0"):
+        ab_relu(float("nan"), 1.0)
