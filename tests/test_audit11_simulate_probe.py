@@ -8,6 +8,8 @@ bias-free ReLU chain.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import depthscope as ds
@@ -115,3 +117,37 @@ def test_ab_relu_itself_keeps_its_two_slope_wording():
 
     with pytest.raises(DepthscopeError, match=r"ab_relu slopes .* got nan, 1\.0"):
         ab_relu(float("nan"), 1.0)
+
+
+# 4. The probe says which init it assumed for a bias-free ReLU stack, as for a leaky one ---------
+
+
+def _bias_free_chain(torch: Any, activation: str, init: str) -> Any:
+    nn = torch.nn
+    act = {"relu": nn.ReLU, "leaky": nn.LeakyReLU}[activation]
+    layers = [nn.Linear(20, 64, bias=False), act()]
+    for _ in range(4):
+        layers += [nn.Linear(64, 64, bias=False), act()]
+    model = nn.Sequential(*layers)
+    if init == "kaiming":
+        for module in model:
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return model
+
+
+@pytest.mark.parametrize("init", ["pytorch", "kaiming"])
+@pytest.mark.parametrize("activation", ["relu", "leaky"])
+def test_probe_names_the_assumed_init_of_a_bias_free_relu_stack(activation, init):
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _bias_free_chain(torch, activation, init)
+    x = torch.randn(32, 20, generator=gen)
+    x[1] = x[0] + 0.5 * x[1]  # θ0 ≈ 0.5 rad: no closure warning near π/2 to muddle the note
+    result = ds.probe(model, x, rng=0, pair=(0, 1))
+    (stack,) = result.theory.stacks
+    assert stack.paper == (activation == "relu")
+    assert stack.init.startswith("σ_w changes no angle of a bias-free ReLU"), stack.init
+    assert "(σ_w² = 2 used); predicted by method 'markov': a band" in stack.init, stack.init
