@@ -8,6 +8,7 @@ bias-free ReLU chain.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -151,3 +152,27 @@ def test_probe_names_the_assumed_init_of_a_bias_free_relu_stack(activation, init
     assert stack.paper == (activation == "relu")
     assert stack.init.startswith("σ_w changes no angle of a bias-free ReLU"), stack.init
     assert "(σ_w² = 2 used); predicted by method 'markov': a band" in stack.init, stack.init
+    (entry,) = result.to_dict()["theory"]["stacks"]
+    assert entry["init"] == stack.init
+    assert ("activation" in entry) == (activation != "relu")  # network keys beyond the paper's
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_probe_command_line_writes_the_assumed_init_of_a_bias_free_relu_stack(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    np = pytest.importorskip("numpy")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = _bias_free_chain(torch, "relu", "pytorch")
+    path = tmp_path / "m.pt"
+    torch.jit.script(model).save(str(path))
+    batch = tmp_path / "x.npy"
+    inputs = np.random.default_rng(0).standard_normal((6, 20))
+    inputs[1] = inputs[0] + 0.5 * inputs[1]  # the pair (0, 1) at θ0 ≈ 0.5 rad
+    np.save(batch, inputs.astype(np.float32))
+    argv = ["probe", "--model", str(path), "--inputs", str(batch), "--no-figure"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    written = json.loads((tmp_path / "o" / "layers.json").read_text())
+    (entry,) = written["theory"]["stacks"]
+    assert entry["init"].startswith("σ_w changes no angle of a bias-free ReLU"), entry

@@ -118,7 +118,7 @@ class Stack:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary; the network's keys only for a stack beyond the paper's."""
+        """JSON-ready dictionary: ``init`` always; the network's keys beyond the paper's network."""
         out: dict[str, Any] = {
             "widths": list(self.widths),
             "theta0": self.theta0,
@@ -134,8 +134,8 @@ class Stack:
                 residual=self.residual,
                 method=self.method,
                 band=self.band,
-                init=self.init,
             )
+        out["init"] = self.init
         return out
 
 
