@@ -149,8 +149,9 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: per-layer lists of every metric, the overlay and the settings.
 
-        ``"notes"`` and ``"across"`` appear when there are notes or in token mode; a stack
-        beyond the paper's network also lists its network, method, band and init.
+        ``"notes"`` and ``"across"`` appear when there are notes or in token mode; every stack
+        lists the init it assumed, one beyond the paper's network also its network, method and
+        band.
 
         Strict JSON: NaN and ±inf become None (JSON has neither). A None that stands for ±inf
         is listed in ``"infinite"`` (``{"field": "ln_sin2", "layer": "input", "value": "-inf"}``:

@@ -52,6 +52,10 @@ COVERED = "covered"
 #: Why a stack entered by an antipodal pair (θ0 = π exactly) is not covered (yet).
 ANTIPODAL = "antipodal inputs (θ0 = π): the predictor takes θ0 in (0, π)"
 _HE_STD = math.sqrt(2.0)
+#: The init a bias-free ReLU or leaky ReLU stack assumes (:attr:`Stack.init`): any, since the
+#: angles of a positively homogeneous φ without biases do not depend on σ_w.
+HOMOGENEOUS_INIT = "σ_w changes no angle of a bias-free ReLU or leaky ReLU stack (σ_w² = 2 used)"
+_BAND = "a band (finite-width law, with its sd)"
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,9 @@ class Stack:
     band : bool
         True if the prediction has an sd (a band); False for a line (no sd).
     init : str
-        The variances read from the weights and the standard init they match, and why a
-        fallback method was used ("" for the paper's network).
+        The variances read from the weights and the standard init they match (for a
+        bias-free ReLU or leaky ReLU stack: that σ_w changes no angle, σ_w² = 2 used), the
+        method, and why a fallback method was used.
     """
 
     widths: tuple[int, ...]
@@ -113,7 +118,7 @@ class Stack:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary; the network's keys only for a stack beyond the paper's."""
+        """JSON-ready dictionary: ``init`` always; the network's keys beyond the paper's network."""
         out: dict[str, Any] = {
             "widths": list(self.widths),
             "theta0": self.theta0,
@@ -129,8 +134,8 @@ class Stack:
                 residual=self.residual,
                 method=self.method,
                 band=self.band,
-                init=self.init,
             )
+        out["init"] = self.init
         return out
 
 
@@ -313,14 +318,16 @@ def _cached_network(
 
 def _predict_chain(chain: Chain) -> tuple[tuple[NDArray[np.float64], ...], dict[str, Any]]:
     """Numbers and :class:`Stack` fields of one chain (raises DepthscopeError if refused)."""
-    if chain.paper:
-        return predict_stack(chain.widths, chain.theta0), {}
+    if chain.paper:  # the default method, "markov": a band
+        return predict_stack(chain.widths, chain.theta0), {
+            "init": f"{HOMOGENEOUS_INIT}; predicted by method 'markov': {_BAND}"
+        }
     numbers, method, band, note = predict_network(chain)
     init = describe_init(chain.inits, chain.weight_var, chain.bias_var)
     if chain.activation.startswith(("relu", "leaky:")) and chain.bias_var == 0.0:
         if chain.alpha is None:
-            init = "σ_w changes no angle of a bias-free ReLU or leaky ReLU stack (σ_w² = 2 used)"
-    kind = "a band (finite-width law, with its sd)" if band else "a line (no sd)"
+            init = HOMOGENEOUS_INIT
+    kind = _BAND if band else "a line (no sd)"
     fields = {
         "activation": chain.activation,
         "weight_std": _rounded_std(chain.weight_var),

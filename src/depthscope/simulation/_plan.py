@@ -204,6 +204,22 @@ def make_plan(
     )
 
 
+def _beyond_dense(network: Network) -> str:
+    """Name what the user set beyond the dense sampler's He ReLU/leaky network, with a verb."""
+    names = []
+    if network.slope is None:
+        names.append(f"activation {network.activation!r}")
+    if network.weight_std != DEFAULT_WEIGHT_STD:
+        names.append(f"weight_std = {network.weight_std:g}")
+    if network.q0 != 1.0:
+        names.append(f"q0 = {network.q0:g}")
+    if network.residual is not None:
+        names.append(f"residual 'block:{network.residual:g}'")
+    if len(names) == 1:
+        return f"{names[0]} needs"
+    return f"{', '.join(names[:-1])} and {names[-1]} need"
+
+
 def _check_network(
     network: Network,
     arch: tuple[int, ...],
@@ -214,29 +230,29 @@ def _check_network(
 ) -> None:
     """Refuse what the samplers do not run: beyond-ReLU networks need the Gram chain.
 
-    For a batch of inputs, also: fixed inputs are used as given (q0 must be 1), and residual
-    blocks start their stream at the inputs (input_dim must equal the width).
+    Residual blocks start their stream at the inputs (a given input_dim must equal the width,
+    with two inputs as with a batch); fixed inputs are used as given (q0 must be 1).
     """
     if network.is_default:
         return
     if sampler != "gram":
         raise DepthscopeError(
-            f"sampler='dense' runs ReLU / leaky-ReLU MLPs with He weights only; activation "
-            f"{network.activation!r}, weight_std, q0 and residual need sampler='gram'."
+            f"{_beyond_dense(network)} sampler='gram' (the dense sampler runs the He "
+            "ReLU/leaky network only)."
         )
     if network.residual is not None and (len(set(arch)) != 1 or arch[0] < 2):
         raise DepthscopeError(
             f"residual blocks need one constant width ≥ 2 (the stream starts at the inputs, "
             f"n0 = n); got widths {format_architecture(arch)}."
         )
-    if pair:
-        return
-    if fixed and network.q0 != 1.0:
+    if not pair and fixed and network.q0 != 1.0:
         raise DepthscopeError(
             f"q0 = {network.q0:g} applies to drawn inputs (inputs=m) only; fixed inputs are "
             "used at their own scale (scale the array instead)."
         )
-    if network.residual is not None and input_dim != arch[0]:
+    # Two inputs: input_dim is None unless given (the Gram chain of plain layers does not
+    # depend on n0); a batch always has one (the fixed inputs' dimension, or n1 by default).
+    if network.residual is not None and input_dim is not None and input_dim != arch[0]:
         raise DepthscopeError(
             f"residual blocks start their stream at the inputs: input_dim = {input_dim} must "
             f"equal the width {arch[0]}."

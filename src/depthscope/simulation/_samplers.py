@@ -24,7 +24,8 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from .._errors import MAX_NETWORK_SCALE, DepthscopeError
+from .._errors import DepthscopeError
+from ..theory._activations import leaky_slope
 from ._batch_general import activate_slope, general_batch_chain
 from ._general import (
     DEFAULT_WEIGHT_STD,
@@ -96,30 +97,18 @@ def parse_activation(activation: str | float) -> float:
             return 0.0
         name, _, value = text.partition(":")
         if name in ("leaky", "leaky_relu", "leakyrelu") and value:
-            try:
-                slope = float(value)
-            except ValueError:
-                slope = math.nan
-        else:
-            raise DepthscopeError(
-                f"unknown activation {activation!r}; use 'relu' or 'leaky:SLOPE' "
-                "(e.g. 'leaky:0.01')."
-            )
-    elif isinstance(activation, (bool, np.bool_)) or not isinstance(
+            return leaky_slope(activation, value)
+        raise DepthscopeError(
+            f"unknown activation {activation!r}; use 'relu' or 'leaky:SLOPE' (e.g. 'leaky:0.01')."
+        )
+    if isinstance(activation, (bool, np.bool_)) or not isinstance(
         activation, (numbers.Real, np.number)
     ):
         raise TypeError(
             f"activation must be a name such as 'relu', 'leaky:0.01' or 'tanh', or a leaky "
             f"slope, not {type(activation).__name__}."
         )
-    else:
-        slope = float(activation)
-    if not (math.isfinite(slope) and abs(slope) <= MAX_NETWORK_SCALE):
-        raise DepthscopeError(
-            f"activation {activation!r}: the leaky slope must be a finite number in "
-            f"[-{MAX_NETWORK_SCALE:g}, {MAX_NETWORK_SCALE:g}]."
-        )
-    return slope
+    return leaky_slope(activation, float(activation))
 
 
 def format_activation(slope: float) -> str:

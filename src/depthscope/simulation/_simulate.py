@@ -115,7 +115,8 @@ def simulate(
         ``depthscope.simulation._general`` and ``._batch_general``).
     input_dim : int, optional
         n_0, where the sampler needs it: the dense sampler with ``theta0`` and Gaussian
-        ``inputs`` default to n_1. The two-input Gram chain does not depend on it.
+        ``inputs`` default to n_1. The two-input Gram chain of plain layers does not depend
+        on it; residual blocks need it (when given) to equal the width.
     tolerance : float
         Relative tolerance τ of the numerical rank (m inputs).
     device : str or torch.device

@@ -28,6 +28,7 @@ __all__ = [
     "ab_relu",
     "check_grid",
     "gaussian_expectations",
+    "leaky_slope",
     "normal_cdf",
     "parse_activation",
 ]
@@ -104,6 +105,41 @@ def ab_relu(a: float, b: float, name: str | None = None) -> Activation:
     )
 
 
+def leaky_slope(activation: object, value: str | float) -> float:
+    """Return the leaky slope ``value`` of ``activation`` as a float, checked.
+
+    The one check of a leaky ReLU's negative-side slope, for :func:`parse_activation` and the
+    simulation's parser; the message names the activation as the user wrote it.
+
+    Parameters
+    ----------
+    activation : object
+        What the user gave (``"leaky:0.01"``, or the slope itself), quoted in the message.
+    value : str or float
+        The slope: the text after ``leaky:``, or a number.
+
+    Raises
+    ------
+    DepthscopeError
+        When the slope is not a number, or not finite in [−1e6, 1e6] (``MAX_NETWORK_SCALE``).
+
+    Examples
+    --------
+    >>> leaky_slope("leaky:0.2", "0.2")
+    0.2
+    """
+    try:
+        slope = float(value)
+    except ValueError:
+        slope = math.nan
+    if not (math.isfinite(slope) and abs(slope) <= MAX_NETWORK_SCALE):
+        raise DepthscopeError(
+            f"activation {activation!r}: the leaky slope must be a finite number in "
+            f"[-{MAX_NETWORK_SCALE:g}, {MAX_NETWORK_SCALE:g}]."
+        )
+    return slope
+
+
 #: Φ, the standard normal distribution function (the one gelu uses everywhere).
 normal_cdf: Func = ndtr
 
@@ -161,10 +197,7 @@ def parse_activation(spec: str | Activation | Func) -> Activation:
     if key in fixed:
         return ab_relu(*fixed[key], name=key)
     if key.startswith("leaky:"):
-        try:
-            slope = float(key.split(":", 1)[1])
-        except ValueError:
-            raise DepthscopeError(f"leaky slope must be a number: {spec!r}.") from None
+        slope = leaky_slope(spec, key.split(":", 1)[1])
         return ab_relu(slope, 1.0, name=f"leaky:{slope:g}")
     if key in _SMOOTH:
         return _SMOOTH[key]
