@@ -117,10 +117,10 @@ def check_theta0(theta0: object, name: str = "theta0") -> float:
         raise TypeError(f"{name} must be a real number in (0, π], not {type(theta0).__name__}.")
     value = float(theta0)
     if not (0.0 < value <= math.pi):  # also rejects NaN
-        raise DepthscopeError(
-            f"{name} = {value!r} is outside (0, π] (radians): parallel inputs (θ0 = 0) have "
-            "no angle to predict."
-        )
+        if math.isnan(value):
+            raise DepthscopeError(f"{name} = nan is not a number, so outside (0, π] (radians).")
+        why = ": parallel inputs (θ0 = 0) have no angle to predict" if value == 0.0 else ""
+        raise DepthscopeError(f"{name} = {value!r} is outside (0, π] (radians){why}.")
     if value < sys.float_info.min:
         raise DepthscopeError(
             f"{name} = {value!r} is a subnormal number: angles below {sys.float_info.min:.3g} "

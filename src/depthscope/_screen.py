@@ -35,7 +35,15 @@ from .probing._chain import (
 )
 from .probing._init import close_variance, describe_init, read_linear
 from .theory._activations import parse_activation
-from .theory._predict import _HE_STD, _angle_only_relu, final_laws, predict, predict_layers
+from .theory._predict import final_laws, predict, predict_layers
+from .theory._prediction import (
+    HE_STD,
+    CannotFollow,
+    angle_only_relu,
+    check_convention,
+    check_network,
+    describe_network,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -62,8 +70,11 @@ class ScreenRow:
     ln_sin2_final, sd_final : float
         Predicted mean and sd of ln sin²θ_L (default predictor, or Algorithm 1 for the
         ``paper`` convention, whose sd is 0).
-    ln_sin2_final_infinite : float
-        The infinite-width rule's value (depends on depth only).
+    ln_sin2_final_infinite : float or None
+        The infinite-width rule's value (bias-free ReLU: depends on depth only). None where the
+        kernel map cannot follow the network (pre-activations too wide for its quadrature, or
+        norms beyond float64): a :class:`~depthscope.DepthscopeWarning` says why, and the
+        ranking by the default method goes on.
     degeneracy_depth : int or None
         First layer whose predicted mean falls below the threshold; None if none does.
     params : int or None
@@ -83,7 +94,7 @@ class ScreenRow:
     widths: tuple[int, ...]
     ln_sin2_final: float
     sd_final: float
-    ln_sin2_final_infinite: float
+    ln_sin2_final_infinite: float | None
     degeneracy_depth: int | None
     params: int | None
     flops: int | None
@@ -116,11 +127,11 @@ def screen(
     theta0: float = math.pi / 2,
     convention: str = "exact",
     threshold: float = DEFAULT_THRESHOLD,
-    activation: str = "relu",
-    weight_std: float = _HE_STD,
+    activation: str | float = "relu",
+    weight_std: float = HE_STD,
     bias_std: float = 0.0,
     q0: float = 1.0,
-    residual: str | None = None,
+    residual: str | float | None = None,
 ) -> list[ScreenRow]:
     """Rank architectures by their predicted final angle, before any training.
 
@@ -149,7 +160,8 @@ def screen(
         bias-free ReLU each architecture is predicted by ``predict``'s default (the Gram-state
         closure, ``docs/theory/general-predictor.md``; ``exact`` convention only); its domain
         warnings are issued once each; ``dead_final`` and ``collapsed_final`` are then 0 (the
-        closure does not model them).
+        closure does not model them). Where the infinite-width kernel map cannot follow the
+        network, ``ln_sin2_final_infinite`` is None and a warning says why.
 
     Returns
     -------
@@ -161,7 +173,8 @@ def screen(
     TypeError
         If ``architectures`` is bytes or not iterable.
     DepthscopeError
-        If an architecture is invalid, or a module is not a plain chain of Linear layers and
+        If an architecture or a network keyword is invalid (as for :func:`depthscope.predict`,
+        the ``paper`` convention included), or a module is not a plain chain of Linear layers and
         the activation the keywords name, with the σ_w and σ_b they name.
 
     Examples
@@ -173,6 +186,15 @@ def screen(
     items = _as_items(architectures)
     if not items:
         raise DepthscopeError("no architectures to screen.")
+    network: dict[str, Any] = {
+        "activation": activation,
+        "weight_std": weight_std,
+        "bias_std": bias_std,
+        "q0": q0,
+        "residual": residual,
+    }
+    check_network(network)  # predict's checks: the same inputs, the same messages
+    check_convention(convention, network)
     labels, widths_list, dims = [], [], []
     for item in items:
         if isinstance(item, str):
@@ -187,7 +209,10 @@ def screen(
                     "widths with residual='block:ALPHA', or probe the module."
                 )
             arch, n_in, n_out = architectures_from_module(
-                item, activation=activation, bias_std=bias_std, weight_std=weight_std
+                item,
+                activation=network["activation"],
+                bias_std=network["bias_std"],
+                weight_std=network["weight_std"],
             )
             labels.append(format_architecture(arch))
             widths_list.append(arch)
@@ -203,19 +228,9 @@ def screen(
             widths_list.append(arch)
             dims.append((input_dim, output_dim))
     absorbed = [(0.0, 0.0)] * len(widths_list)
-    network: dict[str, Any] = {
-        "activation": activation,
-        "weight_std": weight_std,
-        "bias_std": bias_std,
-        "q0": q0,
-        "residual": residual,
-    }
-    general = not _angle_only_relu(network)
+    infinite: list[float | None]
+    general = not angle_only_relu(network)
     if general:  # beyond bias-free ReLU (σ_w and q0 alone leave the angle's law unchanged)
-        if convention != "exact":
-            raise DepthscopeError(
-                f"convention {convention!r} covers bias-free ReLU only; use convention='exact'."
-            )
         layers, infinite = _general_layers(widths_list, theta0, network)
     elif convention == "paper":
         if len({d[0] for d in dims}) != 1 or dims[0][0] is None:
@@ -223,25 +238,26 @@ def screen(
         layers = predict_layers(
             widths_list, theta0, method="mean", convention="paper", input_dim=dims[0][0]
         )
-    elif convention == "exact":  # the default method, batched: per-layer means, final sd
+    else:  # "exact": the default method, batched: per-layer means, final sd
         laws = final_laws(widths_list, theta0)
         layers = [
             (laws.layer_means[i, : laws.depth[i] + 1], np.array([laws.sd[i]]))
             for i in range(len(widths_list))
         ]
         absorbed = [(float(laws.dead[i]), float(laws.collapsed[i])) for i in range(len(layers))]
-    else:
-        raise DepthscopeError(f"unknown convention {convention!r}; choose 'exact' or 'paper'.")
     if not general:
-        infinite = predict_layers(  # the same number of steps as the finite-width prediction
-            widths_list, theta0, method="infinite", convention=convention, input_dim=dims[0][0]
-        )
+        infinite = [  # the same number of steps as the finite-width prediction
+            float(inf_mean[-1])
+            for inf_mean, _ in predict_layers(
+                widths_list, theta0, method="infinite", convention=convention, input_dim=dims[0][0]
+            )
+        ]
     finals = np.array([mean[-1] for mean, _ in layers])
     order = np.argsort(-finals, kind="stable")
     ranks = np.empty(len(finals), dtype=int)
     ranks[order] = np.arange(1, len(finals) + 1)
     rows = []
-    for i, ((mean, sd), (inf_mean, _)) in enumerate(zip(layers, infinite, strict=True)):
+    for i, ((mean, sd), inf_final) in enumerate(zip(layers, infinite, strict=True)):
         below = np.flatnonzero(mean[1:] < threshold)
         params = _params(widths_list[i], *dims[i])
         rows.append(
@@ -250,7 +266,7 @@ def screen(
                 widths=tuple(widths_list[i]),
                 ln_sin2_final=float(mean[-1]),
                 sd_final=float(sd[-1]),
-                ln_sin2_final_infinite=float(inf_mean[-1]),
+                ln_sin2_final_infinite=inf_final,
                 degeneracy_depth=int(below[0]) + 1 if below.size else None,
                 params=params,
                 flops=None if params is None else 2 * params,
@@ -264,19 +280,28 @@ def screen(
 
 def _general_layers(
     widths_list: Sequence[Sequence[int]], theta0: float, network: dict[str, Any]
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
-    """Per-layer (mean, sd), finite and infinite width, by ``predict`` for a general network.
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[float | None]]:
+    """Per-layer (mean, sd) by ``predict``'s default, and the infinite-width final value.
 
-    Domain warnings are collected and issued once each (not once per architecture).
+    Domain warnings are collected and issued once each (not once per architecture). Where the
+    kernel map cannot follow the network, the final infinite-width value is None and one
+    warning per reason names the architectures (the ranking is by the default method).
     """
-    layers, infinite = [], []
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    infinite: list[float | None] = []
+    empty: dict[str, list[str]] = {}  # reason -> architectures without an infinite-width value
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DepthscopeWarning)
         for widths in widths_list:
             p = predict(list(widths), theta0, **network)
-            q = predict(list(widths), theta0, method="infinite", **network)
             layers.append((p.mean, p.sd))
-            infinite.append((q.mean, q.sd))
+            try:
+                q = predict(list(widths), theta0, method="infinite", **network)
+            except CannotFollow as error:
+                empty.setdefault(error.reason, []).append(format_architecture(widths))
+                infinite.append(None)
+            else:
+                infinite.append(float(q.mean[-1]))
     seen: set[str] = set()
     for item in caught:
         text = str(item.message)
@@ -285,6 +310,14 @@ def _general_layers(
             warnings.warn(text.replace("predict(", "screen(", 1), DepthscopeWarning, stacklevel=3)
         elif not issubclass(item.category, DepthscopeWarning):
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    for reason, archs in empty.items():
+        named = ", ".join(archs[:3]) + (f" and {len(archs) - 3} more" if len(archs) > 3 else "")
+        warnings.warn(
+            f"screen: ln_sin2_final_infinite is empty for {named}: the infinite-width kernel map "
+            f"cannot follow {describe_network(network)}: {reason}.",
+            DepthscopeWarning,
+            stacklevel=3,
+        )
     return layers, infinite
 
 

@@ -7,19 +7,23 @@ by the parser (one line, exit status 2) before anything is computed or written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 from typing import Any
 
 from .._architecture import short_repr
+from .._errors import MAX_NETWORK_SCALE, MAX_Q0, MIN_Q0, MIN_WEIGHT_STD, DepthscopeError
 
 __all__ = [
     "MAX_SEED",
     "add_command",
     "add_engine_arguments",
     "angle",
+    "bias_std",
     "command_line",
     "engine_arguments",
     "finite_float",
+    "input_scale",
     "mebibytes",
     "nonneg_float",
     "nonneg_int",
@@ -27,7 +31,9 @@ __all__ = [
     "one_line",
     "positive_float",
     "positive_int",
+    "residual_block",
     "short_path",
+    "weight_std",
 ]
 
 #: Seeds are integers in [0, MAX_SEED): what numpy's generators and torch both accept.
@@ -188,13 +194,59 @@ def add_network_arguments(parser: argparse.ArgumentParser, title: str) -> None:
         "--activation", default="relu", help="relu (default), leaky:S, abs, tanh, erf, gelu, silu"
     )
     group.add_argument(
-        "--weight-std", type=positive_float, default=math.sqrt(2.0), help="σ_w (default √2, He)"
+        "--weight-std", type=weight_std, default=math.sqrt(2.0), help="σ_w (default √2, He)"
     )
-    group.add_argument("--bias-std", type=nonneg_float, default=0.0, help="σ_b (default 0)")
-    group.add_argument("--q0", type=positive_float, default=1.0, help="‖x‖²/n0 (default 1)")
+    group.add_argument("--bias-std", type=bias_std, default=0.0, help="σ_b (default 0)")
+    group.add_argument("--q0", type=input_scale, default=1.0, help="‖x‖²/n0 (default 1)")
     group.add_argument(
-        "--residual", default=None, help="residual blocks h + α·V φ(W h + b), e.g. block:0.5"
+        "--residual",
+        type=residual_block,
+        default=None,
+        help="residual blocks h + α·V φ(W h + b), e.g. block:0.5",
     )
+
+
+def _within(value: float, text: str, low: float, high: float) -> float:
+    """``value`` if in [low, high] (the network keywords' ranges, ``depthscope._errors``)."""
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [{low:g}, {high:g}], got {short_repr(text)}"
+        )
+    return value
+
+
+def weight_std(text: str) -> float:
+    """Argument type: σ_w, a number in [MIN_WEIGHT_STD, MAX_NETWORK_SCALE] (1e-6 to 1e6)."""
+    return _within(positive_float(text), text, MIN_WEIGHT_STD, MAX_NETWORK_SCALE)
+
+
+def bias_std(text: str) -> float:
+    """Argument type: σ_b, a number in [0, MAX_NETWORK_SCALE]."""
+    return _within(nonneg_float(text), text, 0.0, MAX_NETWORK_SCALE)
+
+
+def input_scale(text: str) -> float:
+    """Argument type: the inputs' ‖x‖²/n0, a number in [MIN_Q0, MAX_Q0] (1e-100 to 1e100)."""
+    return _within(positive_float(text), text, MIN_Q0, MAX_Q0)
+
+
+def residual_block(text: str) -> str:
+    """Argument type: ``block:ALPHA``, α a number in [0, MAX_NETWORK_SCALE]; returned as given.
+
+    Read by the one parser of the residual block (``theory._kernel_maps.parse_residual``), so
+    the command line accepts what the functions document, and names the flag when it refuses.
+    """
+    from ..theory._kernel_maps import parse_residual
+
+    try:
+        parse_residual(text)
+    except DepthscopeError as error:
+        hint = str(error).rstrip(".")
+        with contextlib.suppress(ValueError):  # a bare α: say how to write it
+            if math.isfinite(float(text)):
+                hint = f"expected block:ALPHA, e.g. block:{float(text):g}, got {short_repr(text)}"
+        raise argparse.ArgumentTypeError(hint) from None
+    return text
 
 
 def network_arguments(args: argparse.Namespace) -> dict[str, Any]:

@@ -96,8 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _table(rows: list[ScreenRow]) -> str:
-    def fmt(value: object) -> str:
-        return "-" if value is None else str(value)
+    def fmt(value: object, spec: str = "") -> str:
+        return "-" if value is None else format(value, spec)
 
     width = max(12, *(len(r.architecture) for r in rows))
     atoms = any(r.dead_final + r.collapsed_final >= 5e-4 for r in rows)
@@ -109,7 +109,8 @@ def _table(rows: list[ScreenRow]) -> str:
     for r in sorted(rows, key=lambda row: row.rank):
         lines.append(
             f"{r.rank:>4}  {r.architecture:<{width}} {r.ln_sin2_final:>10.3f} {r.sd_final:>7.3f} "
-            f"{r.ln_sin2_final_infinite:>9.3f} {fmt(r.degeneracy_depth):>6} {fmt(r.params):>10}"
+            f"{fmt(r.ln_sin2_final_infinite, '.3f'):>9} {fmt(r.degeneracy_depth):>6} "
+            f"{fmt(r.params):>10}"
             + (f" {r.dead_final:>6.3f} {r.collapsed_final:>9.3f}" if atoms else "")
         )
     return "\n".join(lines)

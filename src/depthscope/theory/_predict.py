@@ -36,33 +36,32 @@ from typing import Any
 import numpy as np
 
 from .._architecture import Architecture, format_architecture, parse_architecture
-from .._errors import (
-    MAX_NETWORK_SCALE,
-    MAX_Q0,
-    MIN_Q0,
-    MIN_WEIGHT_STD,
-    DepthscopeError,
-    DepthscopeWarning,
-    check_int,
-    check_network_number,
-    check_theta0,
-)
+from .._errors import DepthscopeError, DepthscopeWarning, check_int, check_theta0
 from .._types import FloatArray
 from . import _law, _law_batch, _markov
 from ._activations import QuadratureTooLarge, parse_activation
 from ._general_domain import MIN_CLOSURE_WIDTH, general_domain_warnings
 from ._general_law import general_law
 from ._general_mix import general_mixture_law, takes_difference_chart
-from ._kernel_maps import infinite_width_law, parse_residual
+from ._kernel_maps import infinite_width_law
 from ._paper_methods import approx2, deterministic_path, point_masses
-from ._prediction import Prediction
+from ._prediction import (
+    CONVENTIONS,
+    HE_STD,
+    CannotFollow,
+    Prediction,
+    angle_only_relu,
+    check_convention,
+    check_network,
+)
+from ._prediction import (
+    describe_network as _describe,
+)
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 
 METHODS = ("markov", "lattice", "infinite", "mean", "approx1", "approx2")
-CONVENTIONS = ("exact", "paper")
 DEFAULT_PROBABILITIES = (0.025, 0.25, 0.5, 0.75, 0.975)
-_HE_STD = math.sqrt(2.0)  # σ_w of He initialisation: weights N(0, 2/fan-in)
 #: The deepest architecture ``method="approx2"`` accepts. Its cost grows with the square of
 #: the depth (measured: 0.7 s at 1000 layers, 3.5 s at 2000, 13 s at 4000; 20000 layers would
 #: take minutes), so deeper requests are refused up front.
@@ -106,11 +105,11 @@ def predict(
     convention: str = "exact",
     input_dim: int | None = None,
     probabilities: Sequence[float] = DEFAULT_PROBABILITIES,
-    activation: str = "relu",
-    weight_std: float = _HE_STD,
+    activation: str | float = "relu",
+    weight_std: float = HE_STD,
     bias_std: float = 0.0,
     q0: float = 1.0,
-    residual: str | None = None,
+    residual: str | float | None = None,
 ) -> Prediction:
     """Predict mean, sd and quantiles of ln sin²θ_ℓ at every layer of a ReLU network.
 
@@ -127,16 +126,19 @@ def predict(
         (moments only). ``"infinite"``: the arc-cosine map. ``"mean"``: Theorem 1 iterated
         (Algorithm 1). ``"approx1"``, ``"approx2"``: the paper's Approximations 1 and 2.
     convention : {"exact", "paper"}
-        Which width each step uses; ``"paper"`` needs ``input_dim`` and adds the output step.
+        Which width each step uses; ``"paper"`` needs ``input_dim`` and adds the output step
+        (the paper's network only: bias-free ReLU, plain layers).
     input_dim : int, optional
         Input dimension n_0 (``paper`` convention).
     probabilities : sequence of float
         Levels of the reported quantiles.
     activation, weight_std, bias_std, q0, residual
         The network beyond the paper: φ (``"relu"``, ``"leaky:S"``, ``"abs"``, ``"tanh"``,
-        ``"erf"``, ``"gelu"``, ``"silu"``), σ_w (weights N(0, σ_w²/fan-in); default √2, He),
+        ``"erf"``, ``"gelu"``, ``"silu"``, or a number: the leaky slope, as in
+        :func:`depthscope.simulate`), σ_w (weights N(0, σ_w²/fan-in); default √2, He),
         σ_b (biases N(0, σ_b²)), the inputs' ‖x‖²/n₀, and residual blocks
-        ``"block:ALPHA"`` (h ← h + α V φ(W h + b)); see ``docs/theory/kernel-maps.md``.
+        ``"block:ALPHA"`` (h ← h + α V φ(W h + b); α alone is read as ``"block:α"``, as in
+        :func:`depthscope.simulate`); see ``docs/theory/kernel-maps.md``.
         Beyond bias-free ReLU, ``"markov"`` (default) is the finite-width Gram-state closure
         (``depthscope.theory._general_law``; plain kinked layers and biased GELU/SiLU: the
         sliced Gaussian-sum closure of ``depthscope.theory._general_mix``; bias-free GELU at
@@ -153,7 +155,8 @@ def predict(
     Raises
     ------
     DepthscopeError
-        For a bad architecture, θ0 outside (0, π], widths < 2, or an unknown method/convention.
+        For a bad architecture, θ0 outside (0, π], widths < 2, an unknown method/convention,
+        the ``paper`` convention beyond bias-free ReLU, or a network keyword out of range.
 
     Warns
     -----
@@ -192,12 +195,6 @@ def predict(
     theta = check_theta0(theta0)
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
-    if convention not in CONVENTIONS:
-        raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
-    probs = tuple(float(p) for p in probabilities)
-    if not all(0.0 < p < 1.0 for p in probs):
-        raise DepthscopeError(f"probabilities must lie in (0, 1), got {probs}.")
-    arch, steps = _resolve(widths, convention, input_dim)
     network: dict[str, Any] = {
         "activation": activation,
         "weight_std": weight_std,
@@ -205,10 +202,15 @@ def predict(
         "q0": q0,
         "residual": residual,
     }
-    _check_network(network)
+    check_network(network)
+    check_convention(convention, network)
+    probs = tuple(float(p) for p in probabilities)
+    if not all(0.0 < p < 1.0 for p in probs):
+        raise DepthscopeError(f"probabilities must lie in (0, 1), got {probs}.")
+    arch, steps = _resolve(widths, convention, input_dim)
     extra: dict[str, Any] = {}
     beyond = _beyond_the_paper(network)
-    if beyond and method == "markov" and _angle_only_relu(network):
+    if beyond and method == "markov" and angle_only_relu(network):
         beyond = False  # bias-free ReLU: the angle's law does not depend on σ_w or q0 (exact)
     if method in ("approx1", "approx2") and theta == math.pi:
         raise DepthscopeError(
@@ -286,20 +288,6 @@ def predict(
     )
 
 
-def _check_network(network: dict[str, Any]) -> None:
-    """Check the network keywords in place; ReLU spelled otherwise ("RELU", "leaky:0") → "relu"."""
-    for name, low, high in (
-        ("weight_std", MIN_WEIGHT_STD, MAX_NETWORK_SCALE),
-        ("bias_std", 0.0, MAX_NETWORK_SCALE),
-        ("q0", MIN_Q0, MAX_Q0),
-    ):
-        network[name] = check_network_number(network[name], name, low, high)
-    act = parse_activation(network["activation"])
-    if isinstance(network["activation"], str) and act.slopes == (0.0, 1.0):
-        network["activation"] = "relu"  # the same φ: the same (exact) predictor
-    parse_residual(network["residual"])
-
-
 def _general_prediction(
     method: str,
     steps: Sequence[int],
@@ -334,9 +322,10 @@ def _general_prediction(
     except (ArithmeticError, MemoryError) as error:
         raise _out_of_range(method, network, f"{type(error).__name__}: {error}") from None
     except QuadratureTooLarge as error:  # wide pre-activations, not overflow
-        raise DepthscopeError(
+        raise CannotFollow(
             f"predict(method={method!r}) cannot follow {_describe(network)}: {error}; the "
-            "default method handles such widths of the pre-activations, or use fewer layers."
+            "default method handles such widths of the pre-activations, or use fewer layers.",
+            str(error).rstrip("."),
         ) from None
     except ValueError as error:  # only the two that extreme norms raise; any other is a bug
         if isinstance(error, DepthscopeError) or not _RANGE_ERRORS.search(str(error)):
@@ -365,19 +354,20 @@ _CARRIED = {
 }
 
 
-def _out_of_range(method: str, network: dict[str, Any], what: str) -> DepthscopeError:
-    return DepthscopeError(
-        f"predict(method={method!r}) cannot follow {_describe(network)} ({what}): the layers' "
-        f"norms leave float64's range{_CARRIED.get(method, '')}: σ_w, σ_b, q0, α or the slope is "
-        "too extreme for this depth, or the norms collapse to 0; use depthscope.simulate, fewer "
-        "layers or milder values."
+def _out_of_range(method: str, network: dict[str, Any], what: str) -> CannotFollow:
+    return CannotFollow(
+        f"predict(method={method!r}) cannot follow {_describe(network)} ({what}): the "
+        f"layers' norms leave float64's range{_CARRIED.get(method, '')}: σ_w, σ_b, q0, α or the "
+        "slope is too extreme for this depth, or the norms collapse to 0; use depthscope.simulate,"
+        " fewer layers or milder values.",
+        f"the layers' norms leave float64's range ({what})",
     )
 
 
 def _beyond_the_paper(network: dict[str, Any]) -> bool:
     return bool(
         network["activation"] != "relu"
-        or network["weight_std"] != _HE_STD
+        or network["weight_std"] != HE_STD
         or network["bias_std"] != 0.0
         or network["residual"] is not None
     )
@@ -386,15 +376,6 @@ def _beyond_the_paper(network: dict[str, Any]) -> bool:
 def _odd_without_bias(network: dict[str, Any]) -> bool:
     """Whether φ is odd (tanh, erf) without biases, plain or in blocks: h → −h commutes."""
     return bool(parse_activation(network["activation"]).odd and network["bias_std"] == 0.0)
-
-
-def _angle_only_relu(network: dict[str, Any]) -> bool:
-    """Bias-free plain ReLU: θ alone is Markov and its law is the default's, at any σ_w, q0."""
-    return bool(
-        network["activation"] == "relu"
-        and network["bias_std"] == 0.0
-        and network["residual"] is None
-    )
 
 
 def _check_general_domain(
@@ -412,15 +393,6 @@ def _check_general_domain(
     )
     for reason in general_domain_warnings(theta0, steps, **network, ln_sin2_mean=mean):
         warnings.warn(f"predict(method='markov'): {reason}{note}.", DepthscopeWarning, stacklevel=5)
-
-
-def _describe(network: dict[str, Any]) -> str:
-    """One line naming the network class, e.g. ``relu, σ_w = 1.414, σ_b = 0``."""
-    text = (
-        f"{network['activation']}, σ_w = {network['weight_std']:.4g}, "
-        f"σ_b = {network['bias_std']:.4g}, q0 = {network['q0']:.4g}"
-    )
-    return text + (f", residual {network['residual']}" if network["residual"] else "")
 
 
 #: The stated domain of the default predictor (``markov``): widths ≥ MIN_WIDTH, depth up to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,10 +14,34 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 
 from .._architecture import Architecture, format_architecture
-from .._errors import DepthscopeError
+from .._errors import (
+    MAX_NETWORK_SCALE,
+    MAX_Q0,
+    MIN_Q0,
+    MIN_WEIGHT_STD,
+    DepthscopeError,
+    check_network_number,
+)
 from .._types import FloatArray
+from ._activations import Activation, parse_activation
+from ._kernel_maps import parse_residual
 
-__all__ = ["LayerLaw", "Prediction"]
+__all__ = [
+    "CONVENTIONS",
+    "HE_STD",
+    "CannotFollow",
+    "LayerLaw",
+    "Prediction",
+    "angle_only_relu",
+    "check_convention",
+    "check_network",
+    "describe_network",
+]
+
+#: Width conventions of :func:`depthscope.predict` (see its module docstring).
+CONVENTIONS = ("exact", "paper")
+#: σ_w of He initialisation: weights N(0, 2/fan-in), the paper's network.
+HE_STD = math.sqrt(2.0)
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -280,3 +305,94 @@ def _mixture_quantiles(
             break
     out[smooth] = x
     return out
+
+
+# --- the network keywords of predict and screen ----------------------------------------------
+
+
+class CannotFollow(DepthscopeError):
+    """A predictor cannot follow the network: its norms or pre-activations leave its range.
+
+    ``reason`` says why, without the advice that ends the message (which names predict's
+    methods: the screen, which has no method to choose, reports the reason alone).
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def check_network(network: dict[str, Any]) -> None:
+    """Check the network keywords of predict and screen in place.
+
+    σ_w, σ_b and q0 become floats in their ranges. ``activation`` takes what
+    :func:`depthscope.simulate` takes: a name, or a number (the leaky slope, written
+    ``"leaky:S"``); ReLU spelled otherwise ("RELU", "leaky:0", 0) becomes "relu" (the same φ:
+    the same, exact, predictor). ``residual`` is ``"block:ALPHA"``, None, or α itself (as
+    :func:`depthscope.simulate` and ``parse_residual`` read it), written ``"block:α"``.
+
+    Raises
+    ------
+    TypeError
+        For a σ_w, σ_b or q0 that is not a real number, an activation that is neither a name,
+        a number nor a callable, or ``residual=True``.
+    DepthscopeError
+        For a value out of range, an unknown activation, or a residual string that is not
+        ``"block:ALPHA"``.
+    """
+    for name, low, high in (
+        ("weight_std", MIN_WEIGHT_STD, MAX_NETWORK_SCALE),
+        ("bias_std", 0.0, MAX_NETWORK_SCALE),
+        ("q0", MIN_Q0, MAX_Q0),
+    ):
+        network[name] = check_network_number(network[name], name, low, high)
+    phi = network["activation"]
+    if _is_number(phi):  # a leaky slope, as depthscope.simulate reads it
+        network["activation"] = phi = f"leaky:{float(phi)!r}"
+    elif not (isinstance(phi, (str, Activation)) or callable(phi)):
+        raise TypeError(
+            "activation must be a name such as 'relu', 'leaky:0.01' or 'tanh', a leaky slope "
+            f"or a callable, not {type(phi).__name__}."
+        )
+    act = parse_activation(phi)
+    if isinstance(phi, str) and act.slopes == (0.0, 1.0):
+        network["activation"] = "relu"
+    if _is_number(network["residual"]):  # α itself, as parse_residual reads it: "block:α"
+        network["residual"] = f"block:{float(network['residual'])!r}"
+    parse_residual(network["residual"])
+
+
+def _is_number(value: Any) -> bool:
+    """Return whether ``value`` is a real number and not a bool (True: a TypeError downstream)."""
+    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_convention(convention: str, network: dict[str, Any]) -> None:
+    """Refuse an unknown convention, or ``"paper"`` for a network beyond bias-free ReLU.
+
+    The paper's fan-in widths describe its network only; predict and screen share this check.
+    """
+    if convention not in CONVENTIONS:
+        raise DepthscopeError(f"unknown convention {convention!r}; choose one of {CONVENTIONS}.")
+    if convention != "exact" and not angle_only_relu(network):
+        raise DepthscopeError(
+            f"convention {convention!r} covers bias-free ReLU only; use convention='exact'."
+        )
+
+
+def angle_only_relu(network: dict[str, Any]) -> bool:
+    """Bias-free plain ReLU: θ alone is Markov and its law is the default's, at any σ_w, q0."""
+    return bool(
+        network["activation"] == "relu"
+        and network["bias_std"] == 0.0
+        and network["residual"] is None
+    )
+
+
+def describe_network(network: dict[str, Any]) -> str:
+    """One line naming the network class, e.g. ``relu, σ_w = 1.414, σ_b = 0``."""
+    text = (
+        f"{network['activation']}, σ_w = {network['weight_std']:.4g}, "
+        f"σ_b = {network['bias_std']:.4g}, q0 = {network['q0']:.4g}"
+    )
+    return text + (f", residual {network['residual']}" if network["residual"] else "")
