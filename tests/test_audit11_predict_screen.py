@@ -60,7 +60,8 @@ def test_screen_leaves_the_infinite_column_empty_where_the_map_cannot_follow(net
     assert [r.ln_sin2_final_infinite for r in rows] == [None, None]
     assert all(math.isfinite(r.ln_sin2_final) for r in rows)
     assert sorted(r.rank for r in rows) == [1, 2]
-    with pytest.warns(DepthscopeWarning, match="measured"):  # the domain warning, as screen's
+    with warnings.catch_warnings():  # (tanh at q0 = 1e8 is inside the domain from width 64)
+        warnings.simplefilter("ignore", DepthscopeWarning)
         p = ds.predict("64x10", math.pi / 2, **network)
     assert rows[0].ln_sin2_final == p.mean[-1]
     notes = [str(w.message) for w in record if "ln_sin2_final_infinite" in str(w.message)]
