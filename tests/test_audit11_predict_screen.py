@@ -209,3 +209,15 @@ def test_predict_reads_a_bare_residual_scale_as_a_block():
     np.testing.assert_array_equal(p.mean, q.mean)
     assert p.network == q.network
     assert p.network.endswith("residual block:0.5")
+
+
+@pytest.mark.parametrize("spelling", ["leaky_relu:0.1", "LeakyReLU:0.1", " leaky:0.1 "])
+def test_predict_takes_simulates_leaky_spellings(spelling):
+    """predict reads the leaky spellings simulate reads (it refused leaky_relu:S before)."""
+    np.testing.assert_array_equal(
+        ds.predict("64x5", 1.0, activation=spelling).mean,
+        ds.predict("64x5", 1.0, activation="leaky:0.1").mean,
+    )
+    simulated = ds.simulate("64x5", 1.0, n_networks=20, rng=3, activation=spelling)
+    reference = ds.simulate("64x5", 1.0, n_networks=20, rng=3, activation="leaky:0.1")
+    np.testing.assert_array_equal(simulated.ln_sin2, reference.ln_sin2)

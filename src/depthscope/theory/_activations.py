@@ -177,7 +177,8 @@ def parse_activation(spec: str | Activation | Func) -> Activation:
     Parameters
     ----------
     spec : str, Activation or callable
-        ``"relu"``, ``"leaky:S"`` (slope S for u < 0), ``"abs"``, ``"linear"``, ``"tanh"``,
+        ``"relu"``, ``"leaky:S"`` (slope S for u < 0; also ``"leaky_relu:S"``,
+        ``"leakyrelu:S"``), ``"abs"``, ``"linear"``, ``"tanh"``,
         ``"erf"``, ``"gelu"`` (exact u·Φ(u)), ``"silu"``; an :class:`Activation`; or any
         vectorised callable (then quadrature, without a derivative).
 
@@ -196,8 +197,9 @@ def parse_activation(spec: str | Activation | Func) -> Activation:
     fixed = {"relu": (0.0, 1.0), "abs": (-1.0, 1.0), "linear": (1.0, 1.0)}
     if key in fixed:
         return ab_relu(*fixed[key], name=key)
-    if key.startswith("leaky:"):
-        slope = leaky_slope(spec, key.split(":", 1)[1])
+    name, _, value = key.partition(":")
+    if name in ("leaky", "leaky_relu", "leakyrelu") and value:  # simulate's spellings too
+        slope = leaky_slope(spec, value)
         return ab_relu(slope, 1.0, name=f"leaky:{slope:g}")
     if key in _SMOOTH:
         return _SMOOTH[key]
