@@ -155,6 +155,8 @@ def test_theta0_zero_keeps_the_parallel_inputs_clause():
         ("--q0", "1e-101"),
         ("--residual", "0.5"),
         ("--residual", "block:1e7"),
+        ("--activation", "foo"),
+        ("--activation", "leaky:nan"),
     ],
 )
 def test_cli_network_errors_name_the_flag(capsys, command, flag, value):

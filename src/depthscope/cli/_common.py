@@ -191,7 +191,10 @@ def add_network_arguments(parser: argparse.ArgumentParser, title: str) -> None:
     """Add ``--activation --weight-std --bias-std --q0 --residual`` (defaults: He ReLU)."""
     group = parser.add_argument_group(title)
     group.add_argument(
-        "--activation", default="relu", help="relu (default), leaky:S, abs, tanh, erf, gelu, silu"
+        "--activation",
+        type=activation_name,
+        default="relu",
+        help="relu (default), leaky:S, abs, tanh, erf, gelu, silu",
     )
     group.add_argument(
         "--weight-std", type=weight_std, default=math.sqrt(2.0), help="σ_w (default √2, He)"
@@ -228,6 +231,21 @@ def bias_std(text: str) -> float:
 def input_scale(text: str) -> float:
     """Argument type: the inputs' ‖x‖²/n0, a number in [MIN_Q0, MAX_Q0] (1e-100 to 1e100)."""
     return _within(positive_float(text), text, MIN_Q0, MAX_Q0)
+
+
+def activation_name(text: str) -> str:
+    """Argument type: an activation name, returned as given.
+
+    Read by the one parser (``theory._activations.parse_activation``), so that a refusal names
+    the flag.
+    """
+    from ..theory._activations import parse_activation
+
+    try:
+        parse_activation(text)
+    except DepthscopeError as error:
+        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+    return text
 
 
 def residual_block(text: str) -> str:
