@@ -30,20 +30,6 @@ def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
-def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run ``argv``; assert exit status 2 and one error line; return that line."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("depthscope: error: ")
-    return lines[0]
-
-
 # 1. screen's infinite-width column --------------------------------------------------------------
 
 _BEYOND_THE_MAP = [  # the default method follows these; the kernel map does not
@@ -120,9 +106,9 @@ def test_paper_convention_still_takes_bias_free_relu_at_any_weight_std():
     np.testing.assert_array_equal(p.mean, q.mean)
 
 
-def test_cli_predict_refuses_the_paper_convention_beyond_relu(capsys):
+def test_cli_predict_refuses_the_paper_convention_beyond_relu(refused, capsys):
     argv = ["predict", "64x3", "--activation", "tanh", "--convention", "paper"]
-    line = _refused(capsys, [*argv, "--input-dim", "64", "--json"])
+    line = refused([*argv, "--input-dim", "64", "--json"])
     assert line == f"depthscope: error: {_PAPER_ONLY}"
 
 
@@ -159,15 +145,15 @@ def test_theta0_zero_keeps_the_parallel_inputs_clause():
         ("--activation", "leaky:nan"),
     ],
 )
-def test_cli_network_errors_name_the_flag(capsys, command, flag, value):
+def test_cli_network_errors_name_the_flag(refused, capsys, command, flag, value):
     # before: "weight_std = 10000000.0 must be ...", "residual must be ..." (API names)
     extra = ["--theta0", "1", "--networks", "2"] if command == "simulate" else []
-    line = _refused(capsys, [command, "64x10", *extra, flag, value])
+    line = refused([command, "64x10", *extra, flag, value])
     assert f"argument {flag}: " in line, line
 
 
-def test_cli_bare_residual_says_how_to_write_it(capsys):
-    line = _refused(capsys, ["predict", "64x10", "--residual", "0.5"])
+def test_cli_bare_residual_says_how_to_write_it(refused, capsys):
+    line = refused(["predict", "64x10", "--residual", "0.5"])
     assert "block:0.5" in line
 
 

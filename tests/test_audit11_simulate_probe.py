@@ -17,21 +17,6 @@ import depthscope as ds
 from depthscope import DepthscopeError
 from depthscope.cli import main
 
-
-def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run ``argv``; assert exit status 2 and one error line; return that line."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    assert code == 2, (argv, captured.err)
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("depthscope: error: "), lines[0]
-    return lines[0]
-
-
 # 1. Residual blocks start their stream at the inputs, with two inputs as with a batch ----------
 
 
@@ -41,9 +26,9 @@ def test_residual_input_dim_must_be_the_width_for_two_inputs_too(pair):
         ds.simulate("64x3", **pair, n_networks=10, residual="block:0.5", input_dim=7, rng=0)
 
 
-def test_residual_input_dim_error_on_the_command_line(capsys):
+def test_residual_input_dim_error_on_the_command_line(refused, capsys):
     argv = "simulate 64x3 --theta0 1 --networks 10 --residual block:0.5 --input-dim 7 --json"
-    line = _refused(capsys, [*argv.split(), "--quiet"])
+    line = refused([*argv.split(), "--quiet"])
     assert "input_dim = 7 must equal the width 64" in line
 
 
@@ -84,9 +69,9 @@ def test_dense_refusal_names_only_what_was_set(kwargs, named, not_named):
     assert "relu'" not in message, message  # the default activation is not named
 
 
-def test_dense_refusal_on_the_command_line(capsys):
+def test_dense_refusal_on_the_command_line(refused, capsys):
     argv = "simulate 64x10 --theta0 1 --networks 10 --weight-std 1.0 --sampler dense"
-    line = _refused(capsys, argv.split())
+    line = refused(argv.split())
     assert "weight_std = 1 needs sampler='gram'" in line and "'relu'" not in line, line
 
 
@@ -108,8 +93,8 @@ def test_predict_and_simulate_word_a_bad_leaky_slope_alike(spec):
         assert "ab_relu" not in message and "1.0" not in message, message
 
 
-def test_leaky_slope_error_on_the_predict_command_line(capsys):
-    line = _refused(capsys, ["predict", "64x10", "--activation", "leaky:nan"])
+def test_leaky_slope_error_on_the_predict_command_line(refused, capsys):
+    line = refused(["predict", "64x10", "--activation", "leaky:nan"])
     assert f"activation 'leaky:nan': {LEAKY_SLOPE}" in line and "ab_relu" not in line, line
 
 

@@ -28,21 +28,6 @@ def _strict_loads(text: str) -> object:
     return json.loads(text, parse_constant=reject)
 
 
-def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run ``argv``; assert exit status 2 and one short error line; return that line."""
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    assert code == 2, (argv, captured.err)
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("depthscope: error: ") and len(lines[0]) < 400, lines[0]
-    assert "Traceback" not in captured.err
-    return lines[0]
-
-
 # 1. One error line, exit status 2 -------------------------------------------------------------
 
 
@@ -55,26 +40,26 @@ def _refused(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
         ["screen", "10x3", "--json", "--csv"],
     ],
 )
-def test_argparse_errors_are_one_line_with_a_help_hint(capsys, argv):
-    line = _refused(capsys, argv)
+def test_argparse_errors_are_one_line_with_a_help_hint(refused, capsys, argv):
+    line = refused(argv)
     assert "usage:" not in line and "--help)" in line
 
 
-def test_memory_error_says_out_of_memory(capsys, monkeypatch):
+def test_memory_error_says_out_of_memory(refused, capsys, monkeypatch):
     from depthscope.cli import _predict
 
     def exhausted(*args, **kwargs):
         raise MemoryError
 
     monkeypatch.setattr(_predict, "predict", exhausted)
-    line = _refused(capsys, ["predict", "10x3"])
+    line = refused(["predict", "10x3"])
     assert "out of memory" in line
 
 
-def test_echoed_input_is_truncated_to_one_short_line(capsys, tmp_path):
+def test_echoed_input_is_truncated_to_one_short_line(refused, capsys, tmp_path):
     path = tmp_path / "archs.json"
     path.write_text(json.dumps([{"architecture": ["x" * 5000, [1] * 5000]}]))
-    line = _refused(capsys, ["screen", "--file", str(path)])
+    line = refused(["screen", "--file", str(path)])
     assert len(line) < 200
 
 
@@ -135,24 +120,24 @@ def test_strict_writer_flags_every_nonfinite_number(tmp_path):
         (["claims", "--seed", str(2**63)], "seed"),
     ],
 )
-def test_nonsense_options_are_refused(capsys, argv, expected):
-    assert expected in _refused(capsys, argv)
+def test_nonsense_options_arerefused(refused, argv, expected):
+    assert expected in refused(argv)
 
 
-def test_negative_seed_is_refused_before_the_output_folder_is_made(capsys, tmp_path):
+def test_negative_seed_is_refused_before_the_output_folder_is_made(refused, capsys, tmp_path):
     out = tmp_path / "never"
     argv = ["simulate", "8x2", "--theta0", "1", "--networks", "2", "--seed", "-1"]
-    assert "seed" in _refused(capsys, [*argv, "--save", str(out)])
+    assert "seed" in refused([*argv, "--save", str(out)])
     assert not out.exists()
-    assert "seed" in _refused(capsys, ["reproduce", "fig1", "--out", str(out), "--seed", "-1"])
+    assert "seed" in refused(["reproduce", "fig1", "--out", str(out), "--seed", "-1"])
     assert not out.exists()
 
 
-def test_approx2_is_refused_past_its_depth_limit(capsys):
+def test_approx2_is_refused_past_its_depth_limit(refused, capsys):
     from depthscope.cli._predict import MAX_APPROX2_DEPTH
 
     argv = ["predict", f"30x{MAX_APPROX2_DEPTH + 1}", "--method", "approx2"]
-    assert "quadratic" in _refused(capsys, argv)
+    assert "quadratic" in refused(argv)
 
 
 # 4. Files read within limits ---------------------------------------------------------------------
@@ -170,32 +155,32 @@ architectures: [*h]
 """
 
 
-def test_yaml_alias_bomb_is_refused_quickly(capsys, tmp_path):
+def test_yaml_alias_bomb_is_refused_quickly(refused, capsys, tmp_path):
     pytest.importorskip("yaml")
     path = tmp_path / "bomb.yaml"
     path.write_text(_ALIAS_BOMB)
-    assert "nodes" in _refused(capsys, ["screen", "--file", str(path)])
+    assert "nodes" in refused(["screen", "--file", str(path)])
 
 
-def test_recursive_yaml_is_refused(capsys, tmp_path):
+def test_recursive_yaml_isrefused(refused, tmp_path):
     pytest.importorskip("yaml")
     path = tmp_path / "loop.yaml"
     path.write_text("a: &a [*a]\n")
-    _refused(capsys, ["screen", "--file", str(path)])
+    refused(["screen", "--file", str(path)])
 
 
-def test_oversized_text_file_is_refused(capsys, tmp_path):
+def test_oversized_text_file_isrefused(refused, tmp_path):
     from depthscope.cli._files import MAX_TEXT_BYTES
 
     path = tmp_path / "big.txt"
     path.write_bytes(b"10x3\n" * (MAX_TEXT_BYTES // 5 + 1))
-    assert "MiB" in _refused(capsys, ["screen", "--file", str(path)])
+    assert "MiB" in refused(["screen", "--file", str(path)])
 
 
-def test_non_utf8_architecture_file_is_one_line(capsys, tmp_path):
+def test_non_utf8_architecture_file_is_one_line(refused, capsys, tmp_path):
     path = tmp_path / "archs.txt"
     path.write_bytes(b"10x3\n\xff\xfe20x2\n")
-    assert "UTF-8" in _refused(capsys, ["screen", "--file", str(path)])
+    assert "UTF-8" in refused(["screen", "--file", str(path)])
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".json", ".yaml"])
@@ -224,23 +209,23 @@ def _simulate_inputs(path: Path) -> list[str]:
         (np.array([[np.inf, 1.0], [1.0, 2.0]]), "NaN or infinite"),
     ],
 )
-def test_bad_npy_inputs_are_refused(capsys, tmp_path, array, expected):
+def test_bad_npy_inputs_arerefused(refused, tmp_path, array, expected):
     path = tmp_path / "x.npy"
     np.save(path, array)
-    assert expected in _refused(capsys, [*_simulate_inputs(path), "--quiet"])
+    assert expected in refused([*_simulate_inputs(path), "--quiet"])
 
 
 @pytest.mark.parametrize(
     "content",
     [b"", b"\x93NUMPY", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'"],
 )
-def test_empty_or_truncated_npy_is_refused(capsys, tmp_path, content):
+def test_empty_or_truncated_npy_isrefused(refused, tmp_path, content):
     path = tmp_path / "x.npy"
     path.write_bytes(content)
-    assert ".npy" in _refused(capsys, [*_simulate_inputs(path), "--quiet"])
+    assert ".npy" in refused([*_simulate_inputs(path), "--quiet"])
 
 
-def test_npy_size_is_checked_from_the_header(capsys, tmp_path):
+def test_npy_size_is_checked_from_the_header(refused, capsys, tmp_path):
     from depthscope.simulation._inputs import MAX_INPUTS_BYTES
 
     path = tmp_path / "x.npy"
@@ -250,14 +235,14 @@ def test_npy_size_is_checked_from_the_header(capsys, tmp_path):
     with path.open("wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
         handle.write(b"\x00" * 64)  # the data is never read
-    assert "MiB" in _refused(capsys, [*_simulate_inputs(path), "--quiet"])
+    assert "MiB" in refused([*_simulate_inputs(path), "--quiet"])
 
 
-def test_truncated_npy_data_is_refused(capsys, tmp_path):
+def test_truncated_npy_data_isrefused(refused, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, np.ones((4, 8)))
     path.write_bytes(path.read_bytes()[:-8])
-    _refused(capsys, [*_simulate_inputs(path), "--quiet"])
+    refused([*_simulate_inputs(path), "--quiet"])
 
 
 def test_interrupt_turned_into_another_error_by_a_c_extension_exits_130(monkeypatch, capsys):
