@@ -26,6 +26,14 @@ CASES = [  # (θ0, widths, network that must warn, the match, a quiet neighbour'
      {"widths": [64] * 50}),
     (1.6, [64] * 50, {"activation": "leaky:0.5", "bias_std": 0.13}, "calibrated from width 128",
      {"activation": "leaky:0.3"}),
+    # eleventh session: saturated first layers of tanh/erf with few sign flips (λ = nθ/π ≤ 6:
+    # 0.7 sd and 99% in the sd off, 8,000 networks); the neighbours have λ ≥ 30 or no saturation
+    (0.215, [78] * 36, {"activation": "erf", "weight_std": 0.56**0.5, "q0": 2.3e5},
+     "λ = 5.34 units", {"theta0": 1.5}),
+    (0.087, [141] * 31, {"activation": "tanh", "weight_std": 1.84**0.5, "q0": 3.1e3},
+     "λ = 3.9 units", {"q0": 4.0}),
+    (3.0, [64] * 30, {"activation": "tanh", "weight_std": 1.0, "bias_std": 0.1, "q0": 1e8},
+     "λ = 2.88 units", {"theta0": 1.571}),
 ]  # fmt: skip
 
 
@@ -36,4 +44,5 @@ def test_audit_hole_warns_and_its_neighbour_does_not(
     reasons = general_domain_warnings(theta0, widths, **network)
     assert len(reasons) == 1 and match in reasons[0], reasons
     quiet = {**network, **inside}
-    assert general_domain_warnings(theta0, quiet.pop("widths", widths), **quiet) == []
+    widths, theta0 = quiet.pop("widths", widths), quiet.pop("theta0", theta0)
+    assert general_domain_warnings(theta0, widths, **quiet) == []

@@ -527,10 +527,14 @@ def test_domain_warns_for_narrow_chaotic_tanh_and_large_weights() -> None:
     z_chart = general_domain_warnings(1.0, [256] * 50, activation="tanh", ln_sin2_mean=collapse)
     assert len(z_chart) == 1 and "loses precision" in z_chart[0]
     saturated = general_domain_warnings(1.0, [32] * 20, activation="erf", weight_std=1.0, q0=20.0)
-    assert len(saturated) == 1 and "first-layer pre-activation sd 4.47 > 4" in saturated[0]
+    assert len(saturated) == 1 and "saturates (pre-activation sd 4.47 > 4)" in saturated[0]
     assert general_domain_warnings(1.0, [32] * 20, activation="erf", weight_std=1.0, q0=15.0) == []
     # from width 64 the exact inner sum carries a saturated first layer (q0 to 10⁸ measured)
-    assert general_domain_warnings(1.0, [64] * 20, activation="erf", weight_std=1.0, q0=1e8) == []
+    # where λ = n θ/π ≥ 30 units are expected to differ in sign (64 at π/2: 32)
+    wide = {"activation": "erf", "weight_std": 1.0, "q0": 1e8}
+    assert general_domain_warnings(math.pi / 2, [64] * 20, **wide) == []
+    few_flips = general_domain_warnings(1.0, [64] * 20, **wide)  # λ = 20
+    assert len(few_flips) == 1 and "λ = 20.4 units expected to differ" in few_flips[0]
     biased = general_domain_warnings(1.0, [64] * 20, activation="erf", weight_std=1.0, bias_std=4.2)
     assert len(biased) == 1 and "pre-activation sd 4.32 > 4 (√(σ_w² + σ_b²))" in biased[0]
     assert general_domain_warnings(1.0, [64] * 20, activation="tanh") == []  # σ_w² = √2² = 2
@@ -562,26 +566,35 @@ def test_difference_chart_theta0_bound_is_where_it_fails() -> None:
     ("width", "kw"),
     [
         (64, {"activation": "tanh", "residual": "block:0.5"}),  # the stream keeps q0
-        (64, {"activation": "tanh", "weight_std": 1.0, "bias_std": 0.1}),  # layer 1 saturated
-        (64, {"activation": "erf", "weight_std": 2**0.5}),
+        (128, {"activation": "tanh", "weight_std": 1.0, "bias_std": 0.1}),  # layer 1 saturated
+        (128, {"activation": "erf", "weight_std": 2**0.5}),
     ],
 )
 def test_wide_laws_of_tanh_and_erf_take_the_exact_inner_sum(monkeypatch, width, kw) -> None:
-    """q0 = 10⁶ (σ_w √q0 ≈ 1000-1400, depth 10, θ0 = 1): within the bar (measured ≤ 0.05 sd,
-    3.6%). Negative control: the 160-node Gauss–Hermite inner sum it replaced misses by more
-    than the bar plus 3 standard errors (measured: the block's sd 20% low; plain tanh 2.6 sd
-    off at layer 1; erf too)."""
+    """q0 = 10⁶ (σ_w √q0 ≈ 1000-1400, depth 10, θ0 = 1; plain layers at width 128, where the
+    saturated first layer has λ = nθ/π = 41 ≥ 30 expected sign flips): inside the domain and
+    within the bar (measured ≤ 0.033 sd, 5.5%). Negative control: the 160-node Gauss–Hermite
+    inner sum it replaced misses by more than the bar plus 3 standard errors (measured: the
+    block's sd 20% low; plain tanh 2.7 sd off, erf 0.34 sd)."""
     from depthscope.theory import _smooth_moments as sm
 
     n = 4000
     network = {**kw, "q0": 1e6}
-    sim = simulate_x(width, 10, 1.0, n, np.random.default_rng(7), **network)
+    theta0 = 1.0
+    sim = simulate_x(width, 10, theta0, n, np.random.default_rng(7), **network)
     moments = (sim.mean(0)[1:], sim.std(0, ddof=1)[1:])
-    mean_err, sd_err = _errors(moments, *_predicted(width, 10, 1.0, network))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ds.DepthscopeWarning)  # inside the domain
+        mean_err, sd_err = _errors(moments, *_predicted_warned(width, 10, theta0, network))
     assert mean_err <= 0.1 + 3 / math.sqrt(n) and sd_err <= 0.1 + 3 / math.sqrt(2 * n)
     monkeypatch.setattr(sm, "_WIDE_SIGN_RULES", {})
-    mean_err, sd_err = _errors(moments, *_predicted(width, 10, 1.0, network))
+    mean_err, sd_err = _errors(moments, *_predicted(width, 10, theta0, network))
     assert mean_err > 0.1 + 3 / math.sqrt(n) or sd_err > 0.1 + 3 / math.sqrt(2 * n)
+
+
+def _predicted_warned(width, depth, theta0, kw):
+    p = ds.predict([width] * depth, theta0, **kw)
+    return p.mean, p.sd
 
 
 @pytest.mark.slow

@@ -100,13 +100,20 @@ MIN_WIDTH_SILU_HE_BIASED = 256  # SiLU, MAX_BIASED_SMOOTH_SW2 < σ_w² ≤ 2
 #: 6%), but not all: tanh σ_w² = 2, σ_b = 5 at width 512 was 0.68 sd off by layer 30 (0.33 sd,
 #: 4,000 networks, eleventh session; deep collapse; its n → ∞ limit is right). The bound stays.
 #: The first layer's pre-activations, √(σ_w² q0 + σ_b²), were bound by it too until the inner
-#: sum over z₂ became exact for wide laws (eleventh session, _smooth_moments._wide_sign_sums):
-#: at width 64, 36 settings (σ_w² 1 and 2, σ_b 0-1, q0 = 10², 10⁴, 10⁸; 4,000 networks, depth
-#: 30) are within 0.06 sd and 10.4% (the chaotic erf's edge at q0 = 1 as well); at width 32 a
-#: saturated first layer's law, that of the units' sign pattern, has its sd 10.7-11.3% off
-#: (tanh q0 = 10³, erf q0 = 10⁶): the first layer stays bound below width 64.
+#: sum over z₂ became exact for wide laws (eleventh session, _smooth_moments._wide_sign_sums).
+#: Beyond it the first layer saturates: its law is that of the units' sign pattern, set by the
+#: number K of units whose sign differs between the inputs, K ≈ Poisson(λ), λ = n₁ θ₁/π (θ₁ the
+#: first pre-activations' angle, or π − θ₁), and with probability ≈ e^−λ none differs and the
+#: two outputs coincide (ln sin²θ → −∞). Measured (8,000 networks, two seeds, q0 = 10⁶,
+#: depth 30; the audit's 13 holes had λ ≤ 6, up to 0.7 sd and 99% in the sd off): λ ≥ 30 with
+#: θ₁ ≥ 0.1 within 0.051 sd and 10.8% (widths 64-943, tanh and erf, σ_b 0-0.1, θ0 up to π − 1);
+#: λ = 23 at width 1024, θ0 = 0.07: 0.12-0.14 sd at layer 1; λ = 30 at θ0 = 0.046: 0.23 sd;
+#: width 32 (λ = 10): sd 11% off. At λ ≈ 30 the first layer's law is a lattice: KS ≈ 0.08
+#: against the closure's continuous law at width 64.
 MAX_PREACT_SD = 4.0
 MIN_WIDTH_SATURATED_FIRST = 64
+MIN_SIGN_FLIPS = 30.0
+MIN_THETA_SATURATED_FIRST = 0.1
 MIN_WIDTH_RESIDUAL = 64
 #: Residual blocks of smooth φ (tanh, erf, GELU, SiLU): the largest branch gain σ_w² α² measured.
 #: It was 0.5: above, the closure's mean drifted with depth at small angles (fifth session: tanh
@@ -204,13 +211,8 @@ def general_domain_warnings(
                 f"outside the measured domain for {act.name} (tanh σ_w² = 2, σ_b = 5 at width "
                 "512: 0.3-0.7 sd off by layer 30); simulate instead"
             )
-        elif first_sd > MAX_PREACT_SD and min(steps) < MIN_WIDTH_SATURATED_FIRST:
-            reasons.append(
-                f"first-layer pre-activation sd {first_sd:.3g} > {MAX_PREACT_SD:g} "
-                f"(√(σ_w² q0 + σ_b²)) at width {min(steps)} < {MIN_WIDTH_SATURATED_FIRST}: "
-                f"the saturated layer's law is that of the {act.name} units' sign pattern, "
-                "whose sd the closure misses by 11% at width 32; simulate instead"
-            )
+        elif first_sd > MAX_PREACT_SD:
+            reasons += _saturated_first_reasons(act.name, steps, theta0, sw2 * q0, bias_std**2)
     if residual is None and act.name in ("gelu", "silu"):
         reasons += _gelu_silu_reasons(act.name, sw2, bias_std, q0)
     if residual is not None and act.name in ("tanh", "erf") and _above(sw2, MAX_SMOOTH_BLOCK_SW2):
@@ -256,6 +258,34 @@ def general_domain_warnings(
             f"ln sin²θ reaches {np.min(ln_sin2_mean):.1f} < {ln_floor:g}): the closure {why}"
         )
     return reasons
+
+
+def _saturated_first_reasons(
+    name: str, steps: Sequence[int], theta0: float, signal: float, bias: float
+) -> list[str]:
+    """Why a saturated first layer (tanh/erf, pre-activation sd > 4) is outside the domain.
+
+    ``signal`` = σ_w² q0 and ``bias`` = σ_b² make the first pre-activations' variance.
+    """
+    cos_pre = (signal * math.cos(theta0) + bias) / (signal + bias)
+    theta_pre = math.acos(min(1.0, max(-1.0, cos_pre)))
+    theta_pre = min(theta_pre, math.pi - theta_pre)
+    flips = steps[0] * theta_pre / math.pi  # units expected to differ in sign, λ
+    why = (
+        f"the first layer saturates (pre-activation sd {math.sqrt(signal + bias):.3g} > "
+        f"{MAX_PREACT_SD:g}): its law is that of the {name} units' sign pattern"
+    )
+    if min(steps) < MIN_WIDTH_SATURATED_FIRST:
+        return [f"{why}, whose sd the closure misses by 11% at width 32 (width {min(steps)} < "
+                f"{MIN_WIDTH_SATURATED_FIRST}); simulate instead"]  # fmt: skip
+    if flips < MIN_SIGN_FLIPS or theta_pre < MIN_THETA_SATURATED_FIRST:
+        return [
+            f"{why}, with λ = {flips:.3g} units expected to differ in sign between the inputs "
+            f"(at their angle {theta_pre:.3g}; the domain needs λ ≥ {MIN_SIGN_FLIPS:g} and an "
+            f"angle ≥ {MIN_THETA_SATURATED_FIRST:g}): with probability ≈ e^−λ none does and the "
+            "angle collapses (λ ≤ 6: 0.7 sd and 99% in the sd off); simulate instead"
+        ]
+    return []
 
 
 def _above(sw2: float, bound: float) -> bool:
