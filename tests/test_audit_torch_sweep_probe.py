@@ -19,7 +19,6 @@ import pytest
 
 import depthscope as ds
 from depthscope import DepthscopeError
-from test_cli_hardening import _refused  # exit 2 with one short error line
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
@@ -188,9 +187,9 @@ def _sweep(tmp_path: Path, body: str | bytes, suffix: str = ".json") -> list[str
         ),
     ],
 )
-def test_bad_sweep_specs_are_one_line(capsys, tmp_path, change, match):
+def test_bad_sweep_specs_are_one_line(refused, capsys, tmp_path, change, match):
     spec = {key: value for key, value in (_GOOD | change).items() if value is not None}
-    line = _refused(capsys, _sweep(tmp_path, json.dumps(spec)))
+    line = refused(_sweep(tmp_path, json.dumps(spec)))
     assert "invalid sweep spec" in line
     assert re.search(match, line), line
     assert not (tmp_path / "out").exists()
@@ -211,26 +210,26 @@ def test_bad_sweep_specs_are_one_line(capsys, tmp_path, change, match):
         ("architectures: [8x3]\ntheta0: .nan\nnetworks: 4\nseed: 1\n", ".yaml", "finite"),
     ],
 )
-def test_unreadable_sweep_spec_files_are_one_line(capsys, tmp_path, body, suffix, match):
+def test_unreadable_sweep_spec_files_are_one_line(refused, capsys, tmp_path, body, suffix, match):
     if suffix == ".yaml":
         pytest.importorskip("yaml")
-    assert match in _refused(capsys, _sweep(tmp_path, body, suffix))
+    assert match in refused(_sweep(tmp_path, body, suffix))
 
 
-def test_sweep_yaml_alias_bomb_is_refused(capsys, tmp_path):
+def test_sweep_yaml_alias_bomb_isrefused(refused, tmp_path):
     # before: safe_load expanded 10⁸ aliases (~1 minute) before the spec was checked
     pytest.importorskip("yaml")
     lines = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     for prev, name in zip("abcdefg", "bcdefgh", strict=True):
         lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]")
     bomb = "\n".join([*lines, "architectures: [*h]", ""])
-    assert "nodes" in _refused(capsys, _sweep(tmp_path, bomb, ".yaml"))
+    assert "nodes" in refused(_sweep(tmp_path, bomb, ".yaml"))
 
 
-def test_sweep_spec_that_is_missing_or_a_folder(capsys, tmp_path):
+def test_sweep_spec_that_is_missing_or_a_folder(refused, capsys, tmp_path):
     out = ["--out", str(tmp_path / "out"), "--serial"]
-    assert "No such file" in _refused(capsys, ["sweep", str(tmp_path / "nope.json"), *out])
-    assert "cannot read" in _refused(capsys, ["sweep", str(tmp_path), *out])
+    assert "No such file" in refused(["sweep", str(tmp_path / "nope.json"), *out])
+    assert "cannot read" in refused(["sweep", str(tmp_path), *out])
 
 
 def test_load_spec_refuses_non_utf8(tmp_path):
@@ -291,12 +290,12 @@ def probe_files(tmp_path_factory):
         (["--seed", "-1"], "seed"),
     ],
 )
-def test_bad_probe_arguments_are_one_line(capsys, probe_files, argv, match):
+def test_bad_probe_arguments_are_one_line(refused, capsys, probe_files, argv, match):
     folder = str(probe_files)
     given = [a.replace("{f}", folder) for a in argv]
     defaults = {"--model": f"{folder}/script.pt", "--inputs": f"{folder}/x.npy"}
     for flag, value in defaults.items():
         if flag not in given:
             given += [flag, value]
-    line = _refused(capsys, ["probe", *given, "--out", f"{folder}/out", "--no-figure"])
+    line = refused(["probe", *given, "--out", f"{folder}/out", "--no-figure"])
     assert re.search(match, line), line

@@ -13,7 +13,6 @@ import pytest
 
 import depthscope as ds
 from depthscope.theory import _activations
-from test_cli_hardening import _refused
 
 
 def test_infinite_map_refuses_an_oversized_grid(monkeypatch) -> None:
@@ -32,11 +31,8 @@ def test_infinite_map_below_the_limit_still_runs(monkeypatch) -> None:
     assert all(abs(m) < 10 for m in p.mean)
 
 
-def test_infinite_map_limit_is_one_cli_line(monkeypatch, capsys) -> None:
+def test_infinite_map_limit_is_one_cli_line(refused, monkeypatch) -> None:
     monkeypatch.setattr(_activations, "MAX_GRID_POINTS", 200_000)
-    line = _refused(
-        capsys,
-        ["predict", "64x50", "--theta0", "1", "--activation", "silu", "--weight-std", "2",
-         "--method", "infinite"],
-    )  # fmt: skip
+    argv = ["predict", "64x50", "--theta0", "1", "--activation", "silu", "--weight-std", "2"]
+    line = refused([*argv, "--method", "infinite"])
     assert "grid points" in line
