@@ -43,6 +43,7 @@ from .theory._prediction import (
     check_convention,
     check_network,
     describe_network,
+    network_keywords,
 )
 
 __all__ = [
@@ -186,13 +187,7 @@ def screen(
     items = _as_items(architectures)
     if not items:
         raise DepthscopeError("no architectures to screen.")
-    network: dict[str, Any] = {
-        "activation": activation,
-        "weight_std": weight_std,
-        "bias_std": bias_std,
-        "q0": q0,
-        "residual": residual,
-    }
+    network = network_keywords(activation, weight_std, bias_std, q0, residual)
     check_network(network)  # predict's checks: the same inputs, the same messages
     check_convention(convention, network)
     labels, widths_list, dims = [], [], []

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from .._errors import DepthscopeError
 from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
+from ..theory._prediction import network_keywords
 from ._chain import INPUT_NOT_COVERED
 from ._init import describe_init
 from ._scale import power_of_two_scale
@@ -291,13 +292,7 @@ def _cached_network(
     q0: float,
     residual: str | None,
 ) -> tuple[tuple[NDArray[np.float64], ...], str, str]:
-    network: dict[str, Any] = {
-        "activation": activation,
-        "weight_std": weight_std,
-        "bias_std": bias_std,
-        "q0": q0,
-        "residual": residual,
-    }
+    network = network_keywords(activation, weight_std, bias_std, q0, residual)
     note = ""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

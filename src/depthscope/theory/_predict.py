@@ -53,6 +53,7 @@ from ._prediction import (
     angle_only_relu,
     check_convention,
     check_network,
+    network_keywords,
 )
 from ._prediction import (
     describe_network as _describe,
@@ -195,13 +196,7 @@ def predict(
     theta = check_theta0(theta0)
     if method not in METHODS:
         raise DepthscopeError(f"unknown method {method!r}; choose one of {METHODS}.")
-    network: dict[str, Any] = {
-        "activation": activation,
-        "weight_std": weight_std,
-        "bias_std": bias_std,
-        "q0": q0,
-        "residual": residual,
-    }
+    network = network_keywords(activation, weight_std, bias_std, q0, residual)
     check_network(network)
     check_convention(convention, network)
     probs = tuple(float(p) for p in probabilities)

@@ -36,6 +36,7 @@ __all__ = [
     "check_convention",
     "check_network",
     "describe_network",
+    "network_keywords",
 ]
 
 #: Width conventions of :func:`depthscope.predict` (see its module docstring).
@@ -320,6 +321,19 @@ class CannotFollow(DepthscopeError):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
+
+
+def network_keywords(
+    activation: Any, weight_std: Any, bias_std: Any, q0: Any, residual: Any
+) -> dict[str, Any]:
+    """Return the network keywords of predict, screen and probe as one dictionary, unchecked."""
+    return {
+        "activation": activation,
+        "weight_std": weight_std,
+        "bias_std": bias_std,
+        "q0": q0,
+        "residual": residual,
+    }
 
 
 def check_network(network: dict[str, Any]) -> None:
