@@ -275,9 +275,9 @@ def _saturated_first_reasons(
         f"the first layer saturates (pre-activation sd {math.sqrt(signal + bias):.3g} > "
         f"{MAX_PREACT_SD:g}): its law is that of the {name} units' sign pattern"
     )
-    if min(steps) < MIN_WIDTH_SATURATED_FIRST:
-        return [f"{why}, whose sd the closure misses by 11% at width 32 (width {min(steps)} < "
-                f"{MIN_WIDTH_SATURATED_FIRST}); simulate instead"]  # fmt: skip
+    if steps[0] < MIN_WIDTH_SATURATED_FIRST:
+        return [f"{why}, whose sd the closure misses by 11% at width 32 (first width {steps[0]} "
+                f"< {MIN_WIDTH_SATURATED_FIRST}); simulate instead"]  # fmt: skip
     if flips < MIN_SIGN_FLIPS or theta_pre < MIN_THETA_SATURATED_FIRST:
         return [
             f"{why}, with λ = {flips:.3g} units expected to differ in sign between the inputs "

@@ -9,7 +9,8 @@ GELU and SiLU are relu, tanh and erf sign, plus a remainder that vanishes beyond
 there the outer sum (over z₁) takes a composite Gauss–Legendre rule refined around z₁ = 0
 (:func:`_composite_rule`, from the feature scales of :data:`_OUTER_WINDOWS`), and for GELU and
 SiLU the inner sum is exact where d's sd given u exceeds 1.7 (:func:`_moments_wide`: relu's part
-in closed form, the remainder by Gauss–Legendre on its window).
+in closed form, the remainder by Gauss–Legendre on its window), for tanh and erf where it exceeds
+1.25 (sign's part in closed form, likewise).
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ def _g_values(
     """
     if act.name == "tanh":  # arguments clipped so that cosh·cosh stays finite (g is ±1-ish there)
         if not inside and (np.abs(u).max() > _CLIP or np.abs(d).max() > _CLIP):  # else a no-op
-            u, d = np.clip(u, -_CLIP, _CLIP), np.clip(d, -_CLIP, _CLIP)
+            # clip u and v = u − d, not d: a clipped d moved v (u = 300, d = 250 gave g = 1, not
+            # 0; tanh blocks at q0 = 10⁶ 20% low in the sd); sinh(350), cosh(175)² stay finite
+            u, v = np.clip(u, -_CLIP, _CLIP), np.clip(np.subtract(u, d), -_CLIP, _CLIP)
+            d = np.subtract(u, v)
         denominator = np.cosh(np.subtract(u, d))
         denominator *= np.cosh(u)
         return np.divide(np.sinh(d, out=out), denominator, out=out)
@@ -156,7 +160,7 @@ def moments_smooth(act, l11, l21, l22):
     # in closed form (_moments_wide)
     bounds = [bound for bound, _ in inner]  # (a table without the bound: never, as in tests)
     wide_bound = _WIDE_L22 if soft else _WIDE_SIGN_L22
-    exact = act.name in _WIDE_RULES or act.name in _WIDE_SIGN_RULES
+    exact = act.name in _WIDE_RULES or act.name in _WIDE_SIGN_NODES
     wide = bounds.index(wide_bound) + 1 if exact and wide_bound in bounds else len(inner)
     if len(used) == 1:
         i, j = divmod(int(used[0]), len(inner))
@@ -361,19 +365,21 @@ def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> Flo
 
 
 #: tanh and erf are sign plus a remainder c = φ − sign that vanishes away from 0 (tanh:
-#: 2/(1 + e^{2|v|}) < 2e-16 beyond |v| = 18.5; erf: erfc(|v|) < 2.2e-17 beyond 6). Where d's sd
-#: given u exceeds 3 (Gauss–Hermite would take 160 nodes, and misses the step of a wide law:
-#: tanh at q0 = 10⁴ was 0.28 sd off at layer 1, tanh blocks at σ_w √q0 = 1414 20% low in the
-#: sd), the sum over z₂ is exact: sign's part in closed form, c's on its window by composite
-#: Gauss–Legendre, each side of 0 on its own panels (c jumps there).
-_WIDE_SIGN_RULES = {"tanh": ((2.0, 6.0, 18.5), 16), "erf": ((1.5, 3.5, 6.0), 12)}
-_WIDE_SIGN_L22 = 3.0  # the inner table's bound beyond 96 nodes (_GH_ORDERS)
+#: 2/(1 + e^{2|v|}) < 2e-16 beyond |v| = 18.5; erf: erfc(|v|) < 2.2e-17 beyond 6: the ends of
+#: their _OUTER_WINDOWS). Where d's sd given u exceeds 1.25 (Gauss–Hermite takes 48-160 nodes
+#: there, and misses the step of a wide law: erf at q0 = 10⁴ was 0.30 sd off at layer 1, tanh at
+#: 10⁶ 0.17 sd (with _g_values' clip fixed); its second moments were up to 2e-3 off near the
+#: top of each bin), the sum over z₂ is exact: sign's part in closed form, c's on its window by
+#: composite Gauss–Legendre, each side of 0 on its own panels (c jumps there). Below 1.25 the
+#: closed form would cancel as g shrinks with the angle; the tables' 4-24 nodes hold there.
+_WIDE_SIGN_NODES = {"tanh": 16, "erf": 12}  # per panel (tanh 12: 1e-12 off, 16: 4e-15)
+_WIDE_SIGN_L22 = 1.25  # the inner table's bound beyond 24 nodes (_GH_ORDERS)
 
 
 @functools.cache
 def _sign_window_table(name: str) -> tuple[FloatArray, FloatArray]:
     """Nodes v (N,) of c's window and the table (N, 8): weight · c(v)^k on v > 0, then v < 0."""
-    ends, per_panel = _WIDE_SIGN_RULES[name]
+    ends, per_panel = _OUTER_WINDOWS[name][0], _WIDE_SIGN_NODES[name]
     nodes, weights = _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), per_panel)
     positive = nodes > 0.0  # no node lies on 0, a panel end
     rest = parse_activation(name).fn(nodes) - np.where(positive, 1.0, -1.0)  # c = φ − sign
@@ -413,7 +419,7 @@ def _wide_sign_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> 
 def _moments_wide(act, l11, l21, l22, order):
     """:func:`_moments_fixed` with the sum over z₂ exact, for wide laws of d given u.
 
-    GELU/SiLU with l22 > 1.7 (:func:`_wide_g_sums`), tanh/erf with l22 > 3
+    GELU/SiLU with l22 > 1.7 (:func:`_wide_g_sums`), tanh/erf with l22 > 1.25
     (:func:`_wide_sign_sums`). Given z₁ (``order`` Gauss–Hermite nodes, or the composite rule
     for 0), v = u − d ~ N((l11 − l21) z₁, l22²).
     """
