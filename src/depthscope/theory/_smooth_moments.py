@@ -45,6 +45,17 @@ def _panels(edges: FloatArray, order: int) -> tuple[FloatArray, FloatArray]:
     return nodes, (half[..., None] * unit_w).reshape(nodes.shape)
 
 
+def _symmetric_panels(ends: tuple[float, ...], order: int) -> tuple[FloatArray, FloatArray]:
+    """Composite Gauss–Legendre on the pieces between ±ends and 0 (a window around 0)."""
+    return _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), order)
+
+
+def _normal_kernel(nodes: FloatArray, mu: FloatArray, s: FloatArray) -> FloatArray:
+    """Return the N(mu, s²) density at ``nodes``, shape (*mu.shape, len(nodes))."""
+    kernel = (nodes - mu[..., None]) / s[..., None]
+    return np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
+
+
 @functools.cache
 def _gh_rule(order: int) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Gauss–Hermite rule for N(0, 1) of ``order`` nodes, and its half (z > 0, weights doubled)."""
@@ -290,7 +301,7 @@ _WINDOW_POWERS = tuple((j, k) for k in range(1, 5) for j in range(5 - k))
 def _window_table(name: str) -> tuple[FloatArray, FloatArray]:
     """Nodes v (N,) of c's window and the table (N, 10): weight · relu(v)^j · c(v)^k."""
     ends, per_panel = _WIDE_RULES[name]
-    nodes, weights = _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), per_panel)
+    nodes, weights = _symmetric_panels(ends, per_panel)
     relu = np.maximum(nodes, 0.0)
     rest = parse_activation(name).fn(nodes) - relu  # c = φ − relu (φ's own formula)
     table = np.stack([weights * relu**j * rest**k for j, k in _WINDOW_POWERS], axis=1)
@@ -349,8 +360,7 @@ def _wide_g_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> Flo
     for j in range(1, 5):  # s^j T_j
         trunc[j] *= scale
         scale = scale * s
-    kernel = (nodes - mu[..., None]) / s[..., None]
-    kernel = np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
+    kernel = _normal_kernel(nodes, mu, s)
     window = np.moveaxis(kernel @ table, -1, 0)  # L_jk, (10, ...)
     # (einsum, not @: BLAS threads cost more than these thin products on a busy machine)
     closed = np.einsum(
@@ -380,7 +390,7 @@ _WIDE_SIGN_L22 = 1.25  # the inner table's bound beyond 24 nodes (_GH_ORDERS)
 def _sign_window_table(name: str) -> tuple[FloatArray, FloatArray]:
     """Nodes v (N,) of c's window and the table (N, 8): weight · c(v)^k on v > 0, then v < 0."""
     ends, per_panel = _OUTER_WINDOWS[name][0], _WIDE_SIGN_NODES[name]
-    nodes, weights = _panels(np.array([-e for e in ends[::-1]] + [0.0] + list(ends)), per_panel)
+    nodes, weights = _symmetric_panels(ends, per_panel)
     positive = nodes > 0.0  # no node lies on 0, a panel end
     rest = parse_activation(name).fn(nodes) - np.where(positive, 1.0, -1.0)  # c = φ − sign
     table = np.stack(
@@ -397,8 +407,7 @@ def _wide_sign_sums(name: str, a: FloatArray, mu: FloatArray, s: FloatArray) -> 
     """
     nodes, table = _sign_window_table(name)
     t = mu / s
-    kernel = (nodes - mu[..., None]) / s[..., None]
-    kernel = np.exp(-0.5 * kernel * kernel) * (_INV_SQRT_2PI / s)[..., None]
+    kernel = _normal_kernel(nodes, mu, s)
     window = np.moveaxis(kernel @ table, -1, 0)  # E[c^k; v > 0], k = 1..4, then v < 0: (8, ...)
     above, below = a - 1.0, a + 1.0
     powers_above, powers_below = [np.ones_like(a)], [np.ones_like(a)]
