@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from .._errors import DepthscopeError
 from ..simulation._metrics import angle_from_gram, pair_gram
 from ..theory._predict import predict
-from ..theory._prediction import network_keywords
+from ..theory._prediction import HE_STD, network_keywords
 from ._chain import INPUT_NOT_COVERED
 from ._init import describe_init
 from ._scale import power_of_two_scale
@@ -52,7 +52,6 @@ PROBABILITIES: tuple[float, float] = (0.025, 0.975)
 COVERED = "covered"
 #: Why a stack entered by an antipodal pair (θ0 = π exactly) is not covered (yet).
 ANTIPODAL = "antipodal inputs (θ0 = π): the predictor takes θ0 in (0, π)"
-_HE_STD = math.sqrt(2.0)
 #: The init a bias-free ReLU or leaky ReLU stack assumes (:attr:`Stack.init`): any, since the
 #: angles of a positively homogeneous φ without biases do not depend on σ_w.
 HOMOGENEOUS_INIT = "σ_w changes no angle of a bias-free ReLU or leaky ReLU stack (σ_w² = 2 used)"
@@ -100,7 +99,7 @@ class Stack:
     layers: tuple[str, ...]
     steps: tuple[int, ...]
     activation: str = "relu"
-    weight_std: float = _HE_STD
+    weight_std: float = HE_STD
     bias_std: float = 0.0
     q0: float = 1.0
     residual: str | None = None

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DepthscopeError
-from ..theory._activations import leaky_slope
+from ..theory._activations import LEAKY_NAMES, leaky_slope
 from ._batch_general import activate_slope, general_batch_chain
 from ._general import (
     DEFAULT_WEIGHT_STD,
@@ -96,7 +96,7 @@ def parse_activation(activation: str | float) -> float:
         if text == "relu":
             return 0.0
         name, _, value = text.partition(":")
-        if name in ("leaky", "leaky_relu", "leakyrelu") and value:
+        if name in LEAKY_NAMES and value:
             return leaky_slope(activation, value)
         raise DepthscopeError(
             f"unknown activation {activation!r}; use 'relu' or 'leaky:SLOPE' (e.g. 'leaky:0.01')."

@@ -21,6 +21,7 @@ from .._errors import MAX_NETWORK_SCALE, DepthscopeError
 from .._types import FloatArray
 
 __all__ = [
+    "LEAKY_NAMES",
     "MAX_GRID_POINTS",
     "Activation",
     "Func",
@@ -103,6 +104,11 @@ def ab_relu(a: float, b: float, name: str | None = None) -> Activation:
         closed_form="ab_relu",
         odd=a == b,
     )
+
+
+#: How "leaky:S" may be spelled (what PyTorch users write too): the one list, for
+#: :func:`parse_activation` and the simulation's parser.
+LEAKY_NAMES = ("leaky", "leaky_relu", "leakyrelu")
 
 
 def leaky_slope(activation: object, value: str | float) -> float:
@@ -198,7 +204,7 @@ def parse_activation(spec: str | Activation | Func) -> Activation:
     if key in fixed:
         return ab_relu(*fixed[key], name=key)
     name, _, value = key.partition(":")
-    if name in ("leaky", "leaky_relu", "leakyrelu") and value:  # simulate's spellings too
+    if name in LEAKY_NAMES and value:
         slope = leaky_slope(spec, value)
         return ab_relu(slope, 1.0, name=f"leaky:{slope:g}")
     if key in _SMOOTH:

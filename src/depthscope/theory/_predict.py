@@ -55,9 +55,7 @@ from ._prediction import (
     check_network,
     network_keywords,
 )
-from ._prediction import (
-    describe_network as _describe,
-)
+from ._prediction import describe_network as _describe
 
 __all__ = ["METHODS", "Prediction", "predict", "predict_final", "predict_layers"]
 
