@@ -106,7 +106,7 @@ def test_paper_convention_still_takes_bias_free_relu_at_any_weight_std():
     np.testing.assert_array_equal(p.mean, q.mean)
 
 
-def test_cli_predict_refuses_the_paper_convention_beyond_relu(refused, capsys):
+def test_cli_predict_refuses_the_paper_convention_beyond_relu(refused):
     argv = ["predict", "64x3", "--activation", "tanh", "--convention", "paper"]
     line = refused([*argv, "--input-dim", "64", "--json"])
     assert line == f"depthscope: error: {_PAPER_ONLY}"
@@ -145,14 +145,14 @@ def test_theta0_zero_keeps_the_parallel_inputs_clause():
         ("--activation", "leaky:nan"),
     ],
 )
-def test_cli_network_errors_name_the_flag(refused, capsys, command, flag, value):
+def test_cli_network_errors_name_the_flag(refused, command, flag, value):
     # before: "weight_std = 10000000.0 must be ...", "residual must be ..." (API names)
     extra = ["--theta0", "1", "--networks", "2"] if command == "simulate" else []
     line = refused([command, "64x10", *extra, flag, value])
     assert f"argument {flag}: " in line, line
 
 
-def test_cli_bare_residual_says_how_to_write_it(refused, capsys):
+def test_cli_bare_residual_says_how_to_write_it(refused):
     line = refused(["predict", "64x10", "--residual", "0.5"])
     assert "block:0.5" in line
 

@@ -26,7 +26,7 @@ def test_residual_input_dim_must_be_the_width_for_two_inputs_too(pair):
         ds.simulate("64x3", **pair, n_networks=10, residual="block:0.5", input_dim=7, rng=0)
 
 
-def test_residual_input_dim_error_on_the_command_line(refused, capsys):
+def test_residual_input_dim_error_on_the_command_line(refused):
     argv = "simulate 64x3 --theta0 1 --networks 10 --residual block:0.5 --input-dim 7 --json"
     line = refused([*argv.split(), "--quiet"])
     assert "input_dim = 7 must equal the width 64" in line
@@ -69,7 +69,7 @@ def test_dense_refusal_names_only_what_was_set(kwargs, named, not_named):
     assert "relu'" not in message, message  # the default activation is not named
 
 
-def test_dense_refusal_on_the_command_line(refused, capsys):
+def test_dense_refusal_on_the_command_line(refused):
     argv = "simulate 64x10 --theta0 1 --networks 10 --weight-std 1.0 --sampler dense"
     line = refused(argv.split())
     assert "weight_std = 1 needs sampler='gram'" in line and "'relu'" not in line, line
@@ -93,7 +93,7 @@ def test_predict_and_simulate_word_a_bad_leaky_slope_alike(spec):
         assert "ab_relu" not in message and "1.0" not in message, message
 
 
-def test_leaky_slope_error_on_the_predict_command_line(refused, capsys):
+def test_leaky_slope_error_on_the_predict_command_line(refused):
     line = refused(["predict", "64x10", "--activation", "leaky:nan"])
     assert f"activation 'leaky:nan': {LEAKY_SLOPE}" in line and "ab_relu" not in line, line
 

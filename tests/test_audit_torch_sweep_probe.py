@@ -187,7 +187,7 @@ def _sweep(tmp_path: Path, body: str | bytes, suffix: str = ".json") -> list[str
         ),
     ],
 )
-def test_bad_sweep_specs_are_one_line(refused, capsys, tmp_path, change, match):
+def test_bad_sweep_specs_are_one_line(refused, tmp_path, change, match):
     spec = {key: value for key, value in (_GOOD | change).items() if value is not None}
     line = refused(_sweep(tmp_path, json.dumps(spec)))
     assert "invalid sweep spec" in line
@@ -210,7 +210,7 @@ def test_bad_sweep_specs_are_one_line(refused, capsys, tmp_path, change, match):
         ("architectures: [8x3]\ntheta0: .nan\nnetworks: 4\nseed: 1\n", ".yaml", "finite"),
     ],
 )
-def test_unreadable_sweep_spec_files_are_one_line(refused, capsys, tmp_path, body, suffix, match):
+def test_unreadable_sweep_spec_files_are_one_line(refused, tmp_path, body, suffix, match):
     if suffix == ".yaml":
         pytest.importorskip("yaml")
     assert match in refused(_sweep(tmp_path, body, suffix))
@@ -226,7 +226,7 @@ def test_sweep_yaml_alias_bomb_isrefused(refused, tmp_path):
     assert "nodes" in refused(_sweep(tmp_path, bomb, ".yaml"))
 
 
-def test_sweep_spec_that_is_missing_or_a_folder(refused, capsys, tmp_path):
+def test_sweep_spec_that_is_missing_or_a_folder(refused, tmp_path):
     out = ["--out", str(tmp_path / "out"), "--serial"]
     assert "No such file" in refused(["sweep", str(tmp_path / "nope.json"), *out])
     assert "cannot read" in refused(["sweep", str(tmp_path), *out])
@@ -290,7 +290,7 @@ def probe_files(tmp_path_factory):
         (["--seed", "-1"], "seed"),
     ],
 )
-def test_bad_probe_arguments_are_one_line(refused, capsys, probe_files, argv, match):
+def test_bad_probe_arguments_are_one_line(refused, probe_files, argv, match):
     folder = str(probe_files)
     given = [a.replace("{f}", folder) for a in argv]
     defaults = {"--model": f"{folder}/script.pt", "--inputs": f"{folder}/x.npy"}

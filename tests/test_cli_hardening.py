@@ -40,12 +40,12 @@ def _strict_loads(text: str) -> object:
         ["screen", "10x3", "--json", "--csv"],
     ],
 )
-def test_argparse_errors_are_one_line_with_a_help_hint(refused, capsys, argv):
+def test_argparse_errors_are_one_line_with_a_help_hint(refused, argv):
     line = refused(argv)
     assert "usage:" not in line and "--help)" in line
 
 
-def test_memory_error_says_out_of_memory(refused, capsys, monkeypatch):
+def test_memory_error_says_out_of_memory(refused, monkeypatch):
     from depthscope.cli import _predict
 
     def exhausted(*args, **kwargs):
@@ -56,7 +56,7 @@ def test_memory_error_says_out_of_memory(refused, capsys, monkeypatch):
     assert "out of memory" in line
 
 
-def test_echoed_input_is_truncated_to_one_short_line(refused, capsys, tmp_path):
+def test_echoed_input_is_truncated_to_one_short_line(refused, tmp_path):
     path = tmp_path / "archs.json"
     path.write_text(json.dumps([{"architecture": ["x" * 5000, [1] * 5000]}]))
     line = refused(["screen", "--file", str(path)])
@@ -124,7 +124,7 @@ def test_nonsense_options_arerefused(refused, argv, expected):
     assert expected in refused(argv)
 
 
-def test_negative_seed_is_refused_before_the_output_folder_is_made(refused, capsys, tmp_path):
+def test_negative_seed_is_refused_before_the_output_folder_is_made(refused, tmp_path):
     out = tmp_path / "never"
     argv = ["simulate", "8x2", "--theta0", "1", "--networks", "2", "--seed", "-1"]
     assert "seed" in refused([*argv, "--save", str(out)])
@@ -133,7 +133,7 @@ def test_negative_seed_is_refused_before_the_output_folder_is_made(refused, caps
     assert not out.exists()
 
 
-def test_approx2_is_refused_past_its_depth_limit(refused, capsys):
+def test_approx2_is_refused_past_its_depth_limit(refused):
     from depthscope.cli._predict import MAX_APPROX2_DEPTH
 
     argv = ["predict", f"30x{MAX_APPROX2_DEPTH + 1}", "--method", "approx2"]
@@ -155,7 +155,7 @@ architectures: [*h]
 """
 
 
-def test_yaml_alias_bomb_is_refused_quickly(refused, capsys, tmp_path):
+def test_yaml_alias_bomb_is_refused_quickly(refused, tmp_path):
     pytest.importorskip("yaml")
     path = tmp_path / "bomb.yaml"
     path.write_text(_ALIAS_BOMB)
@@ -177,7 +177,7 @@ def test_oversized_text_file_isrefused(refused, tmp_path):
     assert "MiB" in refused(["screen", "--file", str(path)])
 
 
-def test_non_utf8_architecture_file_is_one_line(refused, capsys, tmp_path):
+def test_non_utf8_architecture_file_is_one_line(refused, tmp_path):
     path = tmp_path / "archs.txt"
     path.write_bytes(b"10x3\n\xff\xfe20x2\n")
     assert "UTF-8" in refused(["screen", "--file", str(path)])
@@ -225,7 +225,7 @@ def test_empty_or_truncated_npy_isrefused(refused, tmp_path, content):
     assert ".npy" in refused([*_simulate_inputs(path), "--quiet"])
 
 
-def test_npy_size_is_checked_from_the_header(refused, capsys, tmp_path):
+def test_npy_size_is_checked_from_the_header(refused, tmp_path):
     from depthscope.simulation._inputs import MAX_INPUTS_BYTES
 
     path = tmp_path / "x.npy"
